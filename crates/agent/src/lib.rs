@@ -1,0 +1,1 @@
+//! companion-agent (skeleton; filled by its issue).

@@ -1,0 +1,156 @@
+//! Bodies of the agent API (`/api/v1/agents/...`) and the user API
+//! (`/api/v1/strategies`, `/signals`, `/jobs`, ...), and the event-stream payloads.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::jobs::{JobStatus, JobType};
+
+/// Header carrying the pairing key on every agent request.
+pub const AGENT_KEY_HEADER: &str = "X-Agent-Key";
+/// Optional header naming the agent id.
+pub const AGENT_ID_HEADER: &str = "X-Agent-Id";
+/// Prefix of every pairing key.
+pub const PAIRING_KEY_PREFIX: &str = "pk_";
+
+/// `POST /api/v1/agents/pair` body (user auth).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PairRequest {
+    #[serde(default)]
+    pub agent_name: Option<String>,
+    /// The broker connection this agent serves; one is created when absent.
+    #[serde(default)]
+    pub broker_connection_id: Option<Uuid>,
+}
+
+/// Returned once by pairing and key rotation; the key is never shown again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairResponse {
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    pub pairing_key: String,
+}
+
+/// `GET /api/v1/agents/me`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentMe {
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    pub user_id: Uuid,
+    pub email: Option<String>,
+    pub broker_connection_id: Option<Uuid>,
+    pub pairing_key_prefix: String,
+}
+
+/// What the agent knows about its terminal, sent with each heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TerminalInfo {
+    pub connected: bool,
+    /// True when the terminal is the paper terminal (simulated money).
+    pub paper: bool,
+    #[serde(default)]
+    pub login: Option<String>,
+    #[serde(default)]
+    pub server: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub build: Option<i64>,
+}
+
+/// Agent status reported by heartbeats (`mt5_agents.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Online,
+    Paused,
+    Offline,
+}
+
+/// `POST /api/v1/agents/{id}/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatRequest {
+    pub status: AgentStatus,
+    pub app_version: String,
+    #[serde(default)]
+    pub terminal: Option<TerminalInfo>,
+    /// Jobs this agent is executing right now; keeps their claims fresh.
+    #[serde(default)]
+    pub running_jobs: Vec<Uuid>,
+}
+
+/// One quote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceTick {
+    pub symbol: String,
+    pub bid: f64,
+    pub ask: f64,
+    pub time: DateTime<Utc>,
+}
+
+/// `POST /api/v1/agents/{id}/prices`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PricesRequest {
+    pub prices: Vec<PriceTick>,
+}
+
+/// Body of a `POST .../result` acknowledgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultAck {
+    pub job_id: Uuid,
+    pub status: JobStatus,
+    /// True when this exact result had already been recorded.
+    pub duplicate: bool,
+}
+
+/// Older servers answered an empty queue with 200 `{"no_jobs": true}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoJobsLegacy {
+    pub no_jobs: bool,
+}
+
+/// `POST /api/v1/jobs` (user auth): queue a job for one of the user's agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateJobRequest {
+    pub job_type: JobType,
+    pub agent_id: Uuid,
+    #[serde(default)]
+    pub input_data: serde_json::Value,
+}
+
+/// A job as users see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: Uuid,
+    pub job_type: JobType,
+    pub status: JobStatus,
+    pub agent_id: Option<Uuid>,
+    pub input_data: serde_json::Value,
+    pub output_data: Option<serde_json::Value>,
+    pub error_message: Option<String>,
+    pub attempts: i32,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// `tv_signals.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalStatus {
+    Pending,
+    Executed,
+    Failed,
+    Discarded,
+}
+
+/// What the webhook answers: `{signal_id, status}` (plus the reason when discarded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookResponse {
+    pub signal_id: Uuid,
+    pub status: SignalStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}

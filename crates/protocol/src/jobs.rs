@@ -1,0 +1,401 @@
+//! Job types, statuses and the per-type `input_data` / `output_data` contracts
+//! (DESIGN section 5). Field names are the platform's; keep them stable.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The ten job types of `jobs.job_type` (the CHECK constraint lists the same ten).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobType {
+    Compile,
+    Deploy,
+    Run,
+    Stop,
+    Test,
+    Trade,
+    GetPositions,
+    GetAccount,
+    GetCandles,
+    ClosePosition,
+}
+
+impl JobType {
+    pub const ALL: [JobType; 10] = [
+        JobType::Compile,
+        JobType::Deploy,
+        JobType::Run,
+        JobType::Stop,
+        JobType::Test,
+        JobType::Trade,
+        JobType::GetPositions,
+        JobType::GetAccount,
+        JobType::GetCandles,
+        JobType::ClosePosition,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobType::Compile => "compile",
+            JobType::Deploy => "deploy",
+            JobType::Run => "run",
+            JobType::Stop => "stop",
+            JobType::Test => "test",
+            JobType::Trade => "trade",
+            JobType::GetPositions => "get_positions",
+            JobType::GetAccount => "get_account",
+            JobType::GetCandles => "get_candles",
+            JobType::ClosePosition => "close_position",
+        }
+    }
+
+    /// Jobs that move money: never re-queued blindly, never executed after `expires_at`.
+    pub fn is_trading(self) -> bool {
+        matches!(self, JobType::Trade | JobType::ClosePosition)
+    }
+}
+
+impl std::str::FromStr for JobType {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownValue(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for JobType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names no known enum value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value {0:?}")]
+pub struct UnknownValue(pub String);
+
+/// `jobs.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Buy or sell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+/// Chart timeframes MT5 knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Timeframe {
+    M1,
+    M5,
+    M15,
+    M30,
+    H1,
+    H4,
+    D1,
+    W1,
+    MN1,
+}
+
+impl Timeframe {
+    /// Length of one bar in seconds (a month counts as 30 days).
+    pub fn seconds(self) -> i64 {
+        match self {
+            Timeframe::M1 => 60,
+            Timeframe::M5 => 300,
+            Timeframe::M15 => 900,
+            Timeframe::M30 => 1800,
+            Timeframe::H1 => 3600,
+            Timeframe::H4 => 14_400,
+            Timeframe::D1 => 86_400,
+            Timeframe::W1 => 604_800,
+            Timeframe::MN1 => 2_592_000,
+        }
+    }
+}
+
+/// `trade` input. Exactly one of `volume` (lots) or `risk_pct` sizes the order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TradeInput {
+    pub symbol: String,
+    pub side: Side,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sl_pips: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tp_pips: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sl: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tp: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TradeOutput {
+    pub fill_price: f64,
+    pub ticket: u64,
+    pub order_id: u64,
+    pub volume: f64,
+}
+
+/// `close_position` input: a ticket, or a symbol (optionally one side of it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ClosePositionInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<Side>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClosePositionOutput {
+    pub closed_price: f64,
+    pub pnl: f64,
+    /// Tickets closed (a symbol-wide close may close several).
+    #[serde(default)]
+    pub tickets: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// The ticket as a string (the platform's `id`).
+    pub id: String,
+    pub ticket: u64,
+    pub symbol: String,
+    pub side: Side,
+    pub volume: f64,
+    pub open_price: f64,
+    pub current_price: f64,
+    pub sl: Option<f64>,
+    pub tp: Option<f64>,
+    pub pnl: f64,
+    pub comment: String,
+    pub magic: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionsOutput {
+    pub positions: Vec<Position>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountOutput {
+    pub balance: f64,
+    pub equity: f64,
+    pub margin_used: f64,
+    pub margin_available: f64,
+    pub currency: String,
+    pub leverage: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandlesInput {
+    pub symbol: String,
+    pub timeframe: Timeframe,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candle {
+    /// Bar open time, Unix seconds UTC.
+    pub time: i64,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandlesOutput {
+    pub candles: Vec<Candle>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompileInput {
+    pub version_id: Uuid,
+    pub source: String,
+}
+
+/// One compiler message: `file(line,col) : error 109: message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub code: u32,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompileOutput {
+    pub compiled: bool,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+    /// SHA-256 of the produced `.ex5`, hex; absent when compilation failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ex5_checksum: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployInput {
+    pub deployment_id: Uuid,
+    pub version_id: Uuid,
+    pub symbol: String,
+    pub timeframe: Timeframe,
+    pub magic_number: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployOutput {
+    pub deployed: bool,
+    pub chart_id: i64,
+}
+
+/// `run` and `stop` input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRef {
+    pub deployment_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOutput {
+    pub running: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopOutput {
+    pub stopped: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestInput {
+    pub version_id: Uuid,
+    pub symbol: String,
+    pub timeframe: Timeframe,
+    /// `YYYY-MM-DD`.
+    pub from: String,
+    /// `YYYY-MM-DD`.
+    pub to: String,
+    /// MT5 tester model 0–4 (0 = every tick).
+    #[serde(default)]
+    pub model: u8,
+    pub deposit: f64,
+    pub leverage: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Figures read from an MT5 tester report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TestReport {
+    pub net_profit: f64,
+    pub gross_profit: f64,
+    pub gross_loss: f64,
+    pub profit_factor: f64,
+    pub max_drawdown: f64,
+    pub max_drawdown_pct: f64,
+    pub total_trades: u32,
+    pub win_rate_pct: f64,
+    pub initial_deposit: f64,
+    /// Balance after each closed trade, when the report has one.
+    #[serde(default)]
+    pub equity_curve: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestOutput {
+    pub report: TestReport,
+}
+
+/// What `GET /agents/{id}/jobs/next` returns with 200.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimedJob {
+    pub job_id: Uuid,
+    pub job_type: JobType,
+    pub input_data: serde_json::Value,
+    /// 1 on the first claim, incremented on every re-queue.
+    pub attempt: i32,
+    /// Trade jobs: the deadline after which the job must not be executed.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Terminal states an agent may report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    Completed,
+    Failed,
+}
+
+/// `POST /agents/{id}/jobs/{job_id}/result` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResultRequest {
+    pub status: ResultStatus,
+    #[serde(default)]
+    pub output_data: Option<serde_json::Value>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_type_round_trips_through_its_wire_name() {
+        for t in JobType::ALL {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+            assert_eq!(t.as_str().parse::<JobType>().unwrap(), t);
+        }
+        assert!("sell".parse::<JobType>().is_err());
+    }
+
+    #[test]
+    fn trade_input_accepts_the_platform_shape() {
+        let v: TradeInput = serde_json::from_str(
+            r#"{"symbol":"EURUSD","side":"buy","risk_pct":1.0,"sl_pips":20}"#,
+        )
+        .unwrap();
+        assert_eq!(v.side, Side::Buy);
+        assert_eq!(v.volume, None);
+        assert_eq!(v.sl_pips, Some(20.0));
+    }
+}

@@ -1,0 +1,13 @@
+//! Wire types shared by the Companion server, the agent runtime and the desktop app.
+//!
+//! Everything here is plain serde data: job types and their per-type inputs and
+//! outputs (DESIGN section 5), the agent API bodies (section 4) and the JSON error
+//! body every HTTP error uses. No I/O lives in this crate.
+
+pub mod api;
+pub mod error;
+pub mod jobs;
+
+pub use api::*;
+pub use error::{ApiErrorBody, ErrorCode};
+pub use jobs::*;

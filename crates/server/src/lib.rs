@@ -1,0 +1,1 @@
+//! companion-server (skeleton; filled by its issue).

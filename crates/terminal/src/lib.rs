@@ -1,0 +1,7 @@
+//! The MT5 side of Companion: the `Terminal` trait the agent's executor drives,
+//! the bridge protocol spoken with the bridge EA inside MT5 (and by the paper
+//! terminal), the MetaEditor / tester toolchain and terminal discovery.
+
+pub mod terminal;
+
+pub use terminal::*;

@@ -1,0 +1,141 @@
+//! The `Terminal` trait: everything the agent's executor asks of an MT5 terminal.
+
+use std::future::Future;
+
+use companion_protocol::{
+    AccountOutput, Candle, Position, Side, TerminalInfo, Timeframe,
+};
+
+/// Why a terminal call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TerminalError {
+    /// No bridge EA (or paper terminal) is connected right now.
+    #[error("the MT5 terminal is not connected: {0}")]
+    NotConnected(String),
+    /// The request was sent but no reply came in time; the outcome is unknown.
+    #[error("the terminal did not answer within {0} ms; the outcome is unknown")]
+    Timeout(u64),
+    /// MT5 refused the request with a trade server return code.
+    #[error("MT5 rejected the request: retcode {retcode} ({message})")]
+    Rejected { retcode: u32, message: String },
+    /// The terminal answered with an error that is not a trade retcode.
+    #[error("terminal error: {0}")]
+    Other(String),
+}
+
+impl TerminalError {
+    /// True when the request may have taken effect (reconcile before retrying).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, TerminalError::Timeout(_))
+    }
+}
+
+/// Symbol properties needed to size and round orders.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SymbolInfo {
+    pub symbol: String,
+    pub digits: u32,
+    pub point: f64,
+    pub contract_size: f64,
+    pub tick_size: f64,
+    pub tick_value: f64,
+    pub volume_min: f64,
+    pub volume_max: f64,
+    pub volume_step: f64,
+    pub bid: f64,
+    pub ask: f64,
+}
+
+/// A market order to send.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OrderRequest {
+    pub symbol: String,
+    pub side: Side,
+    pub volume: f64,
+    pub sl: Option<f64>,
+    pub tp: Option<f64>,
+    /// Carries the job id so a re-claimed trade can be found (MT5 keeps 31 chars).
+    pub comment: String,
+    pub magic: i64,
+}
+
+/// A filled order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OrderFill {
+    pub order_id: u64,
+    /// Ticket of the resulting position.
+    pub ticket: u64,
+    pub price: f64,
+    pub volume: f64,
+}
+
+/// A closed position.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CloseFill {
+    pub ticket: u64,
+    pub price: f64,
+    pub pnl: f64,
+}
+
+/// A historical deal or order found by its comment (for reconciliation).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DealRecord {
+    pub order_id: u64,
+    pub ticket: u64,
+    pub symbol: String,
+    pub side: Side,
+    pub volume: f64,
+    pub price: f64,
+    pub comment: String,
+    /// Unix seconds.
+    pub time: i64,
+}
+
+/// An EA attached to a chart.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChartDeployment {
+    pub expert: String,
+    pub symbol: String,
+    pub timeframe: Timeframe,
+    pub magic: i64,
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An MT5 terminal as the executor sees it: the bridge EA in a real terminal,
+/// or the paper terminal speaking the same protocol.
+pub trait Terminal: Send + Sync {
+    fn info(&self) -> impl Future<Output = Result<TerminalInfo, TerminalError>> + Send;
+    fn account(&self) -> impl Future<Output = Result<AccountOutput, TerminalError>> + Send;
+    fn positions(&self) -> impl Future<Output = Result<Vec<Position>, TerminalError>> + Send;
+    fn symbol_info(
+        &self,
+        symbol: &str,
+    ) -> impl Future<Output = Result<SymbolInfo, TerminalError>> + Send;
+    fn candles(
+        &self,
+        symbol: &str,
+        timeframe: Timeframe,
+        count: u32,
+    ) -> impl Future<Output = Result<Vec<Candle>, TerminalError>> + Send;
+    fn send_order(
+        &self,
+        order: &OrderRequest,
+    ) -> impl Future<Output = Result<OrderFill, TerminalError>> + Send;
+    fn close_position(
+        &self,
+        ticket: u64,
+        comment: &str,
+    ) -> impl Future<Output = Result<CloseFill, TerminalError>> + Send;
+    /// Orders/deals (history and open positions) whose comment equals `comment`.
+    fn find_by_comment(
+        &self,
+        comment: &str,
+    ) -> impl Future<Output = Result<Vec<DealRecord>, TerminalError>> + Send;
+    /// Opens a chart with the expert attached; returns the chart id.
+    fn deploy(
+        &self,
+        deployment: &ChartDeployment,
+    ) -> impl Future<Output = Result<i64, TerminalError>> + Send;
+    fn run(&self, chart_id: i64) -> impl Future<Output = Result<(), TerminalError>> + Send;
+    fn stop(&self, chart_id: i64) -> impl Future<Output = Result<(), TerminalError>> + Send;
+}
