@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use config::Config;
 pub use error::ApiError;
@@ -60,7 +60,8 @@ pub fn router(state: AppState) -> Router {
                     .map(|p| p.as_str().to_string())
                     .unwrap_or_else(|| "<unmatched>".into());
                 tracing::info_span!("http", method = %req.method(), route = %route)
-            }),
+            })
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .with_state(state)
 }
