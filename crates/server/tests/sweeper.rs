@@ -238,3 +238,29 @@ async fn silent_agents_are_marked_offline() {
     assert!(rows.contains(&(a.agent_id, "offline".into(), false)));
     assert!(rows.contains(&(b.agent_id, "online".into(), true)));
 }
+
+#[tokio::test]
+async fn an_expired_close_position_job_is_withdrawn_instead_of_handed_out() {
+    let s = TestServer::start().await;
+    let alice = s.user("alice@example.com").await;
+    let a = s.agent(alice, "alice-pc").await;
+    let job: Uuid = sqlx::query_scalar(
+        "insert into jobs (user_id, job_type, agent_id, input_data, expires_at) \
+         values ($1, 'close_position', $2, '{\"ticket\": 5001}', now() - interval '1 second') returning id",
+    )
+    .bind(alice)
+    .bind(a.agent_id)
+    .fetch_one(&s.pool)
+    .await
+    .unwrap();
+    let fresh = s
+        .insert_job(alice, "get_account", Some(a.agent_id), json!({}))
+        .await;
+    // The expired close comes first in the queue, yet the agent gets the next job.
+    assert_eq!(s.next(&a, 0).await.unwrap().job_id, fresh);
+    let (status, _, _, error) = s.job_status(job).await;
+    assert_eq!(
+        (status.as_str(), error.as_deref()),
+        ("failed", Some(EXPIRED_REASON))
+    );
+}
