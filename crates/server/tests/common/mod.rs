@@ -32,11 +32,17 @@ pub async fn fresh_db() -> TestDb {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with a configuration adjusted by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
         let db = fresh_db().await;
         let (url, pool) = (db.url.clone(), db.pool.clone());
         let mut config = Config::for_database(url.clone());
         config.supabase_jwt_secret = Some(companion_server::config::Secret::new(JWT_SECRET));
         config.bcrypt_cost = 4;
+        configure(&mut config);
         // The server gets its own pool, as in production.
         let server_pool = companion_server::db::connect(&config.db)
             .await
