@@ -149,10 +149,19 @@ fn write_section(wake: &Wake, tp: &Throughput) {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
     let section = format!(
         "<!-- bench:server -->\n## Server: job queue (`cargo bench -p companion-server --bench queue`)\n\n\
-         Measured {date} on this machine ({cores} cores, shared with other builds), release build, \
-         server in-process behind real HTTP on loopback, PostgreSQL 15 on loopback.\n\n\
+         Measured {date} on this machine ({cores} cores; load average {load} at the end of the run, \
+         i.e. shared with other builds), release build, server in-process behind real HTTP on \
+         loopback (reqwest client, axum server), PostgreSQL 15 on loopback. Wake latency: one agent \
+         long-polls (`wait=30`), a job is inserted with plain SQL, the time runs from before the \
+         INSERT to the poll's response (trigger → NOTIFY → the one LISTEN connection → in-memory \
+         wake → `claim_next_job` → HTTP). Throughput: the queue is pre-filled, each agent loops \
+         `jobs/next` + `result` (2 HTTP requests, 5 database round trips per job).\n\n\
          | figure | value |\n|---|---|\n\
          | wake latency, plain-SQL insert → long-poll response, p50 ({wj} jobs) | {wp50} |\n\
          | wake latency p99 | {wp99} |\n\
