@@ -1,7 +1,9 @@
 //! Queue benchmarks (issue #3 "Measure"), real HTTP against a real PostgreSQL:
 //! 1. wake latency: plain-SQL job insert → the waiting long-poll's response, p50/p99;
 //! 2. claim + complete throughput with 50 concurrent agents.
+//!
 //! Prints the figures and rewrites the `<!-- bench:server -->` section of docs/benchmarks.md.
+//!
 //! Run: `DATABASE_URL=postgres://... cargo bench -p companion-server --bench queue`
 //! (env `BENCH_WAKE_JOBS`, `BENCH_THROUGHPUT_JOBS`, `BENCH_AGENTS` override the sizes).
 

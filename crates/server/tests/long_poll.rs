@@ -116,3 +116,45 @@ async fn two_agents_polling_one_queue_never_get_the_same_job() {
         .unwrap();
     assert!(attempts.iter().all(|&a| a == 1));
 }
+
+#[tokio::test]
+async fn polls_still_wake_after_the_listen_connection_is_killed() {
+    let s = Arc::new(TestServer::start().await);
+    let alice = s.user("alice@example.com").await;
+    let a = s.agent(alice, "alice-pc").await;
+    let db: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query ilike 'listen%'",
+    )
+    .bind(&db)
+    .fetch_all(&s.pool)
+    .await
+    .unwrap();
+    assert_eq!(killed, vec![true], "exactly one LISTEN connection");
+    let poll = {
+        let (s, a) = (s.clone(), a.clone());
+        tokio::spawn(async move { s.next(&a, 25).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let job = s.insert_job(alice, "get_account", None, json!({})).await;
+    assert_eq!(poll.await.unwrap().expect("woken").job_id, job);
+    // And the listener is back: a second wait is woken too.
+    let poll = {
+        let (s, a) = (s.clone(), a.clone());
+        tokio::spawn(async move { s.next(&a, 25).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let job2 = s.insert_job(alice, "get_account", None, json!({})).await;
+    assert_eq!(poll.await.unwrap().expect("woken").job_id, job2);
+    let listeners: i64 = sqlx::query_scalar(
+        "select count(*) from pg_stat_activity where datname = $1 and query ilike 'listen%'",
+    )
+    .bind(&db)
+    .fetch_one(&s.pool)
+    .await
+    .unwrap();
+    assert_eq!(listeners, 1);
+}
