@@ -390,10 +390,9 @@ mod tests {
 
     #[test]
     fn trade_input_accepts_the_platform_shape() {
-        let v: TradeInput = serde_json::from_str(
-            r#"{"symbol":"EURUSD","side":"buy","risk_pct":1.0,"sl_pips":20}"#,
-        )
-        .unwrap();
+        let v: TradeInput =
+            serde_json::from_str(r#"{"symbol":"EURUSD","side":"buy","risk_pct":1.0,"sl_pips":20}"#)
+                .unwrap();
         assert_eq!(v.side, Side::Buy);
         assert_eq!(v.volume, None);
         assert_eq!(v.sl_pips, Some(20.0));

@@ -7,7 +7,9 @@
 pub mod api;
 pub mod error;
 pub mod jobs;
+pub mod user;
 
 pub use api::*;
 pub use error::{ApiErrorBody, ErrorCode};
 pub use jobs::*;
+pub use user::*;
