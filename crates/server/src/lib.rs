@@ -1,1 +1,3 @@
 //! companion-server (skeleton; filled by its issue).
+
+pub mod webhook;
