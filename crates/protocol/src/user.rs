@@ -127,7 +127,7 @@ pub struct BrokerConnection {
 // Signals
 // ---------------------------------------------------------------------------
 
-/// `tv_signals.action`.
+/// `tv_signals.action` (migration 0005 adds `unknown`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +135,8 @@ pub enum SignalAction {
     Buy,
     Sell,
     Close,
+    /// The message had no readable action (the signal is `discarded`).
+    Unknown,
 }
 
 impl SignalAction {
@@ -143,6 +145,7 @@ impl SignalAction {
             SignalAction::Buy => "buy",
             SignalAction::Sell => "sell",
             SignalAction::Close => "close",
+            SignalAction::Unknown => "unknown",
         }
     }
 }
