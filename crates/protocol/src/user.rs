@@ -196,6 +196,7 @@ pub struct SignalPage {
 /// Query string of `GET /api/v1/signals` (all optional).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct SignalQuery {
     pub strategy_id: Option<Uuid>,
     /// pending | executed | failed | discarded

@@ -27,7 +27,7 @@ use crate::auth::UserAuth;
 use crate::error::ApiError;
 use crate::hub::{ChangeEvent, HubEvent};
 use crate::state::AppState;
-use crate::user_api::broker_connections::{AgentRow, AGENT_COLUMNS};
+use crate::user_api::broker_connections::{agent_columns, AgentRow};
 use crate::user_api::{jobs, signals};
 
 /// Overlap replayed before `Last-Event-ID` (clock skew, commit order).
@@ -156,8 +156,10 @@ async fn render_change(
         UserEventKind::Signal => to_json(signals::fetch(&mut tx, c.id).await?),
         UserEventKind::Job => to_json(jobs::fetch(&mut tx, c.id).await?),
         _ => {
-            let row: Option<AgentRow> = sqlx::query_as(&format!(
-                "select {AGENT_COLUMNS} from public.mt5_agents where id = $1"
+            let row: Option<AgentRow> = sqlx::query_as(concat!(
+                "select ",
+                agent_columns!(),
+                " from public.mt5_agents where id = $1"
             ))
             .bind(c.id)
             .fetch_optional(&mut *tx)

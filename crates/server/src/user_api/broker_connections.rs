@@ -37,8 +37,12 @@ pub(crate) struct AgentRow {
 }
 
 /// Agent columns for `AgentRow`.
-pub(crate) const AGENT_COLUMNS: &str =
-    "id, broker_connection_id, agent_name, status, last_heartbeat, app_version";
+macro_rules! agent_columns {
+    () => {
+        "id, broker_connection_id, agent_name, status, last_heartbeat, app_version"
+    };
+}
+pub(crate) use agent_columns;
 
 impl AgentRow {
     /// `offline` when no heartbeat came for `offline_after_secs`, whatever the row says.
@@ -75,8 +79,10 @@ pub async fn list(
     )
     .fetch_all(&mut *tx)
     .await?;
-    let agents: Vec<AgentRow> = sqlx::query_as(&format!(
-        "select {AGENT_COLUMNS} from public.mt5_agents order by created_at, id"
+    let agents: Vec<AgentRow> = sqlx::query_as(concat!(
+        "select ",
+        agent_columns!(),
+        " from public.mt5_agents order by created_at, id"
     ))
     .fetch_all(&mut *tx)
     .await?;

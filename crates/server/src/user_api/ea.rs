@@ -27,7 +27,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/ea-projects", get(list_projects))
         .route("/api/v1/ea-projects/{id}/versions", get(list_versions))
-        .route("/api/v1/ea-projects/{id}/current-version", put(set_current_version))
+        .route(
+            "/api/v1/ea-projects/{id}/current-version",
+            put(set_current_version),
+        )
         .route("/api/v1/ea-versions/{id}/source", get(version_source))
         .route("/api/v1/ea-versions/{id}/compile", post(queue_compile))
         .route("/api/v1/ea-versions/{id}/deploy", post(queue_deploy))
@@ -61,12 +64,16 @@ impl From<ProjectRow> for EaProject {
     }
 }
 
-const PROJECT_SELECT: &str = "select p.id, p.name, p.description, p.current_version_id,
+macro_rules! project_select {
+    () => {
+        "select p.id, p.name, p.description, p.current_version_id,
         (select max(v.version_number)::int4 from public.ea_versions v where v.ea_project_id = p.id)
           as latest_version_number,
         (select count(*) from public.ea_versions v where v.ea_project_id = p.id) as version_count,
         p.created_at, p.updated_at
-   from public.ea_projects p";
+   from public.ea_projects p"
+    };
+}
 
 #[derive(sqlx::FromRow)]
 struct VersionRow {
@@ -111,10 +118,12 @@ pub async fn list_projects(
     auth: UserAuth,
 ) -> Result<Json<Vec<EaProject>>, ApiError> {
     let mut tx = state.user_tx(auth.user_id).await?;
-    let rows: Vec<ProjectRow> =
-        sqlx::query_as(&format!("{PROJECT_SELECT} order by p.updated_at desc, p.id"))
-            .fetch_all(&mut *tx)
-            .await?;
+    let rows: Vec<ProjectRow> = sqlx::query_as(concat!(
+        project_select!(),
+        " order by p.updated_at desc, p.id"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Json(rows.into_iter().map(EaProject::from).collect()))
 }
@@ -124,12 +133,14 @@ async fn project_exists(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiErro
         .bind(id)
         .fetch_optional(conn)
         .await?;
-    found.map(|_| ()).ok_or_else(|| ApiError::not_found("EA project"))
+    found
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found("EA project"))
 }
 
 #[utoipa::path(get, path = "/api/v1/ea-projects/{id}/versions", tag = "ea", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = [EaVersion]), (status = 404, body = companion_protocol::ApiErrorBody)))]
+    responses((status = 200, body = [EaVersion]), (status = 404, body = crate::user_api::ErrorDoc)))]
 pub async fn list_versions(
     State(state): State<AppState>,
     auth: UserAuth,
@@ -155,7 +166,7 @@ pub async fn list_versions(
 #[utoipa::path(put, path = "/api/v1/ea-projects/{id}/current-version", tag = "ea", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)), request_body = SetCurrentVersionRequest,
     responses((status = 200, body = EaProject),
-              (status = 404, description = "No such project, or the version is not one of its versions", body = companion_protocol::ApiErrorBody)))]
+              (status = 404, description = "No such project, or the version is not one of its versions", body = crate::user_api::ErrorDoc)))]
 pub async fn set_current_version(
     State(state): State<AppState>,
     auth: UserAuth,
@@ -179,7 +190,7 @@ pub async fn set_current_version(
             "version not found in this EA project".into(),
         ));
     }
-    let row: ProjectRow = sqlx::query_as(&format!("{PROJECT_SELECT} where p.id = $1"))
+    let row: ProjectRow = sqlx::query_as(concat!(project_select!(), " where p.id = $1"))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
@@ -209,7 +220,7 @@ async fn version(conn: &mut PgConnection, id: Uuid) -> Result<VersionBrief, ApiE
 
 #[utoipa::path(get, path = "/api/v1/ea-versions/{id}/source", tag = "ea", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = EaVersionSource), (status = 404, body = companion_protocol::ApiErrorBody)))]
+    responses((status = 200, body = EaVersionSource), (status = 404, body = crate::user_api::ErrorDoc)))]
 pub async fn version_source(
     State(state): State<AppState>,
     auth: UserAuth,
@@ -232,7 +243,9 @@ async fn agent_exists(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError>
         .bind(id)
         .fetch_optional(conn)
         .await?;
-    found.map(|_| ()).ok_or_else(|| ApiError::not_found("agent"))
+    found
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found("agent"))
 }
 
 async fn insert_job(
@@ -275,7 +288,7 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
 
 #[utoipa::path(post, path = "/api/v1/ea-versions/{id}/compile", tag = "ea", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)), request_body = QueueCompileRequest,
-    responses((status = 201, body = QueuedJob), (status = 404, body = companion_protocol::ApiErrorBody)))]
+    responses((status = 201, body = QueuedJob), (status = 404, body = crate::user_api::ErrorDoc)))]
 pub async fn queue_compile(
     State(state): State<AppState>,
     auth: UserAuth,
@@ -325,8 +338,8 @@ fn magic_for(deployment_id: Uuid) -> i64 {
 
 #[utoipa::path(post, path = "/api/v1/ea-versions/{id}/deploy", tag = "ea", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)), request_body = QueueDeployRequest,
-    responses((status = 201, body = QueuedJob), (status = 404, body = companion_protocol::ApiErrorBody),
-              (status = 409, description = "The version is not compiled", body = companion_protocol::ApiErrorBody)))]
+    responses((status = 201, body = QueuedJob), (status = 404, body = crate::user_api::ErrorDoc),
+              (status = 409, description = "The version is not compiled", body = crate::user_api::ErrorDoc)))]
 pub async fn queue_deploy(
     State(state): State<AppState>,
     auth: UserAuth,
@@ -385,9 +398,9 @@ pub async fn queue_deploy(
 
 #[utoipa::path(post, path = "/api/v1/ea-versions/{id}/test", tag = "ea", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)), request_body = QueueTestRequest,
-    responses((status = 201, body = QueuedJob), (status = 400, body = companion_protocol::ApiErrorBody),
-              (status = 404, body = companion_protocol::ApiErrorBody),
-              (status = 409, description = "The version is not compiled", body = companion_protocol::ApiErrorBody)))]
+    responses((status = 201, body = QueuedJob), (status = 400, body = crate::user_api::ErrorDoc),
+              (status = 404, body = crate::user_api::ErrorDoc),
+              (status = 409, description = "The version is not compiled", body = crate::user_api::ErrorDoc)))]
 pub async fn queue_test(
     State(state): State<AppState>,
     auth: UserAuth,

@@ -32,7 +32,10 @@ fn status(s: &str) -> JobStatus {
 }
 
 /// One job visible to the connection's user (RLS).
-pub(crate) async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<JobView>, sqlx::Error> {
+pub(crate) async fn fetch(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<JobView>, sqlx::Error> {
     let row: Option<Row> = sqlx::query_as(
         "select id, job_type, status, agent_id, input_data, output_data, error_message, attempts,
                 expires_at, created_at, claimed_at, completed_at

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use companion_protocol::{
-    JobView, Signal, SignalAction, SignalDetail, SignalPage, SignalQuery, SignalStatus,
+    Signal, SignalAction, SignalDetail, SignalPage, SignalQuery, SignalStatus,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -39,7 +39,11 @@ pub struct Cursor {
 impl Cursor {
     /// Opaque text: base64url of `<unix micros>:<uuid>`.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.received_at.timestamp_micros(), self.id))
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}:{}",
+            self.received_at.timestamp_micros(),
+            self.id
+        ))
     }
 
     pub fn decode(s: &str) -> Option<Cursor> {
@@ -54,8 +58,12 @@ impl Cursor {
 }
 
 /// Signal columns (as `Row`), with or without the raw payload.
-pub(crate) const COLUMNS: &str = "id, strategy_id, symbol, action, price::float8 as price, status, \
-     fill_price::float8 as fill_price, broker_order_id, error_message, job_id, received_at, resolved_at";
+macro_rules! signal_columns {
+    () => {
+        "id, strategy_id, symbol, action, price::float8 as price, status, \
+     fill_price::float8 as fill_price, broker_order_id, error_message, job_id, received_at, resolved_at"
+    };
+}
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct Row {
@@ -115,9 +123,14 @@ impl From<Row> for Signal {
 }
 
 /// One signal visible to the connection's user (RLS), without its payload.
-pub(crate) async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Signal>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS} from public.tv_signals where id = $1"
+pub(crate) async fn fetch(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<Signal>, sqlx::Error> {
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "select ",
+        signal_columns!(),
+        " from public.tv_signals where id = $1"
     ))
     .bind(id)
     .fetch_optional(conn)
@@ -127,7 +140,7 @@ pub(crate) async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Si
 
 #[utoipa::path(get, path = "/api/v1/signals", tag = "signals", security(("user_jwt" = [])),
     params(SignalQuery),
-    responses((status = 200, body = SignalPage), (status = 400, body = companion_protocol::ApiErrorBody)))]
+    responses((status = 200, body = SignalPage), (status = 400, body = crate::user_api::ErrorDoc)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: UserAuth,
@@ -145,8 +158,10 @@ pub async fn list(
     };
     let symbol = q.symbol.as_deref().map(normalize_symbol);
     let mut tx = state.user_tx(auth.user_id).await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS} from public.tv_signals
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "select ",
+        signal_columns!(),
+        " from public.tv_signals
           where ($1::uuid is null or strategy_id = $1)
             and ($2::text is null or status = $2)
             and ($3::text is null or symbol = $3)
@@ -185,15 +200,17 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/api/v1/signals/{id}", tag = "signals", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = SignalDetail), (status = 404, body = companion_protocol::ApiErrorBody)))]
+    responses((status = 200, body = SignalDetail), (status = 404, body = crate::user_api::ErrorDoc)))]
 pub async fn get_one(
     State(state): State<AppState>,
     auth: UserAuth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SignalDetail>, ApiError> {
     let mut tx = state.user_tx(auth.user_id).await?;
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS}, raw_payload from public.tv_signals where id = $1"
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "select ",
+        signal_columns!(),
+        ", raw_payload from public.tv_signals where id = $1"
     ))
     .bind(id)
     .fetch_optional(&mut *tx)
@@ -206,9 +223,6 @@ pub async fn get_one(
     tx.commit().await?;
     Ok(Json(SignalDetail { signal, job }))
 }
-
-/// Re-exported so the OpenAPI document can name it.
-pub type JobViewDoc = JobView;
 
 #[cfg(test)]
 mod tests {

@@ -52,8 +52,12 @@ struct Row {
     updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, broker_connection_id, allowed_pairs, \
-     risk_override_pct::float8 as risk_override_pct, is_enabled, webhook_secret, created_at, updated_at";
+macro_rules! strategy_columns {
+    () => {
+        "id, name, broker_connection_id, allowed_pairs, \
+     risk_override_pct::float8 as risk_override_pct, is_enabled, webhook_secret, created_at, updated_at"
+    };
+}
 
 impl Row {
     fn into_api(self, base_url: &str) -> Strategy {
@@ -109,9 +113,9 @@ pub fn normalize_pairs(pairs: &[String]) -> Result<Option<Vec<String>>, ApiError
 
 fn valid_risk(r: Option<f64>) -> Result<Option<f64>, ApiError> {
     match r {
-        Some(x) if !(MIN_RISK_PCT..=MAX_RISK_PCT).contains(&x) => Err(ApiError::invalid(
-            format!("risk_override_pct must be between {MIN_RISK_PCT} and {MAX_RISK_PCT}"),
-        )),
+        Some(x) if !(MIN_RISK_PCT..=MAX_RISK_PCT).contains(&x) => Err(ApiError::invalid(format!(
+            "risk_override_pct must be between {MIN_RISK_PCT} and {MAX_RISK_PCT}"
+        ))),
         other => Ok(other),
     }
 }
@@ -135,8 +139,10 @@ pub async fn list(
     auth: UserAuth,
 ) -> Result<Json<Vec<Strategy>>, ApiError> {
     let mut tx = state.user_tx(auth.user_id).await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS} from public.tv_strategies order by created_at, id"
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "select ",
+        strategy_columns!(),
+        " from public.tv_strategies order by created_at, id"
     ))
     .fetch_all(&mut *tx)
     .await?;
@@ -147,15 +153,17 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/api/v1/strategies/{id}", tag = "strategies", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Strategy), (status = 404, body = companion_protocol::ApiErrorBody)))]
+    responses((status = 200, body = Strategy), (status = 404, body = crate::user_api::ErrorDoc)))]
 pub async fn get_one(
     State(state): State<AppState>,
     auth: UserAuth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Strategy>, ApiError> {
     let mut tx = state.user_tx(auth.user_id).await?;
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS} from public.tv_strategies where id = $1"
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "select ",
+        strategy_columns!(),
+        " from public.tv_strategies where id = $1"
     ))
     .bind(id)
     .fetch_optional(&mut *tx)
@@ -167,8 +175,8 @@ pub async fn get_one(
 
 #[utoipa::path(post, path = "/api/v1/strategies", tag = "strategies", security(("user_jwt" = [])),
     request_body = CreateStrategyRequest,
-    responses((status = 201, body = Strategy), (status = 400, body = companion_protocol::ApiErrorBody),
-              (status = 404, description = "The broker connection is not the caller's", body = companion_protocol::ApiErrorBody)))]
+    responses((status = 201, body = Strategy), (status = 400, body = crate::user_api::ErrorDoc),
+              (status = 404, description = "The broker connection is not the caller's", body = crate::user_api::ErrorDoc)))]
 pub async fn create(
     State(state): State<AppState>,
     auth: UserAuth,
@@ -179,12 +187,10 @@ pub async fn create(
     let risk = valid_risk(req.risk_override_pct)?;
     let mut tx = state.user_tx(auth.user_id).await?;
     check_broker_connection(&mut tx, req.broker_connection_id).await?;
-    let row: Row = sqlx::query_as(&format!(
-        "insert into public.tv_strategies
+    let row: Row = sqlx::query_as(concat!("insert into public.tv_strategies
            (user_id, broker_connection_id, name, webhook_secret, risk_override_pct, allowed_pairs, is_enabled)
          values ($1, $2, $3, $4, $5::numeric, $6, $7)
-         returning {COLUMNS}"
-    ))
+         returning ", strategy_columns!()))
     .bind(auth.user_id)
     .bind(req.broker_connection_id)
     .bind(&name)
@@ -203,8 +209,8 @@ pub async fn create(
 
 #[utoipa::path(patch, path = "/api/v1/strategies/{id}", tag = "strategies", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)), request_body = UpdateStrategyRequest,
-    responses((status = 200, body = Strategy), (status = 400, body = companion_protocol::ApiErrorBody),
-              (status = 404, body = companion_protocol::ApiErrorBody)))]
+    responses((status = 200, body = Strategy), (status = 400, body = crate::user_api::ErrorDoc),
+              (status = 404, body = crate::user_api::ErrorDoc)))]
 pub async fn update(
     State(state): State<AppState>,
     auth: UserAuth,
@@ -225,7 +231,7 @@ pub async fn update(
     if let Some(bc) = req.broker_connection_id {
         check_broker_connection(&mut tx, bc).await?;
     }
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<Row> = sqlx::query_as(concat!(
         "update public.tv_strategies set
            name = coalesce($2, name),
            broker_connection_id = coalesce($3, broker_connection_id),
@@ -234,7 +240,8 @@ pub async fn update(
            is_enabled = coalesce($8, is_enabled),
            updated_at = now()
          where id = $1
-         returning {COLUMNS}"
+         returning ",
+        strategy_columns!()
     ))
     .bind(id)
     .bind(name)
@@ -253,7 +260,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/v1/strategies/{id}", tag = "strategies", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 204, description = "Deleted with its signal log"), (status = 404, body = companion_protocol::ApiErrorBody)))]
+    responses((status = 204, description = "Deleted with its signal log"), (status = 404, body = crate::user_api::ErrorDoc)))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: UserAuth,
@@ -274,16 +281,17 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/v1/strategies/{id}/rotate-secret", tag = "strategies", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, description = "The strategy with its new webhook URL; the old URL stops working", body = Strategy),
-              (status = 404, body = companion_protocol::ApiErrorBody)))]
+              (status = 404, body = crate::user_api::ErrorDoc)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     auth: UserAuth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Strategy>, ApiError> {
     let mut tx = state.user_tx(auth.user_id).await?;
-    let row: Option<Row> = sqlx::query_as(&format!(
+    let row: Option<Row> = sqlx::query_as(concat!(
         "update public.tv_strategies set webhook_secret = $2, updated_at = now()
-          where id = $1 returning {COLUMNS}"
+          where id = $1 returning ",
+        strategy_columns!()
     ))
     .bind(id)
     .bind(generate_secret())
@@ -308,8 +316,8 @@ mod tests {
 
     #[test]
     fn pairs_are_normalised_and_deduplicated() {
-        let p = normalize_pairs(&["OANDA:EURUSD".into(), "eurusd".into(), "XAUUSD.m".into()])
-            .unwrap();
+        let p =
+            normalize_pairs(&["OANDA:EURUSD".into(), "eurusd".into(), "XAUUSD.m".into()]).unwrap();
         assert_eq!(p, Some(vec!["EURUSD".to_string(), "XAUUSD".to_string()]));
         assert_eq!(normalize_pairs(&[]).unwrap(), None);
         assert!(normalize_pairs(&["!!".into()]).is_err());

@@ -82,7 +82,10 @@ mod tests {
         let k = DedupKey::for_signal(&s, b"whatever", 0);
         assert_eq!(k.stored(), "id:1700000000:buy:EURUSD");
         s.action = SignalAction::Close;
-        assert_ne!(DedupKey::for_signal(&s, b"whatever", 0).stored(), k.stored());
+        assert_ne!(
+            DedupKey::for_signal(&s, b"whatever", 0).stored(),
+            k.stored()
+        );
     }
 
     #[test]

@@ -105,11 +105,7 @@ struct Context {
     contract_size: Option<f64>,
 }
 
-async fn read_context(
-    db: &PgPool,
-    st: &StrategyRow,
-    symbol: &str,
-) -> Result<Context, sqlx::Error> {
+async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Context, sqlx::Error> {
     sqlx::query_as::<_, Context>(
         "select
            (select coalesce(sum(te.profit_loss), 0)::float8
@@ -162,7 +158,9 @@ fn scrub_nul(v: Value) -> Value {
     match v {
         Value::String(s) => Value::String(fix(s)),
         Value::Array(a) => Value::Array(a.into_iter().map(scrub_nul).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (fix(k), scrub_nul(v))).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (fix(k), scrub_nul(v))).collect())
+        }
         other => other,
     }
 }
@@ -223,8 +221,15 @@ pub async fn ingest(
         .execute(&mut *tx)
         .await?;
     if let Some(original) = find_duplicate(&mut tx, st.id, &key).await? {
-        let r = insert_signal(&mut tx, st, &fields, &payload, Some(Discard::Duplicate(original)), None)
-            .await?;
+        let r = insert_signal(
+            &mut tx,
+            st,
+            &fields,
+            &payload,
+            Some(Discard::Duplicate(original)),
+            None,
+        )
+        .await?;
         tx.commit().await?;
         return Ok(r.1);
     }
@@ -262,9 +267,18 @@ pub async fn ingest(
         // Only reachable if another writer bypassed the advisory lock.
         tx.rollback().await?;
         let mut tx = db.begin().await?;
-        let original = find_duplicate(&mut tx, st.id, &key).await?.unwrap_or(Uuid::nil());
-        let r = insert_signal(&mut tx, st, &fields, &payload, Some(Discard::Duplicate(original)), None)
-            .await?;
+        let original = find_duplicate(&mut tx, st.id, &key)
+            .await?
+            .unwrap_or(Uuid::nil());
+        let r = insert_signal(
+            &mut tx,
+            st,
+            &fields,
+            &payload,
+            Some(Discard::Duplicate(original)),
+            None,
+        )
+        .await?;
         tx.commit().await?;
         return Ok(r.1);
     }
@@ -310,7 +324,11 @@ impl JobPlan {
                     signal_id: Some(signal_id),
                 };
                 let mut v = serde_json::to_value(input).unwrap_or(Value::Null);
-                extra(&mut v, "strategy_id", Value::String(strategy_id.to_string()));
+                extra(
+                    &mut v,
+                    "strategy_id",
+                    Value::String(strategy_id.to_string()),
+                );
                 (JobType::ClosePosition, v)
             }
             JobPlan::Trade(sizing) => {
@@ -342,7 +360,11 @@ impl JobPlan {
                 };
                 let mut v = serde_json::to_value(input).unwrap_or(Value::Null);
                 extra(&mut v, "sizing", Value::String(basis.into()));
-                extra(&mut v, "strategy_id", Value::String(strategy_id.to_string()));
+                extra(
+                    &mut v,
+                    "strategy_id",
+                    Value::String(strategy_id.to_string()),
+                );
                 if let Some(m) = max_volume {
                     extra(&mut v, "max_volume", serde_json::json!(m));
                 }
@@ -368,7 +390,9 @@ fn extra(v: &mut Value, key: &str, value: Value) {
 fn decide(st: &StrategyRow, s: &ParsedSignal, ctx: &Context) -> Result<(Uuid, JobPlan), Discard> {
     if s.action != SignalAction::Close {
         if let Some(balance) = ctx.balance.filter(|b| *b > 0.0) {
-            let pct = st.daily_loss_limit_pct.unwrap_or(DEFAULT_DAILY_LOSS_LIMIT_PCT);
+            let pct = st
+                .daily_loss_limit_pct
+                .unwrap_or(DEFAULT_DAILY_LOSS_LIMIT_PCT);
             let limit = balance * pct / 100.0;
             if pct > 0.0 && -ctx.pnl_today >= limit {
                 return Err(Discard::DailyLossLimit {
@@ -506,15 +530,18 @@ mod tests {
             raw_payload(br#"{"action":"buy"}"#),
             serde_json::json!({"action": "buy"})
         );
-        assert_eq!(raw_payload(b"buy EURUSD"), Value::String("buy EURUSD".into()));
         assert_eq!(
-            raw_payload(b"a\0b"),
-            Value::String("a\u{fffd}b".into())
+            raw_payload(b"buy EURUSD"),
+            Value::String("buy EURUSD".into())
         );
+        assert_eq!(raw_payload(b"a\0b"), Value::String("a\u{fffd}b".into()));
         assert_eq!(
             raw_payload(br#"{"c":"x\u0000"}"#),
             serde_json::json!({"c": "x\u{fffd}"})
         );
-        assert_eq!(raw_payload(&[0xff, b'a']), Value::String("\u{fffd}a".into()));
+        assert_eq!(
+            raw_payload(&[0xff, b'a']),
+            Value::String("\u{fffd}a".into())
+        );
     }
 }

@@ -60,7 +60,7 @@ pub fn routes() -> Router<AppState> {
     request_body(content = String, description = "The alert message: JSON, `buy EURUSD`, `<id>,buy,EURUSD,risk=1,sl=20,tp=40`, ...", content_type = "text/plain"),
     responses(
         (status = 200, description = "Logged: `pending` (job queued) or `discarded` with the reason", body = WebhookResponseDoc),
-        (status = 404, description = "No strategy has this secret (nothing is logged)", body = companion_protocol::ApiErrorBody),
+        (status = 404, description = "No strategy has this secret (nothing is logged)", body = crate::user_api::ErrorDoc),
         (status = 413, description = "Body over 64 KiB (nothing is logged)"),
         (status = 429, description = "Too many requests for this strategy (nothing is logged)"),
     ))]
