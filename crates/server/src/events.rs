@@ -1,0 +1,14 @@
+//! `GET /api/v1/events`: the owner's server-sent event stream (issue #4; placeholder).
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct ApiDoc;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}

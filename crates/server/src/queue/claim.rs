@@ -1,0 +1,67 @@
+//! Claiming: `claim_next_job` (scoped to the agent's owner, oldest first, skips
+//! expired trade jobs), then the claimed entity is marked in progress.
+
+use chrono::{DateTime, Utc};
+use companion_protocol::{ClaimedJob, JobType};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    id: Uuid,
+    job_type: String,
+    input_data: Option<serde_json::Value>,
+    attempts: i32,
+    expires_at: Option<DateTime<Utc>>,
+    entity_type: Option<String>,
+    entity_id: Option<Uuid>,
+}
+
+/// Claims the next job for `agent_id`, if any.
+pub async fn claim_next(db: &PgPool, agent_id: Uuid) -> Result<Option<ClaimedJob>, ApiError> {
+    let claimed: Option<Claimed> = sqlx::query_as(
+        "select id, job_type, input_data, attempts, expires_at, entity_type, entity_id \
+         from claim_next_job($1)",
+    )
+    .bind(agent_id)
+    .fetch_optional(db)
+    .await?;
+    let Some(c) = claimed else { return Ok(None) };
+    let job_type: JobType = c
+        .job_type
+        .parse()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("job {}: {e}", c.id)))?;
+    mark_in_progress(db, job_type, c.entity_type.as_deref(), c.entity_id).await;
+    Ok(Some(ClaimedJob {
+        job_id: c.id,
+        job_type,
+        input_data: c.input_data.unwrap_or_else(|| serde_json::json!({})),
+        attempt: c.attempts,
+        expires_at: c.expires_at,
+    }))
+}
+
+/// `ea_versions.status = compiling` / `ea_deployments.status = deploying` while the
+/// agent works. Best effort: the claim stands even if this fails.
+async fn mark_in_progress(
+    db: &PgPool,
+    job_type: JobType,
+    entity_type: Option<&str>,
+    entity_id: Option<Uuid>,
+) {
+    let Some(id) = entity_id else { return };
+    let sql = match (job_type, entity_type) {
+        (JobType::Compile, Some("ea_version")) => {
+            "update ea_versions set status = 'compiling', updated_at = now() where id = $1"
+        }
+        (JobType::Deploy, Some("ea_deployment")) => {
+            "update ea_deployments set status = 'deploying', updated_at = now() where id = $1"
+        }
+        _ => return,
+    };
+    if let Err(err) = sqlx::query(sql).bind(id).execute(db).await {
+        tracing::warn!(error = %err, entity = %id, "could not mark the job's entity in progress");
+    }
+}

@@ -1,0 +1,14 @@
+//! TradingView webhook (issue #4; placeholder until that work lands).
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct ApiDoc;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}
