@@ -25,3 +25,6 @@ pub use runtime::{AgentHandle, AgentStatusView, RunState, RuntimeOptions};
 pub use secret::{AgentKey, KeyringStore, MemoryStore, SecretError, SecretStore};
 pub use toolchain::{Toolchain, ToolchainError, Unconfigured};
 pub use user_client::UserClient;
+
+#[cfg(test)]
+mod executor_tests;

