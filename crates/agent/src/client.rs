@@ -289,3 +289,82 @@ mod tests {
         assert!(!format!("{c:?}").contains("SECRET"));
     }
 }
+
+#[cfg(test)]
+mod http_tests {
+    //! Status-code handling against a minimal HTTP responder (the legacy
+    //! `{"no_jobs": true}` answer only exists on older servers).
+    use super::*;
+    use axum::http::StatusCode as S;
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use serde_json::json;
+
+    async fn serve(app: Router) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn statuses_map_to_typed_errors_and_empty_queues() {
+        let id = Uuid::new_v4();
+        let app = Router::new()
+            .route(
+                &format!("/api/v1/agents/{id}/jobs/next"),
+                get(|| async { Json(json!({"no_jobs": true})) }),
+            )
+            .route(
+                "/api/v1/agents/me",
+                get(|| async {
+                    (
+                        S::UNAUTHORIZED,
+                        Json(json!({"code": "unauthorized", "message": "bad key"})),
+                    )
+                }),
+            )
+            .route(
+                &format!("/api/v1/agents/{id}/jobs/{{job}}/result"),
+                post(|| async {
+                    (
+                        S::CONFLICT,
+                        Json(json!({"code": "conflict", "message": "different result"})),
+                    )
+                }),
+            )
+            .route(
+                &format!("/api/v1/agents/{id}/heartbeat"),
+                post(|| async { S::SERVICE_UNAVAILABLE }),
+            );
+        let base = serve(app).await;
+        let c = ApiClient::new(&base, AgentKey::new("pk_test"))
+            .unwrap()
+            .with_agent_id(id);
+        assert_eq!(c.next_job(0).await.unwrap(), None);
+        assert!(matches!(
+            c.me().await,
+            Err(ClientError::BadKey { status: 401, .. })
+        ));
+        let r = JobResultRequest {
+            status: companion_protocol::ResultStatus::Completed,
+            output_data: None,
+            error_message: None,
+        };
+        assert!(matches!(
+            c.post_result(Uuid::new_v4(), &r).await,
+            Err(ClientError::Conflict { .. })
+        ));
+        let hb = HeartbeatRequest {
+            status: companion_protocol::AgentStatus::Online,
+            app_version: "t".into(),
+            terminal: None,
+            running_jobs: vec![],
+        };
+        assert!(c.heartbeat(&hb).await.unwrap_err().is_retryable());
+        let down = ApiClient::new("http://127.0.0.1:1", AgentKey::new("pk_test"))
+            .unwrap()
+            .with_agent_id(id);
+        assert!(down.next_job(0).await.unwrap_err().is_retryable());
+    }
+}

@@ -355,10 +355,19 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         } else {
             0.0
         };
-        let volume = match sizing::volume(&input, &si, balance) {
+        let mut volume = match sizing::volume(&input, &si, balance) {
             Ok(v) => v,
             Err(m) => return Ok(failed(m)),
         };
+        // The webhook may cap risk-sized orders (`max_volume`, lots).
+        if let Some(max) = job
+            .input_data
+            .get("max_volume")
+            .and_then(|v| v.as_f64())
+            .filter(|m| *m > 0.0)
+        {
+            volume = volume.min(sizing::normalize_volume(max, &si));
+        }
         let (sl, tp) = sizing::stops(&input, &si);
         let comment = job_comment(job.job_id);
         let order = OrderRequest {
