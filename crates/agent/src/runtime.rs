@@ -416,18 +416,17 @@ async fn report_one<T, C>(
             shared.fatal(e).await;
             Delivery::Fatal
         }
-        Err(e) => {
-            if e.is_retryable() {
-                shared.server_down(&e);
-            }
+        Err(e) if e.is_retryable() => {
+            shared.server_down(&e);
             tracing::warn!(%job_id, error = %e, "posting the result failed; will retry");
             let _ = journal.note_report_attempt(job_id, &e.to_string()).await;
-            if e.is_retryable() {
-                Delivery::Retry
-            } else {
-                // A 4xx other than 409: keep it, but do not hammer the server.
-                Delivery::Retry
-            }
+            Delivery::Retry
+        }
+        Err(e) => {
+            // Another 4xx (unknown job, invalid output): retrying cannot change it.
+            tracing::warn!(%job_id, error = %e, "the server refused this result; dropping it");
+            let _ = journal.mark_dropped(job_id, &e.to_string()).await;
+            Delivery::Done
         }
     }
 }
