@@ -110,6 +110,7 @@ fn probe_migrations() -> PathBuf {
     let mut files: Vec<_> = std::fs::read_dir(migrations_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
         .collect();
     files.sort();
     let last = files.last().cloned().unwrap();
