@@ -196,6 +196,10 @@ pub fn normalize_symbol(raw: &str) -> String {
 
 /// The normalised symbol if it is a plausible instrument name.
 fn valid_symbol(raw: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '/' | '-' | '!' | ' ');
+    if !raw.chars().all(allowed) {
+        return None;
+    }
     let s = normalize_symbol(raw);
     let ok = (2..=20).contains(&s.len()) && s.chars().any(|c| c.is_ascii_alphabetic());
     ok.then_some(s)
