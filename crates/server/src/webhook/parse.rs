@@ -196,7 +196,8 @@ pub fn normalize_symbol(raw: &str) -> String {
 
 /// The normalised symbol if it is a plausible instrument name.
 fn valid_symbol(raw: &str) -> Option<String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '/' | '-' | '!' | ' ');
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '/' | '-' | '!' | ' ');
     if !raw.chars().all(allowed) {
         return None;
     }

@@ -162,7 +162,10 @@ impl Srv {
             .unwrap();
         let status = resp.status();
         let bytes = resp.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn signal_count(&self, strategy: Uuid) -> i64 {
