@@ -176,3 +176,31 @@ impl Srv {
             .unwrap()
     }
 }
+
+/// An EA project of `user` with versions 1..=n (version 1 compiled); returns the
+/// project id and the version ids in order.
+pub async fn ea_project(srv: &Srv, user: Uuid, name: &str, n: i32) -> (Uuid, Vec<Uuid>) {
+    let project: Uuid = sqlx::query_scalar(
+        "insert into ea_projects (user_id, name, description) values ($1, $2, 'test EA') returning id",
+    )
+    .bind(user)
+    .bind(name)
+    .fetch_one(&srv.db.pool)
+    .await
+    .unwrap();
+    let mut versions = Vec::new();
+    for v in 1..=n {
+        let id: Uuid = sqlx::query_scalar(
+            "insert into ea_versions (ea_project_id, version_number, source_code, status)
+             values ($1, $2, $3, case when $2 = 1 then 'compiled' else 'draft' end) returning id",
+        )
+        .bind(project)
+        .bind(v)
+        .bind(format!("// {name} v{v}\nint OnInit() {{ return 0; }}"))
+        .fetch_one(&srv.db.pool)
+        .await
+        .unwrap();
+        versions.push(id);
+    }
+    (project, versions)
+}
