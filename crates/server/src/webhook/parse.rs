@@ -194,8 +194,9 @@ pub fn normalize_symbol(raw: &str) -> String {
         .collect()
 }
 
-/// The normalised symbol if it is a plausible instrument name.
-fn valid_symbol(raw: &str) -> Option<String> {
+/// The normalised symbol if `raw` is a plausible instrument name: letters, digits
+/// and `: . _ / - !` only; 2 to 20 letters and digits after normalising.
+pub fn valid_symbol(raw: &str) -> Option<String> {
     let allowed =
         |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '/' | '-' | '!' | ' ');
     if !raw.chars().all(allowed) {
