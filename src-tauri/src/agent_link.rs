@@ -29,7 +29,12 @@ pub struct MemoryVault(Mutex<HashMap<String, String>>);
 
 impl Vault for MemoryVault {
     fn get(&self, account: &str) -> AppResult<Option<String>> {
-        Ok(self.0.lock().map_err(|e| AppError::internal(e.to_string()))?.get(account).cloned())
+        Ok(self
+            .0
+            .lock()
+            .map_err(|e| AppError::internal(e.to_string()))?
+            .get(account)
+            .cloned())
     }
     fn set(&self, account: &str, key: &str) -> AppResult<()> {
         self.0
@@ -39,7 +44,10 @@ impl Vault for MemoryVault {
         Ok(())
     }
     fn delete(&self, account: &str) -> AppResult<()> {
-        self.0.lock().map_err(|e| AppError::internal(e.to_string()))?.remove(account);
+        self.0
+            .lock()
+            .map_err(|e| AppError::internal(e.to_string()))?
+            .remove(account);
         Ok(())
     }
 }
@@ -73,7 +81,9 @@ pub async fn start(
     _status: watch::Sender<StatusDto>,
     _stop: watch::Receiver<bool>,
 ) -> AgentLink {
-    AgentLink { paused: watch::channel(false).0 }
+    AgentLink {
+        paused: watch::channel(false).0,
+    }
 }
 
 /// Hands the terminal/MetaEditor paths to the agent's config.
