@@ -85,9 +85,9 @@ struct Throughput {
 }
 
 async fn throughput(s: &Arc<TestServer>, jobs: usize, agents: usize) -> Throughput {
-    // 10 users, agents spread over them, untargeted jobs spread over the users.
+    // Up to 10 users, agents spread over them, untargeted jobs spread over the users.
     let mut users = Vec::new();
-    for i in 0..10 {
+    for i in 0..agents.clamp(1, 10) {
         users.push(s.user(&format!("tp{i}@example.com")).await);
     }
     let mut keys = Vec::new();
@@ -96,10 +96,11 @@ async fn throughput(s: &Arc<TestServer>, jobs: usize, agents: usize) -> Throughp
     }
     sqlx::query(
         "insert into jobs (user_id, job_type, input_data) \
-         select (array_agg(id))[1 + (g % 10)], 'get_account', '{}' from profiles, generate_series(0, $1 - 1) g \
-         where email like 'tp%' group by g",
+         select ($2::uuid[])[1 + (g % cardinality($2::uuid[]))], 'get_account', '{}' \
+         from generate_series(0, $1 - 1) g",
     )
     .bind(jobs as i32)
+    .bind(&users)
     .execute(&s.pool)
     .await
     .unwrap();
