@@ -24,7 +24,7 @@ use crate::model::{ServerEvent, SettingsDto, StatusDto};
 /// Default server when none is configured.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 /// Environment override of the default server (demo, tests).
-pub const SERVER_ENV: &str = "COMPANION_SERVER_URL";
+pub const SERVER_ENV: &str = "COMPANION_SERVER";
 const CONFIG_FILE: &str = "app.json";
 /// How long a terminal read (account, positions, candles, close) may take.
 const TERMINAL_JOB_TIMEOUT: Duration = Duration::from_secs(45);
@@ -109,13 +109,18 @@ impl Backend {
         if let (Some(agent_id), Some(server)) = (config.agent_id, config.server_url.clone()) {
             match backend.vault.get(&agent_id.to_string()) {
                 Ok(Some(key)) => {
-                    let http = Http::new(&server, key.clone());
-                    backend
-                        .start_session(agent_id, config.agent_name.clone(), server, http, key)
-                        .await;
+                    let http = Http::new(&server, key);
+                    backend.start_session(agent_id, config.agent_name.clone(), server, http).await;
                 }
                 Ok(None) => tracing::info!("no pairing key in the keychain; showing the Pair screen"),
                 Err(e) => backend.status.send_modify(|s| s.last_error = Some(e.message)),
+            }
+        }
+        // A key given by environment (service, demo) pairs without the Pair screen.
+        if let Some(key) = agent_link::env_key() {
+            if let Err(e) = backend.pair(key, std::env::var(SERVER_ENV).ok()).await {
+                tracing::warn!(code = e.code, "pairing with COMPANION_AGENT_KEY failed");
+                backend.status.send_modify(|s| s.last_error = Some(e.message));
             }
         }
         backend
@@ -165,7 +170,7 @@ impl Backend {
             save_config(&self.data_dir, &c)?;
         }
         tracing::info!(agent_id = %me.agent_id, server = %server, "paired");
-        self.start_session(me.agent_id, Some(me.agent_name), server, http, key).await;
+        self.start_session(me.agent_id, Some(me.agent_name), server, http).await;
         Ok(self.status())
     }
 
@@ -206,10 +211,10 @@ impl Backend {
         agent_name: Option<String>,
         server: String,
         http: Http,
-        key: String,
     ) {
         let stop = tokio_util_stop::Stop::new();
-        let link = agent_link::start(&self.data_dir, &server, agent_id, key, self.status.clone(), stop.subscribe()).await;
+        let link =
+            agent_link::start(&self.data_dir, http.clone(), agent_id, self.status.clone(), stop.subscribe()).await;
         let session = Arc::new(Session { agent_id, http: http.clone(), link, stop: stop.clone() });
         *self.session.write().await = Some(session);
         self.status.send_modify(|s| {
