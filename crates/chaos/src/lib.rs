@@ -3,5 +3,8 @@
 //! The parser fuzz harnesses live in `tests/`.
 
 pub mod fixtures;
+pub mod plan;
+pub mod procs;
 pub mod procstat;
 pub mod stats;
+pub mod verify;
