@@ -8,8 +8,10 @@ pub mod agents;
 pub mod api;
 pub mod error;
 pub mod jobs;
+pub mod user;
 
 pub use agents::*;
 pub use api::*;
 pub use error::{ApiErrorBody, ErrorCode};
 pub use jobs::*;
+pub use user::*;
