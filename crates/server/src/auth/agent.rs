@@ -1,0 +1,208 @@
+//! Agent authentication by `X-Agent-Key`: prefix lookup, bcrypt verification of every
+//! candidate, a verification cache keyed by the key's SHA-256 (short TTL, dropped at
+//! once on rotation/revocation through this server, and re-checked against the stored
+//! hash at most every [`RECHECK_AFTER`], so a rotation or deletion made by any other
+//! writer takes effect within that), and per-address failure limiting.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use companion_protocol::{AGENT_ID_HEADER, AGENT_KEY_HEADER};
+use moka::sync::Cache;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::client_ip;
+use super::keys;
+use super::rate_limit::FailureLimiter;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// An authenticated agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentAuth {
+    pub agent_id: Uuid,
+    /// The agent's owner.
+    pub user_id: Uuid,
+}
+
+impl AgentAuth {
+    /// Refuses a request whose path names another agent than the key's.
+    pub fn require(&self, agent_id: Uuid) -> Result<(), ApiError> {
+        if self.agent_id == agent_id {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this key belongs to another agent".into(),
+            ))
+        }
+    }
+}
+
+/// How long a cached verification is trusted before the stored hash is re-read.
+pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+struct Verified {
+    agent_id: Uuid,
+    user_id: Uuid,
+    /// The bcrypt hash the key verified against; a changed hash means a new key.
+    hash: String,
+    /// When the stored hash was last seen equal to `hash` (ms since [`epoch`]).
+    checked_ms: Arc<AtomicU64>,
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64
+}
+
+/// Verifies pairing keys; shared by every request through `AppState`.
+#[derive(Clone)]
+pub struct KeyVerifier {
+    cache: Cache<[u8; 32], Verified>,
+    limiter: FailureLimiter,
+}
+
+impl KeyVerifier {
+    pub fn new(cache_ttl: Duration, limiter: FailureLimiter) -> Self {
+        KeyVerifier {
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(cache_ttl)
+                .support_invalidation_closures()
+                .build(),
+            limiter,
+        }
+    }
+
+    /// Drops every cached verification of `agent_id` (rotation, revocation).
+    pub fn forget_agent(&self, agent_id: Uuid) {
+        // Only fails when closures are not supported, which they are.
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |_, v| v.agent_id == agent_id);
+    }
+
+    /// Verifies `key` for a request from `ip`.
+    pub async fn verify(&self, db: &PgPool, key: &str, ip: IpAddr) -> Result<AgentAuth, ApiError> {
+        if let Some(wait) = self.limiter.blocked(ip) {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: wait,
+            });
+        }
+        if !keys::looks_valid(key) {
+            return Err(self.fail(ip));
+        }
+        let digest = keys::digest(key);
+        if let Some(hit) = self.cache.get(&digest) {
+            if now_ms().saturating_sub(hit.checked_ms.load(Ordering::Relaxed))
+                < RECHECK_AFTER.as_millis() as u64
+            {
+                return Ok(AgentAuth {
+                    agent_id: hit.agent_id,
+                    user_id: hit.user_id,
+                });
+            }
+            let current: Option<(Uuid, String)> =
+                sqlx::query_as("select user_id, pairing_key_hash from mt5_agents where id = $1")
+                    .bind(hit.agent_id)
+                    .fetch_optional(db)
+                    .await?;
+            match current {
+                Some((user_id, hash)) if hash == hit.hash && user_id == hit.user_id => {
+                    hit.checked_ms.store(now_ms(), Ordering::Relaxed);
+                    return Ok(AgentAuth {
+                        agent_id: hit.agent_id,
+                        user_id,
+                    });
+                }
+                _ => self.cache.invalidate(&digest),
+            }
+        }
+        let candidates: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+            "select id, user_id, pairing_key_hash from mt5_agents where pairing_key_prefix = $1",
+        )
+        .bind(keys::stored_prefix(key))
+        .fetch_all(db)
+        .await?;
+        if candidates.is_empty() {
+            return Err(self.fail(ip));
+        }
+        let key_owned = key.to_string();
+        let found = tokio::task::spawn_blocking(move || {
+            candidates
+                .into_iter()
+                .find(|(_, _, hash)| !hash.is_empty() && keys::verify(&key_owned, hash))
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        match found {
+            Some((agent_id, user_id, hash)) => {
+                self.cache.insert(
+                    digest,
+                    Verified {
+                        agent_id,
+                        user_id,
+                        hash,
+                        checked_ms: Arc::new(AtomicU64::new(now_ms())),
+                    },
+                );
+                Ok(AgentAuth { agent_id, user_id })
+            }
+            None => Err(self.fail(ip)),
+        }
+    }
+
+    fn fail(&self, ip: IpAddr) -> ApiError {
+        self.limiter.record_failure(ip);
+        tracing::info!(client = %ip, "agent key rejected");
+        ApiError::Unauthorized("invalid agent key".into())
+    }
+}
+
+/// The `X-Agent-Key` value, if the header is present.
+pub fn agent_key_header(parts: &Parts) -> Option<Result<&str, ApiError>> {
+    parts.headers.get(AGENT_KEY_HEADER).map(|v| {
+        v.to_str()
+            .map(str::trim)
+            .map_err(|_| ApiError::Unauthorized("invalid agent key".into()))
+    })
+}
+
+/// Authenticates the agent of a request carrying `X-Agent-Key` (and checks the optional `X-Agent-Id`).
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<AgentAuth>, ApiError> {
+    let Some(key) = agent_key_header(parts) else {
+        return Ok(None);
+    };
+    let key = key?;
+    let ip = client_ip(parts, state.config.trust_forwarded_for);
+    let auth = state.keys.verify(&state.db, key, ip).await?;
+    if let Some(id) = parts.headers.get(AGENT_ID_HEADER) {
+        let claimed = id
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<Uuid>().ok())
+            .ok_or_else(|| ApiError::invalid("X-Agent-Id is not a UUID"))?;
+        auth.require(claimed)?;
+    }
+    Ok(Some(auth))
+}
+
+impl FromRequestParts<AppState> for AgentAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized(format!("missing {AGENT_KEY_HEADER} header")))
+    }
+}

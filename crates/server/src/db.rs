@@ -1,0 +1,42 @@
+//! Database plumbing: the pool, the embedded migrations and the RLS transaction.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::config::DbConfig;
+
+/// Every migration in `migrations/`, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Opens the query pool.
+pub async fn connect(cfg: &DbConfig) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(cfg.database_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(cfg.database_url.expose())
+        .await
+}
+
+/// Applies pending migrations.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// Begins a transaction that runs as the `authenticated` role with the user's JWT
+/// claims set, exactly as PostgREST does, so row-level security applies.
+/// The role and the claims are transaction-local: they end with the transaction.
+pub async fn user_tx(
+    pool: &PgPool,
+    user_id: Uuid,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let claims = serde_json::json!({ "sub": user_id, "role": "authenticated" }).to_string();
+    sqlx::query("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)")
+        .bind(claims)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}

@@ -1,0 +1,280 @@
+//! What a job's final outcome changes elsewhere: the TradingView signal (`executed` /
+//! `failed`, fill price, broker order id, resolved time) plus a `trade_events` row for
+//! an executed trade, the EA version's compile status, the EA deployment's status.
+//! Runs inside the transaction that records the outcome.
+
+use companion_protocol::{
+    ClosePositionOutput, CompileOutput, DeployOutput, JobType, TradeInput, TradeOutput,
+};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::JobRow;
+
+/// A job's final outcome.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// Completed; the output has been validated against the job type's output type.
+    Completed(&'a serde_json::Value),
+    Failed(&'a str),
+}
+
+/// The signal a trading job executes, if any.
+pub fn signal_of(job: &JobRow) -> Option<Uuid> {
+    if job.entity_type.as_deref() == Some("tv_signal") {
+        if let Some(id) = job.entity_id {
+            return Some(id);
+        }
+    }
+    job.input_data
+        .as_ref()
+        .and_then(|v| v.get("signal_id"))
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+}
+
+/// Applies `outcome` of `job` to the rows it concerns.
+pub async fn propagate(
+    conn: &mut PgConnection,
+    job: &JobRow,
+    outcome: Outcome<'_>,
+) -> Result<(), sqlx::Error> {
+    let Some(job_type) = job.job_type() else {
+        return Ok(());
+    };
+    match job_type {
+        JobType::Trade | JobType::ClosePosition => trading(conn, job, job_type, outcome).await,
+        JobType::Compile => compile(conn, job, outcome).await,
+        JobType::Deploy | JobType::Run | JobType::Stop => {
+            deployment(conn, job, job_type, outcome).await
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn trading(
+    conn: &mut PgConnection,
+    job: &JobRow,
+    job_type: JobType,
+    outcome: Outcome<'_>,
+) -> Result<(), sqlx::Error> {
+    let signal = signal_of(job);
+    match outcome {
+        Outcome::Failed(reason) => {
+            if let Some(sid) = signal {
+                sqlx::query(
+                    "update tv_signals set status = 'failed', error_message = $2, resolved_at = now() \
+                     where id = $1 and status in ('pending', 'failed')",
+                )
+                .bind(sid)
+                .bind(reason)
+                .execute(conn)
+                .await?;
+            }
+            Ok(())
+        }
+        Outcome::Completed(output) => {
+            let (fill_price, order_ref) = match job_type {
+                JobType::Trade => match serde_json::from_value::<TradeOutput>(output.clone()) {
+                    Ok(o) => {
+                        record_trade_open(&mut *conn, job, signal, &o).await?;
+                        (o.fill_price, o.order_id.to_string())
+                    }
+                    Err(_) => return Ok(()),
+                },
+                _ => match serde_json::from_value::<ClosePositionOutput>(output.clone()) {
+                    Ok(o) => {
+                        record_trade_close(&mut *conn, job, signal, &o).await?;
+                        let tickets: Vec<String> = o.tickets.iter().map(u64::to_string).collect();
+                        (o.closed_price, tickets.join(","))
+                    }
+                    Err(_) => return Ok(()),
+                },
+            };
+            if let Some(sid) = signal {
+                sqlx::query(
+                    "update tv_signals set status = 'executed', fill_price = $2, broker_order_id = $3, \
+                     error_message = null, resolved_at = now() \
+                     where id = $1 and status in ('pending', 'failed')",
+                )
+                .bind(sid)
+                .bind(fill_price)
+                .bind(order_ref)
+                .execute(conn)
+                .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The agent's broker connection (trade events are filed under it).
+async fn broker_connection_of(
+    conn: &mut PgConnection,
+    agent_id: Option<Uuid>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let Some(agent_id) = agent_id else {
+        return Ok(None);
+    };
+    let bc: Option<Option<Uuid>> =
+        sqlx::query_scalar("select broker_connection_id from mt5_agents where id = $1")
+            .bind(agent_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(bc.flatten())
+}
+
+async fn record_trade_open(
+    conn: &mut PgConnection,
+    job: &JobRow,
+    signal: Option<Uuid>,
+    out: &TradeOutput,
+) -> Result<(), sqlx::Error> {
+    let input: Option<TradeInput> = job
+        .input_data
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
+    let bc = broker_connection_of(&mut *conn, job.agent_id).await?;
+    let metadata = serde_json::json!({
+        "job_id": job.id, "signal_id": signal, "ticket": out.ticket, "order_id": out.order_id,
+    });
+    sqlx::query(
+        "insert into trade_events (user_id, broker_connection_id, event_type, pair, direction, quantity, \
+         entry_price, sl, tp, external_order_id, metadata) \
+         values ($1, $2, 'trade_opened', $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(job.user_id)
+    .bind(bc)
+    .bind(input.as_ref().map(|i| i.symbol.clone()))
+    .bind(input.as_ref().map(|i| match i.side {
+        companion_protocol::Side::Buy => "buy",
+        companion_protocol::Side::Sell => "sell",
+    }))
+    .bind(out.volume)
+    .bind(out.fill_price)
+    .bind(input.as_ref().and_then(|i| i.sl))
+    .bind(input.as_ref().and_then(|i| i.tp))
+    .bind(out.ticket.to_string())
+    .bind(metadata)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn record_trade_close(
+    conn: &mut PgConnection,
+    job: &JobRow,
+    signal: Option<Uuid>,
+    out: &ClosePositionOutput,
+) -> Result<(), sqlx::Error> {
+    let symbol = job
+        .input_data
+        .as_ref()
+        .and_then(|v| v.get("symbol"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let bc = broker_connection_of(&mut *conn, job.agent_id).await?;
+    let metadata =
+        serde_json::json!({ "job_id": job.id, "signal_id": signal, "tickets": out.tickets });
+    let external = out.tickets.first().map(u64::to_string);
+    sqlx::query(
+        "insert into trade_events (user_id, broker_connection_id, event_type, pair, exit_price, profit_loss, \
+         external_order_id, metadata) values ($1, $2, 'trade_closed', $3, $4, $5, $6, $7)",
+    )
+    .bind(job.user_id)
+    .bind(bc)
+    .bind(symbol)
+    .bind(out.closed_price)
+    .bind(out.pnl)
+    .bind(external)
+    .bind(metadata)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn entity(job: &JobRow, kind: &str) -> Option<Uuid> {
+    (job.entity_type.as_deref() == Some(kind))
+        .then_some(job.entity_id)
+        .flatten()
+}
+
+async fn compile(
+    conn: &mut PgConnection,
+    job: &JobRow,
+    outcome: Outcome<'_>,
+) -> Result<(), sqlx::Error> {
+    let Some(version) = entity(job, "ea_version") else {
+        return Ok(());
+    };
+    let (status, error) = match outcome {
+        Outcome::Failed(reason) => ("failed", Some(reason.to_string())),
+        Outcome::Completed(output) => match serde_json::from_value::<CompileOutput>(output.clone())
+        {
+            Ok(o) if o.compiled => ("compiled", None),
+            Ok(o) => {
+                let lines: Vec<String> = o
+                    .errors
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{}({},{}) : error {}: {}",
+                            d.file, d.line, d.column, d.code, d.message
+                        )
+                    })
+                    .collect();
+                ("failed", Some(lines.join("\n")))
+            }
+            Err(_) => return Ok(()),
+        },
+    };
+    sqlx::query("update ea_versions set status = $2, compilation_error = $3, updated_at = now() where id = $1")
+        .bind(version)
+        .bind(status)
+        .bind(error)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn deployment(
+    conn: &mut PgConnection,
+    job: &JobRow,
+    job_type: JobType,
+    outcome: Outcome<'_>,
+) -> Result<(), sqlx::Error> {
+    let Some(dep) = entity(job, "ea_deployment") else {
+        return Ok(());
+    };
+    let sql = match (job_type, outcome) {
+        (JobType::Stop, Outcome::Failed(_)) => {
+            // The EA may still be running: keep the status, record the error.
+            "update ea_deployments set error_message = $2, updated_at = now() where id = $1"
+        }
+        (_, Outcome::Failed(_)) => {
+            "update ea_deployments set status = 'failed', error_message = $2, updated_at = now() where id = $1"
+        }
+        (JobType::Deploy, Outcome::Completed(out)) => {
+            let deployed = serde_json::from_value::<DeployOutput>(out.clone())
+                .map(|o| o.deployed)
+                .unwrap_or(false);
+            if deployed {
+                "update ea_deployments set status = 'running', deployed_at = now(), error_message = $2, updated_at = now() where id = $1"
+            } else {
+                "update ea_deployments set status = 'failed', error_message = coalesce($2, 'the agent could not deploy the EA'), updated_at = now() where id = $1"
+            }
+        }
+        (JobType::Run, Outcome::Completed(_)) => {
+            "update ea_deployments set status = 'running', error_message = $2, updated_at = now() where id = $1"
+        }
+        (_, Outcome::Completed(_)) => {
+            "update ea_deployments set status = 'stopped', stopped_at = now(), error_message = $2, updated_at = now() where id = $1"
+        }
+    };
+    let error = match outcome {
+        Outcome::Failed(r) => Some(r.to_string()),
+        Outcome::Completed(_) => None,
+    };
+    sqlx::query(sql).bind(dep).bind(error).execute(conn).await?;
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! `AppState`: what every handler shares (pool, config, key verifier, notification
+//! hub, price book).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::auth::rate_limit::FailureLimiter;
+use crate::auth::KeyVerifier;
+use crate::config::Config;
+use crate::hub::{self, EventHub, JobWake};
+use crate::prices::PriceBook;
+
+/// Verified keys are trusted this long without bcrypt (the stored hash is still re-read).
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Failed key attempts allowed per client address and window.
+pub const MAX_KEY_FAILURES: u32 = 10;
+pub const KEY_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub config: Arc<Config>,
+    pub keys: KeyVerifier,
+    /// Row changes and prices, for the event stream (`events.subscribe()`).
+    pub events: EventHub,
+    /// Wakes job long-polls (`jobs_notify.for_user(id)`).
+    pub jobs_notify: JobWake,
+    pub prices: PriceBook,
+}
+
+impl AppState {
+    /// Builds the state and starts the single LISTEN connection (on
+    /// `DATABASE_LISTEN_URL` when set, else `DATABASE_URL`). Returns once LISTEN is active.
+    pub async fn new(config: Config, db: PgPool) -> Result<Self, sqlx::Error> {
+        let listen_url = config
+            .db
+            .database_listen_url
+            .as_ref()
+            .unwrap_or(&config.db.database_url)
+            .expose()
+            .to_string();
+        let listener = hub::connect_listener(&listen_url).await?;
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            keys: KeyVerifier::new(
+                KEY_CACHE_TTL,
+                FailureLimiter::new(MAX_KEY_FAILURES, KEY_FAILURE_WINDOW),
+            ),
+            events: EventHub::new(1024),
+            jobs_notify: JobWake::default(),
+            prices: PriceBook::default(),
+        };
+        tokio::spawn(hub::run_listener(
+            listener,
+            state.jobs_notify.clone(),
+            state.events.clone(),
+        ));
+        Ok(state)
+    }
+
+    /// A transaction under RLS as `user_id` (see [`crate::db::user_tx`]).
+    pub async fn user_tx(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        crate::db::user_tx(&self.db, user_id).await
+    }
+}

@@ -1,0 +1,76 @@
+//! User API (`Authorization: Bearer <JWT>` or an agent key acting for its owner),
+//! every query under RLS through `AppState::user_tx`: strategies, broker
+//! connections, signals, EA projects and versions.
+
+pub mod broker_connections;
+pub mod ea;
+pub mod jobs;
+pub mod signals;
+pub mod strategies;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// OpenAPI paths of this module.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        strategies::list,
+        strategies::get_one,
+        strategies::create,
+        strategies::update,
+        strategies::delete,
+        strategies::rotate_secret,
+        broker_connections::list,
+        signals::list,
+        signals::get_one,
+        ea::list_projects,
+        ea::list_versions,
+        ea::set_current_version,
+        ea::version_source,
+        ea::queue_compile,
+        ea::queue_deploy,
+        ea::queue_test,
+    ),
+    components(schemas(
+        ErrorDoc,
+        companion_protocol::Strategy,
+        companion_protocol::CreateStrategyRequest,
+        companion_protocol::UpdateStrategyRequest,
+        companion_protocol::BrokerConnection,
+        companion_protocol::AgentSummary,
+        companion_protocol::Signal,
+        companion_protocol::SignalAction,
+        companion_protocol::SignalDetail,
+        companion_protocol::SignalPage,
+        companion_protocol::EaProject,
+        companion_protocol::EaVersion,
+        companion_protocol::EaVersionStatus,
+        companion_protocol::EaVersionSource,
+        companion_protocol::SetCurrentVersionRequest,
+        companion_protocol::QueueCompileRequest,
+        companion_protocol::QueueDeployRequest,
+        companion_protocol::QueueTestRequest,
+        companion_protocol::QueuedJob,
+    ))
+)]
+pub struct ApiDoc;
+
+/// OpenAPI schema of the JSON error body (`companion_protocol::ApiErrorBody`).
+#[derive(utoipa::ToSchema)]
+#[schema(as = ApiErrorBody)]
+#[allow(dead_code)]
+pub(crate) struct ErrorDoc {
+    /// Stable machine code (`not_found`, `invalid_request`, ...).
+    code: String,
+    message: String,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(strategies::routes())
+        .merge(broker_connections::routes())
+        .merge(signals::routes())
+        .merge(ea::routes())
+}

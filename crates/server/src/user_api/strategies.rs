@@ -1,0 +1,323 @@
+//! `/api/v1/strategies`: TradingView strategies of the caller (list, get, create with
+//! a generated secret, update, delete, rotate the secret). Every query runs under RLS.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use companion_protocol::{CreateStrategyRequest, Strategy, UpdateStrategyRequest};
+use rand::distr::{Alphanumeric, SampleString};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::UserAuth;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use crate::webhook::parse::valid_symbol;
+
+/// Generated webhook secrets: this many base62 characters (~238 bits).
+pub const SECRET_LEN: usize = 40;
+pub const MAX_NAME_LEN: usize = 100;
+pub const MAX_PAIRS: usize = 200;
+pub const MIN_RISK_PCT: f64 = 0.1;
+pub const MAX_RISK_PCT: f64 = 10.0;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/strategies", get(list).post(create))
+        .route(
+            "/api/v1/strategies/{id}",
+            get(get_one).patch(update).delete(delete),
+        )
+        .route("/api/v1/strategies/{id}/rotate-secret", post(rotate_secret))
+}
+
+/// A fresh webhook secret: 40 base62 characters from the OS-seeded CSPRNG.
+pub fn generate_secret() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), SECRET_LEN)
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    name: String,
+    broker_connection_id: Uuid,
+    allowed_pairs: Option<Vec<String>>,
+    risk_override_pct: Option<f64>,
+    is_enabled: bool,
+    webhook_secret: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+macro_rules! strategy_columns {
+    () => {
+        "id, name, broker_connection_id, allowed_pairs, \
+     risk_override_pct::float8 as risk_override_pct, is_enabled, webhook_secret, created_at, updated_at"
+    };
+}
+
+impl Row {
+    fn into_api(self, base_url: &str) -> Strategy {
+        Strategy {
+            webhook_url: webhook_url(base_url, &self.webhook_secret),
+            id: self.id,
+            name: self.name,
+            broker_connection_id: self.broker_connection_id,
+            allowed_pairs: self.allowed_pairs,
+            risk_override_pct: self.risk_override_pct,
+            is_enabled: self.is_enabled,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// `{base}/api/v1/webhooks/tv/{secret}`.
+pub fn webhook_url(base_url: &str, secret: &str) -> String {
+    format!(
+        "{}/api/v1/webhooks/tv/{secret}",
+        base_url.trim_end_matches('/')
+    )
+}
+
+fn valid_name(name: &str) -> Result<String, ApiError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > MAX_NAME_LEN {
+        return Err(ApiError::invalid(format!(
+            "name must be 1 to {MAX_NAME_LEN} characters"
+        )));
+    }
+    Ok(n.to_string())
+}
+
+/// Normalises a whitelist; `[]` (or only blanks) means every pair (stored as NULL).
+pub fn normalize_pairs(pairs: &[String]) -> Result<Option<Vec<String>>, ApiError> {
+    if pairs.len() > MAX_PAIRS {
+        return Err(ApiError::invalid(format!("at most {MAX_PAIRS} pairs")));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for raw in pairs.iter().filter(|p| !p.trim().is_empty()) {
+        let s = valid_symbol(raw)
+            .ok_or_else(|| ApiError::invalid(format!("{raw:?} is not a symbol")))?;
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+fn valid_risk(r: Option<f64>) -> Result<Option<f64>, ApiError> {
+    match r {
+        Some(x) if !(MIN_RISK_PCT..=MAX_RISK_PCT).contains(&x) => Err(ApiError::invalid(format!(
+            "risk_override_pct must be between {MIN_RISK_PCT} and {MAX_RISK_PCT}"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// 404 unless the broker connection is visible to the caller (RLS hides others').
+async fn check_broker_connection(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError> {
+    let found: Option<Uuid> =
+        sqlx::query_scalar("select id from public.broker_connections where id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found("broker connection"))
+}
+
+#[utoipa::path(get, path = "/api/v1/strategies", tag = "strategies", security(("user_jwt" = [])),
+    responses((status = 200, body = [Strategy])))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: UserAuth,
+) -> Result<Json<Vec<Strategy>>, ApiError> {
+    let mut tx = state.user_tx(auth.user_id).await?;
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "select ",
+        strategy_columns!(),
+        " from public.tv_strategies order by created_at, id"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let base = state.config.public_base_url();
+    Ok(Json(rows.into_iter().map(|r| r.into_api(&base)).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/strategies/{id}", tag = "strategies", security(("user_jwt" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Strategy), (status = 404, body = crate::user_api::ErrorDoc)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    auth: UserAuth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Strategy>, ApiError> {
+    let mut tx = state.user_tx(auth.user_id).await?;
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "select ",
+        strategy_columns!(),
+        " from public.tv_strategies where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let row = row.ok_or_else(|| ApiError::not_found("strategy"))?;
+    Ok(Json(row.into_api(&state.config.public_base_url())))
+}
+
+#[utoipa::path(post, path = "/api/v1/strategies", tag = "strategies", security(("user_jwt" = [])),
+    request_body = CreateStrategyRequest,
+    responses((status = 201, body = Strategy), (status = 400, body = crate::user_api::ErrorDoc),
+              (status = 404, description = "The broker connection is not the caller's", body = crate::user_api::ErrorDoc)))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: UserAuth,
+    ApiJson(req): ApiJson<CreateStrategyRequest>,
+) -> Result<(StatusCode, Json<Strategy>), ApiError> {
+    let name = valid_name(&req.name)?;
+    let pairs = normalize_pairs(req.allowed_pairs.as_deref().unwrap_or_default())?;
+    let risk = valid_risk(req.risk_override_pct)?;
+    let mut tx = state.user_tx(auth.user_id).await?;
+    check_broker_connection(&mut tx, req.broker_connection_id).await?;
+    let row: Row = sqlx::query_as(concat!("insert into public.tv_strategies
+           (user_id, broker_connection_id, name, webhook_secret, risk_override_pct, allowed_pairs, is_enabled)
+         values ($1, $2, $3, $4, $5::numeric, $6, $7)
+         returning ", strategy_columns!()))
+    .bind(auth.user_id)
+    .bind(req.broker_connection_id)
+    .bind(&name)
+    .bind(generate_secret())
+    .bind(risk)
+    .bind(pairs)
+    .bind(req.is_enabled.unwrap_or(true))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(row.into_api(&state.config.public_base_url())),
+    ))
+}
+
+#[utoipa::path(patch, path = "/api/v1/strategies/{id}", tag = "strategies", security(("user_jwt" = [])),
+    params(("id" = Uuid, Path)), request_body = UpdateStrategyRequest,
+    responses((status = 200, body = Strategy), (status = 400, body = crate::user_api::ErrorDoc),
+              (status = 404, body = crate::user_api::ErrorDoc)))]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: UserAuth,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<UpdateStrategyRequest>,
+) -> Result<Json<Strategy>, ApiError> {
+    let name = req.name.as_deref().map(valid_name).transpose()?;
+    let pairs = match &req.allowed_pairs {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(p)) => Some(normalize_pairs(p)?),
+    };
+    let risk = match req.risk_override_pct {
+        None => None,
+        Some(r) => Some(valid_risk(r)?),
+    };
+    let mut tx = state.user_tx(auth.user_id).await?;
+    if let Some(bc) = req.broker_connection_id {
+        check_broker_connection(&mut tx, bc).await?;
+    }
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "update public.tv_strategies set
+           name = coalesce($2, name),
+           broker_connection_id = coalesce($3, broker_connection_id),
+           allowed_pairs = case when $4 then $5::text[] else allowed_pairs end,
+           risk_override_pct = case when $6 then $7::numeric else risk_override_pct end,
+           is_enabled = coalesce($8, is_enabled),
+           updated_at = now()
+         where id = $1
+         returning ",
+        strategy_columns!()
+    ))
+    .bind(id)
+    .bind(name)
+    .bind(req.broker_connection_id)
+    .bind(pairs.is_some())
+    .bind(pairs.flatten())
+    .bind(risk.is_some())
+    .bind(risk.flatten())
+    .bind(req.is_enabled)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let row = row.ok_or_else(|| ApiError::not_found("strategy"))?;
+    Ok(Json(row.into_api(&state.config.public_base_url())))
+}
+
+#[utoipa::path(delete, path = "/api/v1/strategies/{id}", tag = "strategies", security(("user_jwt" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted with its signal log"), (status = 404, body = crate::user_api::ErrorDoc)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: UserAuth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = state.user_tx(auth.user_id).await?;
+    let done = sqlx::query("delete from public.tv_strategies where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::not_found("strategy"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/strategies/{id}/rotate-secret", tag = "strategies", security(("user_jwt" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The strategy with its new webhook URL; the old URL stops working", body = Strategy),
+              (status = 404, body = crate::user_api::ErrorDoc)))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    auth: UserAuth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Strategy>, ApiError> {
+    let mut tx = state.user_tx(auth.user_id).await?;
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "update public.tv_strategies set webhook_secret = $2, updated_at = now()
+          where id = $1 returning ",
+        strategy_columns!()
+    ))
+    .bind(id)
+    .bind(generate_secret())
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let row = row.ok_or_else(|| ApiError::not_found("strategy"))?;
+    Ok(Json(row.into_api(&state.config.public_base_url())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_long_base62_and_distinct() {
+        let a = generate_secret();
+        assert_eq!(a.len(), SECRET_LEN);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(a, generate_secret());
+    }
+
+    #[test]
+    fn pairs_are_normalised_and_deduplicated() {
+        let p =
+            normalize_pairs(&["OANDA:EURUSD".into(), "eurusd".into(), "XAUUSD.m".into()]).unwrap();
+        assert_eq!(p, Some(vec!["EURUSD".to_string(), "XAUUSD".to_string()]));
+        assert_eq!(normalize_pairs(&[]).unwrap(), None);
+        assert!(normalize_pairs(&["!!".into()]).is_err());
+    }
+}

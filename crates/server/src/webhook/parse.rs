@@ -1,0 +1,902 @@
+//! The TradingView alert message parser: turns a webhook body (JSON, a plain-text
+//! line such as `sell 0.5 XAUUSD sl=20 tp=40`, the comma syntax
+//! `<id>,buy,EURUSD,risk=1,sl=20,tp=40`, or TradingView's default strategy message)
+//! into a normalised [`ParsedSignal`], or a typed [`Rejection`] with whatever could
+//! be read (for the `tv_signals` row). Pure: no I/O, never panics.
+
+use companion_protocol::SignalAction;
+use serde_json::{Map, Value};
+
+/// Largest accepted explicit volume, in lots. TradingView's
+/// `{{strategy.order.contracts}}` counts units for forex (100000 = 1 lot); such
+/// values are refused rather than guessed at.
+pub const MAX_VOLUME_LOTS: f64 = 1000.0;
+/// Prices must fit `tv_signals.price numeric(12,5)`.
+pub const MAX_PRICE: f64 = 9_999_999.0;
+/// Stop / target distances in pips.
+pub const MAX_PIPS: f64 = 100_000.0;
+/// Risk per trade in percent (the bounds of `user_settings.risk_percent`).
+pub const MIN_RISK_PCT: f64 = 0.1;
+pub const MAX_RISK_PCT: f64 = 10.0;
+/// Longest signal id / comment kept.
+pub const MAX_KEY_LEN: usize = 128;
+pub const MAX_COMMENT_LEN: usize = 256;
+
+/// A signal as the rest of the pipeline needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedSignal {
+    pub action: SignalAction,
+    /// Normalised (`OANDA:EURUSD` → `EURUSD`).
+    pub symbol: String,
+    pub price: Option<f64>,
+    /// Lots.
+    pub volume: Option<f64>,
+    /// Percent of balance, 0.1..=10.
+    pub risk_pct: Option<f64>,
+    pub sl_pips: Option<f64>,
+    pub tp_pips: Option<f64>,
+    /// Stop loss as a price.
+    pub sl: Option<f64>,
+    /// Take profit as a price.
+    pub tp: Option<f64>,
+    /// The sender's id for this signal (an explicit id or a timestamp): the dedup key.
+    pub signal_key: Option<String>,
+    pub comment: Option<String>,
+}
+
+impl ParsedSignal {
+    /// A signal with only an action and a symbol.
+    pub fn new(action: SignalAction, symbol: impl Into<String>) -> Self {
+        ParsedSignal {
+            action,
+            symbol: symbol.into(),
+            price: None,
+            volume: None,
+            risk_pct: None,
+            sl_pips: None,
+            tp_pips: None,
+            sl: None,
+            tp: None,
+            signal_key: None,
+            comment: None,
+        }
+    }
+}
+
+/// Why a body is not a usable signal. `code()` is stable (stored in
+/// `tv_signals.error_message` as `code: message`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    #[error("the body is empty")]
+    Empty,
+    #[error("the body is not valid UTF-8 text")]
+    NotUtf8,
+    #[error("unreplaced TradingView placeholder {0} (the alert was created without a strategy or with a misspelt variable)")]
+    Placeholder(String),
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("no action: say buy, sell or close")]
+    MissingAction,
+    #[error("unknown action {0:?}: use buy/long, sell/short or close/exit/flat")]
+    UnknownAction(String),
+    #[error("conflicting actions {0:?} and {1:?}")]
+    ConflictingActions(String, String),
+    #[error("no symbol: add symbol/ticker (e.g. \"symbol\": \"{{{{ticker}}}}\")")]
+    MissingSymbol,
+    #[error("invalid symbol {0:?}")]
+    InvalidSymbol(String),
+    #[error("invalid {field}: {value:?} ({why})")]
+    InvalidNumber {
+        field: &'static str,
+        value: String,
+        why: &'static str,
+    },
+    #[error("unexpected word {0:?} in the message")]
+    UnexpectedToken(String),
+    #[error("{0}")]
+    InvalidStops(&'static str),
+}
+
+impl Rejection {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::Empty => "empty",
+            Rejection::NotUtf8 => "not_utf8",
+            Rejection::Placeholder(_) => "placeholder",
+            Rejection::MalformedJson(_) => "malformed_json",
+            Rejection::MissingAction => "missing_action",
+            Rejection::UnknownAction(_) | Rejection::ConflictingActions(..) => "unknown_action",
+            Rejection::MissingSymbol => "missing_symbol",
+            Rejection::InvalidSymbol(_) => "invalid_symbol",
+            Rejection::InvalidNumber { field, .. } if *field == "volume" => "invalid_volume",
+            Rejection::InvalidNumber { .. } => "invalid_number",
+            Rejection::UnexpectedToken(_) => "unexpected_token",
+            Rejection::InvalidStops(_) => "invalid_stops",
+        }
+    }
+}
+
+/// What could be read from a rejected body (for the row that logs it).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Partial {
+    pub action: Option<SignalAction>,
+    pub symbol: Option<String>,
+    pub price: Option<f64>,
+}
+
+/// A rejected body: the reason and what was readable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub reason: Rejection,
+    pub partial: Partial,
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason.code(), self.reason)
+    }
+}
+
+/// Parses a webhook body.
+pub fn parse(body: &[u8]) -> Result<ParsedSignal, Rejected> {
+    let reject = |reason| Rejected {
+        reason,
+        partial: Partial::default(),
+    };
+    let text = std::str::from_utf8(body).map_err(|_| reject(Rejection::NotUtf8))?;
+    let text = text.trim_start_matches('\u{feff}').trim();
+    if text.is_empty() {
+        return Err(reject(Rejection::Empty));
+    }
+    let mut fields = Fields::default();
+    let parsed = if text.starts_with('{') || text.starts_with('[') {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => read_json(&map, &mut fields),
+            Ok(_) => Err(Rejection::MalformedJson(
+                "the message must be a JSON object".into(),
+            )),
+            Err(e) => Err(Rejection::MalformedJson(e.to_string())),
+        }
+    } else if text.starts_with('"') {
+        match serde_json::from_str::<String>(text) {
+            Ok(inner) => read_text(inner.trim(), &mut fields),
+            Err(_) => read_text(text, &mut fields),
+        }
+    } else {
+        read_text(text, &mut fields)
+    };
+    // An unreplaced placeholder anywhere wins over every other reason: it says the
+    // alert itself is misconfigured.
+    let outcome = match find_placeholder(text) {
+        Some(p) => Err(Rejection::Placeholder(p)),
+        None => parsed.and_then(|()| fields.finish()),
+    };
+    outcome.map_err(|reason| Rejected {
+        reason,
+        partial: Partial {
+            action: fields.action,
+            symbol: fields.symbol.clone(),
+            price: fields.price,
+        },
+    })
+}
+
+/// Normalises a symbol as TradingView or a broker may spell it:
+/// `OANDA:EURUSD`, `EURUSD.m`, `eurusd`, `EUR/USD`, `EUR_USD`, `ES1!` → upper-case
+/// letters and digits, exchange prefix and broker suffix removed.
+pub fn normalize_symbol(raw: &str) -> String {
+    let s = raw.trim();
+    let s = s.rsplit(':').next().unwrap_or(s);
+    let s = s.split('.').next().unwrap_or(s);
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The normalised symbol if `raw` is a plausible instrument name: letters, digits
+/// and `: . _ / - !` only; 2 to 20 letters and digits after normalising.
+pub fn valid_symbol(raw: &str) -> Option<String> {
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '/' | '-' | '!' | ' ');
+    if !raw.chars().all(allowed) {
+        return None;
+    }
+    let s = normalize_symbol(raw);
+    let ok = (2..=20).contains(&s.len()) && s.chars().any(|c| c.is_ascii_alphabetic());
+    ok.then_some(s)
+}
+
+fn find_placeholder(text: &str) -> Option<String> {
+    let start = text.find("{{")?;
+    let rest = &text[start..];
+    let end = rest.find("}}")?;
+    let p: String = rest[..end + 2].chars().take(64).collect();
+    Some(p)
+}
+
+/// Maps an action word (case-insensitive) to an action.
+pub fn action_word(word: &str) -> Option<SignalAction> {
+    let w = word.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+    match w.as_str() {
+        "buy" | "long" | "enter_long" | "go_long" => Some(SignalAction::Buy),
+        "sell" | "short" | "enter_short" | "go_short" => Some(SignalAction::Sell),
+        "close" | "exit" | "flat" | "close_all" | "closeall" | "exit_all" | "close_long"
+        | "close_short" | "exit_long" | "exit_short" | "flatten" => Some(SignalAction::Close),
+        _ => None,
+    }
+}
+
+/// The named fields a message may carry, by their accepted spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Action,
+    MarketPosition,
+    Symbol,
+    Price,
+    Volume,
+    Risk,
+    Sl,
+    Tp,
+    SlPips,
+    TpPips,
+    Id,
+    Comment,
+}
+
+fn key_of(name: &str) -> Option<Key> {
+    let n = name
+        .trim()
+        .to_ascii_lowercase()
+        .replace(['-', ' ', '.'], "_");
+    Some(match n.as_str() {
+        "action"
+        | "side"
+        | "order"
+        | "order_action"
+        | "strategy_order_action"
+        | "signal"
+        | "direction" => Key::Action,
+        "market_position" | "strategy_market_position" | "position" => Key::MarketPosition,
+        "symbol" | "ticker" | "pair" | "instrument" | "market" => Key::Symbol,
+        "price" | "close" | "entry" | "entry_price" => Key::Price,
+        "volume"
+        | "qty"
+        | "quantity"
+        | "contracts"
+        | "lots"
+        | "lot"
+        | "size"
+        | "order_contracts"
+        | "strategy_order_contracts" => Key::Volume,
+        "risk" | "risk_pct" | "risk_percent" => Key::Risk,
+        "sl" | "stop_loss" | "stoploss" | "stop" | "sl_price" => Key::Sl,
+        "tp" | "take_profit" | "takeprofit" | "target" | "tp_price" => Key::Tp,
+        "sl_pips" | "stop_loss_pips" | "stoploss_pips" | "stop_pips" => Key::SlPips,
+        "tp_pips" | "take_profit_pips" | "takeprofit_pips" | "target_pips" => Key::TpPips,
+        "id" | "signal_id" | "alert_id" | "timestamp" | "time" | "timenow" => Key::Id,
+        "comment" | "note" => Key::Comment,
+        _ => return None,
+    })
+}
+
+/// Fields collected while reading a message, validated by `finish`.
+#[derive(Debug, Default)]
+struct Fields {
+    action: Option<SignalAction>,
+    action_word: Option<String>,
+    flat: bool,
+    symbol: Option<String>,
+    price: Option<f64>,
+    volume: Option<f64>,
+    risk_pct: Option<f64>,
+    sl: Option<f64>,
+    tp: Option<f64>,
+    sl_pips: Option<f64>,
+    tp_pips: Option<f64>,
+    signal_key: Option<String>,
+    comment: Option<String>,
+}
+
+impl Fields {
+    fn set_action(&mut self, word: &str) -> Result<(), Rejection> {
+        let Some(a) = action_word(word) else {
+            return Err(Rejection::UnknownAction(clip(word, 64)));
+        };
+        match (self.action, &self.action_word) {
+            (Some(prev), Some(prev_word)) if prev != a => Err(Rejection::ConflictingActions(
+                prev_word.clone(),
+                clip(word, 64),
+            )),
+            _ => {
+                self.action = Some(a);
+                self.action_word = Some(clip(word, 64));
+                Ok(())
+            }
+        }
+    }
+
+    fn set_symbol(&mut self, raw: &str) -> Result<(), Rejection> {
+        match valid_symbol(raw) {
+            Some(s) => {
+                self.symbol = Some(s);
+                Ok(())
+            }
+            None if raw.trim().is_empty() => Err(Rejection::MissingSymbol),
+            None => Err(Rejection::InvalidSymbol(clip(raw, 64))),
+        }
+    }
+
+    /// Stores one keyed value (from JSON or `key=value`).
+    fn set(&mut self, key: Key, v: Scalar<'_>) -> Result<(), Rejection> {
+        match key {
+            Key::Action => self.set_action(&v.text()),
+            Key::MarketPosition => {
+                if v.text().trim().eq_ignore_ascii_case("flat") {
+                    self.flat = true;
+                }
+                Ok(())
+            }
+            Key::Symbol => self.set_symbol(&v.text()),
+            Key::Price => {
+                self.price = Some(number(v, "price", 0.0, MAX_PRICE)?);
+                Ok(())
+            }
+            Key::Volume => {
+                self.volume = Some(number(v, "volume", 0.0, MAX_VOLUME_LOTS)?);
+                Ok(())
+            }
+            Key::Risk => {
+                let r = number(v, "risk", 0.0, f64::MAX)?;
+                if !(MIN_RISK_PCT..=MAX_RISK_PCT).contains(&r) {
+                    return Err(Rejection::InvalidNumber {
+                        field: "risk",
+                        value: r.to_string(),
+                        why: "risk must be 0.1 to 10 percent",
+                    });
+                }
+                self.risk_pct = Some(r);
+                Ok(())
+            }
+            Key::Sl => {
+                self.sl = Some(number(v, "sl", 0.0, MAX_PRICE)?);
+                Ok(())
+            }
+            Key::Tp => {
+                self.tp = Some(number(v, "tp", 0.0, MAX_PRICE)?);
+                Ok(())
+            }
+            Key::SlPips => {
+                self.sl_pips = Some(number(v, "sl_pips", 0.0, MAX_PIPS)?);
+                Ok(())
+            }
+            Key::TpPips => {
+                self.tp_pips = Some(number(v, "tp_pips", 0.0, MAX_PIPS)?);
+                Ok(())
+            }
+            Key::Id => {
+                let t = v.text();
+                let t = t.trim();
+                if !t.is_empty() {
+                    self.signal_key = Some(clip(t, MAX_KEY_LEN));
+                }
+                Ok(())
+            }
+            Key::Comment => {
+                let t = v.text();
+                if !t.trim().is_empty() {
+                    self.comment = Some(clip(t.trim(), MAX_COMMENT_LEN));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(&self) -> Result<ParsedSignal, Rejection> {
+        let action = if self.flat {
+            SignalAction::Close
+        } else {
+            self.action.ok_or(Rejection::MissingAction)?
+        };
+        let symbol = self.symbol.clone().ok_or(Rejection::MissingSymbol)?;
+        if let Some(price) = self.price {
+            let (below, above) = match action {
+                SignalAction::Buy => (self.sl, self.tp),
+                SignalAction::Sell => (self.tp, self.sl),
+                _ => (None, None),
+            };
+            if below.is_some_and(|b| b >= price) || above.is_some_and(|a| a <= price) {
+                return Err(Rejection::InvalidStops(
+                    "stop loss / take profit prices are on the wrong side of the price (sl and tp are prices in JSON; use sl_pips / tp_pips for distances)",
+                ));
+            }
+        }
+        Ok(ParsedSignal {
+            action,
+            symbol,
+            price: self.price,
+            volume: self.volume,
+            risk_pct: self.risk_pct,
+            sl_pips: self.sl_pips,
+            tp_pips: self.tp_pips,
+            sl: self.sl,
+            tp: self.tp,
+            signal_key: self.signal_key.clone(),
+            comment: self.comment.clone(),
+        })
+    }
+}
+
+fn clip(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+/// A scalar value from JSON or from a `key=value` token.
+#[derive(Debug, Clone, Copy)]
+enum Scalar<'a> {
+    Str(&'a str),
+    Num(&'a serde_json::Number),
+    Other(&'a Value),
+}
+
+impl Scalar<'_> {
+    fn text(&self) -> String {
+        match self {
+            Scalar::Str(s) => (*s).to_string(),
+            Scalar::Num(n) => n.to_string(),
+            Scalar::Other(v) => v.to_string(),
+        }
+    }
+}
+
+/// A number in `(min, max]` (strictly positive when `min` is 0), from a JSON
+/// number or a string such as `" 1.2345 "`.
+fn number(v: Scalar<'_>, field: &'static str, min: f64, max: f64) -> Result<f64, Rejection> {
+    let bad = |why| Rejection::InvalidNumber {
+        field,
+        value: clip(&v.text(), 64),
+        why,
+    };
+    let x = match v {
+        Scalar::Num(n) => n.as_f64().ok_or_else(|| bad("not a number"))?,
+        Scalar::Str(s) => {
+            let s = s.trim();
+            // Only plain decimal notation: no "inf", "NaN", hex or "1e400".
+            let plain = !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'));
+            if !plain {
+                return Err(bad("not a number"));
+            }
+            s.parse::<f64>().map_err(|_| bad("not a number"))?
+        }
+        Scalar::Other(_) => return Err(bad("not a number")),
+    };
+    if !x.is_finite() {
+        return Err(bad("not a finite number"));
+    }
+    if x <= min {
+        return Err(bad("must be greater than zero"));
+    }
+    if x > max {
+        return Err(bad("too large"));
+    }
+    Ok(x)
+}
+
+fn read_json(map: &Map<String, Value>, f: &mut Fields) -> Result<(), Rejection> {
+    let mut first_err = None;
+    for (k, v) in map {
+        let Some(key) = key_of(k) else { continue };
+        let scalar = match v {
+            Value::String(s) => Scalar::Str(s),
+            Value::Number(n) => Scalar::Num(n),
+            Value::Null => continue,
+            other => Scalar::Other(other),
+        };
+        if let Err(e) = f.set(key, scalar) {
+            first_err.get_or_insert(e);
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Plain text: whitespace/comma separated words; `key=value` pairs; positional
+/// action, volume (a bare number) and symbol; a leading word before the action is
+/// the signal id (the comma syntax `<id>,buy,EURUSD,...`). TradingView's default
+/// strategy message ("... order buy @ 1 filled on EURUSD. New strategy position
+/// is 0") is understood too.
+fn read_text(text: &str, f: &mut Fields) -> Result<(), Rejection> {
+    if let Some(r) = read_default_strategy_message(text, f) {
+        return r;
+    }
+    let tokens: Vec<&str> = text
+        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut first_err = None;
+    let mut record = |r: Result<(), Rejection>| {
+        if let Err(e) = r {
+            first_err.get_or_insert(e);
+        }
+    };
+    let action_pos = tokens
+        .iter()
+        .position(|t| !t.contains('=') && action_word(t).is_some());
+    // Without any action word, the first of two or more plain words is taken as
+    // an action we do not know (`hodl EURUSD`); a lone word is the symbol.
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !tokens[i].contains('=') && !looks_numeric(tokens[i]))
+        .collect();
+    let unknown_action_at = match (action_pos, words.as_slice()) {
+        (None, [first, _, ..]) => Some(*first),
+        _ => None,
+    };
+    for (i, tok) in tokens.iter().enumerate() {
+        if Some(i) == unknown_action_at {
+            record(Err(Rejection::UnknownAction(clip(tok, 64))));
+            continue;
+        }
+        if let Some((k, v)) = tok.split_once('=') {
+            match text_key(k) {
+                Some(key) => record(f.set(key, Scalar::Str(v))),
+                None => record(Err(Rejection::UnexpectedToken(clip(tok, 64)))),
+            }
+            continue;
+        }
+        if i == 0 && action_pos == Some(1) {
+            record(f.set(Key::Id, Scalar::Str(tok)));
+            continue;
+        }
+        if action_word(tok).is_some() {
+            record(f.set_action(tok));
+        } else if looks_numeric(tok) {
+            if f.volume.is_some() {
+                record(Err(Rejection::UnexpectedToken(clip(tok, 64))));
+            } else {
+                record(f.set(Key::Volume, Scalar::Str(tok)));
+            }
+        } else if f.symbol.is_none() && valid_symbol(tok).is_some() {
+            record(f.set_symbol(tok));
+        } else {
+            record(Err(Rejection::UnexpectedToken(clip(tok, 64))));
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// In the text and comma syntaxes `sl=20` / `tp=40` are distances in pips (the
+/// convention of those syntaxes); `sl_price=` / `tp_price=` give prices.
+fn text_key(name: &str) -> Option<Key> {
+    let is_price = name.trim().to_ascii_lowercase().ends_with("_price");
+    match key_of(name)? {
+        Key::Sl if !is_price => Some(Key::SlPips),
+        Key::Tp if !is_price => Some(Key::TpPips),
+        k => Some(k),
+    }
+}
+
+fn looks_numeric(t: &str) -> bool {
+    t.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-' || c == '+')
+        && t.chars().any(|c| c.is_ascii_digit())
+        && !t
+            .chars()
+            .any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+}
+
+/// `<name>: order buy @ 1 filled on EURUSD. New strategy position is 1`.
+fn read_default_strategy_message(text: &str, f: &mut Fields) -> Option<Result<(), Rejection>> {
+    let lower = text.to_ascii_lowercase();
+    let order_at = lower.find("order ")?;
+    let filled_at = lower.find(" filled on ")?;
+    if filled_at < order_at {
+        return None;
+    }
+    let action = lower[order_at + 6..].split_whitespace().next()?.to_string();
+    let after = &text[filled_at + " filled on ".len()..];
+    let symbol: String = after
+        .split_whitespace()
+        .next()?
+        .trim_end_matches('.')
+        .to_string();
+    let position = lower
+        .find("position is ")
+        .and_then(|p| lower[p + 12..].split_whitespace().next())
+        .map(|s| s.trim_end_matches('.').to_string());
+    let r = f.set_action(&action).and_then(|()| f.set_symbol(&symbol));
+    if let Some(p) = position {
+        if p.parse::<f64>().is_ok_and(|x| x == 0.0) {
+            f.flat = true;
+        }
+    }
+    Some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ok(body: &str) -> ParsedSignal {
+        parse(body.as_bytes()).unwrap_or_else(|e| panic!("{body:?} rejected: {e}"))
+    }
+    fn err(body: &[u8]) -> Rejected {
+        parse(body).expect_err("should be rejected")
+    }
+
+    #[test]
+    fn normalises_symbols() {
+        for (raw, want) in [
+            ("OANDA:EURUSD", "EURUSD"),
+            ("EURUSD.m", "EURUSD"),
+            ("eurusd", "EURUSD"),
+            ("EUR/USD", "EURUSD"),
+            ("FX_IDC:eur_usd", "EURUSD"),
+            (" xauusd.pro ", "XAUUSD"),
+            ("CAPITALCOM:US30", "US30"),
+            ("CME_MINI:ES1!", "ES1"),
+        ] {
+            assert_eq!(normalize_symbol(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn reads_typical_tradingview_json() {
+        let s = ok(
+            r#"{"action":"buy","ticker":"OANDA:EURUSD","price":"1.08512","contracts":"0.5","sl_pips":20,"tp_pips":"40","id":"abc-1","comment":"long entry"}"#,
+        );
+        assert_eq!(s.action, SignalAction::Buy);
+        assert_eq!(s.symbol, "EURUSD");
+        assert_eq!(s.price, Some(1.08512));
+        assert_eq!(s.volume, Some(0.5));
+        assert_eq!(s.sl_pips, Some(20.0));
+        assert_eq!(s.tp_pips, Some(40.0));
+        assert_eq!(s.signal_key.as_deref(), Some("abc-1"));
+        assert_eq!(s.comment.as_deref(), Some("long entry"));
+    }
+
+    #[test]
+    fn market_position_flat_means_close() {
+        let s = ok(r#"{"action":"sell","symbol":"EURUSD","market_position":"flat"}"#);
+        assert_eq!(s.action, SignalAction::Close);
+        let s = ok(r#"{"action":"sell","symbol":"EURUSD","market_position":"short"}"#);
+        assert_eq!(s.action, SignalAction::Sell);
+    }
+
+    #[test]
+    fn action_synonyms() {
+        for (w, a) in [
+            ("long", SignalAction::Buy),
+            ("SHORT", SignalAction::Sell),
+            ("exit", SignalAction::Close),
+            ("flat", SignalAction::Close),
+            ("Close", SignalAction::Close),
+        ] {
+            assert_eq!(
+                ok(&format!(r#"{{"side":"{w}","pair":"GBPUSD"}}"#)).action,
+                a
+            );
+        }
+    }
+
+    #[test]
+    fn reads_text_and_comma_forms() {
+        let s = ok("buy EURUSD");
+        assert_eq!((s.action, s.symbol.as_str()), (SignalAction::Buy, "EURUSD"));
+        let s = ok("sell 0.5 XAUUSD sl=20 tp=40");
+        assert_eq!(s.action, SignalAction::Sell);
+        assert_eq!(s.volume, Some(0.5));
+        assert_eq!((s.sl_pips, s.tp_pips), (Some(20.0), Some(40.0)));
+        assert_eq!((s.sl, s.tp), (None, None));
+        let s = ok("12345,buy,EURUSD,risk=1,sl=20,tp=40");
+        assert_eq!(s.signal_key.as_deref(), Some("12345"));
+        assert_eq!(s.risk_pct, Some(1.0));
+        assert_eq!((s.sl_pips, s.tp_pips), (Some(20.0), Some(40.0)));
+        let s = ok("buy EURUSD price=1.1 sl_price=1.09 tp_price=1.12");
+        assert_eq!((s.sl, s.tp), (Some(1.09), Some(1.12)));
+        let s = ok(
+            "My Strat (20, 50): order sell @ 1 filled on OANDA:GBPUSD. New strategy position is 0",
+        );
+        assert_eq!(
+            (s.action, s.symbol.as_str()),
+            (SignalAction::Close, "GBPUSD")
+        );
+        let s =
+            ok("My Strat: order buy @ 100000 filled on EURUSD. New strategy position is 100000");
+        assert_eq!((s.action, s.volume), (SignalAction::Buy, None));
+    }
+
+    #[test]
+    fn rejections_have_reasons_and_partials() {
+        assert_eq!(err(b"").reason, Rejection::Empty);
+        assert_eq!(err(b"  \n ").reason, Rejection::Empty);
+        assert_eq!(err(&[0xff, 0xfe, 0x00]).reason, Rejection::NotUtf8);
+        let r = err(br#"{"action":"{{strategy.order.action}}","symbol":"EURUSD"}"#);
+        assert_eq!(r.reason.code(), "placeholder");
+        assert_eq!(r.partial.symbol.as_deref(), Some("EURUSD"));
+        let r = err(b"buy {{ticker}}");
+        assert_eq!(r.reason.code(), "placeholder");
+        assert_eq!(
+            err(br#"{"action":"hold","symbol":"EURUSD"}"#).reason.code(),
+            "unknown_action"
+        );
+        assert_eq!(err(b"hodl EURUSD").reason.code(), "unknown_action");
+        assert_eq!(
+            err(br#"{"symbol":"EURUSD"}"#).reason,
+            Rejection::MissingAction
+        );
+        assert_eq!(err(br#"{"action":"buy"}"#).reason, Rejection::MissingSymbol);
+        assert_eq!(err(b"buy").reason, Rejection::MissingSymbol);
+        assert_eq!(
+            err(br#"{"action":"buy","symbol":"EURUSD""#).reason.code(),
+            "malformed_json"
+        );
+        assert_eq!(err(b"[1,2]").reason.code(), "malformed_json");
+        for v in ["-1", "0", "1e9", "\"abc\"", "\"NaN\"", "\"inf\"", "1000.5"] {
+            let body = format!(r#"{{"action":"buy","symbol":"EURUSD","qty":{v}}}"#);
+            let r = err(body.as_bytes());
+            assert_eq!(r.reason.code(), "invalid_volume", "{v}");
+            assert_eq!(r.partial.action, Some(SignalAction::Buy));
+        }
+        let r = err(br#"{"action":"buy","symbol":"EURUSD","price":1e300}"#);
+        assert_eq!(r.reason.code(), "invalid_number");
+        let r = err(br#"{"action":"buy","symbol":"EURUSD","risk":50}"#);
+        assert_eq!(r.reason.code(), "invalid_number");
+        assert_eq!(err(b"buy sell EURUSD").reason.code(), "unknown_action");
+        let r = err(br#"{"action":"buy","symbol":"EURUSD","price":1.1,"sl":1.2}"#);
+        assert_eq!(r.reason.code(), "invalid_stops");
+        let r = err(br#"{"action":"sell","symbol":"EURUSD","price":1.1,"tp":1.2}"#);
+        assert_eq!(r.reason.code(), "invalid_stops");
+        assert_eq!(
+            err(b"buy EURUSD'; DROP TABLE tv_signals;--").reason.code(),
+            "unexpected_token"
+        );
+    }
+
+    fn arb_num() -> impl Strategy<Value = f64> {
+        (1u32..10_000_000, 0u32..6).prop_map(|(m, e)| f64::from(m) / 10f64.powi(e as i32))
+    }
+    fn opt<T: std::fmt::Debug + Clone>(
+        s: impl Strategy<Value = T>,
+    ) -> impl Strategy<Value = Option<T>> {
+        proptest::option::of(s)
+    }
+
+    prop_compose! {
+        fn arb_signal()(
+            action in prop_oneof![Just(SignalAction::Buy), Just(SignalAction::Sell), Just(SignalAction::Close)],
+            symbol in "[A-Z]{3,6}[0-9]{0,2}".prop_filter("not an action word", |s| action_word(s).is_none()),
+            price in opt(arb_num().prop_filter("price", |x| *x <= MAX_PRICE)),
+            volume in opt((1u32..100_000).prop_map(|v| f64::from(v) / 100.0)),
+            risk_pct in opt((1u32..=100).prop_map(|v| f64::from(v) / 10.0)),
+            sl_pips in opt((1u32..100_000).prop_map(|v| f64::from(v) / 10.0)),
+            tp_pips in opt((1u32..100_000).prop_map(|v| f64::from(v) / 10.0)),
+            sl in opt(arb_num().prop_filter("sl", |x| *x <= MAX_PRICE)),
+            tp in opt(arb_num().prop_filter("tp", |x| *x <= MAX_PRICE)),
+            signal_key in opt("[a-z0-9][a-z0-9_-]{0,20}".prop_filter("not an action word", |s| action_word(s).is_none())),
+            comment in opt("[a-z][a-z0-9_]{0,20}"),
+        ) -> ParsedSignal {
+            // Stops on the wrong side of the price are rejected (tested elsewhere).
+            let (lo, hi) = match action {
+                SignalAction::Buy => (sl, tp),
+                SignalAction::Sell => (tp, sl),
+                _ => (None, None),
+            };
+            let wrong = price.is_some_and(|p| lo.is_some_and(|l| l >= p) || hi.is_some_and(|h| h <= p));
+            let (sl, tp) = if wrong { (None, None) } else { (sl, tp) };
+            ParsedSignal { action, symbol, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment }
+        }
+    }
+
+    fn render_json(s: &ParsedSignal) -> String {
+        let mut m = Map::new();
+        m.insert("action".into(), s.action.as_str().into());
+        m.insert("ticker".into(), format!("OANDA:{}", s.symbol).into());
+        let mut put = |k: &str, v: Option<f64>, as_string: bool| {
+            if let Some(x) = v {
+                let val = if as_string {
+                    Value::String(x.to_string())
+                } else {
+                    serde_json::json!(x)
+                };
+                m.insert(k.into(), val);
+            }
+        };
+        put("price", s.price, true);
+        put("qty", s.volume, false);
+        put("risk", s.risk_pct, true);
+        put("sl_pips", s.sl_pips, false);
+        put("tp_pips", s.tp_pips, true);
+        put("stop_loss", s.sl, false);
+        put("take_profit", s.tp, true);
+        if let Some(k) = &s.signal_key {
+            m.insert("id".into(), k.clone().into());
+        }
+        if let Some(c) = &s.comment {
+            m.insert("comment".into(), c.clone().into());
+        }
+        Value::Object(m).to_string()
+    }
+
+    fn render_kv(s: &ParsedSignal) -> Vec<String> {
+        let mut kv = Vec::new();
+        let mut put = |k: &str, v: Option<f64>| {
+            if let Some(x) = v {
+                kv.push(format!("{k}={x}"));
+            }
+        };
+        put("price", s.price);
+        put("risk", s.risk_pct);
+        put("sl", s.sl_pips);
+        put("tp_pips", s.tp_pips);
+        put("sl_price", s.sl);
+        put("tp_price", s.tp);
+        if let Some(c) = &s.comment {
+            kv.push(format!("comment={c}"));
+        }
+        kv
+    }
+
+    fn render_text(s: &ParsedSignal) -> String {
+        let mut parts = Vec::new();
+        if let Some(k) = &s.signal_key {
+            parts.push(format!("id={k}"));
+        }
+        parts.push(s.action.as_str().to_string());
+        if let Some(v) = s.volume {
+            parts.push(v.to_string());
+        }
+        parts.push(s.symbol.to_lowercase());
+        parts.extend(render_kv(s));
+        parts.join(" ")
+    }
+
+    fn render_comma(s: &ParsedSignal) -> String {
+        let mut parts = Vec::new();
+        if let Some(k) = &s.signal_key {
+            parts.push(k.clone());
+        }
+        parts.push(s.action.as_str().to_string());
+        parts.push(format!("{}.m", s.symbol));
+        if let Some(v) = s.volume {
+            parts.push(format!("volume={v}"));
+        }
+        parts.extend(render_kv(s));
+        parts.join(",")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn never_panics_on_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse(&body);
+        }
+
+        #[test]
+        fn never_panics_on_strings(body in "\\PC{0,300}") {
+            let _ = parse(body.as_bytes());
+        }
+
+        #[test]
+        fn never_panics_on_message_like_strings(
+            body in r#"[{}\[\]":,=0-9a-zA-Z .\-{}/_]{0,120}"#
+        ) {
+            let _ = parse(body.as_bytes());
+        }
+
+        #[test]
+        fn round_trips_through_every_syntax(s in arb_signal()) {
+            for body in [render_json(&s), render_text(&s), render_comma(&s)] {
+                let back = parse(body.as_bytes()).map_err(|e| TestCaseError::fail(format!("{body:?}: {e}")))?;
+                prop_assert_eq!(&back, &s, "{}", body);
+            }
+        }
+    }
+}
