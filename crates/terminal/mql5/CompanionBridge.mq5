@@ -834,6 +834,8 @@ void CmdChartRunStop(const long id, CJsonFlat &req, const bool run)
   {
    long chart = req.Long("args.chart_id");
    if(chart == 0 || ChartSymbol(chart) == "") { ReplyErr(id, RC_CHART_WRONG_ID, "no such chart"); return; }
+   // A template applied to this EA's own chart would unload the bridge itself.
+   if(chart == ChartID()) { ReplyErr(id, RC_CHART_WRONG_ID, "that is the bridge's own chart"); return; }
    string file = TemplateFile(chart, run);
    if(run)
      {
