@@ -15,6 +15,7 @@ pub const AGENT_ID_HEADER: &str = "X-Agent-Id";
 pub const PAIRING_KEY_PREFIX: &str = "pk_";
 
 /// `POST /api/v1/agents/pair` body (user auth).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct PairRequest {
     #[serde(default)]
@@ -25,6 +26,7 @@ pub struct PairRequest {
 }
 
 /// Returned once by pairing and key rotation; the key is never shown again.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairResponse {
     pub agent_id: Uuid,
@@ -33,6 +35,7 @@ pub struct PairResponse {
 }
 
 /// `GET /api/v1/agents/me`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentMe {
     pub agent_id: Uuid,
@@ -44,6 +47,7 @@ pub struct AgentMe {
 }
 
 /// What the agent knows about its terminal, sent with each heartbeat.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TerminalInfo {
     pub connected: bool,
@@ -60,6 +64,7 @@ pub struct TerminalInfo {
 }
 
 /// Agent status reported by heartbeats (`mt5_agents.status`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatus {
@@ -69,6 +74,7 @@ pub enum AgentStatus {
 }
 
 /// `POST /api/v1/agents/{id}/heartbeat`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatRequest {
     pub status: AgentStatus,
@@ -81,6 +87,7 @@ pub struct HeartbeatRequest {
 }
 
 /// One quote.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriceTick {
     pub symbol: String,
@@ -90,12 +97,14 @@ pub struct PriceTick {
 }
 
 /// `POST /api/v1/agents/{id}/prices`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PricesRequest {
     pub prices: Vec<PriceTick>,
 }
 
 /// Body of a `POST .../result` acknowledgement.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultAck {
     pub job_id: Uuid,
@@ -105,12 +114,14 @@ pub struct ResultAck {
 }
 
 /// Older servers answered an empty queue with 200 `{"no_jobs": true}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NoJobsLegacy {
     pub no_jobs: bool,
 }
 
 /// `POST /api/v1/jobs` (user auth): queue a job for one of the user's agents.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateJobRequest {
     pub job_type: JobType,
@@ -120,6 +131,7 @@ pub struct CreateJobRequest {
 }
 
 /// A job as users see it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
     pub id: Uuid,
@@ -137,6 +149,7 @@ pub struct JobView {
 }
 
 /// `tv_signals.status`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalStatus {
@@ -147,6 +160,7 @@ pub enum SignalStatus {
 }
 
 /// What the webhook answers: `{signal_id, status}` (plus the reason when discarded).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookResponse {
     pub signal_id: Uuid,

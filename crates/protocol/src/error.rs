@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `{"code": "...", "message": "..."}` — the only error shape the server emits.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiErrorBody {
     pub code: String,
@@ -10,6 +11,7 @@ pub struct ApiErrorBody {
 }
 
 /// Stable error codes. Clients match on these, never on messages.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The ten job types of `jobs.job_type` (the CHECK constraint lists the same ten).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobType {
@@ -78,6 +79,7 @@ impl std::fmt::Display for JobType {
 pub struct UnknownValue(pub String);
 
 /// `jobs.status`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -101,6 +103,7 @@ impl JobStatus {
 }
 
 /// Buy or sell.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
@@ -109,6 +112,7 @@ pub enum Side {
 }
 
 /// Chart timeframes MT5 knows.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timeframe {
     M1,
@@ -140,6 +144,7 @@ impl Timeframe {
 }
 
 /// `trade` input. Exactly one of `volume` (lots) or `risk_pct` sizes the order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TradeInput {
     pub symbol: String,
@@ -160,6 +165,7 @@ pub struct TradeInput {
     pub signal_id: Option<Uuid>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TradeOutput {
     pub fill_price: f64,
@@ -169,6 +175,7 @@ pub struct TradeOutput {
 }
 
 /// `close_position` input: a ticket, or a symbol (optionally one side of it).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ClosePositionInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +188,7 @@ pub struct ClosePositionInput {
     pub signal_id: Option<Uuid>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClosePositionOutput {
     pub closed_price: f64,
@@ -190,6 +198,7 @@ pub struct ClosePositionOutput {
     pub tickets: Vec<u64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Position {
     /// The ticket as a string (the platform's `id`).
@@ -207,11 +216,13 @@ pub struct Position {
     pub magic: i64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PositionsOutput {
     pub positions: Vec<Position>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountOutput {
     pub balance: f64,
@@ -222,6 +233,7 @@ pub struct AccountOutput {
     pub leverage: i64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandlesInput {
     pub symbol: String,
@@ -229,6 +241,7 @@ pub struct CandlesInput {
     pub count: u32,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candle {
     /// Bar open time, Unix seconds UTC.
@@ -240,11 +253,13 @@ pub struct Candle {
     pub volume: f64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandlesOutput {
     pub candles: Vec<Candle>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompileInput {
     pub version_id: Uuid,
@@ -252,6 +267,7 @@ pub struct CompileInput {
 }
 
 /// One compiler message: `file(line,col) : error 109: message`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
     pub file: String,
@@ -261,6 +277,7 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompileOutput {
     pub compiled: bool,
@@ -271,6 +288,7 @@ pub struct CompileOutput {
     pub ex5_checksum: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeployInput {
     pub deployment_id: Uuid,
@@ -282,6 +300,7 @@ pub struct DeployInput {
     pub inputs: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeployOutput {
     pub deployed: bool,
@@ -289,21 +308,25 @@ pub struct DeployOutput {
 }
 
 /// `run` and `stop` input.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentRef {
     pub deployment_id: Uuid,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunOutput {
     pub running: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopOutput {
     pub stopped: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestInput {
     pub version_id: Uuid,
@@ -323,6 +346,7 @@ pub struct TestInput {
 }
 
 /// Figures read from an MT5 tester report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TestReport {
     pub net_profit: f64,
@@ -339,12 +363,14 @@ pub struct TestReport {
     pub equity_curve: Vec<f64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestOutput {
     pub report: TestReport,
 }
 
 /// What `GET /agents/{id}/jobs/next` returns with 200.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimedJob {
     pub job_id: Uuid,
@@ -357,6 +383,7 @@ pub struct ClaimedJob {
 }
 
 /// Terminal states an agent may report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultStatus {
@@ -365,6 +392,7 @@ pub enum ResultStatus {
 }
 
 /// `POST /agents/{id}/jobs/{job_id}/result` body.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResultRequest {
     pub status: ResultStatus,

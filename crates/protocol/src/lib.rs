@@ -4,11 +4,13 @@
 //! outputs (DESIGN section 5), the agent API bodies (section 4) and the JSON error
 //! body every HTTP error uses. No I/O lives in this crate.
 
+pub mod agents;
 pub mod api;
 pub mod error;
 pub mod jobs;
 pub mod user;
 
+pub use agents::*;
 pub use api::*;
 pub use error::{ApiErrorBody, ErrorCode};
 pub use jobs::*;

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod prices;
 pub mod queue;
 pub mod state;
+pub mod updates;
 pub mod user_api;
 pub mod webhook;
 
@@ -28,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use config::Config;
 pub use error::ApiError;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(agent_api::routes())
         .merge(jobs_api::routes())
+        .merge(updates::routes())
         .merge(webhook::routes())
         .merge(user_api::routes())
         .merge(events::routes())
@@ -53,14 +55,16 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             // Spans name the route template, never the concrete URI (which can hold secrets).
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let route = req
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_else(|| "<unmatched>".into());
-                tracing::info_span!("http", method = %req.method(), route = %route)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_else(|| "<unmatched>".into());
+                    tracing::info_span!("http", method = %req.method(), route = %route)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .with_state(state)
 }

@@ -1,11 +1,14 @@
 //! Claiming: `claim_next_job` (scoped to the agent's owner, oldest first, skips
-//! expired trade jobs), then the claimed entity is marked in progress.
+//! expired trade jobs; an expired trading job that still comes back is failed, never
+//! handed out), then the claimed entity is marked in progress.
 
 use chrono::{DateTime, Utc};
 use companion_protocol::{ClaimedJob, JobType};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::propagate::{propagate, Outcome};
+use super::{JobRow, EXPIRED_REASON, JOB_COLUMNS};
 use crate::error::ApiError;
 
 #[derive(sqlx::FromRow)]
@@ -21,26 +24,58 @@ struct Claimed {
 
 /// Claims the next job for `agent_id`, if any.
 pub async fn claim_next(db: &PgPool, agent_id: Uuid) -> Result<Option<ClaimedJob>, ApiError> {
-    let claimed: Option<Claimed> = sqlx::query_as(
-        "select id, job_type, input_data, attempts, expires_at, entity_type, entity_id \
-         from claim_next_job($1)",
-    )
+    loop {
+        let claimed: Option<Claimed> = sqlx::query_as(
+            "select id, job_type, input_data, attempts, expires_at, entity_type, entity_id \
+             from claim_next_job($1)",
+        )
+        .bind(agent_id)
+        .fetch_optional(db)
+        .await?;
+        let Some(c) = claimed else { return Ok(None) };
+        let job_type: JobType = c
+            .job_type
+            .parse()
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("job {}: {e}", c.id)))?;
+        // Guard: a trading job past its deadline is never handed out, whatever the
+        // database function skips (it may only know about `trade`).
+        if job_type.is_trading() && c.expires_at.is_some_and(|t| t <= Utc::now()) {
+            expire_claimed(db, c.id, agent_id).await?;
+            continue;
+        }
+        return Ok(Some(hand_out(db, c, job_type).await));
+    }
+}
+
+/// Fails a just-claimed, already expired trading job as never executed.
+async fn expire_claimed(db: &PgPool, job_id: Uuid, agent_id: Uuid) -> Result<(), ApiError> {
+    let mut tx = db.begin().await?;
+    let job: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update jobs set status = 'failed', error_message = $3, completed_at = now(), updated_at = now() \
+         where id = $1 and agent_id = $2 and status = 'running' returning {JOB_COLUMNS}"
+    )))
+    .bind(job_id)
     .bind(agent_id)
-    .fetch_optional(db)
+    .bind(EXPIRED_REASON)
+    .fetch_optional(&mut *tx)
     .await?;
-    let Some(c) = claimed else { return Ok(None) };
-    let job_type: JobType = c
-        .job_type
-        .parse()
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("job {}: {e}", c.id)))?;
+    if let Some(job) = job {
+        propagate(&mut tx, &job, Outcome::Failed(EXPIRED_REASON)).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(job = %job_id, "expired trading job withdrawn at claim");
+    Ok(())
+}
+
+async fn hand_out(db: &PgPool, c: Claimed, job_type: JobType) -> ClaimedJob {
     mark_in_progress(db, job_type, c.entity_type.as_deref(), c.entity_id).await;
-    Ok(Some(ClaimedJob {
+    ClaimedJob {
         job_id: c.id,
         job_type,
         input_data: c.input_data.unwrap_or_else(|| serde_json::json!({})),
         attempt: c.attempts,
         expires_at: c.expires_at,
-    }))
+    }
 }
 
 /// `ea_versions.status = compiling` / `ea_deployments.status = deploying` while the

@@ -1,0 +1,141 @@
+//! The agent's data directory and its small JSON config (`config.json`):
+//! server URL, agent id/name, bridge token, toolchain paths. Never the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Overrides the data directory (same as `--data-dir`).
+pub const DATA_DIR_ENV: &str = "COMPANION_AGENT_DATA_DIR";
+pub const CONFIG_FILE: &str = "config.json";
+pub const JOURNAL_FILE: &str = "journal.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot determine a data directory for this user; pass --data-dir DIR")]
+    NoDataDir,
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid agent config ({source}); fix or delete it and pair again")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// Persistent agent settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    #[serde(default)]
+    pub server_url: Option<String>,
+    #[serde(default)]
+    pub agent_id: Option<Uuid>,
+    #[serde(default)]
+    pub agent_name: Option<String>,
+    /// Shared token the bridge EA / paper terminal must present (generated when absent).
+    #[serde(default)]
+    pub bridge_token: Option<String>,
+    #[serde(default)]
+    pub bridge_port: Option<u16>,
+    /// `metaeditor64.exe` used by compile jobs.
+    #[serde(default)]
+    pub metaeditor_path: Option<PathBuf>,
+    /// `terminal64.exe` used by test jobs.
+    #[serde(default)]
+    pub terminal_path: Option<PathBuf>,
+    /// The terminal's data folder (holds `MQL5/`).
+    #[serde(default)]
+    pub terminal_data_dir: Option<PathBuf>,
+    /// Symbols whose prices are pushed besides those of open positions.
+    #[serde(default)]
+    pub price_symbols: Vec<String>,
+}
+
+/// The per-user data directory (`--data-dir` > `COMPANION_AGENT_DATA_DIR` > platform default).
+pub fn data_dir(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    directories::ProjectDirs::from("", "", "companion-agent")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or(ConfigError::NoDataDir)
+}
+
+impl AgentConfig {
+    /// Reads `config.json` in `dir`; a missing file is an empty config.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse { path, source })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(ConfigError::Io { path, source }),
+        }
+    }
+
+    /// Writes `config.json` atomically (temp file + rename).
+    pub fn save(&self, dir: &Path) -> Result<(), ConfigError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ConfigError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join(CONFIG_FILE);
+        let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
+        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(())
+    }
+
+    /// The bridge token, generating and remembering one when absent.
+    pub fn bridge_token_or_generate(&mut self) -> String {
+        if let Some(t) = &self.bridge_token {
+            return t.clone();
+        }
+        use rand::distr::{Alphanumeric, SampleString};
+        let t = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        self.bridge_token = Some(t.clone());
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_and_load_round_trip_and_missing_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            AgentConfig::load(dir.path()).unwrap(),
+            AgentConfig::default()
+        );
+        let mut c = AgentConfig {
+            server_url: Some("http://127.0.0.1:1".into()),
+            agent_id: Some(Uuid::new_v4()),
+            ..Default::default()
+        };
+        let t = c.bridge_token_or_generate();
+        assert_eq!(t.len(), 32);
+        assert_eq!(c.bridge_token_or_generate(), t);
+        c.save(dir.path()).unwrap();
+        assert_eq!(AgentConfig::load(dir.path()).unwrap(), c);
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        assert!(!text.contains("pk_"));
+    }
+
+    #[test]
+    fn explicit_data_dir_wins() {
+        let p = Path::new("/tmp/x-agent");
+        assert_eq!(data_dir(Some(p)).unwrap(), p);
+    }
+}

@@ -1,0 +1,477 @@
+//! Unit tests of the executor against a scripted in-memory terminal (the
+//! vendor edge); end-to-end behaviour is tested with the paper terminal in tests/.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration as ChronoDuration, Utc};
+use companion_protocol::*;
+use companion_terminal::*;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::executor::{job_comment, Executor, ExecutorOptions};
+use crate::journal::{Journal, JournalState};
+use crate::toolchain::{ToolchainError, Unconfigured};
+
+#[derive(Default)]
+struct Scripted {
+    connected: AtomicBool,
+    orders: Mutex<Vec<OrderRequest>>,
+    reject: Mutex<Option<u32>>,
+    timeout_once: AtomicBool,
+    /// Orders that the terminal executed but whose reply was lost.
+    history: Mutex<Vec<DealRecord>>,
+    info_calls: AtomicU32,
+    /// Connect after this many `info` calls (0 = never changes).
+    connect_after: AtomicU32,
+}
+
+impl Scripted {
+    fn connected() -> Arc<Self> {
+        let s = Scripted::default();
+        s.connected.store(true, Ordering::SeqCst);
+        Arc::new(s)
+    }
+    fn check(&self) -> Result<(), TerminalError> {
+        if self.connected.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(TerminalError::NotConnected("no bridge connection".into()))
+        }
+    }
+    fn deal(order: &OrderRequest, n: u64) -> DealRecord {
+        DealRecord {
+            order_id: 1000 + n,
+            ticket: 5000 + n,
+            symbol: order.symbol.clone(),
+            side: order.side,
+            volume: order.volume,
+            price: 1.1001,
+            comment: order.comment.clone(),
+            time: 0,
+        }
+    }
+}
+
+impl Terminal for Scripted {
+    async fn info(&self) -> Result<TerminalInfo, TerminalError> {
+        let n = self.info_calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let after = self.connect_after.load(Ordering::SeqCst);
+        if after > 0 && n >= after {
+            self.connected.store(true, Ordering::SeqCst);
+        }
+        self.check()?;
+        Ok(TerminalInfo {
+            connected: true,
+            paper: true,
+            ..Default::default()
+        })
+    }
+    async fn account(&self) -> Result<AccountOutput, TerminalError> {
+        self.check()?;
+        Ok(AccountOutput {
+            balance: 10_000.0,
+            equity: 10_000.0,
+            margin_used: 0.0,
+            margin_available: 10_000.0,
+            currency: "USD".into(),
+            leverage: 100,
+        })
+    }
+    async fn positions(&self) -> Result<Vec<Position>, TerminalError> {
+        self.check()?;
+        Ok(self
+            .orders
+            .lock()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, o)| Position {
+                id: (5000 + i as u64).to_string(),
+                ticket: 5000 + i as u64,
+                symbol: o.symbol.clone(),
+                side: o.side,
+                volume: o.volume,
+                open_price: 1.1,
+                current_price: 1.1,
+                sl: o.sl,
+                tp: o.tp,
+                pnl: 0.0,
+                comment: o.comment.clone(),
+                magic: o.magic,
+            })
+            .collect())
+    }
+    async fn symbol_info(&self, symbol: &str) -> Result<SymbolInfo, TerminalError> {
+        self.check()?;
+        Ok(SymbolInfo {
+            symbol: symbol.into(),
+            digits: 5,
+            point: 0.00001,
+            contract_size: 100_000.0,
+            tick_size: 0.00001,
+            tick_value: 1.0,
+            volume_min: 0.01,
+            volume_max: 50.0,
+            volume_step: 0.01,
+            bid: 1.1,
+            ask: 1.1001,
+        })
+    }
+    async fn candles(
+        &self,
+        _s: &str,
+        tf: Timeframe,
+        count: u32,
+    ) -> Result<Vec<Candle>, TerminalError> {
+        self.check()?;
+        Ok((0..count as i64)
+            .map(|i| Candle {
+                time: i * tf.seconds(),
+                open: 1.0,
+                high: 1.1,
+                low: 0.9,
+                close: 1.05,
+                volume: 10.0,
+            })
+            .collect())
+    }
+    async fn send_order(&self, order: &OrderRequest) -> Result<OrderFill, TerminalError> {
+        self.check()?;
+        if let Some(retcode) = *self.reject.lock().unwrap() {
+            return Err(TerminalError::Rejected {
+                retcode,
+                message: "simulated".into(),
+            });
+        }
+        let n = {
+            let mut o = self.orders.lock().unwrap();
+            o.push(order.clone());
+            o.len() as u64 - 1
+        };
+        self.history.lock().unwrap().push(Scripted::deal(order, n));
+        if self.timeout_once.swap(false, Ordering::SeqCst) {
+            return Err(TerminalError::Timeout(100));
+        }
+        Ok(OrderFill {
+            order_id: 1000 + n,
+            ticket: 5000 + n,
+            price: 1.1001,
+            volume: order.volume,
+        })
+    }
+    async fn close_position(
+        &self,
+        ticket: u64,
+        _comment: &str,
+    ) -> Result<CloseFill, TerminalError> {
+        self.check()?;
+        Ok(CloseFill {
+            ticket,
+            price: 1.2,
+            pnl: 12.5,
+        })
+    }
+    async fn find_by_comment(&self, comment: &str) -> Result<Vec<DealRecord>, TerminalError> {
+        self.check()?;
+        Ok(self
+            .history
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|d| d.comment == comment)
+            .cloned()
+            .collect())
+    }
+    async fn deploy(&self, _d: &ChartDeployment) -> Result<i64, TerminalError> {
+        self.check()?;
+        Ok(77)
+    }
+    async fn run(&self, _chart_id: i64) -> Result<(), TerminalError> {
+        self.check()
+    }
+    async fn stop(&self, _chart_id: i64) -> Result<(), TerminalError> {
+        self.check()
+    }
+}
+
+async fn executor(t: Arc<Scripted>) -> (Executor<Scripted, Unconfigured>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("journal.db")).await.unwrap();
+    let opts = ExecutorOptions {
+        reconnect_poll: std::time::Duration::from_millis(5),
+        trading_wait: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    (Executor::new(t, Arc::new(Unconfigured), j, opts), dir)
+}
+
+fn job(t: JobType, input: serde_json::Value) -> ClaimedJob {
+    ClaimedJob {
+        job_id: Uuid::new_v4(),
+        job_type: t,
+        input_data: input,
+        attempt: 1,
+        expires_at: None,
+    }
+}
+
+fn trade_job(expires_in_secs: i64) -> ClaimedJob {
+    ClaimedJob {
+        expires_at: Some(Utc::now() + ChronoDuration::seconds(expires_in_secs)),
+        ..job(
+            JobType::Trade,
+            json!({"symbol": "EURUSD", "side": "buy", "risk_pct": 1.0, "sl_pips": 20}),
+        )
+    }
+}
+
+#[test]
+fn comment_is_31_chars_stable_and_unique_per_job() {
+    let id = Uuid::new_v4();
+    let c = job_comment(id);
+    assert_eq!(c.len(), 31);
+    assert!(c.starts_with("cj:"));
+    assert_eq!(c, job_comment(id));
+    assert_ne!(c, job_comment(Uuid::new_v4()));
+}
+
+#[tokio::test]
+async fn trade_is_sized_by_risk_and_filled_once_even_when_reclaimed() {
+    let t = Scripted::connected();
+    let (ex, _d) = executor(t.clone()).await;
+    let j = trade_job(60);
+    let r = ex.run_claimed(&j).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    let out: TradeOutput = serde_json::from_value(r.output_data.clone().unwrap()).unwrap();
+    assert_eq!(out.volume, 0.5);
+    assert_eq!(out.fill_price, 1.1001);
+    let sent = t.orders.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].comment, job_comment(j.job_id));
+    assert_eq!(sent[0].sl, Some(1.0981));
+    // The server hands the same job back: the journaled result is returned, nothing is sent.
+    let again = ex
+        .run_claimed(&ClaimedJob {
+            attempt: 2,
+            ..j.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, r);
+    assert_eq!(t.orders.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn expired_trade_is_refused_without_touching_the_terminal() {
+    let t = Scripted::connected();
+    let (ex, _d) = executor(t.clone()).await;
+    let r = ex.run_claimed(&trade_job(-1)).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Failed);
+    assert!(r
+        .error_message
+        .unwrap()
+        .starts_with("expired: not executed"));
+    assert!(t.orders.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn rejected_trade_fails_with_the_retcode_meaning() {
+    let t = Scripted::connected();
+    *t.reject.lock().unwrap() = Some(10019);
+    let (ex, _d) = executor(t.clone()).await;
+    let r = ex.run_claimed(&trade_job(60)).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Failed);
+    let m = r.error_message.unwrap();
+    assert!(m.contains("10019") && m.contains("not enough money"), "{m}");
+}
+
+#[tokio::test]
+async fn a_lost_reply_is_resolved_by_comment_not_by_resending() {
+    let t = Scripted::connected();
+    t.timeout_once.store(true, Ordering::SeqCst);
+    let (ex, _d) = executor(t.clone()).await;
+    let r = ex.run_claimed(&trade_job(60)).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    assert_eq!(t.orders.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sent_but_unanswered_trade_reconciles_found_or_sends_once() {
+    let t = Scripted::connected();
+    let (ex, _d) = executor(t.clone()).await;
+    // Case 1: the order reached the terminal before the crash.
+    let j = trade_job(60);
+    ex.journal().record_claim(&j).await.unwrap();
+    ex.journal()
+        .mark_sent(j.job_id, &job_comment(j.job_id))
+        .await
+        .unwrap();
+    let o = OrderRequest {
+        symbol: "EURUSD".into(),
+        side: Side::Buy,
+        volume: 0.5,
+        sl: None,
+        tp: None,
+        comment: job_comment(j.job_id),
+        magic: 1,
+    };
+    t.orders.lock().unwrap().push(o.clone());
+    t.history.lock().unwrap().push(Scripted::deal(&o, 0));
+    let r = ex
+        .run_claimed(&ClaimedJob {
+            attempt: 2,
+            ..j.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.status, ResultStatus::Completed);
+    assert_eq!(
+        t.orders.lock().unwrap().len(),
+        1,
+        "found by comment: not sent again"
+    );
+
+    // Case 2: it never reached the terminal: sent exactly once now.
+    let j2 = trade_job(60);
+    ex.journal().record_claim(&j2).await.unwrap();
+    ex.journal()
+        .mark_sent(j2.job_id, &job_comment(j2.job_id))
+        .await
+        .unwrap();
+    let r2 = ex.recover(j2.job_id).await.unwrap().unwrap();
+    assert_eq!(r2.status, ResultStatus::Completed);
+    assert_eq!(t.orders.lock().unwrap().len(), 2);
+    assert_eq!(
+        ex.journal().get(j2.job_id).await.unwrap().unwrap().state,
+        JournalState::Result
+    );
+}
+
+#[tokio::test]
+async fn trade_waits_for_a_reconnect_within_its_deadline() {
+    let t = Arc::new(Scripted::default());
+    t.connect_after.store(4, Ordering::SeqCst);
+    let (ex, _d) = executor(t.clone()).await;
+    let r = ex.run_claimed(&trade_job(30)).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    assert_eq!(t.orders.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn queries_fail_fast_with_a_clear_reason_when_disconnected() {
+    let t = Arc::new(Scripted::default());
+    let (ex, _d) = executor(t.clone()).await;
+    for jt in [JobType::GetAccount, JobType::GetPositions] {
+        let r = ex.run_claimed(&job(jt, json!({}))).await.unwrap();
+        assert_eq!(r.status, ResultStatus::Failed);
+        assert!(r.error_message.unwrap().contains("not connected"));
+    }
+    assert_eq!(
+        t.info_calls.load(Ordering::SeqCst),
+        2,
+        "no waiting loop for queries"
+    );
+}
+
+#[tokio::test]
+async fn queries_deploy_run_stop_and_close_produce_their_outputs() {
+    let t = Scripted::connected();
+    let (ex, _d) = executor(t.clone()).await;
+    let acc = ex
+        .run_claimed(&job(JobType::GetAccount, json!({})))
+        .await
+        .unwrap();
+    let acc: AccountOutput = serde_json::from_value(acc.output_data.unwrap()).unwrap();
+    assert_eq!(acc.currency, "USD");
+    let c = ex
+        .run_claimed(&job(
+            JobType::GetCandles,
+            json!({"symbol": "EURUSD", "timeframe": "H1", "count": 3}),
+        ))
+        .await
+        .unwrap();
+    let c: CandlesOutput = serde_json::from_value(c.output_data.unwrap()).unwrap();
+    assert_eq!(c.candles.len(), 3);
+    let bad = ex
+        .run_claimed(&job(
+            JobType::GetCandles,
+            json!({"symbol": "EURUSD", "timeframe": "H2", "count": 3}),
+        ))
+        .await
+        .unwrap();
+    assert!(bad
+        .error_message
+        .unwrap()
+        .contains("invalid get_candles input"));
+
+    let dep = Uuid::new_v4();
+    let run_unknown = ex
+        .run_claimed(&job(JobType::Run, json!({"deployment_id": dep})))
+        .await
+        .unwrap();
+    assert!(run_unknown
+        .error_message
+        .unwrap()
+        .contains("deploy it first"));
+    let d = ex
+        .run_claimed(&job(JobType::Deploy, json!({"deployment_id": dep, "version_id": Uuid::new_v4(), "symbol": "EURUSD", "timeframe": "H1", "magic_number": 7})))
+        .await
+        .unwrap();
+    assert_eq!(
+        d.output_data.unwrap(),
+        json!({"deployed": true, "chart_id": 77})
+    );
+    let run = ex
+        .run_claimed(&job(JobType::Run, json!({"deployment_id": dep})))
+        .await
+        .unwrap();
+    assert_eq!(run.output_data.unwrap(), json!({"running": true}));
+    let stop = ex
+        .run_claimed(&job(JobType::Stop, json!({"deployment_id": dep})))
+        .await
+        .unwrap();
+    assert_eq!(stop.output_data.unwrap(), json!({"stopped": true}));
+
+    ex.run_claimed(&trade_job(60)).await.unwrap();
+    let close = ex
+        .run_claimed(&job(
+            JobType::ClosePosition,
+            json!({"symbol": "eurusd", "side": "buy"}),
+        ))
+        .await
+        .unwrap();
+    let close: ClosePositionOutput = serde_json::from_value(close.output_data.unwrap()).unwrap();
+    assert_eq!(close.tickets, vec![5000]);
+    assert_eq!(close.pnl, 12.5);
+    let none = ex
+        .run_claimed(&job(JobType::ClosePosition, json!({"symbol": "GBPUSD"})))
+        .await
+        .unwrap();
+    assert!(none
+        .error_message
+        .unwrap()
+        .contains("no open position on GBPUSD"));
+}
+
+#[tokio::test]
+async fn compile_and_test_without_toolchain_say_how_to_configure_it() {
+    let (ex, _d) = executor(Scripted::connected()).await;
+    let r = ex
+        .run_claimed(&job(
+            JobType::Compile,
+            json!({"version_id": Uuid::new_v4(), "source": "void OnTick(){}"}),
+        ))
+        .await
+        .unwrap();
+    let m = r.error_message.unwrap();
+    assert!(
+        m.contains("metaeditor_path") && m.contains("COMPANION_METAEDITOR"),
+        "{m}"
+    );
+    assert!(matches!(
+        ToolchainError::NotConfigured(m.clone()),
+        ToolchainError::NotConfigured(_)
+    ));
+}

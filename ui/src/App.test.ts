@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { render, screen, within } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import App from './App.svelte';
+import { account, backend, emit, pairedStatus, unpairedStatus } from './test/fixtures';
+
+const dashboardData = {
+  account,
+  positions: [],
+  recent_jobs: [],
+};
+
+describe('App shell', () => {
+  it('shows the Pair screen when not paired', async () => {
+    backend({ status: unpairedStatus });
+    render(App);
+    expect(await screen.findByRole('heading', { name: 'Connect this computer' })).toBeInTheDocument();
+    expect(screen.queryByRole('navigation', { name: 'Main' })).not.toBeInTheDocument();
+  });
+
+  it('shows PAPER for the paper terminal and switches to LIVE on a status event', async () => {
+    backend({ status: pairedStatus(), ...dashboardData });
+    render(App);
+    const badge = await screen.findByTestId('mode-badge');
+    expect(badge).toHaveTextContent('PAPER');
+    await emit('status-changed', pairedStatus({ terminal: { connected: true, paper: false } }));
+    await screen.findByText('LIVE', { selector: '[data-testid=mode-badge] *' });
+  });
+
+  it('shows an offline banner when the server connection drops', async () => {
+    backend({ status: pairedStatus(), ...dashboardData });
+    render(App);
+    await screen.findByTestId('mode-badge');
+    expect(screen.queryByText(/You are offline/)).not.toBeInTheDocument();
+    await emit('status-changed', pairedStatus({ server_connected: false, last_error: 'connection refused' }));
+    expect(await screen.findByText(/You are offline/)).toHaveTextContent('connection refused');
+  });
+
+  it('navigates with the sidebar and pauses the agent', async () => {
+    const paused = pairedStatus({ paused: true });
+    backend({ status: pairedStatus(), ...dashboardData, set_paused: paused, list_strategies: [], list_broker_connections: [] });
+    const user = userEvent.setup();
+    render(App);
+    const nav = await screen.findByRole('navigation', { name: 'Main' });
+    await user.click(within(nav).getByText('Strategies'));
+    expect(await screen.findByRole('heading', { name: 'Strategies' })).toBeInTheDocument();
+    await user.click(screen.getByRole('button', { name: 'Pause' }));
+    expect(await screen.findByRole('button', { name: 'Resume taking jobs' })).toBeInTheDocument();
+  });
+});

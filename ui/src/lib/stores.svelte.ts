@@ -1,0 +1,89 @@
+// App-wide reactive state: the agent status (pushed by `status-changed`), a small
+// toast queue, and a fan-out of server events to the screens that want them.
+
+import { api, onServerEvent, onStatus, type ServerEvent, type Status } from './api';
+
+export const EMPTY_STATUS: Status = {
+  paired: false,
+  server_connected: false,
+  terminal: { connected: false, paper: false },
+  paused: false,
+  version: '',
+};
+
+class AppState {
+  status = $state<Status>(EMPTY_STATUS);
+  loaded = $state(false);
+  loadError = $state<string | null>(null);
+
+  get offline(): boolean {
+    return this.loaded && this.status.paired && !this.status.server_connected;
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      this.status = await api.status();
+      this.loadError = null;
+    } catch (e) {
+      this.loadError = e instanceof Error ? e.message : String(e);
+    } finally {
+      this.loaded = true;
+    }
+  }
+
+  /** Back to the state before the first status (tests). */
+  reset(): void {
+    this.status = EMPTY_STATUS;
+    this.loaded = false;
+    this.loadError = null;
+  }
+
+  set(s: Status): void {
+    this.status = s;
+    this.loaded = true;
+  }
+}
+
+export const app = new AppState();
+
+export interface Toast {
+  id: number;
+  kind: 'info' | 'success' | 'error';
+  text: string;
+}
+
+class Toasts {
+  items = $state<Toast[]>([]);
+  private next = 1;
+  push(kind: Toast['kind'], text: string, ms = 4000): void {
+    const id = this.next++;
+    this.items = [...this.items, { id, kind, text }];
+    if (ms > 0) setTimeout(() => this.dismiss(id), ms);
+  }
+  dismiss(id: number): void {
+    this.items = this.items.filter((t) => t.id !== id);
+  }
+}
+
+export const toasts = new Toasts();
+
+type Listener = (e: ServerEvent) => void;
+const listeners = new Set<Listener>();
+
+/** Subscribe to relayed server events; returns the unsubscribe function. */
+export function subscribe(fn: Listener): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+/** Wires Tauri events into the stores once, at startup. */
+export async function startEventBridge(): Promise<() => void> {
+  const offStatus = await onStatus((s) => app.set(s));
+  const offServer = await onServerEvent((e) => {
+    for (const l of listeners) l(e);
+  });
+  return () => {
+    offStatus();
+    offServer();
+  };
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it, vi } from 'vitest';
+import { render, screen, within } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import Dashboard from './Dashboard.svelte';
+import { app, toasts } from '../lib/stores.svelte';
+import { account, backend, callsOf, job, pairedStatus, position } from '../test/fixtures';
+
+describe('Dashboard', () => {
+  it('shows account figures, positions and recent jobs', async () => {
+    app.set(pairedStatus());
+    backend({
+      account,
+      positions: [position(101), position(102, { symbol: 'GBPUSD', side: 'sell', pnl: -3 })],
+      recent_jobs: [job('j1', { job_type: 'get_account' }), job('j2', { status: 'failed', error_message: 'market closed' })],
+    });
+    render(Dashboard);
+    await vi.waitFor(() => expect(screen.getByTestId('balance')).toHaveTextContent('10,000.00'));
+    expect(screen.getByTestId('equity')).toHaveTextContent('10,042.50');
+    const table = await screen.findByRole('table', { name: 'Open positions' });
+    expect(within(table).getAllByRole('row')).toHaveLength(3);
+    expect(within(table).getByText('GBPUSD')).toBeInTheDocument();
+    const jobs = await screen.findByRole('table', { name: 'Recent jobs' });
+    expect(within(jobs).getByText('market closed')).toBeInTheDocument();
+  });
+
+  it('closes a position only after confirmation', async () => {
+    app.set(pairedStatus());
+    let open = [position(101), position(102)];
+    const log = backend({
+      account,
+      positions: () => open,
+      recent_jobs: [],
+      close_position: ({ ticket }: Record<string, unknown>) => {
+        open = open.filter((p) => p.ticket !== ticket);
+        return { closed_price: 1.0842, pnl: 42.5 };
+      },
+    });
+    const user = userEvent.setup();
+    render(Dashboard);
+    await user.click(await screen.findByRole('button', { name: 'Close position 101' }));
+    expect(callsOf(log, 'close_position')).toHaveLength(0);
+    const dialog = screen.getByRole('dialog', { name: 'Close position?' });
+    await user.click(within(dialog).getByRole('button', { name: 'Close position' }));
+    await vi.waitFor(() =>
+      expect(screen.queryByRole('button', { name: 'Close position 101' })).not.toBeInTheDocument(),
+    );
+    expect(callsOf(log, 'close_position')).toEqual([{ ticket: 101 }]);
+    expect(toasts.items.map((t) => t.text).join()).toContain('Closed EURUSD #101');
+    expect(screen.getByRole('button', { name: 'Close position 102' })).toBeInTheDocument();
+  });
+
+  it('shows the empty state with no positions and an offline state with retry', async () => {
+    app.set(pairedStatus());
+    let fail = true;
+    backend({
+      account,
+      positions: () => (fail ? Promise.reject({ code: 'terminal_offline', message: 'The terminal is not connected.' }) : []),
+      recent_jobs: [],
+    });
+    const user = userEvent.setup();
+    render(Dashboard);
+    expect(await screen.findByText('You are offline')).toBeInTheDocument();
+    expect(screen.getByText('The terminal is not connected.')).toBeInTheDocument();
+    fail = false;
+    await user.click(screen.getAllByRole('button', { name: 'Try again' })[0]!);
+    expect(await screen.findByText('No open positions')).toBeInTheDocument();
+  });
+});

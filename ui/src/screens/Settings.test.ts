@@ -1,0 +1,90 @@
+import { describe, expect, it, vi } from 'vitest';
+import { render, screen, within } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import Settings from './Settings.svelte';
+import { app } from '../lib/stores.svelte';
+import { backend, callsOf, emit, pairedStatus, unpairedStatus } from '../test/fixtures';
+import type { Settings as S } from '../lib/api';
+
+const settings: S = {
+  server_url: 'http://127.0.0.1:8080',
+  terminal_path: null,
+  metaeditor_path: null,
+  terminal_data_dir: null,
+  autostart: false,
+  notify_failed_signals: true,
+};
+
+describe('Settings', () => {
+  it('explains how to allow 127.0.0.1 in MT5 when the bridge is not connected', async () => {
+    app.set(pairedStatus({ terminal: { connected: false, paper: false }, bridge_port: 47123 }));
+    backend({ get_settings: settings });
+    render(Settings, { onUnpaired: vi.fn() });
+    const steps = screen.getByTestId('bridge-steps');
+    expect(steps).toHaveTextContent('Tools › Options › Expert Advisors');
+    expect(steps).toHaveTextContent('127.0.0.1');
+    expect(steps).toHaveTextContent('47123');
+  });
+
+  it('hides the steps once the bridge is connected', async () => {
+    app.set(pairedStatus());
+    backend({ get_settings: settings });
+    render(Settings, { onUnpaired: vi.fn() });
+    expect(screen.queryByTestId('bridge-steps')).not.toBeInTheDocument();
+  });
+
+  it('saves terminal paths and the autostart option', async () => {
+    app.set(pairedStatus());
+    const log = backend({ get_settings: settings, save_settings: ({ settings: s }: Record<string, unknown>) => s });
+    const user = userEvent.setup();
+    render(Settings, { onUnpaired: vi.fn() });
+    await user.type(await screen.findByLabelText(/terminal64.exe/), 'C:\\MT5\\terminal64.exe');
+    await user.click(screen.getByLabelText(/Start Companion when I log in/));
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await vi.waitFor(() => expect(callsOf(log, 'save_settings')).toHaveLength(1));
+    expect(callsOf(log, 'save_settings')[0]).toEqual({
+      settings: { ...settings, terminal_path: 'C:\\MT5\\terminal64.exe', autostart: true },
+    });
+  });
+
+  it('shows an available update with notes and download progress', async () => {
+    app.set(pairedStatus());
+    const log = backend({
+      get_settings: settings,
+      check_update: { available: true, current_version: '0.1.0', version: '0.2.0', notes: 'Faster fills.' },
+      install_update: null,
+    });
+    const user = userEvent.setup();
+    render(Settings, { onUnpaired: vi.fn() });
+    await user.click(screen.getByRole('button', { name: 'Check for updates' }));
+    const card = await screen.findByTestId('update-available');
+    expect(card).toHaveTextContent('Version 0.2.0 is available.');
+    expect(card).toHaveTextContent('Faster fills.');
+    await user.click(screen.getByRole('button', { name: 'Install and restart' }));
+    await emit('update-progress', { downloaded: 512, total: 1024, finished: false });
+    await vi.waitFor(() => expect(screen.getByRole('progressbar', { name: 'Update download' })).toHaveAttribute('aria-valuenow', '50'));
+    expect(callsOf(log, 'install_update')).toHaveLength(1);
+  });
+
+  it('says when the app is up to date', async () => {
+    app.set(pairedStatus());
+    backend({ get_settings: settings, check_update: { available: false, current_version: '0.1.0' } });
+    const user = userEvent.setup();
+    render(Settings, { onUnpaired: vi.fn() });
+    await user.click(screen.getByRole('button', { name: 'Check for updates' }));
+    expect(await screen.findByTestId('up-to-date')).toBeInTheDocument();
+  });
+
+  it('unpairs after confirmation', async () => {
+    app.set(pairedStatus());
+    const log = backend({ get_settings: settings, unpair: unpairedStatus });
+    const onUnpaired = vi.fn();
+    const user = userEvent.setup();
+    render(Settings, { onUnpaired });
+    await user.click(screen.getByRole('button', { name: 'Unpair this computer' }));
+    const dialog = screen.getByRole('dialog', { name: 'Unpair this computer?' });
+    expect(callsOf(log, 'unpair')).toHaveLength(0);
+    await user.click(within(dialog).getByRole('button', { name: 'Unpair' }));
+    await vi.waitFor(() => expect(onUnpaired).toHaveBeenCalledWith(unpairedStatus));
+  });
+});

@@ -1,0 +1,104 @@
+import { describe, expect, it, vi } from 'vitest';
+import { render, screen, within } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import Strategies from './Strategies.svelte';
+import { backend, callsOf, connection, strategy } from '../test/fixtures';
+import type { StrategyInput } from '../lib/api';
+
+describe('Strategies', () => {
+  it('lists strategies with pairs, risk and webhook URL', async () => {
+    backend({
+      list_strategies: [strategy('s1', { allowed_pairs: ['EURUSD', 'GBPUSD'], risk_override_pct: 1.5 }), strategy('s2')],
+      list_broker_connections: [connection],
+    });
+    render(Strategies);
+    const table = await screen.findByRole('table', { name: 'Strategies' });
+    expect(within(table).getByText('EURUSD, GBPUSD')).toBeInTheDocument();
+    expect(within(table).getByText('1.5 %')).toBeInTheDocument();
+    expect(within(table).getByText('All pairs')).toBeInTheDocument();
+    expect(within(table).getByLabelText('Webhook URL of Strategy s1')).toHaveValue(
+      'http://127.0.0.1:8080/api/v1/webhooks/tv/secret-s1',
+    );
+  });
+
+  it('shows an empty state that offers to create the first strategy', async () => {
+    backend({ list_strategies: [], list_broker_connections: [connection] });
+    render(Strategies);
+    expect(await screen.findByText('No strategies yet')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Create your first strategy' })).toBeInTheDocument();
+  });
+
+  it('creates a strategy with normalised allowed pairs and a risk override', async () => {
+    const log = backend({
+      list_strategies: [],
+      list_broker_connections: [connection],
+      create_strategy: ({ input }: Record<string, unknown>) => {
+        const i = input as StrategyInput;
+        return strategy('new', { ...i });
+      },
+    });
+    const user = userEvent.setup();
+    render(Strategies);
+    await user.click(await screen.findByRole('button', { name: 'New strategy' }));
+    const form = screen.getByRole('form', { name: 'New strategy' });
+    await user.type(within(form).getByLabelText('Name'), 'London breakout');
+    await user.type(within(form).getByRole('textbox', { name: 'Allowed pairs' }), 'oanda:eurusd{Enter}gbp/usd,');
+    expect(within(form).getByRole('list', { name: 'Allowed pairs' })).toHaveTextContent('EURUSD ✕GBPUSD ✕');
+    await user.click(within(form).getByRole('button', { name: 'Remove GBPUSD' }));
+    await user.click(within(form).getByLabelText(/Use my account default/));
+    const risk = within(form).getByLabelText('Risk percent');
+    await user.clear(risk);
+    await user.type(risk, '25');
+    expect(within(form).getByRole('button', { name: 'Create strategy' })).toBeDisabled();
+    await user.clear(risk);
+    await user.type(risk, '2.5');
+    await user.click(within(form).getByRole('button', { name: 'Create strategy' }));
+    await vi.waitFor(() => expect(callsOf(log, 'create_strategy')).toHaveLength(1));
+    expect(callsOf(log, 'create_strategy')[0]).toEqual({
+      input: {
+        name: 'London breakout',
+        broker_connection_id: 'c1',
+        allowed_pairs: ['EURUSD'],
+        risk_override_pct: 2.5,
+        is_enabled: true,
+      },
+    });
+    expect(await screen.findByText('London breakout')).toBeInTheDocument();
+  });
+
+  it('rotates the secret only after confirmation and shows the new URL', async () => {
+    const log = backend({
+      list_strategies: [strategy('s1')],
+      list_broker_connections: [connection],
+      rotate_strategy_secret: strategy('s1', { webhook_url: 'http://127.0.0.1:8080/api/v1/webhooks/tv/rotated' }),
+    });
+    const user = userEvent.setup();
+    render(Strategies);
+    await user.click(await screen.findByRole('button', { name: 'Rotate secret' }));
+    const dialog = screen.getByRole('dialog', { name: 'Rotate webhook secret?' });
+    expect(callsOf(log, 'rotate_strategy_secret')).toHaveLength(0);
+    await user.click(within(dialog).getByRole('button', { name: 'Rotate secret' }));
+    await vi.waitFor(() =>
+      expect(screen.getByLabelText('Webhook URL of Strategy s1')).toHaveValue(
+        'http://127.0.0.1:8080/api/v1/webhooks/tv/rotated',
+      ),
+    );
+    expect(callsOf(log, 'rotate_strategy_secret')).toEqual([{ id: 's1' }]);
+  });
+
+  it('toggles enabled by sending the full strategy state', async () => {
+    const log = backend({
+      list_strategies: [strategy('s1', { allowed_pairs: ['XAUUSD'] })],
+      list_broker_connections: [connection],
+      update_strategy: ({ input }: Record<string, unknown>) => strategy('s1', input as StrategyInput),
+    });
+    const user = userEvent.setup();
+    render(Strategies);
+    await user.click(await screen.findByRole('switch', { name: 'Enable Strategy s1' }));
+    await vi.waitFor(() => expect(callsOf(log, 'update_strategy')).toHaveLength(1));
+    expect(callsOf(log, 'update_strategy')[0]).toEqual({
+      id: 's1',
+      input: { name: 'Strategy s1', broker_connection_id: 'c1', allowed_pairs: ['XAUUSD'], risk_override_pct: null, is_enabled: false },
+    });
+  });
+});

@@ -1,0 +1,152 @@
+// Test data and a scripted fake backend on Tauri's mockIPC.
+import { mockIPC } from '@tauri-apps/api/mocks';
+import { emit } from '@tauri-apps/api/event';
+import type { Account, EaProject, EaVersion, Job, Position, Signal, Status, Strategy, BrokerConnection } from '../lib/api';
+
+export const NOW = '2026-11-24T19:00:00Z';
+
+export const pairedStatus = (over: Partial<Status> = {}): Status => ({
+  paired: true,
+  agent_id: '00000000-0000-0000-0000-0000000000a1',
+  agent_name: 'Trading PC',
+  server_url: 'http://127.0.0.1:8080',
+  server_connected: true,
+  terminal: { connected: true, paper: true, login: '5001', server: 'Paper-Demo' },
+  paused: false,
+  last_error: null,
+  version: '0.1.0',
+  ...over,
+});
+
+export const unpairedStatus: Status = {
+  paired: false,
+  server_connected: false,
+  terminal: { connected: false, paper: false },
+  paused: false,
+  version: '0.1.0',
+};
+
+export const account: Account = {
+  balance: 10000,
+  equity: 10042.5,
+  margin_used: 120,
+  margin_available: 9922.5,
+  currency: 'USD',
+  leverage: 100,
+};
+
+export const position = (ticket: number, over: Partial<Position> = {}): Position => ({
+  id: String(ticket),
+  ticket,
+  symbol: 'EURUSD',
+  side: 'buy',
+  volume: 0.1,
+  open_price: 1.08,
+  current_price: 1.0842,
+  sl: null,
+  tp: null,
+  pnl: 42.5,
+  comment: '',
+  magic: 0,
+  ...over,
+});
+
+export const job = (id: string, over: Partial<Job> = {}): Job => ({
+  id,
+  job_type: 'trade',
+  status: 'completed',
+  agent_id: null,
+  input_data: {},
+  output_data: null,
+  error_message: null,
+  attempts: 1,
+  expires_at: null,
+  created_at: NOW,
+  claimed_at: NOW,
+  completed_at: NOW,
+  ...over,
+});
+
+export const connection: BrokerConnection = {
+  id: 'c1',
+  name: 'Paper broker',
+  broker_type: 'mt5',
+  is_active: true,
+  agents: [],
+};
+
+export const strategy = (id: string, over: Partial<Strategy> = {}): Strategy => ({
+  id,
+  name: `Strategy ${id}`,
+  broker_connection_id: 'c1',
+  allowed_pairs: null,
+  risk_override_pct: null,
+  is_enabled: true,
+  webhook_url: `http://127.0.0.1:8080/api/v1/webhooks/tv/secret-${id}`,
+  created_at: NOW,
+  updated_at: NOW,
+  ...over,
+});
+
+export const signal = (id: string, over: Partial<Signal> = {}): Signal => ({
+  id,
+  strategy_id: 's1',
+  symbol: 'EURUSD',
+  action: 'buy',
+  price: 1.08,
+  status: 'executed',
+  fill_price: 1.0801,
+  broker_order_id: '9001',
+  error_message: null,
+  job_id: `job-${id}`,
+  received_at: NOW,
+  resolved_at: NOW,
+  ...over,
+});
+
+export const project = (id: string, over: Partial<EaProject> = {}): EaProject => ({
+  id,
+  name: `Project ${id}`,
+  description: null,
+  current_version_id: 'v1',
+  latest_version_number: 2,
+  version_count: 2,
+  created_at: NOW,
+  updated_at: NOW,
+  ...over,
+});
+
+export const version = (id: string, n: number, over: Partial<EaVersion> = {}): EaVersion => ({
+  id,
+  ea_project_id: 'p1',
+  version_number: n,
+  status: 'compiled',
+  compilation_error: null,
+  is_current: false,
+  created_at: NOW,
+  updated_at: NOW,
+  ...over,
+});
+
+export type Handler = (args: Record<string, unknown>) => unknown;
+
+/** Installs a fake backend; returns the log of (command, args) calls. */
+export function backend(handlers: Record<string, Handler | unknown>): { calls: [string, Record<string, unknown>][] } {
+  const calls: [string, Record<string, unknown>][] = [];
+  mockIPC(
+    (cmd, payload) => {
+      const args = (payload ?? {}) as Record<string, unknown>;
+      calls.push([cmd, args]);
+      if (!(cmd in handlers)) throw { code: 'internal', message: `unmocked command ${cmd}` };
+      const h = handlers[cmd];
+      return typeof h === 'function' ? (h as Handler)(args) : h;
+    },
+    { shouldMockEvents: true },
+  );
+  return { calls };
+}
+
+export const callsOf = (log: { calls: [string, Record<string, unknown>][] }, cmd: string) =>
+  log.calls.filter(([c]) => c === cmd).map(([, a]) => a);
+
+export { emit };
