@@ -24,7 +24,7 @@ use crate::model::{ServerEvent, SettingsDto, StatusDto};
 /// Default server when none is configured.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 /// Environment override of the default server (demo, tests).
-pub const SERVER_ENV: &str = "COMPANION_SERVER_URL";
+pub const SERVER_ENV: &str = "COMPANION_SERVER";
 const CONFIG_FILE: &str = "app.json";
 /// How long a terminal read (account, positions, candles, close) may take.
 const TERMINAL_JOB_TIMEOUT: Duration = Duration::from_secs(45);
@@ -109,17 +109,18 @@ impl Backend {
         if let (Some(agent_id), Some(server)) = (config.agent_id, config.server_url.clone()) {
             match backend.vault.get(&agent_id.to_string()) {
                 Ok(Some(key)) => {
-                    let http = Http::new(&server, key.clone());
-                    backend
-                        .start_session(agent_id, config.agent_name.clone(), server, http, key)
-                        .await;
+                    let http = Http::new(&server, key);
+                    backend.start_session(agent_id, config.agent_name.clone(), server, http).await;
                 }
-                Ok(None) => {
-                    tracing::info!("no pairing key in the keychain; showing the Pair screen")
-                }
-                Err(e) => backend
-                    .status
-                    .send_modify(|s| s.last_error = Some(e.message)),
+                Ok(None) => tracing::info!("no pairing key in the keychain; showing the Pair screen"),
+                Err(e) => backend.status.send_modify(|s| s.last_error = Some(e.message)),
+            }
+        }
+        // A key given by environment (service, demo) pairs without the Pair screen.
+        if let Some(key) = agent_link::env_key() {
+            if let Err(e) = backend.pair(key, std::env::var(SERVER_ENV).ok()).await {
+                tracing::warn!(code = e.code, "pairing with COMPANION_AGENT_KEY failed");
+                backend.status.send_modify(|s| s.last_error = Some(e.message));
             }
         }
         backend
@@ -143,17 +144,10 @@ impl Backend {
 
     /// Verifies the key with the server (`GET /agents/me`), stores it in the
     /// keychain and starts the session. The key is never returned or logged.
-    pub async fn pair(
-        self: &Arc<Self>,
-        key: String,
-        server: Option<String>,
-    ) -> AppResult<StatusDto> {
+    pub async fn pair(self: &Arc<Self>, key: String, server: Option<String>) -> AppResult<StatusDto> {
         let key = key.trim().to_string();
         if !key.starts_with(companion_protocol::PAIRING_KEY_PREFIX) || key.len() < 35 {
-            return Err(AppError::new(
-                "bad_key",
-                "Pairing keys start with “pk_” followed by at least 32 letters and digits.",
-            ));
+            return Err(AppError::new("bad_key", "Pairing keys start with “pk_” followed by at least 32 letters and digits."));
         }
         let server = normalise_server(
             server
@@ -162,11 +156,10 @@ impl Backend {
                 .unwrap_or_else(default_server),
         )?;
         let http = Http::new(&server, key.clone());
-        let me: companion_protocol::AgentMe =
-            http.get("/agents/me").await.map_err(|e| match e.code {
-                "forbidden" => AppError::new("bad_key", e.message),
-                _ => e,
-            })?;
+        let me: companion_protocol::AgentMe = http.get("/agents/me").await.map_err(|e| match e.code {
+            "forbidden" => AppError::new("bad_key", e.message),
+            _ => e,
+        })?;
         self.vault.set(&me.agent_id.to_string(), &key)?;
         self.stop_session().await;
         {
@@ -177,8 +170,7 @@ impl Backend {
             save_config(&self.data_dir, &c)?;
         }
         tracing::info!(agent_id = %me.agent_id, server = %server, "paired");
-        self.start_session(me.agent_id, Some(me.agent_name), server, http, key)
-            .await;
+        self.start_session(me.agent_id, Some(me.agent_name), server, http).await;
         Ok(self.status())
     }
 
@@ -197,11 +189,7 @@ impl Backend {
         }
         self.status.send_modify(|s| {
             let server = s.server_url.clone();
-            *s = StatusDto {
-                version: self.version.clone(),
-                server_url: server,
-                ..Default::default()
-            };
+            *s = StatusDto { version: self.version.clone(), server_url: server, ..Default::default() };
         });
         Ok(self.status())
     }
@@ -214,11 +202,7 @@ impl Backend {
     }
 
     async fn session(&self) -> AppResult<Arc<Session>> {
-        self.session
-            .read()
-            .await
-            .clone()
-            .ok_or_else(AppError::not_paired)
+        self.session.read().await.clone().ok_or_else(AppError::not_paired)
     }
 
     async fn start_session(
@@ -227,24 +211,11 @@ impl Backend {
         agent_name: Option<String>,
         server: String,
         http: Http,
-        key: String,
     ) {
         let stop = tokio_util_stop::Stop::new();
-        let link = agent_link::start(
-            &self.data_dir,
-            &server,
-            agent_id,
-            key,
-            self.status.clone(),
-            stop.subscribe(),
-        )
-        .await;
-        let session = Arc::new(Session {
-            agent_id,
-            http: http.clone(),
-            link,
-            stop: stop.clone(),
-        });
+        let link =
+            agent_link::start(&self.data_dir, http.clone(), agent_id, self.status.clone(), stop.subscribe()).await;
+        let session = Arc::new(Session { agent_id, http: http.clone(), link, stop: stop.clone() });
         *self.session.write().await = Some(session);
         self.status.send_modify(|s| {
             s.paired = true;
@@ -260,19 +231,15 @@ impl Backend {
             loop {
                 let status = me.status.clone();
                 let events = me.events.clone();
-                let run = http::stream_events(
-                    &http,
-                    |ev| {
-                        let _ = events.send(ev);
-                    },
-                    || {
-                        status.send_if_modified(|s| {
-                            let changed = !s.server_connected;
-                            s.server_connected = true;
-                            changed
-                        });
-                    },
-                );
+                let run = http::stream_events(&http, |ev| {
+                    let _ = events.send(ev);
+                }, || {
+                    status.send_if_modified(|s| {
+                        let changed = !s.server_connected;
+                        s.server_connected = true;
+                        changed
+                    });
+                });
                 tokio::select! {
                     _ = stopped.changed() => return,
                     r = run => {
@@ -316,11 +283,7 @@ impl Backend {
         path: &str,
         body: &B,
     ) -> AppResult<T> {
-        self.session()
-            .await?
-            .http
-            .send(method, path, Some(body))
-            .await
+        self.session().await?.http.send(method, path, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> AppResult<()> {
@@ -354,15 +317,11 @@ impl Backend {
         loop {
             let j: companion_protocol::JobView = s.http.get(&format!("/jobs/{}", job.id)).await?;
             match j.status {
-                companion_protocol::JobStatus::Completed => {
-                    return Ok(j.output_data.unwrap_or(Value::Null))
-                }
-                companion_protocol::JobStatus::Failed
-                | companion_protocol::JobStatus::Cancelled => {
+                companion_protocol::JobStatus::Completed => return Ok(j.output_data.unwrap_or(Value::Null)),
+                companion_protocol::JobStatus::Failed | companion_protocol::JobStatus::Cancelled => {
                     return Err(AppError::new(
                         "job_failed",
-                        j.error_message
-                            .unwrap_or_else(|| format!("The {job_type} job failed.")),
+                        j.error_message.unwrap_or_else(|| format!("The {job_type} job failed.")),
                     ))
                 }
                 _ => {}
@@ -410,21 +369,15 @@ impl Backend {
 }
 
 pub fn default_server() -> String {
-    std::env::var(SERVER_ENV)
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| DEFAULT_SERVER.to_string())
+    std::env::var(SERVER_ENV).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_SERVER.to_string())
 }
 
 /// `https://host/` → `https://host`; only http(s) URLs are accepted.
 pub fn normalise_server(s: String) -> AppResult<String> {
     let t = s.trim().trim_end_matches('/').to_string();
-    let url = url::Url::parse(&t)
-        .map_err(|_| AppError::invalid(format!("“{t}” is not a valid server URL.")))?;
+    let url = url::Url::parse(&t).map_err(|_| AppError::invalid(format!("“{t}” is not a valid server URL.")))?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(AppError::invalid(
-            "The server URL must start with http:// or https://.",
-        ));
+        return Err(AppError::invalid("The server URL must start with http:// or https://."));
     }
     Ok(t)
 }
@@ -433,25 +386,17 @@ fn load_config(dir: &std::path::Path) -> AppConfig {
     match std::fs::read(dir.join(CONFIG_FILE)) {
         Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "app.json is unreadable; starting unpaired");
-            AppConfig {
-                notify_failed_signals: true,
-                ..Default::default()
-            }
+            AppConfig { notify_failed_signals: true, ..Default::default() }
         }),
-        Err(_) => AppConfig {
-            notify_failed_signals: true,
-            ..Default::default()
-        },
+        Err(_) => AppConfig { notify_failed_signals: true, ..Default::default() },
     }
 }
 
 fn save_config(dir: &std::path::Path, c: &AppConfig) -> AppResult<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| AppError::internal(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| AppError::internal(format!("cannot create {}: {e}", dir.display())))?;
     let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
     let bytes = serde_json::to_vec_pretty(c).map_err(|e| AppError::internal(e.to_string()))?;
-    std::fs::write(&tmp, bytes)
-        .map_err(|e| AppError::internal(format!("cannot write {}: {e}", tmp.display())))?;
+    std::fs::write(&tmp, bytes).map_err(|e| AppError::internal(format!("cannot write {}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, dir.join(CONFIG_FILE)).map_err(|e| AppError::internal(e.to_string()))
 }
 
@@ -461,18 +406,9 @@ mod tests {
 
     #[test]
     fn server_urls_are_normalised_and_checked() {
-        assert_eq!(
-            normalise_server(" http://127.0.0.1:8080/ ".into()).unwrap(),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(
-            normalise_server("ftp://x".into()).unwrap_err().code,
-            "invalid_request"
-        );
-        assert_eq!(
-            normalise_server("not a url".into()).unwrap_err().code,
-            "invalid_request"
-        );
+        assert_eq!(normalise_server(" http://127.0.0.1:8080/ ".into()).unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(normalise_server("ftp://x".into()).unwrap_err().code, "invalid_request");
+        assert_eq!(normalise_server("not a url".into()).unwrap_err().code, "invalid_request");
     }
 
     #[test]

@@ -1,0 +1,167 @@
+// End-to-end test of the desktop app in its real webview (tauri-driver +
+// WebKitWebDriver under Xvfb) against the real server and PostgreSQL, started by
+// scripts/e2e-app. Saves a screenshot of each screen into docs/screenshots/.
+//
+// Env: APP (binary), SERVER, AGENT_KEY, DATABASE_URL, EA_PROJECT_ID, EA_V1_ID,
+// SHOTS (screenshot dir), EXECUTOR=1 when an agent + paper terminal execute jobs.
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { Driver } from './webdriver.mjs';
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`missing env ${k}`);
+  return v;
+};
+const APP = env('APP');
+const SERVER = env('SERVER');
+const KEY = env('AGENT_KEY');
+const DB = env('DATABASE_URL');
+const SHOTS = process.env.SHOTS ?? 'docs/screenshots';
+const EXECUTOR = process.env.EXECUTOR === '1';
+mkdirSync(SHOTS, { recursive: true });
+
+const results = [];
+async function step(name, fn) {
+  const t = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`  ok   ${name} (${Date.now() - t} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false, error: String(e) });
+    console.log(`  FAIL ${name}: ${e.message ?? e}`);
+    throw e;
+  }
+}
+const sql = (q) => execFileSync('psql', [DB, '-tAc', q], { encoding: 'utf8' }).trim();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const d = new Driver();
+let failed = false;
+try {
+  await d.start(APP);
+
+  await step('app starts on the Pair screen', async () => {
+    await d.waitFor('h1', { text: 'Connect this computer', timeoutMs: 60000 });
+    await sleep(300);
+    await d.screenshot(`${SHOTS}/pair.png`);
+  });
+
+  await step('a wrong key is refused by the server with a clear message', async () => {
+    const input = await d.find('#pair-key');
+    await d.type(input, 'pk_' + 'Z'.repeat(40));
+    await d.clickButton('Advanced', '');
+    const server = await d.find('input[name=server]');
+    await d.clear(server);
+    await d.type(server, SERVER);
+    await d.clickButton('Pair');
+    await d.waitFor('[data-testid=pair-error]', { text: 'That key was not accepted' });
+    await d.screenshot(`${SHOTS}/pair-error.png`);
+  });
+
+  await step('paste a key → paired (dashboard, server connected)', async () => {
+    const input = await d.find('#pair-key');
+    await d.clear(input);
+    await d.type(input, KEY);
+    await d.clickButton('Pair');
+    await d.waitFor('nav[aria-label=Main]');
+    await d.waitFor('[data-testid=server-state]', { text: 'Connected' });
+    await sleep(EXECUTOR ? 4000 : 1500);
+    await d.screenshot(`${SHOTS}/dashboard.png`);
+  });
+
+  let webhook = '';
+  await step('create a strategy', async () => {
+    await d.click(await d.find('[data-route=strategies]'));
+    await d.waitFor('h1', { text: 'Strategies' });
+    await d.clickButton('New strategy');
+    const form = 'form[aria-label="New strategy"]';
+    await d.waitFor(form);
+    await d.type(await d.find(`${form} input[name=name]`), 'E2E breakout');
+    await d.type(await d.find('#pairs-input'), 'OANDA:EURUSD\uE007');
+    await d.clickButton('Create strategy', form);
+    const row = await d.waitFor('tr[data-strategy]', { text: 'E2E breakout' });
+    webhook = await d.exec('return arguments[0].querySelector("input").value', [{ 'element-6066-11e4-a52e-4f735466cecf': row }]);
+    if (!webhook.includes('/api/v1/webhooks/tv/')) throw new Error(`bad webhook URL ${webhook}`);
+    const n = sql("select count(*) from tv_strategies where name = 'E2E breakout' and allowed_pairs = array['EURUSD']");
+    if (n !== '1') throw new Error(`strategy not in the database as created (count ${n})`);
+    await d.screenshot(`${SHOTS}/strategies.png`);
+  });
+
+  await step('post to the webhook → the signal appears live in the feed', async () => {
+    await d.click(await d.find('[data-route=signals]'));
+    await d.waitFor('h1', { text: 'Signals' });
+    await sleep(800);
+    const res = await fetch(webhook, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'buy', ticker: 'OANDA:EURUSD', volume: 0.1, id: `e2e-${Date.now()}` }),
+    });
+    if (!res.ok) throw new Error(`webhook answered ${res.status}`);
+    const { signal_id } = await res.json();
+    await d.waitFor(`tr[data-signal="${signal_id}"]`, { timeoutMs: 15000 });
+    if (EXECUTOR) await d.waitFor(`tr[data-signal="${signal_id}"][data-status=executed]`, { timeoutMs: 30000 });
+    await sleep(500);
+    await d.screenshot(`${SHOTS}/signals.png`);
+    await d.click(await d.find(`tr[data-signal="${signal_id}"]`));
+    await d.waitFor('[data-testid=raw-payload]', { text: 'OANDA:EURUSD' });
+    await sleep(300);
+    await d.screenshot(`${SHOTS}/signal-detail.png`);
+    await d.clickButton('✕', 'dialog[open]');
+  });
+
+  await step('switch an EA version → current_version_id changed in the database', async () => {
+    const project = env('EA_PROJECT_ID');
+    const v1 = env('EA_V1_ID');
+    await d.click(await d.find('[data-route=ea]'));
+    await d.waitFor(`tr[data-version="${v1}"]`);
+    if (sql(`select current_version_id from ea_projects where id = '${project}'`) === v1) throw new Error('v1 already current');
+    await d.clickButton('Make current', `tr[data-version="${v1}"]`);
+    await d.waitFor(`tr[data-version="${v1}"][data-current=true]`);
+    const now = sql(`select current_version_id from ea_projects where id = '${project}'`);
+    if (now !== v1) throw new Error(`current_version_id is ${now}, expected ${v1}`);
+    await d.screenshot(`${SHOTS}/ea-projects.png`);
+  });
+
+  if (EXECUTOR) {
+    await step('close a position from the dashboard', async () => {
+      await d.click(await d.find('[data-route=dashboard]'));
+      const btn = await d.waitFor('button[aria-label^="Close position"]', { timeoutMs: 30000 });
+      const label = await d.attr(btn, 'aria-label');
+      const ticket = label.replace('Close position ', '');
+      await d.screenshot(`${SHOTS}/dashboard-positions.png`);
+      await d.click(btn);
+      await d.clickButton('Close position', 'dialog[open]');
+      const end = Date.now() + 30000;
+      while ((await d.findAll(`tr[data-ticket="${ticket}"]`)).length) {
+        if (Date.now() > end) throw new Error(`position ${ticket} still listed`);
+        await sleep(300);
+      }
+    });
+  }
+
+  await step('charts and settings render', async () => {
+    await d.click(await d.find('[data-route=charts]'));
+    await d.waitFor('h1', { text: 'Charts' });
+    await sleep(EXECUTOR ? 5000 : 1500);
+    await d.screenshot(`${SHOTS}/charts.png`);
+    await d.click(await d.find('[data-route=settings]'));
+    await d.waitFor('h1', { text: 'Settings' });
+    await sleep(500);
+    await d.screenshot(`${SHOTS}/settings.png`);
+  });
+} catch {
+  failed = true;
+  try {
+    await d.screenshot(`${SHOTS}/../e2e-failure.png`);
+  } catch {
+    /* no session */
+  }
+} finally {
+  await d.quit().catch(() => {});
+}
+const ok = results.filter((r) => r.ok).length;
+console.log(`e2e: ${ok}/${results.length} steps passed${failed ? ' (stopped at the first failure)' : ''}`);
+process.exit(failed ? 1 : 0);
