@@ -136,16 +136,29 @@ eval "$(printf 'companion-e2e' | gnome-keyring-daemon --unlock --components=secr
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("agent_id={}", s.agent_id)), "{stdout}");
+    assert!(
+        stdout.contains(&format!("agent_id={}", s.agent_id)),
+        "{stdout}"
+    );
     assert!(stdout.contains("agent_name=e2e-agent"), "{stdout}");
-    assert!(!stdout.contains(&s.key) && !stderr.contains(&s.key), "the key is never printed");
-    let paired: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("agent/status-paired.json")).unwrap()).unwrap();
+    assert!(
+        !stdout.contains(&s.key) && !stderr.contains(&s.key),
+        "the key is never printed"
+    );
+    let paired: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("agent/status-paired.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(paired["paired"], true, "{paired}");
     assert_eq!(paired["key_source"], "keychain");
     assert_eq!(paired["server_reachable"], true);
-    let unpaired: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("agent/status-unpaired.json")).unwrap()).unwrap();
+    let unpaired: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("agent/status-unpaired.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(unpaired["paired"], false, "{unpaired}");
-    assert!(!files_contain(&dir.path().join("agent"), &s.key), "no plaintext key in the data dir");
+    assert!(
+        !files_contain(&dir.path().join("agent"), &s.key),
+        "no plaintext key in the data dir"
+    );
 }
