@@ -74,7 +74,7 @@ impl Toolchain for Unconfigured {
 #[derive(Debug, Clone)]
 pub enum AnyToolchain {
     Unconfigured(Unconfigured),
-    Mt5(crate::mt5_toolchain::Mt5Toolchain),
+    Mt5(Box<crate::mt5_toolchain::Mt5Toolchain>),
 }
 
 impl AnyToolchain {
@@ -82,7 +82,7 @@ impl AnyToolchain {
     /// config, overridden by the `COMPANION_*` environment variables.
     pub fn from_config(cfg: &crate::config::AgentConfig) -> Self {
         match crate::mt5_toolchain::Mt5Toolchain::from_config(cfg) {
-            Some(t) => AnyToolchain::Mt5(t),
+            Some(t) => AnyToolchain::Mt5(Box::new(t)),
             None => AnyToolchain::Unconfigured(Unconfigured),
         }
     }
