@@ -262,3 +262,46 @@ async fn tester_refuses_while_the_terminal_runs() {
     assert!(err.to_string().contains("close it"));
     open.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn compile_and_test_jobs_through_mt5_toolchain() {
+    use companion_protocol::TestInput;
+    use companion_terminal::toolchain::{expert_name, Mt5Toolchain};
+    let data = tempfile::tempdir().unwrap();
+    let mut tc = Mt5Toolchain::from_paths(&fake("metaeditor"), &fake("terminal64"), data.path());
+    tc.metaeditor.work_root = data.path().join("build");
+    let version = uuid::Uuid::new_v4();
+    let test = TestInput {
+        version_id: version,
+        symbol: "EURUSD".into(),
+        timeframe: Timeframe::H1,
+        from: "2024-01-02".into(),
+        to: "2024-06-28".into(),
+        model: 0,
+        deposit: 10_000.0,
+        leverage: 100,
+        inputs: None,
+    };
+    // Not compiled yet: a clear error, no tester run.
+    let err = tc.test_version(&test).await.unwrap_err();
+    assert!(err.to_string().contains("compile job first"), "{err}");
+
+    let bad = tc.compile_version(version, BAD).await.unwrap();
+    assert!(!bad.compiled);
+    let out = tc.compile_version(version, GOOD).await.unwrap();
+    assert!(out.compiled);
+    assert!(out.ex5_checksum.is_some());
+    let ex5 = data
+        .path()
+        .join("MQL5/Experts")
+        .join(expert_name(version).replace('\\', "/") + ".ex5");
+    assert!(ex5.exists(), "{}", ex5.display());
+
+    let report = tc.test_version(&test).await.unwrap();
+    assert_core_figures(&report);
+    let bad_date = TestInput {
+        from: "02.01.2024".into(),
+        ..test
+    };
+    assert!(tc.test_version(&bad_date).await.is_err());
+}

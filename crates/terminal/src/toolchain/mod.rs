@@ -4,6 +4,7 @@
 pub mod compile_log;
 pub mod launch;
 pub mod metaeditor;
+pub mod mt5;
 pub mod numbers;
 pub mod report;
 pub mod tester;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub use compile_log::{parse_compile_log, CompileLog};
 pub use launch::{wine_path, Launcher};
 pub use metaeditor::{Compiled, MetaEditor};
+pub use mt5::{expert_name, Mt5Toolchain};
 pub use report::{parse_report, parse_report_text};
 pub use tester::{tester_ini, Tester, TesterRun};
 pub use text::decode_text;
