@@ -72,8 +72,11 @@ async fn measure(s: &Stack, secret: &str, strategy: Uuid, n: u64, spacing: Durat
                     .await
                     .unwrap()
             }
+            Ok(r) if r.status() != reqwest::StatusCode::NOT_FOUND => {
+                panic!("webhook refused signal {i}: {}", r.status())
+            }
             _ => {
-                // The webhook endpoint is not available: queue signal + job as it would.
+                // No webhook endpoint on this server: queue signal + job as it would.
                 via = "sql (webhook endpoint unavailable)";
                 let _ = strategy;
                 let (_, signal) = s
@@ -180,9 +183,15 @@ fn write_section(text: &str) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` only say how to run it.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("agent_bench: run with `cargo bench -p companion-agent --bench agent_bench`");
         return;
     }
+    // The bench sends signals faster than a TradingView strategy would: lift the
+    // per-strategy webhook rate limit of the server it starts.
+    std::env::set_var("WEBHOOK_RATE_PER_MIN", "1000000");
+    std::env::set_var("WEBHOOK_RATE_BURST", "100000");
     let n = env_num("BENCH_SIGNALS", 200);
     let nb = env_num("BENCH_BASELINE_SIGNALS", 6);
     let poll = env_num("BENCH_BASELINE_POLL_SECS", 30);
@@ -228,7 +237,7 @@ async fn main() {
         .unwrap_or(0);
     let text = format!(
         "## Agent (`cargo bench -p companion-agent --bench agent_bench`)\n\n\
-         Measured {date} on this machine ({cores} cores), release build, real processes: PostgreSQL, `companion-server`, \
+         Measured {date} on this machine ({cores} cores, shared with other builds), {profile} build, real processes: PostgreSQL, `companion-server`, \
          `companion-agent`, `companion-paper-terminal`. Latency = `tv_signals.received_at` (webhook accepted) → \
          the order's arrival in the paper terminal (its orders log), signals sent one at a time.\n\n\
          | mode | signals | p50 | p95 | p99 | mean |\n| --- | ---: | ---: | ---: | ---: | ---: |\n\
@@ -241,6 +250,7 @@ async fn main() {
          Sizes: `BENCH_SIGNALS` (default 200, published runs ≥ 1000), `BENCH_BASELINE_SIGNALS` (6), \
          `BENCH_BASELINE_POLL_SECS` (30), `BENCH_IDLE_SECS` (20).",
         date = Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        profile = common::bin_dir().file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string(),
         via1 = lp.via,
         n1 = lp.ms.len(),
         a = lp.pct(50.0),
