@@ -52,7 +52,7 @@ try {
   await step('a wrong key is refused by the server with a clear message', async () => {
     const input = await d.find('#pair-key');
     await d.type(input, 'pk_' + 'Z'.repeat(40));
-    await d.clickButton('Advanced', '');
+    await d.click(await d.find('details summary'));
     const server = await d.find('input[name=server]');
     await d.clear(server);
     await d.type(server, SERVER);
