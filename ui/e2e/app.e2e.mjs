@@ -105,7 +105,7 @@ try {
     if (EXECUTOR) await d.waitFor(`tr[data-signal="${signal_id}"][data-status=executed]`, { timeoutMs: 30000 });
     await sleep(500);
     await d.screenshot(`${SHOTS}/signals.png`);
-    await d.click(await d.find(`tr[data-signal="${signal_id}"]`));
+    await d.jsClick(await d.find(`tr[data-signal="${signal_id}"] td`));
     await d.waitFor('[data-testid=raw-payload]', { text: 'OANDA:EURUSD' });
     await sleep(300);
     await d.screenshot(`${SHOTS}/signal-detail.png`);
