@@ -48,6 +48,13 @@
 --     `extensions` (as on Supabase), which is not on every role's search_path.
 --  D12 claim_next_job breaks created_at ties by id, so "oldest first" is total; it
 --     returns no row for an unknown agent.
+--  D13 The file sets client_min_messages = warning while it runs (reset at the end),
+--     so a re-run prints nothing: the "already exists, skipping" NOTICEs of its
+--     IF NOT EXISTS clauses are expected, not news.
+
+-- A re-run hits every IF [NOT] EXISTS and PostgreSQL reports each skip as a NOTICE;
+-- those are expected, so this file reports warnings and errors only.
+SET client_min_messages = warning;
 
 -- =============================================================================
 -- Addition 1: mt5_agents — agent pairing key for X-Agent-Key auth
@@ -295,3 +302,5 @@ $claim$;
 
 REVOKE ALL ON FUNCTION public.claim_next_job(UUID) FROM PUBLIC, anon, authenticated;
 GRANT EXECUTE ON FUNCTION public.claim_next_job(UUID) TO service_role;
+
+RESET client_min_messages;

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod prices;
 pub mod queue;
 pub mod state;
+pub mod updates;
 pub mod user_api;
 pub mod webhook;
 
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(agent_api::routes())
         .merge(jobs_api::routes())
+        .merge(updates::routes())
         .merge(webhook::routes())
         .merge(user_api::routes())
         .merge(events::routes())

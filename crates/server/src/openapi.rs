@@ -40,6 +40,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = RootDoc::openapi();
     doc.merge(crate::agent_api::ApiDoc::openapi());
     doc.merge(crate::jobs_api::ApiDoc::openapi());
+    doc.merge(crate::updates::ApiDoc::openapi());
     doc.merge(crate::webhook::ApiDoc::openapi());
     doc.merge(crate::user_api::ApiDoc::openapi());
     doc.merge(crate::events::ApiDoc::openapi());

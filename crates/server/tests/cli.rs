@@ -31,7 +31,8 @@ fn json_of(out: &std::process::Output) -> Value {
 
 #[tokio::test]
 async fn admin_commands_and_serve_work_end_to_end() {
-    let (url, _pool) = common::fresh_db().await;
+    let db = common::fresh_db().await;
+    let url = db.url.clone();
     let out = run(&url, &["migrate"]);
     assert!(
         out.status.success(),

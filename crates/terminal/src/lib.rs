@@ -2,6 +2,12 @@
 //! the bridge protocol spoken with the bridge EA inside MT5 (and by the paper
 //! terminal), the MetaEditor / tester toolchain and terminal discovery.
 
+pub mod bridge;
+pub mod discovery;
+pub mod ea;
+pub mod paper;
 pub mod terminal;
+pub mod toolchain;
 
+pub use bridge::{BridgeConfig, BridgeServer, BridgeTerminal};
 pub use terminal::*;

@@ -2,9 +2,7 @@
 
 use std::future::Future;
 
-use companion_protocol::{
-    AccountOutput, Candle, Position, Side, TerminalInfo, Timeframe,
-};
+use companion_protocol::{AccountOutput, Candle, Position, Side, TerminalInfo, Timeframe};
 
 /// Why a terminal call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -20,5 +20,5 @@ pub use cluster::{admin_url, migrations_dir, repo_root, try_admin_url, url_for_d
 pub use error::TestkitError;
 pub use fixtures::{agent_broker_connection, create_agent, create_job, create_user};
 pub use rls::{as_anon, as_role, as_user, user_claims};
-pub use template::{migrations_hash, template_name};
+pub use template::{migrations_hash, template_for, template_name};
 pub use testdb::TestDb;

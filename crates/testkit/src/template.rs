@@ -37,22 +37,28 @@ pub fn migrations_hash(dir: &Path) -> Result<String, TestkitError> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Name of the template database for the current migrations, building it if needed.
+/// Name of the template database for `migrations/`, building it if needed
+/// (once per process; across processes the advisory lock serialises builds).
 pub async fn template_name() -> Result<String, TestkitError> {
-    TEMPLATE.get_or_try_init(build_template).await.cloned()
+    TEMPLATE
+        .get_or_try_init(|| template_for(migrations_dir()))
+        .await
+        .cloned()
 }
 
-async fn build_template() -> Result<String, TestkitError> {
+/// Name of the template database for the migrations in `dir`, building it if
+/// no finished one exists. Not cached: every call takes the advisory lock.
+pub async fn template_for(dir: impl AsRef<Path>) -> Result<String, TestkitError> {
+    let dir = dir.as_ref();
     let admin = try_admin_url().await?;
-    let dir = migrations_dir();
-    let name = format!("companion_tpl_{}", &migrations_hash(&dir)?[..16]);
+    let name = format!("companion_tpl_{}", &migrations_hash(dir)?[..16]);
 
     let mut conn = PgConnection::connect(&admin).await?;
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(TEMPLATE_LOCK_KEY)
         .execute(&mut conn)
         .await?;
-    let result = build_locked(&mut conn, &admin, &name, &dir).await;
+    let result = build_locked(&mut conn, &admin, &name, dir).await;
     let unlock = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(TEMPLATE_LOCK_KEY)
         .execute(&mut conn)

@@ -307,3 +307,82 @@ async fn uuid_defaults_work_for_every_role_search_path() {
     .unwrap();
     assert_eq!(id.get_version_num(), 4);
 }
+
+/// Collects the server notices sqlx reports (as tracing events) on this thread.
+mod notices {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::Layer;
+
+    #[derive(Clone, Default)]
+    pub struct Collected(pub Arc<Mutex<Vec<String>>>);
+
+    struct Message<'a>(&'a mut String);
+
+    impl Visit for Message<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0.push_str(&format!("{value:?}"));
+            }
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == "message" {
+                self.0.push_str(value);
+            }
+        }
+    }
+
+    impl<S: tracing::Subscriber> Layer<S> for Collected {
+        fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+            if event.metadata().target() == "sqlx::postgres::notice" {
+                let mut text = format!("{}: ", event.metadata().level());
+                event.record(&mut Message(&mut text));
+                self.0.lock().unwrap().push(text);
+            }
+        }
+    }
+
+    /// Installs the collector for the current thread until the guard drops.
+    pub fn collect() -> (Collected, tracing::subscriber::DefaultGuard) {
+        let c = Collected::default();
+        let guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(c.clone()));
+        (c, guard)
+    }
+}
+
+#[tokio::test]
+async fn rerunning_0003_prints_nothing() {
+    use sqlx::Connection;
+    let db = TestDb::new().await;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let (seen, _guard) = notices::collect();
+
+    // The collector works: a notice raised on this connection is seen.
+    sqlx::raw_sql("DO $$ BEGIN RAISE NOTICE 'probe'; END $$")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(seen.0.lock().unwrap().len(), 1, "{:?}", seen.0);
+    seen.0.lock().unwrap().clear();
+
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(migration(M0003)))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        seen.0.lock().unwrap().is_empty(),
+        "re-run of 0003 raised: {:?}",
+        seen.0.lock().unwrap()
+    );
+    // The file leaves the session's message level as it found it.
+    let level: String = sqlx::query_scalar("SHOW client_min_messages")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(level, "notice");
+}

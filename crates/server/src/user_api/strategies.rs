@@ -15,7 +15,7 @@ use crate::auth::UserAuth;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use crate::webhook::parse::normalize_symbol;
+use crate::webhook::parse::valid_symbol;
 
 /// Generated webhook secrets: this many base62 characters (~238 bits).
 pub const SECRET_LEN: usize = 40;
@@ -100,10 +100,8 @@ pub fn normalize_pairs(pairs: &[String]) -> Result<Option<Vec<String>>, ApiError
     }
     let mut out: Vec<String> = Vec::new();
     for raw in pairs.iter().filter(|p| !p.trim().is_empty()) {
-        let s = normalize_symbol(raw);
-        if !(2..=20).contains(&s.len()) || !s.chars().any(|c| c.is_ascii_alphabetic()) {
-            return Err(ApiError::invalid(format!("{raw:?} is not a symbol")));
-        }
+        let s = valid_symbol(raw)
+            .ok_or_else(|| ApiError::invalid(format!("{raw:?} is not a symbol")))?;
         if !out.contains(&s) {
             out.push(s);
         }

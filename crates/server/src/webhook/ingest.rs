@@ -101,8 +101,10 @@ struct Context {
     balance: Option<f64>,
     agent_id: Option<Uuid>,
     pip_size: Option<f64>,
-    tick_value: Option<f64>,
     contract_size: Option<f64>,
+    instrument_type: Option<String>,
+    /// The balance's currency (newest `get_account`), else `user_settings.account_currency`.
+    account_currency: Option<String>,
 }
 
 async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Context, sqlx::Error> {
@@ -113,22 +115,28 @@ async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Con
              where te.broker_connection_id = $2 and te.user_id = $1
                and te.created_at >= date_trunc('day', now() at time zone 'utc') at time zone 'utc')
              as pnl_today,
-           (select case when jsonb_typeof(j.output_data -> 'balance') = 'number'
-                        then (j.output_data ->> 'balance')::float8 end
-              from public.jobs j
-             where j.job_type = 'get_account' and j.status = 'completed'
-               and j.agent_id in (select a.id from public.mt5_agents a
-                                   where a.broker_connection_id = $2 and a.user_id = $1)
-             order by j.completed_at desc nulls last
-             limit 1) as balance,
+           acct.balance,
+           coalesce(acct.currency,
+                    (select us.account_currency from public.user_settings us where us.user_id = $1))
+             as account_currency,
            (select a.id from public.mt5_agents a
              where a.broker_connection_id = $2 and a.user_id = $1
              order by (a.status = 'online') desc, a.last_heartbeat desc nulls last, a.created_at
              limit 1) as agent_id,
-           i.pip_size::float8 as pip_size, i.tick_value::float8 as tick_value,
-           i.contract_size::float8 as contract_size
+           i.pip_size::float8 as pip_size, i.contract_size::float8 as contract_size,
+           i.instrument_type
          from (select 1) one
-         left join public.instrument_config i on i.pair = $3",
+         left join public.instrument_config i on i.pair = $3
+         left join lateral (
+           select case when jsonb_typeof(j.output_data -> 'balance') = 'number'
+                       then (j.output_data ->> 'balance')::float8 end as balance,
+                  j.output_data ->> 'currency' as currency
+             from public.jobs j
+            where j.job_type = 'get_account' and j.status = 'completed'
+              and j.agent_id in (select a.id from public.mt5_agents a
+                                  where a.broker_connection_id = $2 and a.user_id = $1)
+            order by j.completed_at desc nulls last
+            limit 1) acct on true",
     )
     .bind(st.user_id)
     .bind(st.broker_connection_id)
@@ -407,11 +415,13 @@ fn decide(st: &StrategyRow, s: &ParsedSignal, ctx: &Context) -> Result<(Uuid, Jo
         return Ok((agent_id, JobPlan::Close));
     }
     let instrument = match (ctx.pip_size, ctx.contract_size) {
-        (Some(pip_size), Some(contract_size)) if pip_size > 0.0 => Some(Instrument {
+        (Some(pip_size), Some(contract_size)) => Instrument::from_config(
+            &s.symbol,
             pip_size,
-            tick_value: ctx.tick_value,
             contract_size,
-        }),
+            ctx.instrument_type.as_deref().unwrap_or(""),
+            ctx.account_currency.as_deref().unwrap_or("USD"),
+        ),
         _ => None,
     };
     let sizing_ctx = SizingContext {

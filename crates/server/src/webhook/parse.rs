@@ -93,6 +93,8 @@ pub enum Rejection {
     },
     #[error("unexpected word {0:?} in the message")]
     UnexpectedToken(String),
+    #[error("{0}")]
+    InvalidStops(&'static str),
 }
 
 impl Rejection {
@@ -109,6 +111,7 @@ impl Rejection {
             Rejection::InvalidNumber { field, .. } if *field == "volume" => "invalid_volume",
             Rejection::InvalidNumber { .. } => "invalid_number",
             Rejection::UnexpectedToken(_) => "unexpected_token",
+            Rejection::InvalidStops(_) => "invalid_stops",
         }
     }
 }
@@ -191,8 +194,14 @@ pub fn normalize_symbol(raw: &str) -> String {
         .collect()
 }
 
-/// The normalised symbol if it is a plausible instrument name.
-fn valid_symbol(raw: &str) -> Option<String> {
+/// The normalised symbol if `raw` is a plausible instrument name: letters, digits
+/// and `: . _ / - !` only; 2 to 20 letters and digits after normalising.
+pub fn valid_symbol(raw: &str) -> Option<String> {
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '/' | '-' | '!' | ' ');
+    if !raw.chars().all(allowed) {
+        return None;
+    }
     let s = normalize_symbol(raw);
     let ok = (2..=20).contains(&s.len()) && s.chars().any(|c| c.is_ascii_alphabetic());
     ok.then_some(s)
@@ -390,6 +399,18 @@ impl Fields {
             self.action.ok_or(Rejection::MissingAction)?
         };
         let symbol = self.symbol.clone().ok_or(Rejection::MissingSymbol)?;
+        if let Some(price) = self.price {
+            let (below, above) = match action {
+                SignalAction::Buy => (self.sl, self.tp),
+                SignalAction::Sell => (self.tp, self.sl),
+                _ => (None, None),
+            };
+            if below.is_some_and(|b| b >= price) || above.is_some_and(|a| a <= price) {
+                return Err(Rejection::InvalidStops(
+                    "stop loss / take profit prices are on the wrong side of the price (sl and tp are prices in JSON; use sl_pips / tp_pips for distances)",
+                ));
+            }
+        }
         Ok(ParsedSignal {
             action,
             symbol,
@@ -520,7 +541,7 @@ fn read_text(text: &str, f: &mut Fields) -> Result<(), Rejection> {
             continue;
         }
         if let Some((k, v)) = tok.split_once('=') {
-            match key_of(k) {
+            match text_key(k) {
                 Some(key) => record(f.set(key, Scalar::Str(v))),
                 None => record(Err(Rejection::UnexpectedToken(clip(tok, 64)))),
             }
@@ -547,6 +568,17 @@ fn read_text(text: &str, f: &mut Fields) -> Result<(), Rejection> {
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// In the text and comma syntaxes `sl=20` / `tp=40` are distances in pips (the
+/// convention of those syntaxes); `sl_price=` / `tp_price=` give prices.
+fn text_key(name: &str) -> Option<Key> {
+    let is_price = name.trim().to_ascii_lowercase().ends_with("_price");
+    match key_of(name)? {
+        Key::Sl if !is_price => Some(Key::SlPips),
+        Key::Tp if !is_price => Some(Key::TpPips),
+        k => Some(k),
     }
 }
 
@@ -660,12 +692,14 @@ mod tests {
         let s = ok("sell 0.5 XAUUSD sl=20 tp=40");
         assert_eq!(s.action, SignalAction::Sell);
         assert_eq!(s.volume, Some(0.5));
-        assert_eq!(s.sl, Some(20.0));
-        assert_eq!(s.tp, Some(40.0));
-        let s = ok("12345,buy,EURUSD,risk=1,sl_pips=20,tp_pips=40");
+        assert_eq!((s.sl_pips, s.tp_pips), (Some(20.0), Some(40.0)));
+        assert_eq!((s.sl, s.tp), (None, None));
+        let s = ok("12345,buy,EURUSD,risk=1,sl=20,tp=40");
         assert_eq!(s.signal_key.as_deref(), Some("12345"));
         assert_eq!(s.risk_pct, Some(1.0));
-        assert_eq!(s.sl_pips, Some(20.0));
+        assert_eq!((s.sl_pips, s.tp_pips), (Some(20.0), Some(40.0)));
+        let s = ok("buy EURUSD price=1.1 sl_price=1.09 tp_price=1.12");
+        assert_eq!((s.sl, s.tp), (Some(1.09), Some(1.12)));
         let s = ok(
             "My Strat (20, 50): order sell @ 1 filled on OANDA:GBPUSD. New strategy position is 0",
         );
@@ -715,6 +749,10 @@ mod tests {
         let r = err(br#"{"action":"buy","symbol":"EURUSD","risk":50}"#);
         assert_eq!(r.reason.code(), "invalid_number");
         assert_eq!(err(b"buy sell EURUSD").reason.code(), "unknown_action");
+        let r = err(br#"{"action":"buy","symbol":"EURUSD","price":1.1,"sl":1.2}"#);
+        assert_eq!(r.reason.code(), "invalid_stops");
+        let r = err(br#"{"action":"sell","symbol":"EURUSD","price":1.1,"tp":1.2}"#);
+        assert_eq!(r.reason.code(), "invalid_stops");
         assert_eq!(
             err(b"buy EURUSD'; DROP TABLE tv_signals;--").reason.code(),
             "unexpected_token"
@@ -744,6 +782,14 @@ mod tests {
             signal_key in opt("[a-z0-9][a-z0-9_-]{0,20}".prop_filter("not an action word", |s| action_word(s).is_none())),
             comment in opt("[a-z][a-z0-9_]{0,20}"),
         ) -> ParsedSignal {
+            // Stops on the wrong side of the price are rejected (tested elsewhere).
+            let (lo, hi) = match action {
+                SignalAction::Buy => (sl, tp),
+                SignalAction::Sell => (tp, sl),
+                _ => (None, None),
+            };
+            let wrong = price.is_some_and(|p| lo.is_some_and(|l| l >= p) || hi.is_some_and(|h| h <= p));
+            let (sl, tp) = if wrong { (None, None) } else { (sl, tp) };
             ParsedSignal { action, symbol, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment }
         }
     }
@@ -787,10 +833,10 @@ mod tests {
         };
         put("price", s.price);
         put("risk", s.risk_pct);
-        put("sl_pips", s.sl_pips);
+        put("sl", s.sl_pips);
         put("tp_pips", s.tp_pips);
-        put("sl", s.sl);
-        put("tp", s.tp);
+        put("sl_price", s.sl);
+        put("tp_price", s.tp);
         if let Some(c) = &s.comment {
             kv.push(format!("comment={c}"));
         }

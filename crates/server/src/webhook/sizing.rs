@@ -7,26 +7,46 @@ use super::parse::ParsedSignal;
 /// Smallest order (and lot step) we send.
 pub const MIN_LOT: f64 = 0.01;
 
-/// `instrument_config` values of one symbol.
+/// What sizing needs to know about one symbol (from `instrument_config`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Instrument {
     /// Price change of one pip (0.0001 for EURUSD, 0.01 for USDJPY / XAUUSD).
     pub pip_size: f64,
-    /// Value of one pip for one lot in the account currency, when known.
-    pub tick_value: Option<f64>,
-    /// Units per lot (100000 for forex, 100 for XAUUSD).
-    pub contract_size: f64,
+    /// Value of one pip moved by one lot in the account currency, when it can be
+    /// known here (see [`Instrument::from_config`]).
+    pub pip_value_per_lot: Option<f64>,
 }
 
 impl Instrument {
-    /// Value of one pip moved by one lot: `tick_value` when configured, else
-    /// `pip_size × contract_size` (exact when the quote currency is the account's).
-    pub fn pip_value_per_lot(&self) -> Option<f64> {
-        let v = match self.tick_value {
-            Some(t) if t > 0.0 => t,
-            _ => self.pip_size * self.contract_size,
-        };
-        (v.is_finite() && v > 0.0).then_some(v)
+    /// `pip_size × contract_size` is the pip value in the symbol's quote currency;
+    /// it is the account-currency value only when the quote currency (the last three
+    /// letters of a forex / metals symbol) is the account currency. Otherwise the
+    /// value stays unknown and the agent sizes with the terminal's own tick value.
+    /// (`instrument_config.tick_value` is MT5's value per *tick*, and the table has
+    /// no tick size, so it cannot be turned into a per-pip value.)
+    pub fn from_config(
+        symbol: &str,
+        pip_size: f64,
+        contract_size: f64,
+        instrument_type: &str,
+        account_currency: &str,
+    ) -> Option<Instrument> {
+        if !(pip_size.is_finite() && pip_size > 0.0) {
+            return None;
+        }
+        let quote = symbol
+            .len()
+            .checked_sub(3)
+            .and_then(|i| symbol.get(i..))
+            .unwrap_or("");
+        let same_currency = matches!(instrument_type, "forex" | "metals")
+            && symbol.len() == 6
+            && quote.eq_ignore_ascii_case(account_currency.trim());
+        let value = pip_size * contract_size;
+        Some(Instrument {
+            pip_size,
+            pip_value_per_lot: (same_currency && value.is_finite() && value > 0.0).then_some(value),
+        })
     }
 }
 
@@ -151,10 +171,7 @@ pub fn size(s: &ParsedSignal, ctx: &SizingContext) -> Result<Sizing, SizingError
         .or(ctx.strategy_risk_pct)
         .unwrap_or(ctx.user_risk_pct);
     let stop = stop_distance_pips(s, ctx.instrument.as_ref());
-    let pip_value = ctx
-        .instrument
-        .as_ref()
-        .and_then(Instrument::pip_value_per_lot);
+    let pip_value = ctx.instrument.and_then(|i| i.pip_value_per_lot);
     match (stop, ctx.balance, pip_value) {
         (Some(sl_pips), Some(balance), Some(pv)) if balance > 0.0 => {
             let computed = lots_for_risk(balance, risk_pct, sl_pips, pv);
@@ -190,8 +207,7 @@ mod tests {
 
     const EURUSD: Instrument = Instrument {
         pip_size: 0.0001,
-        tick_value: Some(10.0),
-        contract_size: 100_000.0,
+        pip_value_per_lot: Some(10.0),
     };
 
     fn sig() -> ParsedSignal {
@@ -269,18 +285,25 @@ mod tests {
     }
 
     #[test]
-    fn stop_from_prices_and_pip_value_from_contract_size() {
+    fn pip_values_only_when_the_quote_is_the_account_currency() {
+        let eu = Instrument::from_config("EURUSD", 0.0001, 100_000.0, "forex", "USD").unwrap();
+        assert_eq!(eu.pip_value_per_lot, Some(10.0));
+        let xau = Instrument::from_config("XAUUSD", 0.01, 100.0, "metals", "usd").unwrap();
+        assert_eq!(xau.pip_value_per_lot, Some(1.0));
+        let uj = Instrument::from_config("USDJPY", 0.01, 100_000.0, "forex", "USD").unwrap();
+        assert_eq!(uj.pip_value_per_lot, None);
+        let eu_eur = Instrument::from_config("EURUSD", 0.0001, 100_000.0, "forex", "EUR").unwrap();
+        assert_eq!(eu_eur.pip_value_per_lot, None);
+        assert_eq!(Instrument::from_config("X", 0.0, 1.0, "forex", "USD"), None);
+    }
+
+    #[test]
+    fn stop_from_prices() {
         let mut s = sig();
         s.price = Some(1.1000);
         s.sl = Some(1.0950); // 50 pips
-        let c = SizingContext {
-            instrument: Some(Instrument {
-                tick_value: None,
-                ..EURUSD
-            }),
-            ..ctx()
-        };
-        // 100 / (50 × 0.0001 × 100000 = 500) = 0.2
+        let c = ctx();
+        // 100 / (50 × 10) = 0.2
         assert_eq!(
             size(&s, &c).unwrap(),
             Sizing::Lots {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use companion_protocol::{ClaimedJob, AGENT_KEY_HEADER};
 use companion_server::agents::IssuedKey;
 use companion_server::{admin, AppState, Config};
+use companion_testkit::TestDb;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -20,38 +21,33 @@ pub struct TestServer {
     pub pool: PgPool,
     pub http: reqwest::Client,
     pub db_url: String,
+    _db: TestDb,
 }
 
 /// A fresh database with every migration applied.
-/// TEMPORARY until companion-testkit lands on main: a fresh database on the cluster
-/// named by `DATABASE_URL`, migrated with the server's embedded migrations.
-pub async fn fresh_db() -> (String, PgPool) {
-    let admin_url = std::env::var("DATABASE_URL").expect("set DATABASE_URL to a superuser URL");
-    let name = format!("srv_{}", Uuid::new_v4().simple());
-    let admin_pool = PgPool::connect(&admin_url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
-        .execute(&admin_pool)
-        .await
-        .unwrap();
-    admin_pool.close().await;
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    let url = format!("{base}/{name}");
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(30)
-        .connect(&url)
-        .await
-        .unwrap();
-    companion_server::db::migrate(&pool).await.unwrap();
-    (url, pool)
+/// A fresh database with every migration applied (dropped with the value).
+pub async fn fresh_db() -> TestDb {
+    TestDb::new().await
 }
 
 impl TestServer {
     pub async fn start() -> Self {
-        let (url, pool) = fresh_db().await;
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with a configuration adjusted by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let db = fresh_db().await;
+        let (url, pool) = (db.url.clone(), db.pool.clone());
         let mut config = Config::for_database(url.clone());
         config.supabase_jwt_secret = Some(companion_server::config::Secret::new(JWT_SECRET));
         config.bcrypt_cost = 4;
-        let state = AppState::new(config, pool.clone()).await.expect("state");
+        configure(&mut config);
+        // The server gets its own pool, as in production.
+        let server_pool = companion_server::db::connect(&config.db)
+            .await
+            .expect("server pool");
+        let state = AppState::new(config, server_pool).await.expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = companion_server::router(state.clone());
@@ -65,6 +61,7 @@ impl TestServer {
                 .build()
                 .unwrap(),
             db_url: url,
+            _db: db,
         }
     }
 

@@ -1,0 +1,302 @@
+//! `companion-bench`: load benches against a running `companion-server` (started by
+//! `scripts/bench`, which passes its pid so its memory and CPU can be read).
+//!
+//! - `idle-polls`: N distinct agents each hold a `jobs/next?wait=30` long-poll open
+//!   (and re-poll when it returns 204); reports server RSS and CPU while they idle.
+//! - `auth`: per-request cost of agent-key authentication with a warm cache, against
+//!   the unauthenticated `/healthz` baseline and the cold (bcrypt) first request.
+//!
+//! Prints one JSON object on stdout; progress goes to stderr.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use companion_chaos::{fixtures, procstat, stats};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "companion-bench",
+    about = "Load benches against a running companion-server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Target {
+    /// Base URL of the server, e.g. http://127.0.0.1:8080
+    #[arg(long)]
+    server: String,
+    /// The server's process id (for RSS / CPU).
+    #[arg(long)]
+    server_pid: u32,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hold N idle long-polls from N distinct agents.
+    IdlePolls {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 10_000)]
+        agents: usize,
+        /// Seconds to hold them all after the ramp-up.
+        #[arg(long, default_value_t = 40)]
+        hold_secs: u64,
+        /// bcrypt cost of the bench agents' keys (low: creating 10,000 keys at the
+        /// production cost would take minutes and measures nothing here).
+        #[arg(long, default_value_t = 4)]
+        bcrypt_cost: u32,
+    },
+    /// Agent-key authentication cost per request.
+    Auth {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 3000)]
+        requests: usize,
+        /// Agents whose first (cold, bcrypt) request is timed.
+        #[arg(long, default_value_t = 20)]
+        cold: usize,
+        /// bcrypt cost of those agents' keys (the server default is 10).
+        #[arg(long, default_value_t = 10)]
+        bcrypt_cost: u32,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let out = match Cli::parse().command {
+        Command::IdlePolls {
+            target,
+            agents,
+            hold_secs,
+            bcrypt_cost,
+        } => idle_polls(&target, agents, hold_secs, bcrypt_cost).await?,
+        Command::Auth {
+            target,
+            requests,
+            cold,
+            bcrypt_cost,
+        } => auth(&target, requests, cold, bcrypt_cost).await?,
+    };
+    println!("{out}");
+    Ok(())
+}
+
+async fn pool(url: &str) -> anyhow::Result<sqlx::PgPool> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(url)
+        .await
+        .context("cannot connect to DATABASE_URL")
+}
+
+/// Established TCP connections whose local port is `port` (the server side).
+fn established_on(port: u16) -> usize {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .map(|t| {
+            t.lines()
+                .skip(1)
+                .filter(|l| {
+                    let cols: Vec<&str> = l.split_whitespace().collect();
+                    let local_port = cols
+                        .get(1)
+                        .and_then(|a| a.rsplit(':').next())
+                        .and_then(|p| u16::from_str_radix(p, 16).ok());
+                    local_port == Some(port) && cols.get(3) == Some(&"01")
+                })
+                .count()
+        })
+        .sum::<usize>()
+}
+
+fn port_of(url: &str) -> anyhow::Result<u16> {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .context("server URL needs an explicit port")
+}
+
+async fn idle_polls(
+    t: &Target,
+    n: usize,
+    hold_secs: u64,
+    cost: u32,
+) -> anyhow::Result<serde_json::Value> {
+    let db = pool(&t.database_url).await?;
+    let port = port_of(&t.server)?;
+    let rss_idle = procstat::rss_bytes(t.server_pid)?;
+    eprintln!("idle-polls: creating {n} agents (bcrypt cost {cost})");
+    let started = Instant::now();
+    let (user, conn) = fixtures::user_with_connection(&db, "idle-bench@companion.local").await?;
+    let agents = fixtures::agents(&db, user, conn, n, cost, 4).await?;
+    eprintln!(
+        "idle-polls: {n} agents in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .timeout(Duration::from_secs(45))
+        .build()?;
+    let polls = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let jobs = Arc::new(AtomicU64::new(0));
+    let started_polls = Arc::new(AtomicUsize::new(0));
+    let server_cpu_before_ramp = procstat::cpu_time(t.server_pid)?;
+    let ramp_start = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for (i, a) in agents.into_iter().enumerate() {
+        let (client, polls, errors, jobs, started_polls) = (
+            client.clone(),
+            polls.clone(),
+            errors.clone(),
+            jobs.clone(),
+            started_polls.clone(),
+        );
+        let url = format!("{}/api/v1/agents/{}/jobs/next?wait=30", t.server, a.id);
+        tasks.push(tokio::spawn(async move {
+            started_polls.fetch_add(1, Ordering::Relaxed);
+            loop {
+                match client.get(&url).header("X-Agent-Key", &a.key).send().await {
+                    Ok(r) if r.status() == 204 => {
+                        polls.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) if r.status() == 200 => {
+                        jobs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) | Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }));
+        if i % 250 == 249 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Wait until the server holds (almost) every connection.
+    let mut held = 0;
+    for _ in 0..120 {
+        held = established_on(port);
+        if held >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ramp = ramp_start.elapsed();
+    let ramp_cpu = procstat::cpu_time(t.server_pid)? - server_cpu_before_ramp;
+    eprintln!(
+        "idle-polls: {held} connections held after {:.1}s; holding {hold_secs}s",
+        ramp.as_secs_f64()
+    );
+    // Let the first wave settle, then measure over the hold window.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu0 = procstat::cpu_time(t.server_pid)?;
+    let own0 = procstat::cpu_time(std::process::id())?;
+    let polls0 = polls.load(Ordering::Relaxed);
+    let errors0 = errors.load(Ordering::Relaxed);
+    let mut rss_max = 0u64;
+    let mut held_min = usize::MAX;
+    let hold_start = Instant::now();
+    while hold_start.elapsed() < Duration::from_secs(hold_secs) {
+        rss_max = rss_max.max(procstat::rss_bytes(t.server_pid)?);
+        held_min = held_min.min(established_on(port));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let window = hold_start.elapsed().as_secs_f64();
+    let cpu = (procstat::cpu_time(t.server_pid)? - cpu0).as_secs_f64() / window * 100.0;
+    let own_cpu = (procstat::cpu_time(std::process::id())? - own0).as_secs_f64() / window * 100.0;
+    let rss_end = procstat::rss_bytes(t.server_pid)?;
+    let out = json!({
+        "agents": n,
+        "held_connections_min": held_min,
+        "held_connections_after_ramp": held,
+        "ramp_secs": ramp.as_secs_f64(),
+        "ramp_server_cpu_secs": ramp_cpu.as_secs_f64(),
+        "server_rss_idle_bytes": rss_idle,
+        "server_rss_max_bytes": rss_max,
+        "server_rss_end_bytes": rss_end,
+        "server_rss_per_poll_bytes": (rss_max.saturating_sub(rss_idle)) as f64 / n as f64,
+        "server_cpu_percent": cpu,
+        "client_cpu_percent": own_cpu,
+        "hold_secs": window,
+        "polls_returned_204_in_hold": polls.load(Ordering::Relaxed) - polls0,
+        "errors_in_hold": errors.load(Ordering::Relaxed) - errors0,
+        "errors_total": errors.load(Ordering::Relaxed),
+        "unexpected_jobs": jobs.load(Ordering::Relaxed),
+    });
+    for t in tasks {
+        t.abort();
+    }
+    Ok(out)
+}
+
+async fn timed_gets(
+    client: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    n: usize,
+) -> anyhow::Result<stats::Summary> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut req = client.get(url);
+        if let Some(k) = key {
+            req = req.header("X-Agent-Key", k);
+        }
+        let t0 = Instant::now();
+        let r = req.send().await?;
+        let status = r.status();
+        r.bytes().await?;
+        samples.push(t0.elapsed());
+        anyhow::ensure!(status.is_success(), "{url} answered {status}");
+    }
+    Ok(stats::summarize(&mut samples))
+}
+
+async fn auth(
+    t: &Target,
+    requests: usize,
+    cold: usize,
+    cost: u32,
+) -> anyhow::Result<serde_json::Value> {
+    let db = pool(&t.database_url).await?;
+    let (user, conn) = fixtures::user_with_connection(&db, "auth-bench@companion.local").await?;
+    let agents = fixtures::agents(&db, user, conn, cold.max(1), cost, 2).await?;
+    let client = reqwest::Client::new();
+    let health = format!("{}/healthz", t.server);
+    let me = format!("{}/api/v1/agents/me", t.server);
+    // Warm the connection and the cache of the first agent, then alternate phases.
+    timed_gets(&client, &health, None, 50).await?;
+    let mut cold_samples = Vec::new();
+    for a in &agents {
+        let t0 = Instant::now();
+        let r = client.get(&me).header("X-Agent-Key", &a.key).send().await?;
+        anyhow::ensure!(r.status().is_success(), "agents/me answered {}", r.status());
+        r.bytes().await?;
+        cold_samples.push(t0.elapsed());
+    }
+    let key = agents[0].key.as_str();
+    let baseline = timed_gets(&client, &health, None, requests).await?;
+    let warm = timed_gets(&client, &me, Some(key), requests).await?;
+    let cold = stats::summarize(&mut cold_samples);
+    Ok(json!({
+        "requests": requests,
+        "healthz": baseline,
+        "agents_me_warm": warm,
+        "agents_me_cold_bcrypt": cold,
+        "bcrypt_cost": cost,
+        "warm_overhead_p50_ms": warm.p50_ms - baseline.p50_ms,
+        "cold_over_warm_p50": cold.p50_ms / warm.p50_ms,
+    }))
+}

@@ -1,0 +1,382 @@
+//! Property fuzzing of the TradingView webhook message parser
+//! (`companion_server::webhook::parse`), through its public API only.
+//!
+//! Short by default (`make test`); `FUZZ_CASES=200000 cargo test -p companion-chaos
+//! --release --test fuzz_webhook_parse` (or `make fuzz-long`) for a long run.
+//! A failure prints the minimal input and the seed that reproduces it
+//! (proptest also writes it to `proptest-regressions/`).
+
+use companion_protocol::SignalAction;
+use companion_server::webhook::parse::{
+    self, action_word, normalize_symbol, valid_symbol, ParsedSignal, MAX_COMMENT_LEN, MAX_KEY_LEN,
+    MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
+};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+fn cases() -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500)
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: cases(),
+        max_shrink_iters: 4096,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Every accepted signal satisfies what the rest of the pipeline (sizing, the
+/// `tv_signals` columns, the agent's order) relies on.
+fn assert_invariants(s: &ParsedSignal, body: &[u8]) {
+    let ctx = || String::from_utf8_lossy(body).into_owned();
+    assert!(
+        (2..=20).contains(&s.symbol.len())
+            && s.symbol
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && s.symbol.chars().any(|c| c.is_ascii_alphabetic()),
+        "bad symbol {:?} from {:?}",
+        s.symbol,
+        ctx()
+    );
+    let positive_upto = |v: Option<f64>, max: f64, what: &str| {
+        if let Some(x) = v {
+            assert!(
+                x.is_finite() && x > 0.0 && x <= max,
+                "{what} {x} out of (0, {max}] from {:?}",
+                ctx()
+            );
+        }
+    };
+    positive_upto(s.volume, MAX_VOLUME_LOTS, "volume");
+    positive_upto(s.price, MAX_PRICE, "price");
+    positive_upto(s.sl, MAX_PRICE, "sl");
+    positive_upto(s.tp, MAX_PRICE, "tp");
+    positive_upto(s.sl_pips, MAX_PIPS, "sl_pips");
+    positive_upto(s.tp_pips, MAX_PIPS, "tp_pips");
+    if let Some(r) = s.risk_pct {
+        assert!(
+            (MIN_RISK_PCT..=MAX_RISK_PCT).contains(&r),
+            "risk {r} from {:?}",
+            ctx()
+        );
+    }
+    if let Some(k) = &s.signal_key {
+        assert!(!k.trim().is_empty() && k.chars().count() <= MAX_KEY_LEN);
+    }
+    if let Some(c) = &s.comment {
+        assert!(!c.trim().is_empty() && c.chars().count() <= MAX_COMMENT_LEN);
+    }
+    // Stops given as prices are on the right side of a given price.
+    if let Some(p) = s.price {
+        match s.action {
+            SignalAction::Buy => {
+                assert!(s.sl.is_none_or(|x| x < p) && s.tp.is_none_or(|x| x > p))
+            }
+            SignalAction::Sell => {
+                assert!(s.sl.is_none_or(|x| x > p) && s.tp.is_none_or(|x| x < p))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Parses twice (the parser is pure: same answer) and checks the invariants.
+fn check(body: &[u8]) -> Result<ParsedSignal, parse::Rejected> {
+    let first = parse::parse(body);
+    let second = parse::parse(body);
+    assert_eq!(first, second, "parse is not deterministic");
+    match &first {
+        Ok(s) => assert_invariants(s, body),
+        Err(r) => {
+            // Every rejection has a stable code and a message a user can act on.
+            assert!(!r.reason.code().is_empty());
+            assert!(!r.to_string().is_empty());
+            if let Some(sym) = &r.partial.symbol {
+                assert!(valid_symbol(sym).is_some(), "partial symbol {sym:?}");
+            }
+        }
+    }
+    first
+}
+
+const KEYS: &[&str] = &[
+    "action",
+    "side",
+    "order",
+    "signal",
+    "direction",
+    "market_position",
+    "position",
+    "symbol",
+    "ticker",
+    "pair",
+    "instrument",
+    "price",
+    "close",
+    "entry",
+    "volume",
+    "qty",
+    "contracts",
+    "lots",
+    "size",
+    "risk",
+    "risk_pct",
+    "sl",
+    "tp",
+    "stop_loss",
+    "take_profit",
+    "sl_price",
+    "tp_price",
+    "sl_pips",
+    "tp_pips",
+    "id",
+    "signal_id",
+    "timestamp",
+    "time",
+    "comment",
+    "note",
+    "Strategy.Order.Action",
+    "strategy-order-contracts",
+    "unknown",
+    "",
+];
+const WORDS: &[&str] = &[
+    "buy",
+    "sell",
+    "long",
+    "short",
+    "close",
+    "exit",
+    "flat",
+    "close_all",
+    "enter-long",
+    "hodl",
+    "order",
+    "filled",
+    "on",
+    "@",
+    "New",
+    "strategy",
+    "position",
+    "is",
+    "EURUSD",
+    "OANDA:EURUSD",
+    "eurusd.m",
+    "XAUUSD",
+    "ES1!",
+    "EUR/USD",
+    "BTCUSDT",
+    "{{ticker}}",
+    "{{strategy.order.action}}",
+    "}}",
+    "{{",
+    "0",
+    "-1",
+    "0.1",
+    "1e400",
+    "NaN",
+    "inf",
+    "1000000",
+    "1.5e3",
+    "+2",
+    ".",
+    "=",
+    "sl=20",
+    "tp=40",
+    "risk=1",
+    "sl=-5",
+    "id=",
+    "x=y",
+    "\u{feff}",
+    "\"",
+    "é",
+    "\u{0}",
+    "🙂",
+];
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        (0.0001f64..2_000_000.0).prop_map(|f| json!(f)),
+        prop::sample::select(WORDS).prop_map(|w| Value::String(w.to_string())),
+        ".{0,40}".prop_map(Value::String),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    scalar().prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(".{0,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn json_object() -> impl Strategy<Value = Map<String, Value>> {
+    prop::collection::vec(
+        (
+            prop_oneof![
+                4 => prop::sample::select(KEYS).prop_map(str::to_string),
+                1 => ".{0,12}",
+            ],
+            json_value(),
+        ),
+        0..8,
+    )
+    .prop_map(|kv| kv.into_iter().collect())
+}
+
+fn text_message() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(
+            prop_oneof![
+                6 => prop::sample::select(WORDS).prop_map(str::to_string),
+                2 => (prop::sample::select(KEYS), prop::sample::select(WORDS))
+                    .prop_map(|(k, v)| format!("{k}={v}")),
+                1 => "[ -~]{0,12}",
+            ],
+            0..10,
+        ),
+        prop::sample::select(vec![" ", ",", ";", "\t", "\n", ", "]),
+    )
+        .prop_map(|(w, sep)| w.join(sep))
+}
+
+fn symbol() -> impl Strategy<Value = (String, String)> {
+    // (as sent, normalised)
+    prop_oneof![
+        Just(("EURUSD".to_string(), "EURUSD".to_string())),
+        Just(("OANDA:EURUSD".to_string(), "EURUSD".to_string())),
+        Just(("gbpusd.m".to_string(), "GBPUSD".to_string())),
+        Just(("XAUUSD".to_string(), "XAUUSD".to_string())),
+        "[A-Z]{6}".prop_map(|s| (s.clone(), s)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = check(&body);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(body in ".{0,300}") {
+        let _ = check(body.as_bytes());
+    }
+
+    #[test]
+    fn json_objects_hold_invariants(obj in json_object(), pretty in any::<bool>()) {
+        let v = Value::Object(obj);
+        let body = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) };
+        let body = body.expect("serialise");
+        let _ = check(body.as_bytes());
+        // TradingView may wrap the message in quotes: same or a rejection, never a panic.
+        let quoted = serde_json::to_string(&body).expect("serialise");
+        let _ = check(quoted.as_bytes());
+    }
+
+    #[test]
+    fn text_messages_hold_invariants(body in text_message()) {
+        let _ = check(body.as_bytes());
+        let _ = check(format!("\u{feff}  {body}  \r\n").as_bytes());
+    }
+
+    /// A well-formed JSON alert is read back exactly, whatever the field order and
+    /// extra unknown fields.
+    #[test]
+    fn valid_json_alert_round_trips(
+        buy in any::<bool>(),
+        (sent, norm) in symbol(),
+        volume in prop::option::of(1u32..=100_000u32),
+        sl_pips in prop::option::of(1u32..=5000u32),
+        tp_pips in prop::option::of(1u32..=5000u32),
+        id in prop::option::of("[a-zA-Z0-9_-]{1,40}"),
+        extra in prop::collection::btree_map("x_[a-z]{1,6}", prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            "[a-zA-Z0-9 ]{0,20}".prop_map(Value::String),
+        ], 0..3),
+    ) {
+        let mut m = Map::new();
+        m.insert("action".into(), json!(if buy { "buy" } else { "sell" }));
+        m.insert("ticker".into(), json!(sent));
+        if let Some(v) = volume { m.insert("volume".into(), json!(f64::from(v) / 100.0)); }
+        if let Some(v) = sl_pips { m.insert("sl_pips".into(), json!(v)); }
+        if let Some(v) = tp_pips { m.insert("tp_pips".into(), json!(v)); }
+        if let Some(v) = &id { m.insert("id".into(), json!(v)); }
+        for (k, v) in extra { m.insert(k, v); }
+        let body = serde_json::to_vec(&Value::Object(m)).expect("serialise");
+        let s = check(&body).map_err(|e| TestCaseError::fail(format!("{e} for {}", String::from_utf8_lossy(&body))))?;
+        prop_assert_eq!(s.action, if buy { SignalAction::Buy } else { SignalAction::Sell });
+        prop_assert_eq!(s.symbol, norm);
+        prop_assert_eq!(s.volume, volume.map(|v| f64::from(v) / 100.0));
+        prop_assert_eq!(s.sl_pips, sl_pips.map(f64::from));
+        prop_assert_eq!(s.tp_pips, tp_pips.map(f64::from));
+        prop_assert_eq!(s.signal_key, id);
+    }
+
+    /// The plain-text syntax `buy EURUSD 0.1 sl=20 tp=40` reads back the same.
+    #[test]
+    fn valid_text_alert_round_trips(
+        buy in any::<bool>(),
+        (sent, norm) in symbol(),
+        volume in 1u32..=100_000u32,
+        sl in 1u32..=5000u32,
+        tp in 1u32..=5000u32,
+        volume_first in any::<bool>(),
+    ) {
+        let action = if buy { "buy" } else { "sell" };
+        let vol = format!("{}", f64::from(volume) / 100.0);
+        let body = if volume_first {
+            format!("{action} {vol} {sent} sl={sl} tp={tp}")
+        } else {
+            format!("{action} {sent} {vol} tp={tp} sl={sl}")
+        };
+        let s = check(body.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e} for {body}")))?;
+        prop_assert_eq!(s.action, if buy { SignalAction::Buy } else { SignalAction::Sell });
+        prop_assert_eq!(s.symbol, norm);
+        prop_assert_eq!(s.volume, Some(f64::from(volume) / 100.0));
+        prop_assert_eq!(s.sl_pips, Some(f64::from(sl)));
+        prop_assert_eq!(s.tp_pips, Some(f64::from(tp)));
+    }
+
+    /// An unreplaced `{{placeholder}}` anywhere is always refused as such.
+    #[test]
+    fn placeholders_are_always_refused(prefix in text_message(), name in "[a-z.]{1,20}", suffix in text_message()) {
+        let body = format!("{prefix} {{{{{name}}}}} {suffix}");
+        let r = check(body.as_bytes());
+        prop_assert!(matches!(&r, Err(e) if e.reason.code() == "placeholder"), "{:?} for {}", r, body);
+    }
+
+    #[test]
+    fn symbol_normalisation_is_idempotent(raw in ".{0,30}") {
+        let once = normalize_symbol(&raw);
+        prop_assert_eq!(normalize_symbol(&once), once.clone());
+        if let Some(v) = valid_symbol(&raw) {
+            prop_assert_eq!(valid_symbol(&v), Some(v.clone()));
+            prop_assert_eq!(v, once);
+        }
+    }
+
+    #[test]
+    fn action_words_ignore_case_and_separators(word in prop::sample::select(vec![
+        "buy", "long", "enter_long", "go_long", "sell", "short", "enter_short", "close", "exit",
+        "flat", "close_all", "exit_long", "flatten",
+    ]), upper in any::<bool>(), dash in any::<bool>()) {
+        let mut w = if upper { word.to_ascii_uppercase() } else { word.to_string() };
+        if dash { w = w.replace('_', "-"); }
+        prop_assert_eq!(action_word(&w), action_word(word));
+        prop_assert!(action_word(word).is_some());
+    }
+}

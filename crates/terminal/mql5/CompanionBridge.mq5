@@ -1,0 +1,943 @@
+//+------------------------------------------------------------------+
+//|                                              CompanionBridge.mq5 |
+//| Bridge between MetaTrader 5 and the Companion agent.             |
+//|                                                                  |
+//| Connects to the agent on loopback TCP (the agent listens; MQL5   |
+//| sockets are client-only) and speaks the Companion bridge         |
+//| protocol: newline-delimited JSON, see docs/bridge-protocol.md.   |
+//|                                                                  |
+//| Setup: Tools > Options > Expert Advisors: allow algorithmic      |
+//| trading and add 127.0.0.1 to the allowed URL list. Attach this   |
+//| EA to any one chart with the port and token the app shows.       |
+//+------------------------------------------------------------------+
+#property copyright "Companion"
+#property version   "1.00"
+#property description "Companion bridge: lets the Companion agent trade and manage EAs in this terminal."
+
+#include <Trade\Trade.mqh>
+
+//--- inputs
+input string InpHost      = "127.0.0.1";   // Agent host (loopback)
+input int    InpPort      = 17500;         // Agent bridge port
+input string InpToken     = "";            // Bridge token (from the Companion app)
+input int    InpDeviation = 20;            // Allowed slippage, points
+
+//--- protocol constants
+#define BRIDGE_PROTOCOL_VERSION 1
+#define BRIDGE_MAX_LINE         4194304
+#define BRIDGE_MAX_CANDLES      5000
+#define BRIDGE_TIMER_MS         50
+
+//--- runtime error codes used on the wire (see the protocol doc)
+#define RC_BAD_ARGS             4003
+#define RC_UNKNOWN_COMMAND      4014
+#define RC_CHART_WRONG_ID       4101
+#define RC_UNKNOWN_SYMBOL       4301
+#define RC_POSITION_NOT_FOUND   4753
+
+//--- connection state
+#define ST_DISCONNECTED 0
+#define ST_HELLO_SENT   1
+#define ST_READY        2
+
+int    g_socket        = INVALID_HANDLE;
+int    g_state         = ST_DISCONNECTED;
+uchar  g_rx[];                      // received bytes not yet split into lines
+int    g_rx_len        = 0;
+bool   g_discarding    = false;     // skipping an over-long line
+ulong  g_last_rx_ms    = 0;         // last time anything arrived
+ulong  g_last_tx_ms    = 0;         // last heartbeat sent
+ulong  g_next_try_ms   = 0;         // next connection attempt
+int    g_backoff_ms    = 500;
+int    g_heartbeat_ms  = 5000;
+CTrade g_trade;
+
+void HandleLine(const string line);   // defined below, after the commands
+
+//+------------------------------------------------------------------+
+//| Small JSON reader: flattens an object into path -> raw value     |
+//| ("id", "cmd", "args.symbol", "args.symbols.0"). Strings are      |
+//| unescaped; other values are kept as their literal text.          |
+//+------------------------------------------------------------------+
+class CJsonFlat
+  {
+private:
+   string            m_text;
+   int               m_pos;
+   int               m_len;
+   string            m_keys[];
+   string            m_vals[];
+   bool              m_isstr[];
+   int               m_count;
+
+   void              SkipWs(void)
+     {
+      while(m_pos < m_len)
+        {
+         ushort c = StringGetCharacter(m_text, m_pos);
+         if(c == ' ' || c == '\t' || c == '\r' || c == '\n')
+            m_pos++;
+         else
+            break;
+        }
+     }
+   void              Add(const string key, const string val, const bool isstr)
+     {
+      if(m_count >= ArraySize(m_keys))
+        {
+         ArrayResize(m_keys, m_count + 16);
+         ArrayResize(m_vals, m_count + 16);
+         ArrayResize(m_isstr, m_count + 16);
+        }
+      m_keys[m_count] = key;
+      m_vals[m_count] = val;
+      m_isstr[m_count] = isstr;
+      m_count++;
+     }
+   int               HexDigit(const ushort c)
+     {
+      if(c >= '0' && c <= '9') return (int)(c - '0');
+      if(c >= 'a' && c <= 'f') return (int)(c - 'a' + 10);
+      if(c >= 'A' && c <= 'F') return (int)(c - 'A' + 10);
+      return -1;
+     }
+   bool              ParseString(string &out)
+     {
+      if(m_pos >= m_len || StringGetCharacter(m_text, m_pos) != '"')
+         return false;
+      m_pos++;
+      out = "";
+      int start = m_pos;
+      while(m_pos < m_len)
+        {
+         ushort c = StringGetCharacter(m_text, m_pos);
+         if(c == '"')
+           {
+            out += StringSubstr(m_text, start, m_pos - start);
+            m_pos++;
+            return true;
+           }
+         if(c == '\\')
+           {
+            out += StringSubstr(m_text, start, m_pos - start);
+            m_pos++;
+            if(m_pos >= m_len) return false;
+            ushort e = StringGetCharacter(m_text, m_pos);
+            if(e == 'n') out += "\n";
+            else if(e == 'r') out += "\r";
+            else if(e == 't') out += "\t";
+            else if(e == 'b') out += ShortToString(8);
+            else if(e == 'f') out += ShortToString(12);
+            else if(e == 'u')
+              {
+               if(m_pos + 4 >= m_len) return false;
+               int code = 0;
+               for(int k = 1; k <= 4; k++)
+                 {
+                  int h = HexDigit(StringGetCharacter(m_text, m_pos + k));
+                  if(h < 0) return false;
+                  code = code * 16 + h;
+                 }
+               out += ShortToString((ushort)code);
+               m_pos += 4;
+              }
+            else
+               out += ShortToString(e);   // \" \\ \/
+            m_pos++;
+            start = m_pos;
+            continue;
+           }
+         m_pos++;
+        }
+      return false;
+     }
+   bool              ParseValue(const string path, const int depth)
+     {
+      if(depth > 8) return false;
+      SkipWs();
+      if(m_pos >= m_len) return false;
+      ushort c = StringGetCharacter(m_text, m_pos);
+      if(c == '{')
+        {
+         m_pos++;
+         SkipWs();
+         if(m_pos < m_len && StringGetCharacter(m_text, m_pos) == '}') { m_pos++; return true; }
+         while(m_pos < m_len)
+           {
+            SkipWs();
+            string key;
+            if(!ParseString(key)) return false;
+            SkipWs();
+            if(m_pos >= m_len || StringGetCharacter(m_text, m_pos) != ':') return false;
+            m_pos++;
+            string sub = (path == "") ? key : path + "." + key;
+            if(!ParseValue(sub, depth + 1)) return false;
+            SkipWs();
+            if(m_pos >= m_len) return false;
+            ushort d = StringGetCharacter(m_text, m_pos);
+            m_pos++;
+            if(d == '}') return true;
+            if(d != ',') return false;
+           }
+         return false;
+        }
+      if(c == '[')
+        {
+         m_pos++;
+         SkipWs();
+         int idx = 0;
+         if(m_pos < m_len && StringGetCharacter(m_text, m_pos) == ']') { m_pos++; Add(path + ".#", "0", false); return true; }
+         while(m_pos < m_len)
+           {
+            if(!ParseValue(path + "." + IntegerToString(idx), depth + 1)) return false;
+            idx++;
+            SkipWs();
+            if(m_pos >= m_len) return false;
+            ushort d = StringGetCharacter(m_text, m_pos);
+            m_pos++;
+            if(d == ']') { Add(path + ".#", IntegerToString(idx), false); return true; }
+            if(d != ',') return false;
+           }
+         return false;
+        }
+      if(c == '"')
+        {
+         string s;
+         if(!ParseString(s)) return false;
+         Add(path, s, true);
+         return true;
+        }
+      // number, true, false, null: take the literal up to a delimiter
+      int start = m_pos;
+      while(m_pos < m_len)
+        {
+         ushort d = StringGetCharacter(m_text, m_pos);
+         if(d == ',' || d == '}' || d == ']' || d == ' ' || d == '\t' || d == '\r' || d == '\n')
+            break;
+         m_pos++;
+        }
+      if(m_pos == start) return false;
+      Add(path, StringSubstr(m_text, start, m_pos - start), false);
+      return true;
+     }
+
+public:
+                     CJsonFlat(void) { m_count = 0; }
+   bool              Parse(const string text)
+     {
+      m_text = text;
+      m_pos = 0;
+      m_len = StringLen(text);
+      m_count = 0;
+      SkipWs();
+      if(m_pos >= m_len || StringGetCharacter(m_text, m_pos) != '{') return false;
+      return ParseValue("", 0);
+     }
+   int               Find(const string key)
+     {
+      for(int i = 0; i < m_count; i++)
+         if(m_keys[i] == key) return i;
+      return -1;
+     }
+   bool              Has(const string key) { return Find(key) >= 0; }
+   string            Str(const string key, const string def = "")
+     {
+      int i = Find(key);
+      return (i < 0) ? def : m_vals[i];
+     }
+   long              Long(const string key, const long def = 0)
+     {
+      int i = Find(key);
+      if(i < 0 || m_vals[i] == "null") return def;
+      return StringToInteger(m_vals[i]);
+     }
+   double            Dbl(const string key, const double def = 0.0)
+     {
+      int i = Find(key);
+      if(i < 0 || m_vals[i] == "null") return def;
+      return StringToDouble(m_vals[i]);
+     }
+   bool              Bool(const string key, const bool def = false)
+     {
+      int i = Find(key);
+      if(i < 0) return def;
+      return m_vals[i] == "true";
+     }
+  };
+
+//+------------------------------------------------------------------+
+//| JSON writing helpers                                             |
+//+------------------------------------------------------------------+
+string JStr(const string s)
+  {
+   string out = "\"";
+   int n = StringLen(s);
+   for(int i = 0; i < n; i++)
+     {
+      ushort c = StringGetCharacter(s, i);
+      if(c == '"') out += "\\\"";
+      else if(c == '\\') out += "\\\\";
+      else if(c == '\n') out += "\\n";
+      else if(c == '\r') out += "\\r";
+      else if(c == '\t') out += "\\t";
+      else if(c < 32) out += StringFormat("\\u%04x", c);
+      else out += ShortToString(c);
+     }
+   return out + "\"";
+  }
+
+string JNum(const double v, const int digits = 8)
+  {
+   if(!MathIsValidNumber(v)) return "0";
+   return DoubleToString(v, digits);
+  }
+
+string JInt(const long v)   { return IntegerToString(v); }
+string JULong(const ulong v) { return StringFormat("%I64u", v); }
+string JBool(const bool v)  { return v ? "true" : "false"; }
+
+//+------------------------------------------------------------------+
+//| Socket I/O                                                       |
+//+------------------------------------------------------------------+
+void CloseSocket(const string why)
+  {
+   if(g_socket != INVALID_HANDLE)
+     {
+      SocketClose(g_socket);
+      PrintFormat("Companion bridge: disconnected (%s)", why);
+     }
+   g_socket = INVALID_HANDLE;
+   g_state = ST_DISCONNECTED;
+   g_rx_len = 0;
+   g_discarding = false;
+   g_next_try_ms = GetTickCount64() + (ulong)g_backoff_ms;
+   g_backoff_ms = MathMin(g_backoff_ms * 2, 5000);
+  }
+
+bool SendLine(const string line)
+  {
+   if(g_socket == INVALID_HANDLE) return false;
+   uchar buf[];
+   int n = StringToCharArray(line + "\n", buf, 0, WHOLE_ARRAY, CP_UTF8) - 1; // drop the trailing 0
+   if(n <= 0) return false;
+   int sent = 0;
+   while(sent < n)
+     {
+      uchar part[];
+      ArrayCopy(part, buf, 0, sent, n - sent);
+      int r = SocketSend(g_socket, part, (uint)(n - sent));
+      if(r <= 0)
+        {
+         CloseSocket("send failed, error " + IntegerToString(GetLastError()));
+         return false;
+        }
+      sent += r;
+     }
+   return true;
+  }
+
+void SendHeartbeat(void)
+  {
+   SendLine("{\"type\":\"heartbeat\",\"time\":" + JInt((long)TimeCurrent()) + "}");
+   g_last_tx_ms = GetTickCount64();
+  }
+
+void TryConnect(void)
+  {
+   if(GetTickCount64() < g_next_try_ms) return;
+   g_socket = SocketCreate();
+   if(g_socket == INVALID_HANDLE)
+     {
+      g_next_try_ms = GetTickCount64() + 5000;
+      PrintFormat("Companion bridge: SocketCreate failed, error %d", GetLastError());
+      return;
+     }
+   if(!SocketConnect(g_socket, InpHost, (uint)InpPort, 1000))
+     {
+      int err = GetLastError();
+      SocketClose(g_socket);
+      g_socket = INVALID_HANDLE;
+      g_next_try_ms = GetTickCount64() + (ulong)g_backoff_ms;
+      g_backoff_ms = MathMin(g_backoff_ms * 2, 5000);
+      if(err == 4014)
+         Print("Companion bridge: sockets not allowed. Add ", InpHost, " to Tools > Options > Expert Advisors > allowed URLs.");
+      return;
+     }
+   g_state = ST_HELLO_SENT;
+   g_rx_len = 0;
+   g_last_rx_ms = GetTickCount64();
+   string hello = "{\"type\":\"hello\",\"token\":" + JStr(InpToken)
+                  + ",\"protocol_version\":" + IntegerToString(BRIDGE_PROTOCOL_VERSION)
+                  + ",\"terminal\":{\"login\":" + JStr(IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN)))
+                  + ",\"server\":" + JStr(AccountInfoString(ACCOUNT_SERVER))
+                  + ",\"company\":" + JStr(AccountInfoString(ACCOUNT_COMPANY))
+                  + ",\"build\":" + JInt(TerminalInfoInteger(TERMINAL_BUILD))
+                  + ",\"paper\":false}}";
+   SendLine(hello);
+  }
+
+//--- reads whatever is available and handles complete lines
+void PumpSocket(void)
+  {
+   if(g_socket == INVALID_HANDLE) return;
+   if(!SocketIsConnected(g_socket))
+     {
+      CloseSocket("connection lost");
+      return;
+     }
+   uint avail = SocketIsReadable(g_socket);
+   if(avail > 0)
+     {
+      uchar chunk[];
+      int r = SocketRead(g_socket, chunk, avail, 100);
+      if(r < 0)
+        {
+         CloseSocket("read failed, error " + IntegerToString(GetLastError()));
+         return;
+        }
+      if(r > 0)
+        {
+         g_last_rx_ms = GetTickCount64();
+         if(ArraySize(g_rx) < g_rx_len + r) ArrayResize(g_rx, g_rx_len + r + 4096);
+         ArrayCopy(g_rx, chunk, g_rx_len, 0, r);
+         g_rx_len += r;
+        }
+     }
+   // split complete lines
+   int start = 0;
+   for(int i = 0; i < g_rx_len && g_socket != INVALID_HANDLE; i++)
+     {
+      if(g_rx[i] != 10) continue;
+      int len = i - start;
+      if(!g_discarding && len > 0)
+        {
+         string line = CharArrayToString(g_rx, start, len, CP_UTF8);
+         HandleLine(line);
+        }
+      g_discarding = false;
+      start = i + 1;
+     }
+   if(g_socket == INVALID_HANDLE) return;
+   if(start > 0)
+     {
+      int rest = g_rx_len - start;
+      if(rest > 0)
+        {
+         uchar tail[];
+         ArrayCopy(tail, g_rx, 0, start, rest);
+         ArrayCopy(g_rx, tail, 0, 0, rest);
+        }
+      g_rx_len = rest;
+     }
+   if(g_rx_len > BRIDGE_MAX_LINE)
+     {
+      g_discarding = true;   // skip the rest of this over-long line
+      g_rx_len = 0;
+     }
+  }
+
+//+------------------------------------------------------------------+
+//| Replies                                                          |
+//+------------------------------------------------------------------+
+void ReplyOk(const long id, const string result_json)
+  {
+   SendLine("{\"id\":" + JInt(id) + ",\"ok\":true,\"result\":" + result_json + "}");
+  }
+
+void ReplyErr(const long id, const long retcode, const string message)
+  {
+   SendLine("{\"id\":" + JInt(id) + ",\"ok\":false,\"error\":{\"retcode\":" + JInt(retcode)
+            + ",\"message\":" + JStr(message) + "}}");
+  }
+
+//+------------------------------------------------------------------+
+//| Helpers                                                          |
+//+------------------------------------------------------------------+
+bool ParseTimeframe(const string s, ENUM_TIMEFRAMES &tf)
+  {
+   if(s == "M1")  { tf = PERIOD_M1;  return true; }
+   if(s == "M5")  { tf = PERIOD_M5;  return true; }
+   if(s == "M15") { tf = PERIOD_M15; return true; }
+   if(s == "M30") { tf = PERIOD_M30; return true; }
+   if(s == "H1")  { tf = PERIOD_H1;  return true; }
+   if(s == "H4")  { tf = PERIOD_H4;  return true; }
+   if(s == "D1")  { tf = PERIOD_D1;  return true; }
+   if(s == "W1")  { tf = PERIOD_W1;  return true; }
+   if(s == "MN1") { tf = PERIOD_MN1; return true; }
+   return false;
+  }
+
+bool SymbolKnown(const string symbol)
+  {
+   bool custom = false;
+   if(symbol == "" || !SymbolExist(symbol, custom)) return false;
+   return SymbolSelect(symbol, true);
+  }
+
+int SymbolDigits(const string symbol)
+  {
+   return (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS);
+  }
+
+ENUM_ORDER_TYPE_FILLING FillingFor(const string symbol)
+  {
+   long fm = SymbolInfoInteger(symbol, SYMBOL_FILLING_MODE);
+   if((fm & SYMBOL_FILLING_FOK) == SYMBOL_FILLING_FOK) return ORDER_FILLING_FOK;
+   if((fm & SYMBOL_FILLING_IOC) == SYMBOL_FILLING_IOC) return ORDER_FILLING_IOC;
+   return ORDER_FILLING_RETURN;
+  }
+
+bool TradingAllowed(void)
+  {
+   return TerminalInfoInteger(TERMINAL_TRADE_ALLOWED) && MQLInfoInteger(MQL_TRADE_ALLOWED);
+  }
+
+//--- the selected position as JSON (call after PositionGetTicket / PositionSelectByTicket)
+string SelectedPositionJson(void)
+  {
+   string sym = PositionGetString(POSITION_SYMBOL);
+   int dg = SymbolDigits(sym);
+   bool buy = PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY;
+   return "{\"ticket\":" + JULong((ulong)PositionGetInteger(POSITION_TICKET))
+          + ",\"symbol\":" + JStr(sym)
+          + ",\"side\":" + JStr(buy ? "buy" : "sell")
+          + ",\"volume\":" + JNum(PositionGetDouble(POSITION_VOLUME), 2)
+          + ",\"price_open\":" + JNum(PositionGetDouble(POSITION_PRICE_OPEN), dg)
+          + ",\"price_current\":" + JNum(PositionGetDouble(POSITION_PRICE_CURRENT), dg)
+          + ",\"sl\":" + JNum(PositionGetDouble(POSITION_SL), dg)
+          + ",\"tp\":" + JNum(PositionGetDouble(POSITION_TP), dg)
+          + ",\"profit\":" + JNum(PositionGetDouble(POSITION_PROFIT), 2)
+          + ",\"swap\":" + JNum(PositionGetDouble(POSITION_SWAP), 2)
+          + ",\"comment\":" + JStr(PositionGetString(POSITION_COMMENT))
+          + ",\"magic\":" + JInt(PositionGetInteger(POSITION_MAGIC))
+          + ",\"time\":" + JInt(PositionGetInteger(POSITION_TIME)) + "}";
+  }
+
+string TemplateFile(const long chart_id, const bool with_expert)
+  {
+   return "Companion\\" + (with_expert ? "chart_" : "empty_") + IntegerToString(chart_id) + ".tpl";
+  }
+
+bool WriteTextFile(const string path, const string text)
+  {
+   int h = FileOpen(path, FILE_WRITE | FILE_TXT | FILE_UNICODE);
+   if(h == INVALID_HANDLE) return false;
+   FileWriteString(h, text);
+   FileClose(h);
+   return true;
+  }
+
+//--- a template without an expert for the chart (used by chart_stop)
+string EmptyTemplate(const long chart_id)
+  {
+   string sym = ChartSymbol(chart_id);
+   return "<chart>\nsymbol=" + sym + "\nmode=1\nshift=1\nshow_ask=1\n"
+          + "<window>\nheight=100.000000\nobjects=0\n<indicator>\nname=Main\npath=\napply=1\nshow_data=1\n"
+          + "expertmode=0\nfixed_height=-1\n</indicator>\n</window>\n</chart>\n";
+  }
+
+//+------------------------------------------------------------------+
+//| Commands                                                         |
+//+------------------------------------------------------------------+
+void CmdInfo(const long id)
+  {
+   ReplyOk(id, "{\"login\":" + JStr(IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN)))
+           + ",\"server\":" + JStr(AccountInfoString(ACCOUNT_SERVER))
+           + ",\"company\":" + JStr(AccountInfoString(ACCOUNT_COMPANY))
+           + ",\"name\":" + JStr(TerminalInfoString(TERMINAL_NAME))
+           + ",\"build\":" + JInt(TerminalInfoInteger(TERMINAL_BUILD))
+           + ",\"paper\":false"
+           + ",\"connected\":" + JBool((bool)TerminalInfoInteger(TERMINAL_CONNECTED))
+           + ",\"trade_allowed\":" + JBool(TradingAllowed()) + "}");
+  }
+
+void CmdAccount(const long id)
+  {
+   ReplyOk(id, "{\"balance\":" + JNum(AccountInfoDouble(ACCOUNT_BALANCE), 2)
+           + ",\"equity\":" + JNum(AccountInfoDouble(ACCOUNT_EQUITY), 2)
+           + ",\"margin\":" + JNum(AccountInfoDouble(ACCOUNT_MARGIN), 2)
+           + ",\"margin_free\":" + JNum(AccountInfoDouble(ACCOUNT_MARGIN_FREE), 2)
+           + ",\"currency\":" + JStr(AccountInfoString(ACCOUNT_CURRENCY))
+           + ",\"leverage\":" + JInt(AccountInfoInteger(ACCOUNT_LEVERAGE))
+           + ",\"login\":" + JStr(IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN))) + "}");
+  }
+
+void CmdPositions(const long id)
+  {
+   string items = "";
+   int total = PositionsTotal();
+   for(int i = 0; i < total; i++)
+     {
+      ulong ticket = PositionGetTicket(i);
+      if(ticket == 0) continue;
+      if(items != "") items += ",";
+      items += SelectedPositionJson();
+     }
+   ReplyOk(id, "{\"positions\":[" + items + "]}");
+  }
+
+void CmdSymbolInfo(const long id, CJsonFlat &req)
+  {
+   string sym = req.Str("args.symbol");
+   if(!SymbolKnown(sym)) { ReplyErr(id, RC_UNKNOWN_SYMBOL, "unknown symbol " + sym); return; }
+   int dg = SymbolDigits(sym);
+   MqlTick tick;
+   SymbolInfoTick(sym, tick);
+   ReplyOk(id, "{\"symbol\":" + JStr(sym)
+           + ",\"digits\":" + JInt(dg)
+           + ",\"point\":" + JNum(SymbolInfoDouble(sym, SYMBOL_POINT), dg + 1)
+           + ",\"contract_size\":" + JNum(SymbolInfoDouble(sym, SYMBOL_TRADE_CONTRACT_SIZE), 2)
+           + ",\"tick_size\":" + JNum(SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_SIZE), dg + 1)
+           + ",\"tick_value\":" + JNum(SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_VALUE), 8)
+           + ",\"volume_min\":" + JNum(SymbolInfoDouble(sym, SYMBOL_VOLUME_MIN), 4)
+           + ",\"volume_max\":" + JNum(SymbolInfoDouble(sym, SYMBOL_VOLUME_MAX), 4)
+           + ",\"volume_step\":" + JNum(SymbolInfoDouble(sym, SYMBOL_VOLUME_STEP), 4)
+           + ",\"bid\":" + JNum(tick.bid, dg)
+           + ",\"ask\":" + JNum(tick.ask, dg) + "}");
+  }
+
+void CmdQuotes(const long id, CJsonFlat &req)
+  {
+   int n = (int)req.Long("args.symbols.#", 0);
+   string items = "";
+   for(int i = 0; i < n; i++)
+     {
+      string sym = req.Str("args.symbols." + IntegerToString(i));
+      if(!SymbolKnown(sym)) continue;
+      MqlTick tick;
+      if(!SymbolInfoTick(sym, tick)) continue;
+      int dg = SymbolDigits(sym);
+      if(items != "") items += ",";
+      items += "{\"symbol\":" + JStr(sym) + ",\"bid\":" + JNum(tick.bid, dg) + ",\"ask\":" + JNum(tick.ask, dg)
+               + ",\"time\":" + JInt((long)tick.time) + "}";
+     }
+   ReplyOk(id, "{\"quotes\":[" + items + "]}");
+  }
+
+void CmdCandles(const long id, CJsonFlat &req)
+  {
+   string sym = req.Str("args.symbol");
+   ENUM_TIMEFRAMES tf;
+   if(!ParseTimeframe(req.Str("args.timeframe"), tf)) { ReplyErr(id, RC_BAD_ARGS, "unknown timeframe"); return; }
+   if(!SymbolKnown(sym)) { ReplyErr(id, RC_UNKNOWN_SYMBOL, "unknown symbol " + sym); return; }
+   int count = (int)MathMax(1, MathMin(req.Long("args.count", 100), BRIDGE_MAX_CANDLES));
+   MqlRates rates[];
+   ArraySetAsSeries(rates, false);
+   int got = CopyRates(sym, tf, 0, count, rates);   // oldest first
+   if(got < 0) { ReplyErr(id, GetLastError(), "CopyRates failed (history still loading?)"); return; }
+   int dg = SymbolDigits(sym);
+   string items = "";
+   for(int i = 0; i < got; i++)
+     {
+      if(i > 0) items += ",";
+      items += "{\"time\":" + JInt((long)rates[i].time)
+               + ",\"open\":" + JNum(rates[i].open, dg)
+               + ",\"high\":" + JNum(rates[i].high, dg)
+               + ",\"low\":" + JNum(rates[i].low, dg)
+               + ",\"close\":" + JNum(rates[i].close, dg)
+               + ",\"volume\":" + JInt((long)rates[i].tick_volume) + "}";
+     }
+   ReplyOk(id, "{\"candles\":[" + items + "]}");
+  }
+
+void CmdOrderSend(const long id, CJsonFlat &req)
+  {
+   string sym = req.Str("args.symbol");
+   string side = req.Str("args.side");
+   double volume = req.Dbl("args.volume");
+   double sl = req.Dbl("args.sl");
+   double tp = req.Dbl("args.tp");
+   string comment = req.Str("args.comment");
+   long magic = req.Long("args.magic");
+   long deviation = req.Long("args.deviation", InpDeviation);
+   if(side != "buy" && side != "sell") { ReplyErr(id, TRADE_RETCODE_INVALID, "side must be buy or sell"); return; }
+   if(!SymbolKnown(sym)) { ReplyErr(id, RC_UNKNOWN_SYMBOL, "unknown symbol " + sym); return; }
+   if(!TradingAllowed()) { ReplyErr(id, TRADE_RETCODE_CLIENT_DISABLES_AT, "algorithmic trading is disabled in the terminal"); return; }
+   g_trade.SetExpertMagicNumber((ulong)magic);
+   g_trade.SetDeviationInPoints((ulong)deviation);
+   g_trade.SetTypeFillingBySymbol(sym);
+   bool sent = (side == "buy") ? g_trade.Buy(volume, sym, 0.0, sl, tp, comment)
+                               : g_trade.Sell(volume, sym, 0.0, sl, tp, comment);
+   uint rc = g_trade.ResultRetcode();
+   if(!sent || (rc != TRADE_RETCODE_DONE && rc != TRADE_RETCODE_DONE_PARTIAL && rc != TRADE_RETCODE_PLACED))
+     {
+      long code = (rc != 0) ? (long)rc : (long)GetLastError();
+      ReplyErr(id, code, g_trade.ResultRetcodeDescription() + " " + g_trade.ResultComment());
+      return;
+     }
+   ulong order = g_trade.ResultOrder();
+   ulong deal = g_trade.ResultDeal();
+   ulong position = order;   // hedging: the position id is the opening order's ticket
+   if(deal > 0 && HistoryDealSelect(deal))
+      position = (ulong)HistoryDealGetInteger(deal, DEAL_POSITION_ID);
+   int dg = SymbolDigits(sym);
+   ReplyOk(id, "{\"retcode\":" + JInt(rc)
+           + ",\"order\":" + JULong(order)
+           + ",\"deal\":" + JULong(deal)
+           + ",\"position\":" + JULong(position)
+           + ",\"price\":" + JNum(g_trade.ResultPrice(), dg)
+           + ",\"volume\":" + JNum(g_trade.ResultVolume(), 2) + "}");
+  }
+
+void CmdPositionClose(const long id, CJsonFlat &req)
+  {
+   ulong ticket = (ulong)req.Long("args.ticket");
+   string comment = req.Str("args.comment");
+   long deviation = req.Long("args.deviation", InpDeviation);
+   if(!PositionSelectByTicket(ticket))
+     {
+      // Closed already?
+      if(HistorySelectByPosition(ticket) && HistoryDealsTotal() > 1)
+         ReplyErr(id, TRADE_RETCODE_POSITION_CLOSED, "position already closed");
+      else
+         ReplyErr(id, RC_POSITION_NOT_FOUND, "position not found");
+      return;
+     }
+   if(!TradingAllowed()) { ReplyErr(id, TRADE_RETCODE_CLIENT_DISABLES_AT, "algorithmic trading is disabled in the terminal"); return; }
+   string sym = PositionGetString(POSITION_SYMBOL);
+   bool buy = PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY;
+   MqlTick tick;
+   SymbolInfoTick(sym, tick);
+   MqlTradeRequest rq;
+   MqlTradeResult rs;
+   ZeroMemory(rq);
+   ZeroMemory(rs);
+   rq.action = TRADE_ACTION_DEAL;
+   rq.position = ticket;
+   rq.symbol = sym;
+   rq.volume = PositionGetDouble(POSITION_VOLUME);
+   rq.type = buy ? ORDER_TYPE_SELL : ORDER_TYPE_BUY;
+   rq.price = buy ? tick.bid : tick.ask;
+   rq.deviation = (ulong)deviation;
+   rq.magic = (ulong)PositionGetInteger(POSITION_MAGIC);
+   rq.comment = comment;
+   rq.type_filling = FillingFor(sym);
+   bool sent = OrderSend(rq, rs);
+   if(!sent || (rs.retcode != TRADE_RETCODE_DONE && rs.retcode != TRADE_RETCODE_DONE_PARTIAL && rs.retcode != TRADE_RETCODE_PLACED))
+     {
+      long code = (rs.retcode != 0) ? (long)rs.retcode : (long)GetLastError();
+      ReplyErr(id, code, "close failed: " + rs.comment);
+      return;
+     }
+   double profit = 0.0;
+   if(rs.deal > 0 && HistoryDealSelect(rs.deal))
+      profit = HistoryDealGetDouble(rs.deal, DEAL_PROFIT) + HistoryDealGetDouble(rs.deal, DEAL_SWAP)
+               + HistoryDealGetDouble(rs.deal, DEAL_COMMISSION);
+   ReplyOk(id, "{\"ticket\":" + JULong(ticket)
+           + ",\"deal\":" + JULong(rs.deal)
+           + ",\"price\":" + JNum(rs.price, SymbolDigits(sym))
+           + ",\"profit\":" + JNum(profit, 2) + "}");
+  }
+
+string DealEntryName(const long entry)
+  {
+   if(entry == DEAL_ENTRY_IN) return "in";
+   if(entry == DEAL_ENTRY_OUT) return "out";
+   if(entry == DEAL_ENTRY_INOUT) return "inout";
+   return "out_by";
+  }
+
+string OrderStateName(const long state)
+  {
+   switch((int)state)
+     {
+      case ORDER_STATE_FILLED:   return "filled";
+      case ORDER_STATE_REJECTED: return "rejected";
+      case ORDER_STATE_CANCELED: return "canceled";
+      case ORDER_STATE_EXPIRED:  return "expired";
+      case ORDER_STATE_PARTIAL:  return "partial";
+      case ORDER_STATE_PLACED:   return "placed";
+      case ORDER_STATE_STARTED:  return "started";
+     }
+   return "other";
+  }
+
+void CmdHistoryByComment(const long id, CJsonFlat &req)
+  {
+   string comment = req.Str("args.comment");
+   datetime from = (datetime)req.Long("args.from", 0);
+   if(comment == "") { ReplyErr(id, RC_BAD_ARGS, "comment is required"); return; }
+   if(!HistorySelect(from, TimeCurrent() + 86400)) { ReplyErr(id, GetLastError(), "HistorySelect failed"); return; }
+   string deals = "";
+   int nd = HistoryDealsTotal();
+   for(int i = 0; i < nd; i++)
+     {
+      ulong d = HistoryDealGetTicket(i);
+      if(d == 0 || HistoryDealGetString(d, DEAL_COMMENT) != comment) continue;
+      string sym = HistoryDealGetString(d, DEAL_SYMBOL);
+      long type = HistoryDealGetInteger(d, DEAL_TYPE);
+      if(type != DEAL_TYPE_BUY && type != DEAL_TYPE_SELL) continue;
+      int dg = SymbolDigits(sym);
+      if(deals != "") deals += ",";
+      deals += "{\"deal\":" + JULong(d)
+               + ",\"order\":" + JULong((ulong)HistoryDealGetInteger(d, DEAL_ORDER))
+               + ",\"position\":" + JULong((ulong)HistoryDealGetInteger(d, DEAL_POSITION_ID))
+               + ",\"symbol\":" + JStr(sym)
+               + ",\"side\":" + JStr(type == DEAL_TYPE_BUY ? "buy" : "sell")
+               + ",\"entry\":" + JStr(DealEntryName(HistoryDealGetInteger(d, DEAL_ENTRY)))
+               + ",\"volume\":" + JNum(HistoryDealGetDouble(d, DEAL_VOLUME), 2)
+               + ",\"price\":" + JNum(HistoryDealGetDouble(d, DEAL_PRICE), dg)
+               + ",\"profit\":" + JNum(HistoryDealGetDouble(d, DEAL_PROFIT), 2)
+               + ",\"comment\":" + JStr(comment)
+               + ",\"magic\":" + JInt(HistoryDealGetInteger(d, DEAL_MAGIC))
+               + ",\"time\":" + JInt(HistoryDealGetInteger(d, DEAL_TIME)) + "}";
+     }
+   string orders = "";
+   int no = HistoryOrdersTotal();
+   for(int i = 0; i < no; i++)
+     {
+      ulong o = HistoryOrderGetTicket(i);
+      if(o == 0 || HistoryOrderGetString(o, ORDER_COMMENT) != comment) continue;
+      string sym = HistoryOrderGetString(o, ORDER_SYMBOL);
+      long type = HistoryOrderGetInteger(o, ORDER_TYPE);
+      int dg = SymbolDigits(sym);
+      if(orders != "") orders += ",";
+      orders += "{\"order\":" + JULong(o)
+                + ",\"position\":" + JULong((ulong)HistoryOrderGetInteger(o, ORDER_POSITION_ID))
+                + ",\"symbol\":" + JStr(sym)
+                + ",\"side\":" + JStr(type == ORDER_TYPE_BUY || type == ORDER_TYPE_BUY_LIMIT || type == ORDER_TYPE_BUY_STOP ? "buy" : "sell")
+                + ",\"volume\":" + JNum(HistoryOrderGetDouble(o, ORDER_VOLUME_INITIAL), 2)
+                + ",\"price\":" + JNum(HistoryOrderGetDouble(o, ORDER_PRICE_OPEN), dg)
+                + ",\"state\":" + JStr(OrderStateName(HistoryOrderGetInteger(o, ORDER_STATE)))
+                + ",\"comment\":" + JStr(comment)
+                + ",\"time\":" + JInt(HistoryOrderGetInteger(o, ORDER_TIME_SETUP)) + "}";
+     }
+   string positions = "";
+   int np = PositionsTotal();
+   for(int i = 0; i < np; i++)
+     {
+      ulong t = PositionGetTicket(i);
+      if(t == 0 || PositionGetString(POSITION_COMMENT) != comment) continue;
+      if(positions != "") positions += ",";
+      positions += SelectedPositionJson();
+     }
+   ReplyOk(id, "{\"deals\":[" + deals + "],\"orders\":[" + orders + "],\"positions\":[" + positions + "]}");
+  }
+
+void CmdChartDeploy(const long id, CJsonFlat &req)
+  {
+   string sym = req.Str("args.symbol");
+   string tpl = req.Str("args.template");
+   ENUM_TIMEFRAMES tf;
+   if(!ParseTimeframe(req.Str("args.timeframe"), tf)) { ReplyErr(id, RC_BAD_ARGS, "unknown timeframe"); return; }
+   if(!SymbolKnown(sym)) { ReplyErr(id, RC_UNKNOWN_SYMBOL, "unknown symbol " + sym); return; }
+   if(StringFind(tpl, "<expert>") < 0) { ReplyErr(id, RC_BAD_ARGS, "the template attaches no expert"); return; }
+   long chart = ChartOpen(sym, tf);
+   if(chart == 0) { ReplyErr(id, GetLastError(), "ChartOpen failed"); return; }
+   string file = TemplateFile(chart, true);
+   if(!WriteTextFile(file, tpl)) { ReplyErr(id, GetLastError(), "could not write " + file); return; }
+   if(!ChartApplyTemplate(chart, "\\Files\\" + file)) { ReplyErr(id, GetLastError(), "ChartApplyTemplate failed"); return; }
+   ReplyOk(id, "{\"chart_id\":" + JInt(chart) + "}");
+  }
+
+void CmdChartRunStop(const long id, CJsonFlat &req, const bool run)
+  {
+   long chart = req.Long("args.chart_id");
+   if(chart == 0 || ChartSymbol(chart) == "") { ReplyErr(id, RC_CHART_WRONG_ID, "no such chart"); return; }
+   // A template applied to this EA's own chart would unload the bridge itself.
+   if(chart == ChartID()) { ReplyErr(id, RC_CHART_WRONG_ID, "that is the bridge's own chart"); return; }
+   string file = TemplateFile(chart, run);
+   if(run)
+     {
+      if(!FileIsExist(file)) { ReplyErr(id, RC_CHART_WRONG_ID, "chart was not deployed by Companion"); return; }
+     }
+   else if(!WriteTextFile(file, EmptyTemplate(chart)))
+     {
+      ReplyErr(id, GetLastError(), "could not write " + file);
+      return;
+     }
+   if(!ChartApplyTemplate(chart, "\\Files\\" + file)) { ReplyErr(id, GetLastError(), "ChartApplyTemplate failed"); return; }
+   ReplyOk(id, "{\"chart_id\":" + JInt(chart) + ",\"running\":" + JBool(run) + "}");
+  }
+
+//+------------------------------------------------------------------+
+//| Dispatch                                                         |
+//+------------------------------------------------------------------+
+void HandleLine(const string line)
+  {
+   CJsonFlat msg;
+   if(!msg.Parse(line))
+     {
+      Print("Companion bridge: ignored a line that is not JSON");
+      return;
+     }
+   string type = msg.Str("type");
+   if(type == "heartbeat") return;
+   if(type == "hello_ok")
+     {
+      g_state = ST_READY;
+      g_backoff_ms = 500;
+      g_heartbeat_ms = (int)MathMax(500, msg.Long("heartbeat_ms", 5000));
+      Print("Companion bridge: connected to the agent");
+      return;
+     }
+   if(type == "hello_error")
+     {
+      PrintFormat("Companion bridge: the agent refused the connection (%s): %s", msg.Str("code"), msg.Str("message"));
+      CloseSocket("refused");
+      g_next_try_ms = GetTickCount64() + 30000;
+      return;
+     }
+   if(g_state != ST_READY || !msg.Has("cmd")) return;
+   long id = msg.Long("id");
+   string cmd = msg.Str("cmd");
+   if(cmd == "ping")                    ReplyOk(id, "{\"time\":" + JInt((long)TimeCurrent()) + "}");
+   else if(cmd == "info")               CmdInfo(id);
+   else if(cmd == "account")            CmdAccount(id);
+   else if(cmd == "positions")          CmdPositions(id);
+   else if(cmd == "symbol_info")        CmdSymbolInfo(id, msg);
+   else if(cmd == "quotes")             CmdQuotes(id, msg);
+   else if(cmd == "candles")            CmdCandles(id, msg);
+   else if(cmd == "order_send")         CmdOrderSend(id, msg);
+   else if(cmd == "position_close")     CmdPositionClose(id, msg);
+   else if(cmd == "history_by_comment") CmdHistoryByComment(id, msg);
+   else if(cmd == "chart_deploy")       CmdChartDeploy(id, msg);
+   else if(cmd == "chart_run")          CmdChartRunStop(id, msg, true);
+   else if(cmd == "chart_stop")         CmdChartRunStop(id, msg, false);
+   else                                 ReplyErr(id, RC_UNKNOWN_COMMAND, "unknown command " + cmd);
+  }
+
+//+------------------------------------------------------------------+
+//| Expert events                                                    |
+//+------------------------------------------------------------------+
+int OnInit(void)
+  {
+   if(InpToken == "")
+     {
+      Print("Companion bridge: set the Bridge token input (the Companion app shows it).");
+      return INIT_PARAMETERS_INCORRECT;
+     }
+   if(MQLInfoInteger(MQL_TESTER))
+      return INIT_FAILED;   // a live bridge only
+   ArrayResize(g_rx, 65536);
+   g_next_try_ms = 0;
+   EventSetMillisecondTimer(BRIDGE_TIMER_MS);
+   return INIT_SUCCEEDED;
+  }
+
+void OnDeinit(const int reason)
+  {
+   EventKillTimer();
+   CloseSocket("EA removed");
+  }
+
+void OnTimer(void)
+  {
+   if(g_socket == INVALID_HANDLE)
+     {
+      TryConnect();
+      return;
+     }
+   PumpSocket();
+   if(g_socket == INVALID_HANDLE) return;
+   ulong now = GetTickCount64();
+   if(g_state == ST_READY && now - g_last_tx_ms >= (ulong)g_heartbeat_ms)
+      SendHeartbeat();
+   if(now - g_last_rx_ms > (ulong)(4 * g_heartbeat_ms))
+      CloseSocket("agent silent");
+  }
+
+void OnTick(void)
+  {
+  }
+//+------------------------------------------------------------------+

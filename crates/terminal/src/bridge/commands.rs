@@ -1,0 +1,350 @@
+//! [`Terminal`] for [`BridgeTerminal`]: each trait method as one bridge command,
+//! converting between the wire shapes and the executor's types.
+
+use std::time::Duration;
+
+use companion_protocol::{AccountOutput, Candle, Position, Side, TerminalInfo, Timeframe};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::server::BridgeTerminal;
+use super::wire::*;
+use crate::ea::{chart_template, expert_template_name};
+use crate::terminal::*;
+
+/// MT5 keeps at most this many characters of an order comment.
+pub const MAX_COMMENT_CHARS: usize = 31;
+
+/// The order comment that carries a job id: `cj:` + the first 28 hex digits of the
+/// UUID (112 bits), 31 characters, the most MT5 keeps. Same format as the agent's
+/// `executor::job_comment`.
+pub fn job_comment(job_id: uuid::Uuid) -> String {
+    let hex = job_id.simple().to_string();
+    format!("cj:{}", &hex[..28])
+}
+
+fn decode<T: DeserializeOwned>(cmd: &str, v: Value) -> Result<T, TerminalError> {
+    serde_json::from_value(v).map_err(|e| {
+        TerminalError::Other(format!("malformed `{cmd}` reply from the terminal: {e}"))
+    })
+}
+
+fn encode<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn side_str(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
+}
+
+/// Parses a wire side (`buy`/`sell`).
+pub fn parse_side(s: &str) -> Result<Side, TerminalError> {
+    match s {
+        "buy" => Ok(Side::Buy),
+        "sell" => Ok(Side::Sell),
+        other => Err(TerminalError::Other(format!(
+            "unknown side {other:?} from the terminal"
+        ))),
+    }
+}
+
+/// MT5's name of a timeframe (`M1`, …, `MN1`).
+pub fn timeframe_str(tf: Timeframe) -> &'static str {
+    match tf {
+        Timeframe::M1 => "M1",
+        Timeframe::M5 => "M5",
+        Timeframe::M15 => "M15",
+        Timeframe::M30 => "M30",
+        Timeframe::H1 => "H1",
+        Timeframe::H4 => "H4",
+        Timeframe::D1 => "D1",
+        Timeframe::W1 => "W1",
+        Timeframe::MN1 => "MN1",
+    }
+}
+
+/// The inverse of [`timeframe_str`].
+pub fn parse_timeframe(s: &str) -> Option<Timeframe> {
+    Some(match s {
+        "M1" => Timeframe::M1,
+        "M5" => Timeframe::M5,
+        "M15" => Timeframe::M15,
+        "M30" => Timeframe::M30,
+        "H1" => Timeframe::H1,
+        "H4" => Timeframe::H4,
+        "D1" => Timeframe::D1,
+        "W1" => Timeframe::W1,
+        "MN1" => Timeframe::MN1,
+        _ => return None,
+    })
+}
+
+fn non_zero(x: f64) -> Option<f64> {
+    (x != 0.0).then_some(x)
+}
+
+impl From<PositionWire> for Position {
+    fn from(p: PositionWire) -> Self {
+        Position {
+            id: p.ticket.to_string(),
+            ticket: p.ticket,
+            symbol: p.symbol,
+            side: if p.side == "sell" {
+                Side::Sell
+            } else {
+                Side::Buy
+            },
+            volume: p.volume,
+            open_price: p.price_open,
+            current_price: p.price_current,
+            sl: non_zero(p.sl),
+            tp: non_zero(p.tp),
+            pnl: p.profit + p.swap,
+            comment: p.comment,
+            magic: p.magic,
+        }
+    }
+}
+
+impl BridgeTerminal {
+    async fn typed<A: Serialize, R: DeserializeOwned>(
+        &self,
+        cmd: &str,
+        args: &A,
+    ) -> Result<R, TerminalError> {
+        let v = self.call(cmd, encode(args)).await?;
+        decode(cmd, v)
+    }
+
+    /// Round trip to the terminal; returns its clock (Unix seconds).
+    pub async fn ping(&self) -> Result<i64, TerminalError> {
+        let r: PingResult = self.typed(cmd::PING, &serde_json::json!({})).await?;
+        Ok(r.time)
+    }
+
+    /// Everything `info` reports, including `trade_allowed`.
+    pub async fn info_full(&self) -> Result<InfoResult, TerminalError> {
+        self.typed(cmd::INFO, &serde_json::json!({})).await
+    }
+
+    /// Bid/ask of several symbols in one round trip (unknown symbols are left out).
+    pub async fn quotes(&self, symbols: &[String]) -> Result<Vec<QuoteWire>, TerminalError> {
+        let r: QuotesResult = self
+            .typed(
+                cmd::QUOTES,
+                &QuotesArgs {
+                    symbols: symbols.to_vec(),
+                },
+            )
+            .await?;
+        Ok(r.quotes)
+    }
+
+    /// Deals, history orders and open positions whose comment equals `comment`.
+    pub async fn history_by_comment(&self, comment: &str) -> Result<HistoryResult, TerminalError> {
+        self.typed(
+            cmd::HISTORY_BY_COMMENT,
+            &HistoryArgs {
+                comment: comment.to_string(),
+                from: 0,
+            },
+        )
+        .await
+    }
+
+    /// Sends an order with a caller-chosen timeout (trades may deserve longer).
+    pub async fn send_order_with_timeout(
+        &self,
+        order: &OrderRequest,
+        timeout: Duration,
+    ) -> Result<OrderFill, TerminalError> {
+        if order.comment.chars().count() > MAX_COMMENT_CHARS {
+            return Err(TerminalError::Other(format!(
+                "order comment {:?} is longer than {MAX_COMMENT_CHARS} characters; MT5 would cut it",
+                order.comment
+            )));
+        }
+        let args = OrderSendArgs {
+            symbol: order.symbol.clone(),
+            side: side_str(order.side).into(),
+            volume: order.volume,
+            sl: order.sl.unwrap_or(0.0),
+            tp: order.tp.unwrap_or(0.0),
+            comment: order.comment.clone(),
+            magic: order.magic,
+            deviation: 20,
+        };
+        let v = self
+            .call_with_timeout(cmd::ORDER_SEND, encode(&args), timeout)
+            .await?;
+        let r: OrderSendResult = decode(cmd::ORDER_SEND, v)?;
+        Ok(OrderFill {
+            order_id: r.order,
+            ticket: r.position,
+            price: r.price,
+            volume: r.volume,
+        })
+    }
+}
+
+impl Terminal for BridgeTerminal {
+    async fn info(&self) -> Result<TerminalInfo, TerminalError> {
+        let r = self.info_full().await?;
+        let non_empty = |s: String| (!s.is_empty()).then_some(s);
+        Ok(TerminalInfo {
+            connected: r.connected,
+            paper: r.paper,
+            login: non_empty(r.login),
+            server: non_empty(r.server),
+            company: non_empty(r.company),
+            build: (r.build != 0).then_some(r.build),
+        })
+    }
+
+    async fn account(&self) -> Result<AccountOutput, TerminalError> {
+        let r: AccountResult = self.typed(cmd::ACCOUNT, &serde_json::json!({})).await?;
+        Ok(AccountOutput {
+            balance: r.balance,
+            equity: r.equity,
+            margin_used: r.margin,
+            margin_available: r.margin_free,
+            currency: r.currency,
+            leverage: r.leverage,
+        })
+    }
+
+    async fn positions(&self) -> Result<Vec<Position>, TerminalError> {
+        let r: PositionsResult = self.typed(cmd::POSITIONS, &serde_json::json!({})).await?;
+        Ok(r.positions.into_iter().map(Position::from).collect())
+    }
+
+    async fn symbol_info(&self, symbol: &str) -> Result<SymbolInfo, TerminalError> {
+        self.typed(
+            cmd::SYMBOL_INFO,
+            &SymbolArgs {
+                symbol: symbol.to_string(),
+            },
+        )
+        .await
+    }
+
+    async fn candles(
+        &self,
+        symbol: &str,
+        timeframe: Timeframe,
+        count: u32,
+    ) -> Result<Vec<Candle>, TerminalError> {
+        let args = CandlesArgs {
+            symbol: symbol.to_string(),
+            timeframe: timeframe_str(timeframe).into(),
+            count,
+        };
+        let r: CandlesResult = self.typed(cmd::CANDLES, &args).await?;
+        Ok(r.candles)
+    }
+
+    async fn send_order(&self, order: &OrderRequest) -> Result<OrderFill, TerminalError> {
+        self.send_order_with_timeout(order, self.request_timeout())
+            .await
+    }
+
+    async fn close_position(&self, ticket: u64, comment: &str) -> Result<CloseFill, TerminalError> {
+        if comment.chars().count() > MAX_COMMENT_CHARS {
+            return Err(TerminalError::Other(format!(
+                "close comment {comment:?} is longer than {MAX_COMMENT_CHARS} characters"
+            )));
+        }
+        let args = PositionCloseArgs {
+            ticket,
+            comment: comment.to_string(),
+            deviation: 20,
+        };
+        let r: PositionCloseResult = self.typed(cmd::POSITION_CLOSE, &args).await?;
+        Ok(CloseFill {
+            ticket: r.ticket,
+            price: r.price,
+            pnl: r.profit,
+        })
+    }
+
+    async fn find_by_comment(&self, comment: &str) -> Result<Vec<DealRecord>, TerminalError> {
+        let h = self.history_by_comment(comment).await?;
+        let mut out = Vec::new();
+        for d in h.deals {
+            out.push(DealRecord {
+                order_id: d.order,
+                ticket: d.position,
+                symbol: d.symbol,
+                side: parse_side(&d.side)?,
+                volume: d.volume,
+                price: d.price,
+                comment: d.comment,
+                time: d.time,
+            });
+        }
+        // Open positions whose opening deal is not (yet) in the loaded history.
+        for p in h.positions {
+            if out.iter().any(|r| r.ticket == p.ticket) {
+                continue;
+            }
+            out.push(DealRecord {
+                order_id: p.ticket,
+                ticket: p.ticket,
+                symbol: p.symbol,
+                side: parse_side(&p.side)?,
+                volume: p.volume,
+                price: p.price_open,
+                comment: p.comment,
+                time: p.time,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn deploy(&self, deployment: &ChartDeployment) -> Result<i64, TerminalError> {
+        let args = ChartDeployArgs {
+            symbol: deployment.symbol.clone(),
+            timeframe: timeframe_str(deployment.timeframe).into(),
+            expert: expert_template_name(&deployment.expert),
+            template: chart_template(deployment),
+        };
+        let r: ChartDeployResult = self.typed(cmd::CHART_DEPLOY, &args).await?;
+        Ok(r.chart_id)
+    }
+
+    async fn run(&self, chart_id: i64) -> Result<(), TerminalError> {
+        let _: ChartStateResult = self.typed(cmd::CHART_RUN, &ChartArgs { chart_id }).await?;
+        Ok(())
+    }
+
+    async fn stop(&self, chart_id: i64) -> Result<(), TerminalError> {
+        let _: ChartStateResult = self.typed(cmd::CHART_STOP, &ChartArgs { chart_id }).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_comments_fit_mt5() {
+        let id = uuid::Uuid::new_v4();
+        let c = job_comment(id);
+        assert_eq!(c.len(), MAX_COMMENT_CHARS);
+        assert!(c.starts_with("cj:"));
+        assert!(id.simple().to_string().starts_with(&c[3..]));
+    }
+
+    #[test]
+    fn timeframes_round_trip() {
+        for tf in [Timeframe::M1, Timeframe::H4, Timeframe::MN1] {
+            assert_eq!(parse_timeframe(timeframe_str(tf)), Some(tf));
+        }
+        assert_eq!(parse_timeframe("H2"), None);
+    }
+}

@@ -1,0 +1,641 @@
+//! The bridge protocol's messages (docs/bridge-protocol.md): the handshake, requests,
+//! replies and heartbeats, plus the argument and result shapes of every command.
+//!
+//! Both ends use these types: the agent's [`super::BridgeTerminal`] and the paper
+//! terminal. The MQL5 bridge EA builds the same JSON by hand.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the protocol spoken by this build. The agent refuses other versions.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest line either side accepts (bytes, newline excluded). Candle replies are
+/// the largest messages: 5,000 bars at ~120 bytes each fit comfortably.
+pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+
+/// MT5 trade server return codes and runtime error codes used on the wire.
+pub mod retcode {
+    /// TRADE_RETCODE_REQUOTE
+    pub const REQUOTE: u32 = 10004;
+    /// TRADE_RETCODE_REJECT
+    pub const REJECT: u32 = 10006;
+    /// TRADE_RETCODE_DONE
+    pub const DONE: u32 = 10009;
+    /// TRADE_RETCODE_ERROR (common error)
+    pub const ERROR: u32 = 10011;
+    /// TRADE_RETCODE_INVALID (invalid request)
+    pub const INVALID: u32 = 10013;
+    /// TRADE_RETCODE_INVALID_VOLUME
+    pub const INVALID_VOLUME: u32 = 10014;
+    /// TRADE_RETCODE_INVALID_STOPS
+    pub const INVALID_STOPS: u32 = 10016;
+    /// TRADE_RETCODE_TRADE_DISABLED
+    pub const TRADE_DISABLED: u32 = 10017;
+    /// TRADE_RETCODE_MARKET_CLOSED
+    pub const MARKET_CLOSED: u32 = 10018;
+    /// TRADE_RETCODE_NO_MONEY
+    pub const NO_MONEY: u32 = 10019;
+    /// TRADE_RETCODE_CLIENT_DISABLES_AT (autotrading disabled in the terminal)
+    pub const AUTOTRADING_DISABLED: u32 = 10027;
+    /// TRADE_RETCODE_POSITION_CLOSED
+    pub const POSITION_CLOSED: u32 = 10036;
+    /// ERR_WRONG_PARAMETER: the request's arguments are missing or malformed.
+    pub const BAD_ARGS: u32 = 4003;
+    /// ERR_FUNCTION_NOT_ALLOWED: used for an unknown command.
+    pub const UNKNOWN_COMMAND: u32 = 4014;
+    /// ERR_CHART_WRONG_ID
+    pub const CHART_WRONG_ID: u32 = 4101;
+    /// ERR_MARKET_UNKNOWN_SYMBOL
+    pub const UNKNOWN_SYMBOL: u32 = 4301;
+    /// ERR_TRADE_POSITION_NOT_FOUND
+    pub const POSITION_NOT_FOUND: u32 = 4753;
+
+    /// A short English description of a retcode, for messages.
+    pub fn describe(code: u32) -> &'static str {
+        match code {
+            REQUOTE => "requote",
+            REJECT => "request rejected",
+            DONE => "done",
+            ERROR => "request processing error",
+            INVALID => "invalid request",
+            INVALID_VOLUME => "invalid volume",
+            INVALID_STOPS => "invalid stops",
+            TRADE_DISABLED => "trade is disabled",
+            MARKET_CLOSED => "market is closed",
+            NO_MONEY => "not enough money",
+            AUTOTRADING_DISABLED => "autotrading disabled in the terminal",
+            POSITION_CLOSED => "position already closed",
+            BAD_ARGS => "wrong parameters",
+            UNKNOWN_COMMAND => "unknown command",
+            CHART_WRONG_ID => "wrong chart id",
+            UNKNOWN_SYMBOL => "unknown symbol",
+            POSITION_NOT_FOUND => "position not found",
+            _ => "error",
+        }
+    }
+}
+
+/// The terminal's identity, sent in the hello.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HelloTerminal {
+    #[serde(default)]
+    pub login: String,
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub company: String,
+    #[serde(default)]
+    pub build: i64,
+    #[serde(default)]
+    pub paper: bool,
+}
+
+/// First line the EA sends after connecting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub token: String,
+    pub protocol_version: u32,
+    pub terminal: HelloTerminal,
+}
+
+/// Why the agent refused a hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HelloRefusal {
+    BadToken,
+    UnsupportedVersion,
+    BadHello,
+}
+
+/// `{id, cmd, args}` sent by the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    pub cmd: String,
+    #[serde(default)]
+    pub args: Value,
+}
+
+/// `{retcode, message}` of a failed reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyError {
+    pub retcode: u32,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// `{id, ok:true, result}` or `{id, ok:false, error}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: u64,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReplyError>,
+}
+
+impl Reply {
+    pub fn ok(id: u64, result: Value) -> Self {
+        Reply {
+            id,
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
+    }
+    pub fn err(id: u64, retcode: u32, message: impl Into<String>) -> Self {
+        Reply {
+            id,
+            ok: false,
+            result: None,
+            error: Some(ReplyError {
+                retcode,
+                message: message.into(),
+            }),
+        }
+    }
+}
+
+/// Every line that can travel on a bridge connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// EA → agent, first line.
+    Hello(Hello),
+    /// Agent → EA: handshake accepted.
+    HelloOk {
+        protocol_version: u32,
+        heartbeat_ms: u64,
+    },
+    /// Agent → EA: handshake refused; the agent closes the connection.
+    HelloError { code: HelloRefusal, message: String },
+    /// Both ways, every `heartbeat_ms`.
+    Heartbeat { time: i64 },
+    /// Agent → EA.
+    Request(Request),
+    /// EA → agent.
+    Reply(Reply),
+}
+
+/// A line that is JSON but not a bridge message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("not a bridge message: {0}")]
+    Shape(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct HelloOkWire {
+    protocol_version: u32,
+    heartbeat_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HelloErrorWire {
+    code: HelloRefusal,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeartbeatWire {
+    #[serde(default)]
+    time: i64,
+}
+
+impl Message {
+    /// Parses one line (without its newline).
+    pub fn parse(line: &str) -> Result<Message, MessageError> {
+        let value: Value =
+            serde_json::from_str(line).map_err(|e| MessageError::Json(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// Interprets a parsed JSON value.
+    pub fn from_value(value: Value) -> Result<Message, MessageError> {
+        let shape = |e: serde_json::Error| MessageError::Shape(e.to_string());
+        let obj = value
+            .as_object()
+            .ok_or_else(|| MessageError::Shape("not a JSON object".into()))?;
+        if let Some(kind) = obj.get("type") {
+            let kind = kind
+                .as_str()
+                .ok_or_else(|| MessageError::Shape("`type` is not a string".into()))?;
+            return match kind {
+                "hello" => Ok(Message::Hello(
+                    serde_json::from_value(value).map_err(shape)?,
+                )),
+                "hello_ok" => {
+                    let w: HelloOkWire = serde_json::from_value(value).map_err(shape)?;
+                    Ok(Message::HelloOk {
+                        protocol_version: w.protocol_version,
+                        heartbeat_ms: w.heartbeat_ms,
+                    })
+                }
+                "hello_error" => {
+                    let w: HelloErrorWire = serde_json::from_value(value).map_err(shape)?;
+                    Ok(Message::HelloError {
+                        code: w.code,
+                        message: w.message,
+                    })
+                }
+                "heartbeat" => {
+                    let w: HeartbeatWire = serde_json::from_value(value).map_err(shape)?;
+                    Ok(Message::Heartbeat { time: w.time })
+                }
+                other => Err(MessageError::Shape(format!(
+                    "unknown message type {other:?}"
+                ))),
+            };
+        }
+        if obj.contains_key("cmd") {
+            return Ok(Message::Request(
+                serde_json::from_value(value).map_err(shape)?,
+            ));
+        }
+        if obj.contains_key("ok") {
+            let reply: Reply = serde_json::from_value(value).map_err(shape)?;
+            if !reply.ok && reply.error.is_none() {
+                return Err(MessageError::Shape("failed reply without `error`".into()));
+            }
+            return Ok(Message::Reply(reply));
+        }
+        Err(MessageError::Shape("neither `type`, `cmd` nor `ok`".into()))
+    }
+
+    /// The JSON object for this message.
+    pub fn to_value(&self) -> Value {
+        let mut v = match self {
+            Message::Hello(h) => {
+                let mut v = serde_json::to_value(h).unwrap_or(Value::Null);
+                tag(&mut v, "hello");
+                v
+            }
+            Message::HelloOk {
+                protocol_version,
+                heartbeat_ms,
+            } => {
+                let mut v = serde_json::json!({
+                    "protocol_version": protocol_version,
+                    "heartbeat_ms": heartbeat_ms,
+                });
+                tag(&mut v, "hello_ok");
+                v
+            }
+            Message::HelloError { code, message } => {
+                let mut v = serde_json::json!({ "code": code, "message": message });
+                tag(&mut v, "hello_error");
+                v
+            }
+            Message::Heartbeat { time } => serde_json::json!({ "type": "heartbeat", "time": time }),
+            Message::Request(r) => serde_json::to_value(r).unwrap_or(Value::Null),
+            Message::Reply(r) => serde_json::to_value(r).unwrap_or(Value::Null),
+        };
+        if v.is_null() {
+            v = Value::Object(Default::default());
+        }
+        v
+    }
+
+    /// One line of the wire format, newline included.
+    pub fn to_line(&self) -> String {
+        let mut s = self.to_value().to_string();
+        s.push('\n');
+        s
+    }
+}
+
+fn tag(v: &mut Value, kind: &str) {
+    if let Value::Object(map) = v {
+        map.insert("type".into(), Value::String(kind.into()));
+    }
+}
+
+/// Command names.
+pub mod cmd {
+    pub const PING: &str = "ping";
+    pub const INFO: &str = "info";
+    pub const ACCOUNT: &str = "account";
+    pub const POSITIONS: &str = "positions";
+    pub const SYMBOL_INFO: &str = "symbol_info";
+    pub const QUOTES: &str = "quotes";
+    pub const CANDLES: &str = "candles";
+    pub const ORDER_SEND: &str = "order_send";
+    pub const POSITION_CLOSE: &str = "position_close";
+    pub const HISTORY_BY_COMMENT: &str = "history_by_comment";
+    pub const CHART_DEPLOY: &str = "chart_deploy";
+    pub const CHART_RUN: &str = "chart_run";
+    pub const CHART_STOP: &str = "chart_stop";
+    /// Paper terminal only: move a symbol's price (tests drive SL/TP with it).
+    pub const PAPER_SET_PRICE: &str = "paper_set_price";
+}
+
+/// `info` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct InfoResult {
+    #[serde(default)]
+    pub login: String,
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub company: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub build: i64,
+    #[serde(default)]
+    pub paper: bool,
+    /// Connected to the trade server.
+    #[serde(default)]
+    pub connected: bool,
+    /// Algo trading allowed in the terminal and for this EA.
+    #[serde(default)]
+    pub trade_allowed: bool,
+}
+
+/// `account` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountResult {
+    pub balance: f64,
+    pub equity: f64,
+    pub margin: f64,
+    pub margin_free: f64,
+    pub currency: String,
+    pub leverage: i64,
+    #[serde(default)]
+    pub login: String,
+}
+
+/// One open position as the EA reports it (`sl`/`tp` 0 = none, as in MQL5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionWire {
+    pub ticket: u64,
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    pub volume: f64,
+    pub price_open: f64,
+    pub price_current: f64,
+    #[serde(default)]
+    pub sl: f64,
+    #[serde(default)]
+    pub tp: f64,
+    pub profit: f64,
+    #[serde(default)]
+    pub swap: f64,
+    #[serde(default)]
+    pub comment: String,
+    #[serde(default)]
+    pub magic: i64,
+    /// Open time, Unix seconds.
+    #[serde(default)]
+    pub time: i64,
+}
+
+/// `positions` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionsResult {
+    pub positions: Vec<PositionWire>,
+}
+
+/// `symbol_info` args (also `candles`' symbol).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolArgs {
+    pub symbol: String,
+}
+
+/// `quotes` args.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotesArgs {
+    pub symbols: Vec<String>,
+}
+
+/// One quote of the `quotes` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuoteWire {
+    pub symbol: String,
+    pub bid: f64,
+    pub ask: f64,
+    /// Unix seconds of the last tick.
+    pub time: i64,
+}
+
+/// `quotes` result (unknown symbols are left out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotesResult {
+    pub quotes: Vec<QuoteWire>,
+}
+
+/// `candles` args.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandlesArgs {
+    pub symbol: String,
+    /// `M1` … `MN1`.
+    pub timeframe: String,
+    pub count: u32,
+}
+
+/// `candles` result: oldest bar first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandlesResult {
+    pub candles: Vec<companion_protocol::Candle>,
+}
+
+/// `order_send` args: a market order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderSendArgs {
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    pub volume: f64,
+    /// 0 = none.
+    #[serde(default)]
+    pub sl: f64,
+    /// 0 = none.
+    #[serde(default)]
+    pub tp: f64,
+    #[serde(default)]
+    pub comment: String,
+    #[serde(default)]
+    pub magic: i64,
+    /// Allowed slippage in points.
+    #[serde(default)]
+    pub deviation: u32,
+}
+
+/// `order_send` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderSendResult {
+    pub retcode: u32,
+    pub order: u64,
+    pub deal: u64,
+    /// Ticket of the position the deal opened.
+    pub position: u64,
+    pub price: f64,
+    pub volume: f64,
+}
+
+/// `position_close` args.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionCloseArgs {
+    pub ticket: u64,
+    #[serde(default)]
+    pub comment: String,
+    #[serde(default)]
+    pub deviation: u32,
+}
+
+/// `position_close` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionCloseResult {
+    pub ticket: u64,
+    pub deal: u64,
+    pub price: f64,
+    /// Profit of the closing deal (profit + swap + commission).
+    pub profit: f64,
+}
+
+/// `history_by_comment` args.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryArgs {
+    pub comment: String,
+    /// Unix seconds; history before it is not searched (0 = all).
+    #[serde(default)]
+    pub from: i64,
+}
+
+/// A deal in the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealWire {
+    pub deal: u64,
+    pub order: u64,
+    /// Position identifier (the ticket of the position).
+    pub position: u64,
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// `in`, `out`, `inout` or `out_by`.
+    pub entry: String,
+    pub volume: f64,
+    pub price: f64,
+    #[serde(default)]
+    pub profit: f64,
+    #[serde(default)]
+    pub comment: String,
+    #[serde(default)]
+    pub magic: i64,
+    pub time: i64,
+}
+
+/// An order in the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderWire {
+    pub order: u64,
+    pub position: u64,
+    pub symbol: String,
+    pub side: String,
+    pub volume: f64,
+    #[serde(default)]
+    pub price: f64,
+    /// `filled`, `rejected`, `canceled`, …
+    pub state: String,
+    #[serde(default)]
+    pub comment: String,
+    pub time: i64,
+}
+
+/// `history_by_comment` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct HistoryResult {
+    #[serde(default)]
+    pub deals: Vec<DealWire>,
+    #[serde(default)]
+    pub orders: Vec<OrderWire>,
+    #[serde(default)]
+    pub positions: Vec<PositionWire>,
+}
+
+/// `chart_deploy` args: the agent generates the template text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartDeployArgs {
+    pub symbol: String,
+    pub timeframe: String,
+    /// Expert path relative to `MQL5/Experts`, without extension (`Companion\\MyEa`).
+    pub expert: String,
+    /// Full `.tpl` text to apply (see `crate::ea::chart_template`).
+    pub template: String,
+}
+
+/// `chart_deploy` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartDeployResult {
+    pub chart_id: i64,
+}
+
+/// `chart_run` / `chart_stop` args.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartArgs {
+    pub chart_id: i64,
+}
+
+/// `chart_run` / `chart_stop` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartStateResult {
+    pub chart_id: i64,
+    /// True when an expert is attached and running on the chart.
+    pub running: bool,
+}
+
+/// `paper_set_price` args.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetPriceArgs {
+    pub symbol: String,
+    pub bid: f64,
+}
+
+/// `ping` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PingResult {
+    /// Terminal time, Unix seconds.
+    pub time: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trips_with_its_type_tag() {
+        let m = Message::Hello(Hello {
+            token: "t".into(),
+            protocol_version: 1,
+            terminal: HelloTerminal {
+                login: "42".into(),
+                paper: true,
+                ..Default::default()
+            },
+        });
+        let line = m.to_line();
+        assert!(line.contains("\"type\":\"hello\""));
+        assert!(line.ends_with('\n'));
+        assert_eq!(Message::parse(line.trim_end()).unwrap(), m);
+    }
+
+    #[test]
+    fn requests_and_replies_are_told_apart() {
+        let r = Message::parse(r#"{"id":3,"cmd":"ping","args":{}}"#).unwrap();
+        assert!(matches!(r, Message::Request(Request { id: 3, .. })));
+        let r = Message::parse(r#"{"id":3,"ok":false,"error":{"retcode":10006,"message":"x"}}"#)
+            .unwrap();
+        match r {
+            Message::Reply(rep) => assert_eq!(rep.error.unwrap().retcode, 10006),
+            other => panic!("{other:?}"),
+        }
+        assert!(Message::parse(r#"{"id":3,"ok":false}"#).is_err());
+        assert!(Message::parse(r#"[1,2]"#).is_err());
+        assert!(Message::parse(r#"{"type":"nope"}"#).is_err());
+    }
+}

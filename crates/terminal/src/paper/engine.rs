@@ -1,0 +1,788 @@
+//! The paper terminal's trading engine: it answers every bridge command against
+//! the deterministic [`Market`], keeps positions, deals, orders and the account
+//! (balance, equity, margin with leverage), closes positions at SL/TP, rejects
+//! orders as the fault switches say, and logs every order it receives.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::market::{Market, Quote};
+use crate::bridge::wire::{self, retcode, Reply, Request};
+use crate::bridge::{parse_timeframe, MAX_COMMENT_CHARS};
+
+/// Which orders to reject.
+#[derive(Debug, Clone, Default)]
+pub struct RejectRule {
+    /// Retcode of the rejection (10006 when only `every` is set).
+    pub retcode: Option<u32>,
+    /// Reject every n-th order (1 = all). `None` with a retcode = all.
+    pub every: Option<u64>,
+}
+
+impl RejectRule {
+    fn rejects(&self, order_number: u64) -> Option<u32> {
+        let code = match (self.retcode, self.every) {
+            (None, None) => return None,
+            (Some(c), _) => c,
+            (None, Some(_)) => retcode::REJECT,
+        };
+        let every = self.every.unwrap_or(1).max(1);
+        order_number.is_multiple_of(every).then_some(code)
+    }
+}
+
+/// The account number the paper terminal reports for `seed`.
+pub fn paper_login(seed: u64) -> String {
+    format!("{}", 90_000_000 + seed % 1_000_000)
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub seed: u64,
+    pub balance: f64,
+    pub leverage: i64,
+    pub currency: String,
+    /// Price step period; 0 freezes prices.
+    pub tick_ms: u64,
+    pub reject: RejectRule,
+    /// Appends one JSON line per order received.
+    pub orders_log: Option<PathBuf>,
+    /// Persists the account (positions, history) across restarts.
+    pub state_file: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            seed: 1,
+            balance: 10_000.0,
+            leverage: 100,
+            currency: "USD".into(),
+            tick_ms: 1000,
+            reject: RejectRule::default(),
+            orders_log: None,
+            state_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PaperPosition {
+    ticket: u64,
+    symbol: String,
+    buy: bool,
+    volume: f64,
+    price_open: f64,
+    sl: f64,
+    tp: f64,
+    comment: String,
+    magic: i64,
+    time: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Chart {
+    symbol: String,
+    timeframe: String,
+    expert: String,
+    template: String,
+    running: bool,
+}
+
+/// Everything that survives a restart when a state file is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Book {
+    balance: f64,
+    next_order: u64,
+    next_deal: u64,
+    next_chart: i64,
+    orders_received: u64,
+    positions: Vec<PaperPosition>,
+    deals: Vec<wire::DealWire>,
+    orders: Vec<wire::OrderWire>,
+    charts: BTreeMap<i64, Chart>,
+}
+
+/// The simulated terminal.
+pub struct Engine {
+    cfg: EngineConfig,
+    market: Market,
+    book: Book,
+}
+
+/// One line of `--orders-log`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderLogLine {
+    pub time_us: i64,
+    pub comment: String,
+    pub symbol: String,
+    pub side: String,
+    pub volume: f64,
+    /// Ticket of the opened position; absent when rejected.
+    pub ticket: Option<u64>,
+    pub retcode: u32,
+}
+
+fn round_to(x: f64, digits: u32) -> f64 {
+    let f = 10f64.powi(digits as i32);
+    (x * f).round() / f
+}
+
+type Outcome = Result<Value, (u32, String)>;
+
+fn bad_args(e: serde_json::Error) -> (u32, String) {
+    (retcode::BAD_ARGS, format!("wrong parameters: {e}"))
+}
+
+fn args<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, (u32, String)> {
+    serde_json::from_value(v.clone()).map_err(bad_args)
+}
+
+fn reject(code: u32) -> (u32, String) {
+    (code, retcode::describe(code).to_string())
+}
+
+impl Engine {
+    /// A fresh engine, or the state file's account when one exists and parses.
+    pub fn new(cfg: EngineConfig, now_ms: i64) -> Self {
+        let fresh = Book {
+            balance: cfg.balance,
+            next_order: 5_000_001,
+            next_deal: 7_000_001,
+            next_chart: 133_246_705_822_839_040,
+            orders_received: 0,
+            positions: Vec::new(),
+            deals: Vec::new(),
+            orders: Vec::new(),
+            charts: BTreeMap::new(),
+        };
+        let book = cfg
+            .state_file
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice::<Book>(&b).ok())
+            .unwrap_or(fresh);
+        let market = Market::new(cfg.seed, cfg.tick_ms, now_ms);
+        Engine { cfg, market, book }
+    }
+
+    /// Answers one request at `now_ms`.
+    pub fn handle(&mut self, req: &Request, now_ms: i64) -> Reply {
+        self.check_stops(now_ms);
+        let outcome = self.dispatch(req, now_ms);
+        match outcome {
+            Ok(v) => Reply::ok(req.id, v),
+            Err((code, message)) => Reply::err(req.id, code, message),
+        }
+    }
+
+    fn dispatch(&mut self, req: &Request, now_ms: i64) -> Outcome {
+        let a = &req.args;
+        match req.cmd.as_str() {
+            wire::cmd::PING => Ok(json!({ "time": now_ms / 1000 })),
+            wire::cmd::INFO => Ok(json!(wire::InfoResult {
+                login: paper_login(self.cfg.seed),
+                server: "Companion-Paper".into(),
+                company: "Companion paper trading (simulated money)".into(),
+                name: "Companion Paper Terminal".into(),
+                build: 4755,
+                paper: true,
+                connected: true,
+                trade_allowed: true,
+            })),
+            wire::cmd::ACCOUNT => Ok(json!(self.account(now_ms))),
+            wire::cmd::POSITIONS => {
+                let positions = self.book.positions.clone();
+                let list: Vec<_> = positions
+                    .iter()
+                    .map(|p| self.position_wire(p, now_ms))
+                    .collect();
+                Ok(json!({ "positions": list }))
+            }
+            wire::cmd::SYMBOL_INFO => {
+                let s: wire::SymbolArgs = args(a)?;
+                let info = self
+                    .market
+                    .symbol_info(&s.symbol, now_ms)
+                    .ok_or_else(|| reject(retcode::UNKNOWN_SYMBOL))?;
+                Ok(json!(info))
+            }
+            wire::cmd::QUOTES => {
+                let q: wire::QuotesArgs = args(a)?;
+                let quotes: Vec<_> = q
+                    .symbols
+                    .iter()
+                    .filter_map(|s| {
+                        self.market.quote(s, now_ms).map(|q| wire::QuoteWire {
+                            symbol: s.clone(),
+                            bid: q.bid,
+                            ask: q.ask,
+                            time: now_ms / 1000,
+                        })
+                    })
+                    .collect();
+                Ok(json!({ "quotes": quotes }))
+            }
+            wire::cmd::CANDLES => {
+                let c: wire::CandlesArgs = args(a)?;
+                let tf = parse_timeframe(&c.timeframe).ok_or((
+                    retcode::BAD_ARGS,
+                    format!("unknown timeframe {:?}", c.timeframe),
+                ))?;
+                let candles = self
+                    .market
+                    .candles(&c.symbol, tf, c.count.min(100_000), now_ms)
+                    .ok_or_else(|| reject(retcode::UNKNOWN_SYMBOL))?;
+                Ok(json!({ "candles": candles }))
+            }
+            wire::cmd::ORDER_SEND => {
+                let o: wire::OrderSendArgs = args(a)?;
+                self.order_send(o, now_ms)
+            }
+            wire::cmd::POSITION_CLOSE => {
+                let c: wire::PositionCloseArgs = args(a)?;
+                self.position_close(c.ticket, &c.comment, now_ms)
+            }
+            wire::cmd::HISTORY_BY_COMMENT => {
+                let h: wire::HistoryArgs = args(a)?;
+                let from = h.from;
+                let deals: Vec<_> = self
+                    .book
+                    .deals
+                    .iter()
+                    .filter(|d| d.comment == h.comment && d.time >= from)
+                    .cloned()
+                    .collect();
+                let orders: Vec<_> = self
+                    .book
+                    .orders
+                    .iter()
+                    .filter(|o| o.comment == h.comment && o.time >= from)
+                    .cloned()
+                    .collect();
+                let open = self.book.positions.clone();
+                let positions: Vec<_> = open
+                    .iter()
+                    .filter(|p| p.comment == h.comment)
+                    .map(|p| self.position_wire(p, now_ms))
+                    .collect();
+                Ok(json!(wire::HistoryResult {
+                    deals,
+                    orders,
+                    positions
+                }))
+            }
+            wire::cmd::CHART_DEPLOY => {
+                let d: wire::ChartDeployArgs = args(a)?;
+                if parse_timeframe(&d.timeframe).is_none() {
+                    return Err((
+                        retcode::BAD_ARGS,
+                        format!("unknown timeframe {:?}", d.timeframe),
+                    ));
+                }
+                if self.market.spec(&d.symbol).is_none() {
+                    return Err(reject(retcode::UNKNOWN_SYMBOL));
+                }
+                if !d.template.contains("<expert>") {
+                    return Err((retcode::BAD_ARGS, "the template attaches no expert".into()));
+                }
+                let id = self.book.next_chart;
+                self.book.next_chart += 1;
+                self.book.charts.insert(
+                    id,
+                    Chart {
+                        symbol: d.symbol,
+                        timeframe: d.timeframe,
+                        expert: d.expert,
+                        template: d.template,
+                        running: true,
+                    },
+                );
+                self.save();
+                Ok(json!({ "chart_id": id }))
+            }
+            wire::cmd::CHART_RUN | wire::cmd::CHART_STOP => {
+                let c: wire::ChartArgs = args(a)?;
+                let running = req.cmd == wire::cmd::CHART_RUN;
+                let chart = self
+                    .book
+                    .charts
+                    .get_mut(&c.chart_id)
+                    .ok_or_else(|| reject(retcode::CHART_WRONG_ID))?;
+                chart.running = running;
+                self.save();
+                Ok(json!({ "chart_id": c.chart_id, "running": running }))
+            }
+            wire::cmd::PAPER_SET_PRICE => {
+                let s: wire::SetPriceArgs = args(a)?;
+                if !self.market.set_bid(&s.symbol, s.bid, now_ms) {
+                    return Err(reject(retcode::UNKNOWN_SYMBOL));
+                }
+                self.check_stops(now_ms);
+                let q = self
+                    .market
+                    .quote(&s.symbol, now_ms)
+                    .ok_or_else(|| reject(retcode::UNKNOWN_SYMBOL))?;
+                Ok(json!({ "symbol": s.symbol, "bid": q.bid, "ask": q.ask }))
+            }
+            other => Err((
+                retcode::UNKNOWN_COMMAND,
+                format!("unknown command {other:?}"),
+            )),
+        }
+    }
+
+    fn quote(&mut self, symbol: &str, now_ms: i64) -> Option<Quote> {
+        self.market.quote(symbol, now_ms)
+    }
+
+    fn profit(&mut self, p: &PaperPosition, close_price: f64, now_ms: i64) -> f64 {
+        let contract = self
+            .market
+            .spec(&p.symbol)
+            .map(|s| s.contract_size)
+            .unwrap_or(1.0);
+        let dir = if p.buy { 1.0 } else { -1.0 };
+        let to_usd = self.market.quote_to_usd(&p.symbol, close_price, now_ms);
+        round_to(
+            (close_price - p.price_open) * dir * p.volume * contract * to_usd,
+            2,
+        )
+    }
+
+    fn close_price(&mut self, p: &PaperPosition, now_ms: i64) -> f64 {
+        match self.quote(&p.symbol, now_ms) {
+            Some(q) if p.buy => q.bid,
+            Some(q) => q.ask,
+            None => p.price_open,
+        }
+    }
+
+    fn margin(&mut self, symbol: &str, volume: f64, price: f64, now_ms: i64) -> f64 {
+        let contract = self
+            .market
+            .spec(symbol)
+            .map(|s| s.contract_size)
+            .unwrap_or(1.0);
+        let to_usd = self.market.quote_to_usd(symbol, price, now_ms);
+        volume * contract * price * to_usd / self.cfg.leverage.max(1) as f64
+    }
+
+    fn account(&mut self, now_ms: i64) -> wire::AccountResult {
+        let positions = self.book.positions.clone();
+        let mut floating = 0.0;
+        let mut margin = 0.0;
+        for p in &positions {
+            let cp = self.close_price(p, now_ms);
+            floating += self.profit(p, cp, now_ms);
+            margin += self.margin(&p.symbol, p.volume, p.price_open, now_ms);
+        }
+        let equity = round_to(self.book.balance + floating, 2);
+        let margin = round_to(margin, 2);
+        wire::AccountResult {
+            balance: round_to(self.book.balance, 2),
+            equity,
+            margin,
+            margin_free: round_to(equity - margin, 2),
+            currency: self.cfg.currency.clone(),
+            leverage: self.cfg.leverage,
+            login: paper_login(self.cfg.seed),
+        }
+    }
+
+    fn position_wire(&mut self, p: &PaperPosition, now_ms: i64) -> wire::PositionWire {
+        let cp = self.close_price(p, now_ms);
+        let profit = self.profit(p, cp, now_ms);
+        wire::PositionWire {
+            ticket: p.ticket,
+            symbol: p.symbol.clone(),
+            side: if p.buy { "buy" } else { "sell" }.into(),
+            volume: p.volume,
+            price_open: p.price_open,
+            price_current: cp,
+            sl: p.sl,
+            tp: p.tp,
+            profit,
+            swap: 0.0,
+            comment: p.comment.clone(),
+            magic: p.magic,
+            time: p.time,
+        }
+    }
+
+    fn log_order(&self, o: &wire::OrderSendArgs, ticket: Option<u64>, code: u32, now_ms: i64) {
+        let Some(path) = &self.cfg.orders_log else {
+            return;
+        };
+        let line = OrderLogLine {
+            time_us: chrono::Utc::now().timestamp_micros().max(now_ms * 1000),
+            comment: o.comment.clone(),
+            symbol: o.symbol.clone(),
+            side: o.side.clone(),
+            volume: o.volume,
+            ticket,
+            retcode: code,
+        };
+        let mut text = serde_json::to_string(&line).unwrap_or_default();
+        text.push('\n');
+        let res = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "could not append to the orders log");
+        }
+    }
+
+    fn order_send(&mut self, o: wire::OrderSendArgs, now_ms: i64) -> Outcome {
+        self.book.orders_received += 1;
+        let n = self.book.orders_received;
+        let result = self.try_order(&o, n, now_ms);
+        match &result {
+            Ok(r) => self.log_order(&o, Some(r.position), retcode::DONE, now_ms),
+            Err((code, _)) => self.log_order(&o, None, *code, now_ms),
+        }
+        self.save();
+        result.map(|r| json!(r))
+    }
+
+    fn try_order(
+        &mut self,
+        o: &wire::OrderSendArgs,
+        n: u64,
+        now_ms: i64,
+    ) -> Result<wire::OrderSendResult, (u32, String)> {
+        if let Some(code) = self.cfg.reject.rejects(n) {
+            return Err(reject(code));
+        }
+        let buy = match o.side.as_str() {
+            "buy" => true,
+            "sell" => false,
+            other => return Err((retcode::INVALID, format!("unknown side {other:?}"))),
+        };
+        if o.comment.chars().count() > MAX_COMMENT_CHARS {
+            return Err((retcode::INVALID, "comment longer than 31 characters".into()));
+        }
+        let spec = self
+            .market
+            .spec(&o.symbol)
+            .ok_or_else(|| reject(retcode::UNKNOWN_SYMBOL))?;
+        let steps = o.volume / spec.volume_step;
+        if !o.volume.is_finite()
+            || o.volume < spec.volume_min - 1e-9
+            || o.volume > spec.volume_max + 1e-9
+            || (steps - steps.round()).abs() > 1e-6
+        {
+            return Err(reject(retcode::INVALID_VOLUME));
+        }
+        let q = self
+            .quote(&o.symbol, now_ms)
+            .ok_or_else(|| reject(retcode::UNKNOWN_SYMBOL))?;
+        let price = if buy { q.ask } else { q.bid };
+        // Stops must sit on the right side of the price the position closes at.
+        let close_at = if buy { q.bid } else { q.ask };
+        let sl_ok = o.sl == 0.0
+            || if buy {
+                o.sl < close_at
+            } else {
+                o.sl > close_at
+            };
+        let tp_ok = o.tp == 0.0
+            || if buy {
+                o.tp > close_at
+            } else {
+                o.tp < close_at
+            };
+        if !sl_ok || !tp_ok || o.sl < 0.0 || o.tp < 0.0 {
+            return Err(reject(retcode::INVALID_STOPS));
+        }
+        let need = self.margin(&o.symbol, o.volume, price, now_ms);
+        let acct = self.account(now_ms);
+        if need > acct.margin_free {
+            return Err(reject(retcode::NO_MONEY));
+        }
+        let order = self.book.next_order;
+        self.book.next_order += 1;
+        let deal = self.book.next_deal;
+        self.book.next_deal += 1;
+        let time = now_ms / 1000;
+        let side = if buy { "buy" } else { "sell" }.to_string();
+        self.book.positions.push(PaperPosition {
+            ticket: order,
+            symbol: o.symbol.clone(),
+            buy,
+            volume: o.volume,
+            price_open: price,
+            sl: o.sl,
+            tp: o.tp,
+            comment: o.comment.clone(),
+            magic: o.magic,
+            time,
+        });
+        self.book.orders.push(wire::OrderWire {
+            order,
+            position: order,
+            symbol: o.symbol.clone(),
+            side: side.clone(),
+            volume: o.volume,
+            price,
+            state: "filled".into(),
+            comment: o.comment.clone(),
+            time,
+        });
+        self.book.deals.push(wire::DealWire {
+            deal,
+            order,
+            position: order,
+            symbol: o.symbol.clone(),
+            side,
+            entry: "in".into(),
+            volume: o.volume,
+            price,
+            profit: 0.0,
+            comment: o.comment.clone(),
+            magic: o.magic,
+            time,
+        });
+        Ok(wire::OrderSendResult {
+            retcode: retcode::DONE,
+            order,
+            deal,
+            position: order,
+            price,
+            volume: o.volume,
+        })
+    }
+
+    /// Closes `ticket` at `price` with a deal carrying `comment`; returns the result.
+    fn close_at(
+        &mut self,
+        idx: usize,
+        price: f64,
+        comment: &str,
+        now_ms: i64,
+    ) -> wire::PositionCloseResult {
+        let p = self.book.positions.remove(idx);
+        let profit = self.profit(&p, price, now_ms);
+        self.book.balance = round_to(self.book.balance + profit, 2);
+        let order = self.book.next_order;
+        self.book.next_order += 1;
+        let deal = self.book.next_deal;
+        self.book.next_deal += 1;
+        let time = now_ms / 1000;
+        let side = if p.buy { "sell" } else { "buy" }.to_string();
+        self.book.orders.push(wire::OrderWire {
+            order,
+            position: p.ticket,
+            symbol: p.symbol.clone(),
+            side: side.clone(),
+            volume: p.volume,
+            price,
+            state: "filled".into(),
+            comment: comment.to_string(),
+            time,
+        });
+        self.book.deals.push(wire::DealWire {
+            deal,
+            order,
+            position: p.ticket,
+            symbol: p.symbol.clone(),
+            side,
+            entry: "out".into(),
+            volume: p.volume,
+            price,
+            profit,
+            comment: comment.to_string(),
+            magic: p.magic,
+            time,
+        });
+        wire::PositionCloseResult {
+            ticket: p.ticket,
+            deal,
+            price,
+            profit,
+        }
+    }
+
+    fn position_close(&mut self, ticket: u64, comment: &str, now_ms: i64) -> Outcome {
+        if comment.chars().count() > MAX_COMMENT_CHARS {
+            return Err((retcode::INVALID, "comment longer than 31 characters".into()));
+        }
+        let Some(idx) = self.book.positions.iter().position(|p| p.ticket == ticket) else {
+            let closed = self
+                .book
+                .deals
+                .iter()
+                .any(|d| d.position == ticket && d.entry == "out");
+            return Err(if closed {
+                reject(retcode::POSITION_CLOSED)
+            } else {
+                reject(retcode::POSITION_NOT_FOUND)
+            });
+        };
+        let p = self.book.positions[idx].clone();
+        let price = self.close_price(&p, now_ms);
+        let r = self.close_at(idx, price, comment, now_ms);
+        self.save();
+        Ok(json!(r))
+    }
+
+    /// Closes positions whose stop loss or take profit the price has reached.
+    pub fn check_stops(&mut self, now_ms: i64) {
+        let mut i = 0;
+        let mut changed = false;
+        while i < self.book.positions.len() {
+            let p = self.book.positions[i].clone();
+            let Some(q) = self.quote(&p.symbol, now_ms) else {
+                i += 1;
+                continue;
+            };
+            let digits = self.market.spec(&p.symbol).map(|s| s.digits).unwrap_or(5) as usize;
+            let px = if p.buy { q.bid } else { q.ask };
+            let hit_sl = p.sl > 0.0 && if p.buy { px <= p.sl } else { px >= p.sl };
+            let hit_tp = p.tp > 0.0 && if p.buy { px >= p.tp } else { px <= p.tp };
+            if hit_sl {
+                let c = format!("[sl {:.*}]", digits, p.sl);
+                self.close_at(i, p.sl, &c, now_ms);
+                changed = true;
+            } else if hit_tp {
+                let c = format!("[tp {:.*}]", digits, p.tp);
+                self.close_at(i, p.tp, &c, now_ms);
+                changed = true;
+            } else {
+                i += 1;
+            }
+        }
+        if changed {
+            self.save();
+        }
+    }
+
+    fn save(&self) {
+        let Some(path) = &self.cfg.state_file else {
+            return;
+        };
+        let tmp = path.with_extension("tmp");
+        let res = serde_json::to_vec(&self.book)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|_| std::fs::rename(&tmp, path));
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "could not write the paper state file");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(cmd: &str, args: Value) -> Request {
+        Request {
+            id: 1,
+            cmd: cmd.into(),
+            args,
+        }
+    }
+
+    fn frozen() -> Engine {
+        Engine::new(
+            EngineConfig {
+                tick_ms: 0,
+                ..Default::default()
+            },
+            0,
+        )
+    }
+
+    #[test]
+    fn buy_fills_at_ask_and_sl_closes_it() {
+        let mut e = frozen();
+        let info = e
+            .handle(&req("symbol_info", json!({"symbol":"EURUSD"})), 0)
+            .result
+            .unwrap();
+        let ask = info["ask"].as_f64().unwrap();
+        let bid = info["bid"].as_f64().unwrap();
+        let r = e.handle(
+            &req("order_send", json!({"symbol":"EURUSD","side":"buy","volume":0.1,"sl": bid - 0.001,"comment":"j1"})),
+            0,
+        );
+        let r = r.result.unwrap();
+        assert_eq!(r["price"].as_f64().unwrap(), ask);
+        e.handle(
+            &req(
+                "paper_set_price",
+                json!({"symbol":"EURUSD","bid": bid - 0.002}),
+            ),
+            1000,
+        );
+        let pos = e.handle(&req("positions", json!({})), 1000).result.unwrap();
+        assert_eq!(pos["positions"].as_array().unwrap().len(), 0);
+        let h = e
+            .handle(&req("history_by_comment", json!({"comment":"j1"})), 1000)
+            .result
+            .unwrap();
+        assert_eq!(h["deals"].as_array().unwrap().len(), 1);
+        let acct = e.handle(&req("account", json!({})), 1000).result.unwrap();
+        // Lost (ask - sl) * 0.1 * 100000.
+        let expected = 10_000.0 - ((ask - (bid - 0.001)) * 10_000.0 * 100.0).round() / 100.0;
+        assert!((acct["balance"].as_f64().unwrap() - expected).abs() < 0.011);
+    }
+
+    #[test]
+    fn rejects_per_rule() {
+        let mut e = Engine::new(
+            EngineConfig {
+                tick_ms: 0,
+                reject: RejectRule {
+                    retcode: None,
+                    every: Some(2),
+                },
+                ..Default::default()
+            },
+            0,
+        );
+        let o = json!({"symbol":"EURUSD","side":"sell","volume":0.01});
+        assert!(e.handle(&req("order_send", o.clone()), 0).ok);
+        let r = e.handle(&req("order_send", o.clone()), 0);
+        assert_eq!(r.error.unwrap().retcode, 10006);
+        assert!(e.handle(&req("order_send", o), 0).ok);
+    }
+
+    #[test]
+    fn no_money_and_bad_volume() {
+        let mut e = Engine::new(
+            EngineConfig {
+                tick_ms: 0,
+                balance: 100.0,
+                ..Default::default()
+            },
+            0,
+        );
+        let r = e.handle(
+            &req(
+                "order_send",
+                json!({"symbol":"EURUSD","side":"buy","volume":10.0}),
+            ),
+            0,
+        );
+        assert_eq!(r.error.unwrap().retcode, 10019);
+        let r = e.handle(
+            &req(
+                "order_send",
+                json!({"symbol":"EURUSD","side":"buy","volume":0.015}),
+            ),
+            0,
+        );
+        assert_eq!(r.error.unwrap().retcode, 10014);
+        let r = e.handle(&req("nope", json!({})), 0);
+        assert_eq!(r.error.unwrap().retcode, retcode::UNKNOWN_COMMAND);
+    }
+}

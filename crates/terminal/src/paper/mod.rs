@@ -1,0 +1,10 @@
+//! The paper terminal: a simulator that speaks the bridge protocol exactly as the
+//! bridge EA does, over a real TCP connection to the agent, with a deterministic
+//! market and switches to inject faults. Binary: `companion-paper-terminal`.
+
+pub mod client;
+pub mod engine;
+pub mod market;
+
+pub use client::{run, ClientConfig, ClientError, ConnectionFaults};
+pub use engine::{paper_login, Engine, EngineConfig, OrderLogLine, RejectRule};
