@@ -1,5 +1,5 @@
 # Thin entry points; the work is in scripts/.
-.PHONY: test demo bench lint fmt db
+.PHONY: test demo bench lint fmt db chaos chaos-short fuzz fuzz-long
 
 test:        ## build everything and run every test against an ephemeral PostgreSQL
 	bash scripts/test
@@ -19,3 +19,17 @@ fmt:
 
 db:          ## start an ephemeral PostgreSQL and print its DATABASE_URL
 	bash scripts/dev-db start
+
+chaos:       ## 1,000 signals under random faults, then the exactly-once audit
+	bash scripts/chaos
+
+chaos-short: ## the short chaos run (part of make test)
+	bash scripts/chaos --short
+
+fuzz:        ## API fuzzing (schemathesis, short) + parser fuzzing (proptest, short)
+	bash scripts/fuzz-api
+	cargo test -q -p companion-chaos --test fuzz_webhook_parse --test fuzz_bridge_decoder
+
+fuzz-long:   ## long API and parser fuzzing
+	bash scripts/fuzz-api --long
+	FUZZ_CASES=$${FUZZ_CASES:-200000} cargo test -q --release -p companion-chaos --test fuzz_webhook_parse --test fuzz_bridge_decoder

@@ -311,6 +311,8 @@ async fn main() -> anyhow::Result<()> {
     let mut down_until: [Option<Instant>; 3] = [None; 3];
     let mut faults = plan.faults.iter().peekable();
     let mut drop_before_reply_next = false;
+    // A process that keeps exiting by itself is restarted at most once a second.
+    let mut restart_after: [Option<Instant>; 3] = [None; 3];
     while !sender.is_finished() || faults.peek().is_some() {
         let now = Instant::now();
         let mut s = stack.lock().await;
@@ -374,6 +376,10 @@ async fn main() -> anyhow::Result<()> {
             };
             let p = &mut s.all()[i];
             if p.exited() {
+                if !was_planned && restart_after[i].is_some_and(|t| t > now) {
+                    continue;
+                }
+                restart_after[i] = Some(now + Duration::from_secs(1));
                 if !was_planned {
                     *unexpected.entry(p.name).or_default() += 1;
                     println!(
