@@ -250,7 +250,7 @@ async fn main() {
          Sizes: `BENCH_SIGNALS` (default 200, published runs ≥ 1000), `BENCH_BASELINE_SIGNALS` (6), \
          `BENCH_BASELINE_POLL_SECS` (30), `BENCH_IDLE_SECS` (20).",
         date = Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        profile = common::bin_dir().file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string(),
+        profile = common::bin_dir().file_name().and_then(|n| n.to_str()).unwrap_or("?"),
         via1 = lp.via,
         n1 = lp.ms.len(),
         a = lp.pct(50.0),
