@@ -118,7 +118,11 @@ pub async fn start(
                         status.send_if_modified(|s| {
                             let before = s.clone();
                             apply_agent_view(s, v);
-                            *s != before
+                            let changed = *s != before;
+                            if changed {
+                                s.seq += 1;
+                            }
+                            changed
                         });
                     }
                 }

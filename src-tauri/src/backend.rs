@@ -117,18 +117,20 @@ impl Backend {
                 Ok(None) => {
                     tracing::info!("no pairing key in the keychain; showing the Pair screen")
                 }
-                Err(e) => backend
-                    .status
-                    .send_modify(|s| s.last_error = Some(e.message)),
+                Err(e) => backend.status.send_modify(|s| {
+                    s.last_error = Some(e.message);
+                    s.seq += 1;
+                }),
             }
         }
         // A key given by environment (service, demo) pairs without the Pair screen.
         if let Some(key) = agent_link::env_key() {
             if let Err(e) = backend.pair(key, std::env::var(SERVER_ENV).ok()).await {
                 tracing::warn!(code = e.code, "pairing with COMPANION_AGENT_KEY failed");
-                backend
-                    .status
-                    .send_modify(|s| s.last_error = Some(e.message));
+                backend.status.send_modify(|s| {
+                    s.last_error = Some(e.message);
+                    s.seq += 1;
+                });
             }
         }
         backend
@@ -206,7 +208,9 @@ impl Backend {
         }
         self.status.send_modify(|s| {
             let server = s.server_url.clone();
+            let seq = s.seq + 1;
             *s = StatusDto {
+                seq,
                 version: self.version.clone(),
                 server_url: server,
                 ..Default::default()
@@ -218,7 +222,10 @@ impl Backend {
     pub async fn set_paused(&self, paused: bool) -> AppResult<StatusDto> {
         let s = self.session().await?;
         s.link.set_paused(paused);
-        self.status.send_modify(|st| st.paused = paused);
+        self.status.send_modify(|st| {
+            st.paused = paused;
+            st.seq += 1;
+        });
         Ok(self.status())
     }
 
@@ -258,6 +265,7 @@ impl Backend {
             s.agent_id = Some(agent_id);
             s.agent_name = agent_name;
             s.server_url = Some(server);
+            s.seq += 1;
         });
         // The event stream: relays the owner's changes and tracks the server connection.
         let me = Arc::clone(self);
@@ -276,6 +284,9 @@ impl Backend {
                         status.send_if_modified(|s| {
                             let changed = !s.server_connected;
                             s.server_connected = true;
+                            if changed {
+                                s.seq += 1;
+                            }
                             changed
                         });
                     },
@@ -288,6 +299,7 @@ impl Backend {
                             me.status.send_modify(|s| {
                                 s.server_connected = false;
                                 s.last_error = Some(e.message.clone());
+                                s.seq += 1;
                             });
                             if e.code == "bad_key" {
                                 return;

@@ -16,6 +16,8 @@ pub struct StatusDto {
     pub last_error: Option<String>,
     pub version: String,
     pub bridge_port: Option<u16>,
+    /// Increases with every change, so the UI can drop a snapshot older than one it has.
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]

@@ -24,7 +24,10 @@ struct Release {
     base: String,
 }
 
-async fn manifest(State(r): State<Release>, Path((_t, _a, _v)): Path<(String, String, String)>) -> Response {
+async fn manifest(
+    State(r): State<Release>,
+    Path((_t, _a, _v)): Path<(String, String, String)>,
+) -> Response {
     Json(json!({
         "version": r.version,
         "url": format!("{}/releases/Companion.AppImage", r.base),
@@ -47,7 +50,11 @@ async fn serve(version: &'static str, artifact_bytes: Vec<u8>) -> String {
     let app = Router::new()
         .route("/api/v1/updates/{target}/{arch}/{current}", get(manifest))
         .route("/releases/Companion.AppImage", get(artifact))
-        .with_state(Release { version, artifact: artifact_bytes, base: base.clone() });
+        .with_state(Release {
+            version,
+            artifact: artifact_bytes,
+            base: base.clone(),
+        });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
 }
@@ -65,7 +72,10 @@ fn app() -> tauri::App<tauri::test::MockRuntime> {
         .expect("mock app")
 }
 
-async fn check(app: &tauri::App<tauri::test::MockRuntime>, base: &str) -> Option<tauri_plugin_updater::Update> {
+async fn check(
+    app: &tauri::App<tauri::test::MockRuntime>,
+    base: &str,
+) -> Option<tauri_plugin_updater::Update> {
     let url = companion_app::updates::endpoint(base).parse().unwrap();
     app.handle()
         .updater_builder()
@@ -82,11 +92,16 @@ async fn check(app: &tauri::App<tauri::test::MockRuntime>, base: &str) -> Option
 async fn a_newer_version_is_found_and_its_artifact_verifies() {
     let app = app();
     let base = serve("0.2.0", ARTIFACT.to_vec()).await;
-    let update = check(&app, &base).await.expect("0.2.0 > 0.1.0 must be offered");
+    let update = check(&app, &base)
+        .await
+        .expect("0.2.0 > 0.1.0 must be offered");
     assert_eq!(update.version, "0.2.0");
     assert_eq!(update.current_version, "0.1.0");
     assert_eq!(update.body.as_deref(), Some("Faster fills."));
-    let bytes = update.download(|_, _| {}, || {}).await.expect("a correctly signed artifact downloads");
+    let bytes = update
+        .download(|_, _| {}, || {})
+        .await
+        .expect("a correctly signed artifact downloads");
     assert_eq!(bytes, ARTIFACT);
 }
 
@@ -95,7 +110,10 @@ async fn an_equal_or_older_version_is_not_offered() {
     let app = app();
     for v in ["0.1.0", "0.0.9"] {
         let base = serve(v, ARTIFACT.to_vec()).await;
-        assert!(check(&app, &base).await.is_none(), "{v} must not be offered over 0.1.0");
+        assert!(
+            check(&app, &base).await.is_none(),
+            "{v} must not be offered over 0.1.0"
+        );
     }
 }
 
@@ -106,7 +124,10 @@ async fn a_tampered_artifact_is_rejected() {
     tampered[100] ^= 0xff;
     let base = serve("0.2.0", tampered).await;
     let update = check(&app, &base).await.expect("offered");
-    let err = update.download(|_, _| {}, || {}).await.expect_err("a tampered artifact must be rejected");
+    let err = update
+        .download(|_, _| {}, || {})
+        .await
+        .expect_err("a tampered artifact must be rejected");
     assert!(
         matches!(err, tauri_plugin_updater::Error::Minisign(_)),
         "expected a signature error, got {err:?}"

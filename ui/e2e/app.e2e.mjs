@@ -76,6 +76,8 @@ try {
   await step('create a strategy', async () => {
     await d.click(await d.find('[data-route=strategies]'));
     await d.waitFor('h1', { text: 'Strategies' });
+    // The button is enabled once the list (or its empty state) has loaded.
+    await d.waitFor('[data-state=empty], table[aria-label=Strategies]');
     await d.clickButton('New strategy');
     const form = 'form[aria-label="New strategy"]';
     await d.waitFor(form);

@@ -27,6 +27,19 @@ describe('App shell', () => {
     await screen.findByText('LIVE', { selector: '[data-testid=mode-badge] *' });
   });
 
+  it('ignores a status snapshot older than the one it shows', async () => {
+    backend({ status: pairedStatus({ seq: 5 }), ...dashboardData });
+    render(App);
+    await screen.findByTestId('mode-badge');
+    await emit('status-changed', pairedStatus({ seq: 7, server_connected: false }));
+    expect(await screen.findByText(/You are offline/)).toBeInTheDocument();
+    // A reply computed before that change arrives late: it must not bring back "connected".
+    const { app } = await import('./lib/stores.svelte');
+    app.set(pairedStatus({ seq: 6, server_connected: true }));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(screen.getByText(/You are offline/)).toBeInTheDocument();
+  });
+
   it('shows an offline banner when the server connection drops', async () => {
     backend({ status: pairedStatus(), ...dashboardData });
     render(App);

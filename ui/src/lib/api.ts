@@ -35,6 +35,8 @@ export interface Status {
   version: string;
   /** Loopback port the bridge EA connects to, when the runtime listens. */
   bridge_port?: number | null;
+  /** Increases with every change; an older snapshot never replaces a newer one. */
+  seq?: number;
 }
 
 export type Side = 'buy' | 'sell';

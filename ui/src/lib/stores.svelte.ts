@@ -22,7 +22,7 @@ class AppState {
 
   async refresh(): Promise<void> {
     try {
-      this.status = await api.status();
+      this.set(await api.status());
       this.loadError = null;
     } catch (e) {
       this.loadError = e instanceof Error ? e.message : String(e);
@@ -38,7 +38,9 @@ class AppState {
     this.loadError = null;
   }
 
+  /** Takes a status unless it is older than the one shown (events and replies can cross). */
   set(s: Status): void {
+    if (this.loaded && s.seq !== undefined && this.status.seq !== undefined && s.seq < this.status.seq) return;
     this.status = s;
     this.loaded = true;
   }
