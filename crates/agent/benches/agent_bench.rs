@@ -180,7 +180,9 @@ fn write_section(text: &str) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` only say how to run it.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("agent_bench: run with `cargo bench -p companion-agent --bench agent_bench`");
         return;
     }
     let n = env_num("BENCH_SIGNALS", 200);

@@ -101,3 +101,64 @@ async fn a_wrong_key_is_refused_with_exit_code_2_and_status_reports_the_journal(
     let code = tokio::task::block_in_place(|| s.agent.as_mut().unwrap().terminate());
     assert_eq!(code.and_then(|c| c.code()), Some(0));
 }
+
+/// With a real Secret Service (gnome-keyring in a private D-Bus session): `pair`
+/// stores the key in the keychain, `status` and `run` find it there without
+/// `COMPANION_AGENT_KEY`, `unpair` removes it. Needs `dbus-run-session` and
+/// `gnome-keyring-daemon` (scripts/install-deps installs them).
+#[tokio::test(flavor = "multi_thread")]
+async fn pair_status_unpair_with_a_real_secret_service() {
+    let s = Stack::new("pair_keychain").await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = common::agent_bin();
+    let script = format!(
+        r#"set -e
+export XDG_DATA_HOME="{home}/xdg" HOME="{home}"
+mkdir -p "$XDG_DATA_HOME"
+eval "$(printf 'companion-e2e' | gnome-keyring-daemon --unlock --components=secrets)"
+"{bin}" pair --server "{url}" --key "$PAIR_KEY" --data-dir "{dir}"
+"{bin}" status --json --data-dir "{dir}" > "{dir}/status-paired.json"
+"{bin}" unpair --data-dir "{dir}"
+"{bin}" status --json --data-dir "{dir}" > "{dir}/status-unpaired.json"
+"#,
+        home = dir.path().display(),
+        bin = bin.display(),
+        url = s.server_url(),
+        dir = dir.path().join("agent").display(),
+    );
+    let out = Command::new("dbus-run-session")
+        .args(["--", "bash", "-c", &script])
+        .env("PAIR_KEY", &s.key)
+        .env_remove("COMPANION_AGENT_KEY")
+        .env_remove("COMPANION_SERVER")
+        .output()
+        .expect("dbus-run-session (install dbus and gnome-keyring)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("agent_id={}", s.agent_id)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("agent_name=e2e-agent"), "{stdout}");
+    assert!(
+        !stdout.contains(&s.key) && !stderr.contains(&s.key),
+        "the key is never printed"
+    );
+    let paired: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("agent/status-paired.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(paired["paired"], true, "{paired}");
+    assert_eq!(paired["key_source"], "keychain");
+    assert_eq!(paired["server_reachable"], true);
+    let unpaired: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("agent/status-unpaired.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(unpaired["paired"], false, "{unpaired}");
+    assert!(
+        !files_contain(&dir.path().join("agent"), &s.key),
+        "no plaintext key in the data dir"
+    );
+}

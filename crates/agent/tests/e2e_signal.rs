@@ -47,10 +47,17 @@ async fn a_tradingview_webhook_becomes_one_order_and_an_executed_signal() {
     let (_, out, _) = s.job_row(job).await;
     let out = out.unwrap();
     assert_eq!(fill, out["fill_price"].as_f64());
-    assert_eq!(broker_order.as_deref(), Some(out["order_id"].to_string().as_str()));
+    assert_eq!(
+        broker_order.as_deref(),
+        Some(out["order_id"].to_string().as_str())
+    );
     let orders = s.orders_with_comment(&companion_agent::job_comment(job));
     assert_eq!(orders.len(), 1, "exactly one order");
     assert_eq!(orders[0]["symbol"], "EURUSD");
     assert_eq!(orders[0]["volume"], json!(0.2));
-    assert_eq!(common::read_orders(&s.orders_log).len(), 1, "the duplicate alert made no order");
+    assert_eq!(
+        common::read_orders(&s.orders_log).len(),
+        1,
+        "the duplicate alert made no order"
+    );
 }
