@@ -1,5 +1,5 @@
 # Thin entry points; the work is in scripts/.
-.PHONY: test demo bench lint fmt db chaos chaos-short fuzz fuzz-long
+.PHONY: test demo bench lint fmt db chaos chaos-short fuzz fuzz-long windows wine-e2e
 
 test:        ## build everything and run every test against an ephemeral PostgreSQL
 	bash scripts/test
@@ -33,3 +33,9 @@ fuzz:        ## API fuzzing (schemathesis, short) + parser fuzzing (proptest, sh
 fuzz-long:   ## long API and parser fuzzing
 	bash scripts/fuzz-api --long
 	FUZZ_CASES=$${FUZZ_CASES:-200000} cargo test -q --release -p companion-chaos --test fuzz_webhook_parse --test fuzz_bridge_decoder
+
+windows:     ## cross-build companion-agent.exe and companion-paper-terminal.exe (x86_64-pc-windows-gnu)
+	bash scripts/windows
+
+wine-e2e:    ## the Windows agent under Wine against the Linux server and PostgreSQL
+	bash scripts/wine-e2e

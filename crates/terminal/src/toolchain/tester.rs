@@ -97,6 +97,14 @@ pub fn tester_ini(run: &TesterRun, set_file: Option<&str>) -> String {
 }
 
 /// True when a process runs `exe` (natively or under Wine).
+/// `canonicalize` on Windows yields verbatim `\\?\C:\...` paths; process lists do not.
+fn strip_verbatim(p: PathBuf) -> PathBuf {
+    match p.to_str().and_then(|s| s.strip_prefix(r"\\?\")) {
+        Some(rest) if !rest.starts_with("UNC\\") => PathBuf::from(rest),
+        _ => p,
+    }
+}
+
 pub fn is_running(exe: &Path) -> bool {
     use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
     let mut sys = System::new();
@@ -107,7 +115,7 @@ pub fn is_running(exe: &Path) -> bool {
             .with_exe(UpdateKind::Always)
             .with_cmd(UpdateKind::Always),
     );
-    let want = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
+    let want = strip_verbatim(std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf()));
     let want_str = want.display().to_string().to_lowercase();
     let want_win = super::launch::wine_path(&want).to_lowercase();
     let me = sysinfo::get_current_pid().ok();
@@ -115,7 +123,9 @@ pub fn is_running(exe: &Path) -> bool {
         if Some(p.pid()) == me {
             return false;
         }
-        if p.exe().is_some_and(|e| e == want) {
+        if p.exe()
+            .is_some_and(|e| e == want || e.display().to_string().to_lowercase() == want_str)
+        {
             return true;
         }
         // Under Wine the exe is wine64-preloader; the Windows path is in the args.
