@@ -46,7 +46,11 @@ pub struct StoreVault<S: SecretStore>(pub S);
 
 impl<S: SecretStore> Vault for StoreVault<S> {
     fn get(&self, account: &str) -> AppResult<Option<String>> {
-        Ok(self.0.get(account).map_err(secret_err)?.map(|k| k.expose().to_string()))
+        Ok(self
+            .0
+            .get(account)
+            .map_err(secret_err)?
+            .map(|k| k.expose().to_string()))
     }
     fn set(&self, account: &str, key: &str) -> AppResult<()> {
         self.0.set(account, &AgentKey::new(key)).map_err(secret_err)
@@ -67,7 +71,10 @@ pub fn default_vault() -> Arc<dyn Vault> {
 
 /// The key given by environment, if any.
 pub fn env_key() -> Option<String> {
-    std::env::var(KEY_ENV).ok().map(|k| k.trim().to_string()).filter(|k| !k.is_empty())
+    std::env::var(KEY_ENV)
+        .ok()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
 }
 
 /// What the app knows of the agent serving it.
@@ -123,12 +130,16 @@ pub async fn start(
             }
         }
     });
-    AgentLink { paused: watch::channel(false).0 }
+    AgentLink {
+        paused: watch::channel(false).0,
+    }
 }
 
 /// Hands the terminal/MetaEditor paths to the agent's config (`config.json` in the agent data dir).
 pub fn apply_paths(_data_dir: &Path, c: &AppConfig) {
-    let Ok(dir) = companion_agent::config::data_dir(None) else { return };
+    let Ok(dir) = companion_agent::config::data_dir(None) else {
+        return;
+    };
     let mut cfg = companion_agent::AgentConfig::load(&dir).unwrap_or_default();
     cfg.terminal_path = c.terminal_path.clone().map(Into::into);
     cfg.metaeditor_path = c.metaeditor_path.clone().map(Into::into);

@@ -110,17 +110,25 @@ impl Backend {
             match backend.vault.get(&agent_id.to_string()) {
                 Ok(Some(key)) => {
                     let http = Http::new(&server, key);
-                    backend.start_session(agent_id, config.agent_name.clone(), server, http).await;
+                    backend
+                        .start_session(agent_id, config.agent_name.clone(), server, http)
+                        .await;
                 }
-                Ok(None) => tracing::info!("no pairing key in the keychain; showing the Pair screen"),
-                Err(e) => backend.status.send_modify(|s| s.last_error = Some(e.message)),
+                Ok(None) => {
+                    tracing::info!("no pairing key in the keychain; showing the Pair screen")
+                }
+                Err(e) => backend
+                    .status
+                    .send_modify(|s| s.last_error = Some(e.message)),
             }
         }
         // A key given by environment (service, demo) pairs without the Pair screen.
         if let Some(key) = agent_link::env_key() {
             if let Err(e) = backend.pair(key, std::env::var(SERVER_ENV).ok()).await {
                 tracing::warn!(code = e.code, "pairing with COMPANION_AGENT_KEY failed");
-                backend.status.send_modify(|s| s.last_error = Some(e.message));
+                backend
+                    .status
+                    .send_modify(|s| s.last_error = Some(e.message));
             }
         }
         backend
@@ -144,10 +152,17 @@ impl Backend {
 
     /// Verifies the key with the server (`GET /agents/me`), stores it in the
     /// keychain and starts the session. The key is never returned or logged.
-    pub async fn pair(self: &Arc<Self>, key: String, server: Option<String>) -> AppResult<StatusDto> {
+    pub async fn pair(
+        self: &Arc<Self>,
+        key: String,
+        server: Option<String>,
+    ) -> AppResult<StatusDto> {
         let key = key.trim().to_string();
         if !key.starts_with(companion_protocol::PAIRING_KEY_PREFIX) || key.len() < 35 {
-            return Err(AppError::new("bad_key", "Pairing keys start with “pk_” followed by at least 32 letters and digits."));
+            return Err(AppError::new(
+                "bad_key",
+                "Pairing keys start with “pk_” followed by at least 32 letters and digits.",
+            ));
         }
         let server = normalise_server(
             server
@@ -156,10 +171,11 @@ impl Backend {
                 .unwrap_or_else(default_server),
         )?;
         let http = Http::new(&server, key.clone());
-        let me: companion_protocol::AgentMe = http.get("/agents/me").await.map_err(|e| match e.code {
-            "forbidden" => AppError::new("bad_key", e.message),
-            _ => e,
-        })?;
+        let me: companion_protocol::AgentMe =
+            http.get("/agents/me").await.map_err(|e| match e.code {
+                "forbidden" => AppError::new("bad_key", e.message),
+                _ => e,
+            })?;
         self.vault.set(&me.agent_id.to_string(), &key)?;
         self.stop_session().await;
         {
@@ -170,7 +186,8 @@ impl Backend {
             save_config(&self.data_dir, &c)?;
         }
         tracing::info!(agent_id = %me.agent_id, server = %server, "paired");
-        self.start_session(me.agent_id, Some(me.agent_name), server, http).await;
+        self.start_session(me.agent_id, Some(me.agent_name), server, http)
+            .await;
         Ok(self.status())
     }
 
@@ -189,7 +206,11 @@ impl Backend {
         }
         self.status.send_modify(|s| {
             let server = s.server_url.clone();
-            *s = StatusDto { version: self.version.clone(), server_url: server, ..Default::default() };
+            *s = StatusDto {
+                version: self.version.clone(),
+                server_url: server,
+                ..Default::default()
+            };
         });
         Ok(self.status())
     }
@@ -202,7 +223,11 @@ impl Backend {
     }
 
     async fn session(&self) -> AppResult<Arc<Session>> {
-        self.session.read().await.clone().ok_or_else(AppError::not_paired)
+        self.session
+            .read()
+            .await
+            .clone()
+            .ok_or_else(AppError::not_paired)
     }
 
     async fn start_session(
@@ -213,9 +238,20 @@ impl Backend {
         http: Http,
     ) {
         let stop = tokio_util_stop::Stop::new();
-        let link =
-            agent_link::start(&self.data_dir, http.clone(), agent_id, self.status.clone(), stop.subscribe()).await;
-        let session = Arc::new(Session { agent_id, http: http.clone(), link, stop: stop.clone() });
+        let link = agent_link::start(
+            &self.data_dir,
+            http.clone(),
+            agent_id,
+            self.status.clone(),
+            stop.subscribe(),
+        )
+        .await;
+        let session = Arc::new(Session {
+            agent_id,
+            http: http.clone(),
+            link,
+            stop: stop.clone(),
+        });
         *self.session.write().await = Some(session);
         self.status.send_modify(|s| {
             s.paired = true;
@@ -231,15 +267,19 @@ impl Backend {
             loop {
                 let status = me.status.clone();
                 let events = me.events.clone();
-                let run = http::stream_events(&http, |ev| {
-                    let _ = events.send(ev);
-                }, || {
-                    status.send_if_modified(|s| {
-                        let changed = !s.server_connected;
-                        s.server_connected = true;
-                        changed
-                    });
-                });
+                let run = http::stream_events(
+                    &http,
+                    |ev| {
+                        let _ = events.send(ev);
+                    },
+                    || {
+                        status.send_if_modified(|s| {
+                            let changed = !s.server_connected;
+                            s.server_connected = true;
+                            changed
+                        });
+                    },
+                );
                 tokio::select! {
                     _ = stopped.changed() => return,
                     r = run => {
@@ -283,7 +323,11 @@ impl Backend {
         path: &str,
         body: &B,
     ) -> AppResult<T> {
-        self.session().await?.http.send(method, path, Some(body)).await
+        self.session()
+            .await?
+            .http
+            .send(method, path, Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> AppResult<()> {
@@ -298,7 +342,7 @@ impl Backend {
     /// `close_position`) on this agent through the server and returns its output.
     pub async fn terminal_job(&self, job_type: &str, input: Value) -> AppResult<Value> {
         let s = self.session().await?;
-        if !self.status.borrow().terminal.connected && s.link.has_runtime() {
+        if !self.status.borrow().terminal.connected {
             return Err(AppError::new(
                 "terminal_offline",
                 "The MetaTrader terminal is not connected. See Settings › Terminal.",
@@ -317,11 +361,15 @@ impl Backend {
         loop {
             let j: companion_protocol::JobView = s.http.get(&format!("/jobs/{}", job.id)).await?;
             match j.status {
-                companion_protocol::JobStatus::Completed => return Ok(j.output_data.unwrap_or(Value::Null)),
-                companion_protocol::JobStatus::Failed | companion_protocol::JobStatus::Cancelled => {
+                companion_protocol::JobStatus::Completed => {
+                    return Ok(j.output_data.unwrap_or(Value::Null))
+                }
+                companion_protocol::JobStatus::Failed
+                | companion_protocol::JobStatus::Cancelled => {
                     return Err(AppError::new(
                         "job_failed",
-                        j.error_message.unwrap_or_else(|| format!("The {job_type} job failed.")),
+                        j.error_message
+                            .unwrap_or_else(|| format!("The {job_type} job failed.")),
                     ))
                 }
                 _ => {}
@@ -369,15 +417,21 @@ impl Backend {
 }
 
 pub fn default_server() -> String {
-    std::env::var(SERVER_ENV).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_SERVER.to_string())
+    std::env::var(SERVER_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string())
 }
 
 /// `https://host/` → `https://host`; only http(s) URLs are accepted.
 pub fn normalise_server(s: String) -> AppResult<String> {
     let t = s.trim().trim_end_matches('/').to_string();
-    let url = url::Url::parse(&t).map_err(|_| AppError::invalid(format!("“{t}” is not a valid server URL.")))?;
+    let url = url::Url::parse(&t)
+        .map_err(|_| AppError::invalid(format!("“{t}” is not a valid server URL.")))?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(AppError::invalid("The server URL must start with http:// or https://."));
+        return Err(AppError::invalid(
+            "The server URL must start with http:// or https://.",
+        ));
     }
     Ok(t)
 }
@@ -386,17 +440,25 @@ fn load_config(dir: &std::path::Path) -> AppConfig {
     match std::fs::read(dir.join(CONFIG_FILE)) {
         Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "app.json is unreadable; starting unpaired");
-            AppConfig { notify_failed_signals: true, ..Default::default() }
+            AppConfig {
+                notify_failed_signals: true,
+                ..Default::default()
+            }
         }),
-        Err(_) => AppConfig { notify_failed_signals: true, ..Default::default() },
+        Err(_) => AppConfig {
+            notify_failed_signals: true,
+            ..Default::default()
+        },
     }
 }
 
 fn save_config(dir: &std::path::Path, c: &AppConfig) -> AppResult<()> {
-    std::fs::create_dir_all(dir).map_err(|e| AppError::internal(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| AppError::internal(format!("cannot create {}: {e}", dir.display())))?;
     let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
     let bytes = serde_json::to_vec_pretty(c).map_err(|e| AppError::internal(e.to_string()))?;
-    std::fs::write(&tmp, bytes).map_err(|e| AppError::internal(format!("cannot write {}: {e}", tmp.display())))?;
+    std::fs::write(&tmp, bytes)
+        .map_err(|e| AppError::internal(format!("cannot write {}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, dir.join(CONFIG_FILE)).map_err(|e| AppError::internal(e.to_string()))
 }
 
@@ -406,9 +468,18 @@ mod tests {
 
     #[test]
     fn server_urls_are_normalised_and_checked() {
-        assert_eq!(normalise_server(" http://127.0.0.1:8080/ ".into()).unwrap(), "http://127.0.0.1:8080");
-        assert_eq!(normalise_server("ftp://x".into()).unwrap_err().code, "invalid_request");
-        assert_eq!(normalise_server("not a url".into()).unwrap_err().code, "invalid_request");
+        assert_eq!(
+            normalise_server(" http://127.0.0.1:8080/ ".into()).unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalise_server("ftp://x".into()).unwrap_err().code,
+            "invalid_request"
+        );
+        assert_eq!(
+            normalise_server("not a url".into()).unwrap_err().code,
+            "invalid_request"
+        );
     }
 
     #[test]

@@ -48,13 +48,17 @@ pub async fn positions(b: B<'_>) -> AppResult<Value> {
 
 #[tauri::command]
 pub async fn close_position(b: B<'_>, ticket: u64) -> AppResult<Value> {
-    b.terminal_job("close_position", json!({ "ticket": ticket })).await
+    b.terminal_job("close_position", json!({ "ticket": ticket }))
+        .await
 }
 
 #[tauri::command]
 pub async fn candles(b: B<'_>, symbol: String, timeframe: String, count: u32) -> AppResult<Value> {
     let out = b
-        .terminal_job("get_candles", json!({ "symbol": symbol, "timeframe": timeframe, "count": count.clamp(1, 5000) }))
+        .terminal_job(
+            "get_candles",
+            json!({ "symbol": symbol, "timeframe": timeframe, "count": count.clamp(1, 5000) }),
+        )
         .await?;
     Ok(out.get("candles").cloned().unwrap_or_else(|| json!([])))
 }
@@ -83,7 +87,8 @@ pub async fn create_strategy(b: B<'_>, input: StrategyInput) -> AppResult<Value>
 #[tauri::command]
 pub async fn update_strategy(b: B<'_>, id: Uuid, input: StrategyInput) -> AppResult<Value> {
     // Explicit nulls clear allowed pairs / the risk override (PATCH semantics).
-    b.send(Method::PATCH, &format!("/strategies/{id}"), &input).await
+    b.send(Method::PATCH, &format!("/strategies/{id}"), &input)
+        .await
 }
 
 #[tauri::command]
@@ -93,7 +98,12 @@ pub async fn delete_strategy(b: B<'_>, id: Uuid) -> AppResult<()> {
 
 #[tauri::command]
 pub async fn rotate_strategy_secret(b: B<'_>, id: Uuid) -> AppResult<Value> {
-    b.send(Method::POST, &format!("/strategies/{id}/rotate-secret"), &json!({})).await
+    b.send(
+        Method::POST,
+        &format!("/strategies/{id}/rotate-secret"),
+        &json!({}),
+    )
+    .await
 }
 
 #[tauri::command]
@@ -102,9 +112,18 @@ pub async fn list_broker_connections(b: B<'_>) -> AppResult<Value> {
 }
 
 #[tauri::command]
-pub async fn list_signals(b: B<'_>, filter: SignalFilter, cursor: Option<String>) -> AppResult<Value> {
+pub async fn list_signals(
+    b: B<'_>,
+    filter: SignalFilter,
+    cursor: Option<String>,
+) -> AppResult<Value> {
     let q = filter.query(cursor.as_deref());
-    b.get(&if q.is_empty() { "/signals".to_string() } else { format!("/signals?{q}") }).await
+    b.get(&if q.is_empty() {
+        "/signals".to_string()
+    } else {
+        format!("/signals?{q}")
+    })
+    .await
 }
 
 #[tauri::command]
@@ -138,7 +157,12 @@ pub async fn set_current_version(b: B<'_>, project_id: Uuid, version_id: Uuid) -
 }
 
 #[tauri::command]
-pub async fn queue_ea_job(b: B<'_>, version_id: Uuid, job_type: String, params: Value) -> AppResult<Value> {
+pub async fn queue_ea_job(
+    b: B<'_>,
+    version_id: Uuid,
+    job_type: String,
+    params: Value,
+) -> AppResult<Value> {
     let route = match job_type.as_str() {
         "compile" | "deploy" | "test" => job_type.as_str(),
         other => return Err(AppError::invalid(format!("unknown EA job type {other:?}"))),
@@ -149,7 +173,12 @@ pub async fn queue_ea_job(b: B<'_>, version_id: Uuid, job_type: String, params: 
         _ => return Err(AppError::invalid("params must be an object")),
     };
     body.insert("agent_id".into(), json!(b.agent_id().await?));
-    b.send(Method::POST, &format!("/ea-versions/{version_id}/{route}"), &Value::Object(body)).await
+    b.send(
+        Method::POST,
+        &format!("/ea-versions/{version_id}/{route}"),
+        &Value::Object(body),
+    )
+    .await
 }
 
 #[tauri::command]
@@ -158,7 +187,11 @@ pub async fn get_settings(app: AppHandle, b: B<'_>) -> AppResult<SettingsDto> {
 }
 
 #[tauri::command]
-pub async fn save_settings(app: AppHandle, b: B<'_>, settings: SettingsDto) -> AppResult<SettingsDto> {
+pub async fn save_settings(
+    app: AppHandle,
+    b: B<'_>,
+    settings: SettingsDto,
+) -> AppResult<SettingsDto> {
     b.save_settings(&settings).await?;
     crate::platform::set_autostart(&app, settings.autostart)?;
     Ok(b.settings(crate::platform::autostart_enabled(&app)).await)

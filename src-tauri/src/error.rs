@@ -12,10 +12,16 @@ pub struct AppError {
 
 impl AppError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        AppError { code, message: message.into() }
+        AppError {
+            code,
+            message: message.into(),
+        }
     }
     pub fn not_paired() -> Self {
-        Self::new("not_paired", "This computer is not paired yet. Paste a pairing key first.")
+        Self::new(
+            "not_paired",
+            "This computer is not paired yet. Paste a pairing key first.",
+        )
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new("invalid_request", message)

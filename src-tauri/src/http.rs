@@ -21,7 +21,9 @@ pub struct Http {
 
 impl std::fmt::Debug for Http {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Http").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Http")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,22 +69,37 @@ impl Http {
         let resp = r.send().await.map_err(|e| self.transport(e))?;
         let resp = check(resp).await?;
         let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
-        let bytes = if bytes.is_empty() { "null".into() } else { bytes };
-        serde_json::from_slice(&bytes)
-            .map_err(|e| AppError::internal(format!("unexpected answer from the server for {path}: {e}")))
+        let bytes = if bytes.is_empty() {
+            "null".into()
+        } else {
+            bytes
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            AppError::internal(format!("unexpected answer from the server for {path}: {e}"))
+        })
     }
 
     pub async fn delete(&self, path: &str) -> AppResult<()> {
-        let resp = self.req(reqwest::Method::DELETE, path).send().await.map_err(|e| self.transport(e))?;
+        let resp = self
+            .req(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
         check(resp).await.map(|_| ())
     }
 
     fn transport(&self, e: reqwest::Error) -> AppError {
         let server = self.base.trim_end_matches("/api/v1");
         if e.is_timeout() {
-            AppError::new("timeout", format!("The server at {server} did not answer in time."))
+            AppError::new(
+                "timeout",
+                format!("The server at {server} did not answer in time."),
+            )
         } else {
-            AppError::new("unreachable", format!("Cannot reach the server at {server}."))
+            AppError::new(
+                "unreachable",
+                format!("Cannot reach the server at {server}."),
+            )
         }
     }
 }
@@ -94,7 +111,10 @@ async fn check(resp: reqwest::Response) -> AppResult<reqwest::Response> {
         return Ok(resp);
     }
     let body: Option<companion_protocol::ApiErrorBody> = resp.json().await.ok();
-    let message = body.as_ref().map(|b| b.message.clone()).unwrap_or_else(|| format!("HTTP {status}"));
+    let message = body
+        .as_ref()
+        .map(|b| b.message.clone())
+        .unwrap_or_else(|| format!("HTTP {status}"));
     let code = match status.as_u16() {
         401 => "bad_key",
         403 => "forbidden",
@@ -131,11 +151,16 @@ pub async fn stream_events(
         for msg in parser.push(&chunk) {
             match serde_json::from_str::<ServerEvent>(&msg.data) {
                 Ok(ev) => on_event(ev),
-                Err(e) => tracing::debug!(error = %e, event = %msg.event, "ignored an unreadable event"),
+                Err(e) => {
+                    tracing::debug!(error = %e, event = %msg.event, "ignored an unreadable event")
+                }
             }
         }
     }
-    Err(AppError::new("unreachable", "The server closed the event stream."))
+    Err(AppError::new(
+        "unreachable",
+        "The server closed the event stream.",
+    ))
 }
 
 /// One server-sent event.
@@ -204,8 +229,15 @@ mod tests {
         let out = p.push(b"nal\nid: 7\ndata: {\"a\":\ndata: 1}\r\n\r\n");
         assert_eq!(
             out,
-            vec![SseMessage { event: "signal".into(), data: "{\"a\":\n1}".into(), id: Some("7".into()) }]
+            vec![SseMessage {
+                event: "signal".into(),
+                data: "{\"a\":\n1}".into(),
+                id: Some("7".into())
+            }]
         );
-        assert!(p.push(b"event: x\n\n").is_empty(), "a message without data is dropped");
+        assert!(
+            p.push(b"event: x\n\n").is_empty(),
+            "a message without data is dropped"
+        );
     }
 }

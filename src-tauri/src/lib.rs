@@ -137,7 +137,8 @@ pub fn run() {
                 tracing::debug!(error = %e, "deep link scheme not registered");
             }
             let h = handle.clone();
-            app.deep_link().on_open_url(move |ev| platform::handle_urls(&h, ev.urls()));
+            app.deep_link()
+                .on_open_url(move |ev| platform::handle_urls(&h, ev.urls()));
             if let Ok(Some(urls)) = app.deep_link().get_current() {
                 platform::handle_urls(&handle, urls);
             }
@@ -152,7 +153,8 @@ pub fn run() {
         .on_window_event(|window, event| {
             // Closing the window hides it: the agent keeps working in the tray.
             if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.label() == "main" && std::env::var_os("COMPANION_EXIT_ON_CLOSE").is_none() {
+                if window.label() == "main" && std::env::var_os("COMPANION_EXIT_ON_CLOSE").is_none()
+                {
                     api.prevent_close();
                     let _ = window.hide();
                 }

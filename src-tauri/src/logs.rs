@@ -17,10 +17,17 @@ pub fn path(data_dir: &Path) -> PathBuf {
 /// Logs to stderr and (appending) to the log file.
 pub fn init(data_dir: &Path) {
     let _ = std::fs::create_dir_all(data_dir);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,companion_app=debug"));
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(path(data_dir)).ok();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,companion_app=debug"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path(data_dir))
+        .ok();
     let file_layer = file.map(|f| {
-        tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(f))
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
     });
     let _ = tracing_subscriber::registry()
         .with(filter)

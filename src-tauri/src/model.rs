@@ -71,7 +71,12 @@ impl SignalFilter {
         if let Some(v) = self.strategy_id {
             q.append_pair("strategy_id", &v.to_string());
         }
-        for (k, v) in [("status", &self.status), ("symbol", &self.symbol), ("from", &self.from), ("to", &self.to)] {
+        for (k, v) in [
+            ("status", &self.status),
+            ("symbol", &self.symbol),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
             if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
                 q.append_pair(k, v);
             }
@@ -132,7 +137,10 @@ mod tests {
             from: Some(String::new()),
             ..Default::default()
         };
-        assert_eq!(f.query(Some("abc=")), "status=failed&symbol=OANDA%3AEUR+USD&cursor=abc%3D");
+        assert_eq!(
+            f.query(Some("abc=")),
+            "status=failed&symbol=OANDA%3AEUR+USD&cursor=abc%3D"
+        );
         assert_eq!(SignalFilter::default().query(None), "");
     }
 }

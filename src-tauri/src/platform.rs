@@ -15,7 +15,11 @@ pub fn autostart_enabled(app: &AppHandle) -> bool {
 }
 
 pub fn set_autostart(app: &AppHandle, on: bool) -> AppResult<()> {
-    let r = if on { app.autolaunch().enable() } else { app.autolaunch().disable() };
+    let r = if on {
+        app.autolaunch().enable()
+    } else {
+        app.autolaunch().disable()
+    };
     r.map_err(|e| AppError::internal(format!("could not change autostart: {e}")))
 }
 
@@ -25,7 +29,10 @@ pub fn parse_pair_link(url: &url::Url) -> Option<(String, Option<String>)> {
         return None;
     }
     // `companion://pair?...` parses with host "pair"; `companion:pair?...` with path "pair".
-    let target = url.host_str().unwrap_or_else(|| url.path()).trim_matches('/');
+    let target = url
+        .host_str()
+        .unwrap_or_else(|| url.path())
+        .trim_matches('/');
     if target != "pair" {
         return None;
     }
@@ -50,10 +57,16 @@ pub fn handle_urls(app: &AppHandle, urls: Vec<url::Url>) {
         };
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
-            let Some(b) = app.try_state::<Arc<Backend>>().map(|s| Arc::clone(&s)) else { return };
+            let Some(b) = app.try_state::<Arc<Backend>>().map(|s| Arc::clone(&s)) else {
+                return;
+            };
             match b.pair(key, server).await {
                 Ok(_) => {
-                    notify(&app, "Companion paired", "This computer is now connected to your account.");
+                    notify(
+                        &app,
+                        "Companion paired",
+                        "This computer is now connected to your account.",
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(code = e.code, "pairing from a link failed");
@@ -77,9 +90,22 @@ pub fn failed_signal_text(ev: &ServerEvent) -> Option<String> {
     if ev.kind != "signal" || ev.data.get("status").and_then(|s| s.as_str()) != Some("failed") {
         return None;
     }
-    let sym = ev.data.get("symbol").and_then(|s| s.as_str()).unwrap_or("?");
-    let action = ev.data.get("action").and_then(|s| s.as_str()).unwrap_or("").to_uppercase();
-    let why = ev.data.get("error_message").and_then(|s| s.as_str()).unwrap_or("no reason given");
+    let sym = ev
+        .data
+        .get("symbol")
+        .and_then(|s| s.as_str())
+        .unwrap_or("?");
+    let action = ev
+        .data
+        .get("action")
+        .and_then(|s| s.as_str())
+        .unwrap_or("")
+        .to_uppercase();
+    let why = ev
+        .data
+        .get("error_message")
+        .and_then(|s| s.as_str())
+        .unwrap_or("no reason given");
     Some(format!("{action} {sym}: {why}"))
 }
 
@@ -89,13 +115,26 @@ mod tests {
 
     #[test]
     fn pair_links_yield_key_and_optional_server() {
-        let u = url::Url::parse("companion://pair?key=pk_abc&server=http%3A%2F%2F127.0.0.1%3A8080").unwrap();
-        assert_eq!(parse_pair_link(&u), Some(("pk_abc".into(), Some("http://127.0.0.1:8080".into()))));
+        let u = url::Url::parse("companion://pair?key=pk_abc&server=http%3A%2F%2F127.0.0.1%3A8080")
+            .unwrap();
+        assert_eq!(
+            parse_pair_link(&u),
+            Some(("pk_abc".into(), Some("http://127.0.0.1:8080".into())))
+        );
         let u = url::Url::parse("companion://pair?key=pk_abc").unwrap();
         assert_eq!(parse_pair_link(&u), Some(("pk_abc".into(), None)));
-        assert_eq!(parse_pair_link(&url::Url::parse("companion://pair?server=x").unwrap()), None);
-        assert_eq!(parse_pair_link(&url::Url::parse("companion://other?key=pk").unwrap()), None);
-        assert_eq!(parse_pair_link(&url::Url::parse("https://pair?key=pk").unwrap()), None);
+        assert_eq!(
+            parse_pair_link(&url::Url::parse("companion://pair?server=x").unwrap()),
+            None
+        );
+        assert_eq!(
+            parse_pair_link(&url::Url::parse("companion://other?key=pk").unwrap()),
+            None
+        );
+        assert_eq!(
+            parse_pair_link(&url::Url::parse("https://pair?key=pk").unwrap()),
+            None
+        );
     }
 
     #[test]
@@ -106,7 +145,10 @@ mod tests {
             op: "UPDATE".into(),
             data: serde_json::json!({"status": status, "symbol": "EURUSD", "action": "buy", "error_message": "market closed"}),
         };
-        assert_eq!(failed_signal_text(&ev("failed")).as_deref(), Some("BUY EURUSD: market closed"));
+        assert_eq!(
+            failed_signal_text(&ev("failed")).as_deref(),
+            Some("BUY EURUSD: market closed")
+        );
         assert_eq!(failed_signal_text(&ev("executed")), None);
     }
 }

@@ -16,7 +16,11 @@ pub fn summary(s: &StatusDto) -> String {
     if !s.paired {
         return "Not paired".into();
     }
-    let server = if s.server_connected { "online" } else { "offline" };
+    let server = if s.server_connected {
+        "online"
+    } else {
+        "offline"
+    };
     let terminal = match (s.terminal.connected, s.terminal.paper) {
         (false, _) => "terminal not connected",
         (true, true) => "terminal PAPER",
@@ -61,7 +65,12 @@ pub fn build(app: &AppHandle) -> tauri::Result<TrayItems> {
             _ => {}
         })
         .on_tray_icon_event(|tray, ev| {
-            if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } = ev {
+            if let TrayIconEvent::Click {
+                button: MouseButton::Left,
+                button_state: MouseButtonState::Up,
+                ..
+            } = ev
+            {
                 crate::show_main(tray.app_handle());
             }
         });
@@ -75,7 +84,9 @@ pub fn build(app: &AppHandle) -> tauri::Result<TrayItems> {
 pub fn update(app: &AppHandle, items: &TrayItems, s: &StatusDto) {
     let text = summary(s);
     let _ = items.state.set_text(&text);
-    let _ = items.pause.set_text(if s.paused { "Resume" } else { "Pause" });
+    let _ = items
+        .pause
+        .set_text(if s.paused { "Resume" } else { "Pause" });
     let _ = items.pause.set_enabled(s.paired);
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
         let _ = tray.set_tooltip(Some(format!("Companion — {text}")));
@@ -93,12 +104,24 @@ mod tests {
         let s = StatusDto {
             paired: true,
             server_connected: true,
-            terminal: TerminalDto { connected: true, paper: true, ..Default::default() },
+            terminal: TerminalDto {
+                connected: true,
+                paper: true,
+                ..Default::default()
+            },
             paused: true,
             ..Default::default()
         };
         assert_eq!(summary(&s), "Server online · terminal PAPER · paused");
-        let live = StatusDto { terminal: TerminalDto { connected: true, paper: false, ..Default::default() }, paused: false, ..s };
+        let live = StatusDto {
+            terminal: TerminalDto {
+                connected: true,
+                paper: false,
+                ..Default::default()
+            },
+            paused: false,
+            ..s
+        };
         assert_eq!(summary(&live), "Server online · terminal LIVE");
     }
 }

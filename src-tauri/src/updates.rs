@@ -28,14 +28,23 @@ fn err(e: impl std::fmt::Display) -> AppError {
 }
 
 pub async fn check(app: &AppHandle, b: &Backend) -> AppResult<UpdateInfo> {
-    let server = b.status().server_url.unwrap_or_else(crate::backend::default_server);
+    let server = b
+        .status()
+        .server_url
+        .unwrap_or_else(crate::backend::default_server);
     let url = url::Url::parse(&endpoint(&server)).map_err(err)?;
-    let updater = app.updater_builder().endpoints(vec![url]).map_err(err)?.build().map_err(err)?;
+    let updater = app
+        .updater_builder()
+        .endpoints(vec![url])
+        .map_err(err)?
+        .build()
+        .map_err(err)?;
     let current = app.package_info().version.to_string();
     let found = updater.check().await.map_err(|e| match e {
-        tauri_plugin_updater::Error::Reqwest(_) => {
-            AppError::new("unreachable", format!("Cannot reach the update server at {server}."))
-        }
+        tauri_plugin_updater::Error::Reqwest(_) => AppError::new(
+            "unreachable",
+            format!("Cannot reach the update server at {server}."),
+        ),
         other => err(other),
     })?;
     let info = match &found {
@@ -46,7 +55,13 @@ pub async fn check(app: &AppHandle, b: &Backend) -> AppResult<UpdateInfo> {
             notes: u.body.clone(),
             pub_date: u.date.map(|d| d.to_string()),
         },
-        None => UpdateInfo { available: false, current_version: current, version: None, notes: None, pub_date: None },
+        None => UpdateInfo {
+            available: false,
+            current_version: current,
+            version: None,
+            notes: None,
+            pub_date: None,
+        },
     };
     if let Some(p) = app.try_state::<Pending>() {
         if let Ok(mut slot) = p.0.lock() {
@@ -76,10 +91,24 @@ pub async fn install(app: &AppHandle, b: &Backend) -> AppResult<()> {
         .download_and_install(
             move |chunk, total| {
                 downloaded += chunk as u64;
-                let _ = emitter.emit("update-progress", UpdateProgress { downloaded, total, finished: false });
+                let _ = emitter.emit(
+                    "update-progress",
+                    UpdateProgress {
+                        downloaded,
+                        total,
+                        finished: false,
+                    },
+                );
             },
             move || {
-                let _ = done.emit("update-progress", UpdateProgress { downloaded: 0, total: None, finished: true });
+                let _ = done.emit(
+                    "update-progress",
+                    UpdateProgress {
+                        downloaded: 0,
+                        total: None,
+                        finished: true,
+                    },
+                );
             },
         )
         .await

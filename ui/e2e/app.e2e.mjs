@@ -52,7 +52,7 @@ try {
   await step('a wrong key is refused by the server with a clear message', async () => {
     const input = await d.find('#pair-key');
     await d.type(input, 'pk_' + 'Z'.repeat(40));
-    await d.clickButton('Advanced', '');
+    await d.click(await d.find('details summary'));
     const server = await d.find('input[name=server]');
     await d.clear(server);
     await d.type(server, SERVER);
@@ -105,7 +105,7 @@ try {
     if (EXECUTOR) await d.waitFor(`tr[data-signal="${signal_id}"][data-status=executed]`, { timeoutMs: 30000 });
     await sleep(500);
     await d.screenshot(`${SHOTS}/signals.png`);
-    await d.click(await d.find(`tr[data-signal="${signal_id}"]`));
+    await d.jsClick(await d.find(`tr[data-signal="${signal_id}"] td`));
     await d.waitFor('[data-testid=raw-payload]', { text: 'OANDA:EURUSD' });
     await sleep(300);
     await d.screenshot(`${SHOTS}/signal-detail.png`);

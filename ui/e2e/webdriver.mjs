@@ -87,6 +87,11 @@ export class Driver {
     return this.cmd('POST', `/element/${id}/click`, {});
   }
 
+  /** Clicks through the DOM (for rows WebKitWebDriver does not deem interactable). */
+  jsClick(id) {
+    return this.exec('arguments[0].click()', [{ [ELEMENT]: id }]);
+  }
+
   type(id, text) {
     return this.cmd('POST', `/element/${id}/value`, { text });
   }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod executor;
 pub mod journal;
+pub mod mt5_toolchain;
 pub mod retcode;
 pub mod runtime;
 pub mod secret;

@@ -74,13 +74,17 @@ impl Toolchain for Unconfigured {
 #[derive(Debug, Clone)]
 pub enum AnyToolchain {
     Unconfigured(Unconfigured),
+    Mt5(Box<crate::mt5_toolchain::Mt5Toolchain>),
 }
 
 impl AnyToolchain {
     /// Reads `metaeditor_path` / `terminal_path` / `terminal_data_dir` from the
     /// config, overridden by the `COMPANION_*` environment variables.
-    pub fn from_config(_cfg: &crate::config::AgentConfig, _data_dir: &std::path::Path) -> Self {
-        AnyToolchain::Unconfigured(Unconfigured)
+    pub fn from_config(cfg: &crate::config::AgentConfig) -> Self {
+        match crate::mt5_toolchain::Mt5Toolchain::from_config(cfg) {
+            Some(t) => AnyToolchain::Mt5(Box::new(t)),
+            None => AnyToolchain::Unconfigured(Unconfigured),
+        }
     }
 }
 
@@ -92,11 +96,13 @@ impl Toolchain for AnyToolchain {
     ) -> Result<CompileOutput, ToolchainError> {
         match self {
             AnyToolchain::Unconfigured(u) => u.compile(version_id, source).await,
+            AnyToolchain::Mt5(t) => t.compile(version_id, source).await,
         }
     }
     async fn test(&self, input: &TestInput) -> Result<TestReport, ToolchainError> {
         match self {
             AnyToolchain::Unconfigured(u) => u.test(input).await,
+            AnyToolchain::Mt5(t) => t.test(input).await,
         }
     }
 }

@@ -377,7 +377,7 @@ pub struct UserEvent {
     pub kind: UserEventKind,
     /// The row id (signal, job or agent id); for prices the agent id.
     pub id: Uuid,
-    /// `INSERT` | `UPDATE` | `DELETE` (prices: `UPDATE`).
+    /// `insert` or `update` (as the database trigger reports it; prices and replays: `update`).
     pub op: String,
     /// The row's current JSON: a [`Signal`], a [`JobView`], an [`AgentSummary`],
     /// or a list of price ticks; `null` when the row is gone.

@@ -85,9 +85,9 @@ struct Throughput {
 }
 
 async fn throughput(s: &Arc<TestServer>, jobs: usize, agents: usize) -> Throughput {
-    // 10 users, agents spread over them, untargeted jobs spread over the users.
+    // Up to 10 users, agents spread over them, untargeted jobs spread over the users.
     let mut users = Vec::new();
-    for i in 0..10 {
+    for i in 0..agents.clamp(1, 10) {
         users.push(s.user(&format!("tp{i}@example.com")).await);
     }
     let mut keys = Vec::new();
@@ -96,10 +96,11 @@ async fn throughput(s: &Arc<TestServer>, jobs: usize, agents: usize) -> Throughp
     }
     sqlx::query(
         "insert into jobs (user_id, job_type, input_data) \
-         select (array_agg(id))[1 + (g % 10)], 'get_account', '{}' from profiles, generate_series(0, $1 - 1) g \
-         where email like 'tp%' group by g",
+         select ($2::uuid[])[1 + (g % cardinality($2::uuid[]))], 'get_account', '{}' \
+         from generate_series(0, $1 - 1) g",
     )
     .bind(jobs as i32)
+    .bind(&users)
     .execute(&s.pool)
     .await
     .unwrap();
@@ -148,10 +149,19 @@ fn write_section(wake: &Wake, tp: &Throughput) {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
     let section = format!(
         "<!-- bench:server -->\n## Server: job queue (`cargo bench -p companion-server --bench queue`)\n\n\
-         Measured {date} on this machine ({cores} cores, shared with other builds), release build, \
-         server in-process behind real HTTP on loopback, PostgreSQL 15 on loopback.\n\n\
+         Measured {date} on this machine ({cores} cores; load average {load} at the end of the run, \
+         i.e. shared with other builds), release build, server in-process behind real HTTP on \
+         loopback (reqwest client, axum server), PostgreSQL 15 on loopback. Wake latency: one agent \
+         long-polls (`wait=30`), a job is inserted with plain SQL, the time runs from before the \
+         INSERT to the poll's response (trigger → NOTIFY → the one LISTEN connection → in-memory \
+         wake → `claim_next_job` → HTTP). Throughput: the queue is pre-filled, each agent loops \
+         `jobs/next` + `result` (2 HTTP requests, 5 database round trips per job).\n\n\
          | figure | value |\n|---|---|\n\
          | wake latency, plain-SQL insert → long-poll response, p50 ({wj} jobs) | {wp50} |\n\
          | wake latency p99 | {wp99} |\n\

@@ -20,7 +20,7 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     PayloadTooLarge(String),

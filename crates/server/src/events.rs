@@ -111,7 +111,7 @@ impl Streamer {
                 },
                 Ok(HubEvent::Prices(p)) => {
                     let data = serde_json::to_value(&p.prices).unwrap_or(Value::Null);
-                    return Some(user_event(UserEventKind::Price, p.agent_id, "UPDATE", data));
+                    return Some(user_event(UserEventKind::Price, p.agent_id, "update", data));
                 }
             }
         }
@@ -206,7 +206,7 @@ async fn replay(
             kind,
             id,
             user_id,
-            op: "UPDATE".into(),
+            op: "update".into(),
         };
         if let Some(e) = render_change(state, user_id, &c).await? {
             out.push(e);

@@ -149,13 +149,18 @@ async fn rotation_and_deletion_revoke_the_old_key_at_once() {
         StatusCode::OK
     );
 
-    // A rotation written by another writer (plain SQL) also takes effect at once.
+    // A rotation written by another writer (plain SQL) takes effect once the cached
+    // verification is re-checked against the stored hash.
     sqlx::query("update mt5_agents set pairing_key_hash = $2 where id = $1")
         .bind(a.agent_id)
         .bind(bcrypt::hash("pk_somethingelseentirely000000000000", 4).unwrap())
         .execute(&s.pool)
         .await
         .unwrap();
+    tokio::time::sleep(
+        companion_server::auth::agent::RECHECK_AFTER + std::time::Duration::from_millis(100),
+    )
+    .await;
     assert_error(
         s.agent_get(&rotated.pairing_key, "/api/v1/agents/me").await,
         StatusCode::UNAUTHORIZED,

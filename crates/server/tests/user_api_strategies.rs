@@ -399,3 +399,53 @@ async fn ea_versions_source_and_job_queueing() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn openapi_document_lists_the_webhook_user_api_and_events() {
+    let srv = Srv::start().await;
+    let doc: Value = srv
+        .http
+        .get(srv.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/webhooks/tv/{webhook_secret}", "post"),
+        ("/api/v1/strategies", "get"),
+        ("/api/v1/strategies", "post"),
+        ("/api/v1/strategies/{id}", "patch"),
+        ("/api/v1/strategies/{id}", "delete"),
+        ("/api/v1/strategies/{id}/rotate-secret", "post"),
+        ("/api/v1/broker-connections", "get"),
+        ("/api/v1/signals", "get"),
+        ("/api/v1/signals/{id}", "get"),
+        ("/api/v1/ea-projects", "get"),
+        ("/api/v1/ea-projects/{id}/versions", "get"),
+        ("/api/v1/ea-projects/{id}/current-version", "put"),
+        ("/api/v1/ea-versions/{id}/source", "get"),
+        ("/api/v1/ea-versions/{id}/compile", "post"),
+        ("/api/v1/ea-versions/{id}/deploy", "post"),
+        ("/api/v1/ea-versions/{id}/test", "post"),
+        ("/api/v1/events", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path}"
+        );
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for s in [
+        "Strategy",
+        "Signal",
+        "SignalPage",
+        "EaVersion",
+        "UserEvent",
+        "WebhookResponse",
+    ] {
+        assert!(schemas.contains_key(s), "schema {s}");
+    }
+}

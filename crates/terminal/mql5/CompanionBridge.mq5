@@ -52,6 +52,8 @@ int    g_backoff_ms    = 500;
 int    g_heartbeat_ms  = 5000;
 CTrade g_trade;
 
+void HandleLine(const string line);   // defined below, after the commands
+
 //+------------------------------------------------------------------+
 //| Small JSON reader: flattens an object into path -> raw value     |
 //| ("id", "cmd", "args.symbol", "args.symbols.0"). Strings are      |
@@ -419,7 +421,12 @@ void PumpSocket(void)
    if(start > 0)
      {
       int rest = g_rx_len - start;
-      if(rest > 0) ArrayCopy(g_rx, g_rx, 0, start, rest);
+      if(rest > 0)
+        {
+         uchar tail[];
+         ArrayCopy(tail, g_rx, 0, start, rest);
+         ArrayCopy(g_rx, tail, 0, 0, rest);
+        }
       g_rx_len = rest;
      }
    if(g_rx_len > BRIDGE_MAX_LINE)
@@ -827,6 +834,8 @@ void CmdChartRunStop(const long id, CJsonFlat &req, const bool run)
   {
    long chart = req.Long("args.chart_id");
    if(chart == 0 || ChartSymbol(chart) == "") { ReplyErr(id, RC_CHART_WRONG_ID, "no such chart"); return; }
+   // A template applied to this EA's own chart would unload the bridge itself.
+   if(chart == ChartID()) { ReplyErr(id, RC_CHART_WRONG_ID, "that is the bridge's own chart"); return; }
    string file = TemplateFile(chart, run);
    if(run)
      {

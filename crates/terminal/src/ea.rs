@@ -199,6 +199,89 @@ mod tests {
         assert!(t.contains("period_type=0\nperiod_size=15\n"));
     }
 
+    /// Brackets balance outside strings, character literals and comments.
+    #[test]
+    fn bridge_source_brackets_balance() {
+        let src = BRIDGE_EA_SOURCE.as_bytes();
+        let mut stack = Vec::new();
+        let mut i = 0;
+        while i < src.len() {
+            let c = src[i];
+            if c == b'/' && src.get(i + 1) == Some(&b'/') {
+                while i < src.len() && src[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            if c == b'"' || c == b'\'' {
+                i += 1;
+                while i < src.len() && src[i] != c {
+                    if src[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            match c {
+                b'{' | b'(' | b'[' => stack.push(c),
+                b'}' | b')' | b']' => {
+                    let open = stack.pop().expect("closing bracket without an opening one");
+                    let expected = match c {
+                        b'}' => b'{',
+                        b')' => b'(',
+                        _ => b'[',
+                    };
+                    assert_eq!(open, expected, "mismatched brackets at byte {i}");
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        assert!(stack.is_empty(), "unclosed brackets: {stack:?}");
+    }
+
+    /// The EA dispatches every command of the protocol (except the paper-only one)
+    /// and speaks the same protocol version.
+    #[test]
+    fn bridge_source_serves_every_command() {
+        use crate::bridge::wire::cmd;
+        for c in [
+            cmd::PING,
+            cmd::INFO,
+            cmd::ACCOUNT,
+            cmd::POSITIONS,
+            cmd::SYMBOL_INFO,
+            cmd::QUOTES,
+            cmd::CANDLES,
+            cmd::ORDER_SEND,
+            cmd::POSITION_CLOSE,
+            cmd::HISTORY_BY_COMMENT,
+            cmd::CHART_DEPLOY,
+            cmd::CHART_RUN,
+            cmd::CHART_STOP,
+        ] {
+            assert!(
+                BRIDGE_EA_SOURCE.contains(&format!("cmd == \"{c}\"")),
+                "EA lacks {c}"
+            );
+        }
+        let version = format!(
+            "#define BRIDGE_PROTOCOL_VERSION {}",
+            crate::bridge::PROTOCOL_VERSION
+        );
+        assert!(BRIDGE_EA_SOURCE.contains(&version));
+        for field in [
+            "\"heartbeat\"",
+            "\"hello_ok\"",
+            "\"hello_error\"",
+            "heartbeat_ms",
+        ] {
+            assert!(BRIDGE_EA_SOURCE.contains(field), "{field}");
+        }
+    }
+
     #[test]
     fn install_writes_the_source_once() {
         let dir = tempfile::tempdir().unwrap();

@@ -3,9 +3,11 @@
 //! terminal), the MetaEditor / tester toolchain and terminal discovery.
 
 pub mod bridge;
+pub mod discovery;
 pub mod ea;
 pub mod paper;
 pub mod terminal;
+pub mod toolchain;
 
 pub use bridge::{BridgeConfig, BridgeServer, BridgeTerminal};
 pub use terminal::*;

@@ -79,6 +79,8 @@ async fn every_command_works_against_the_paper_terminal() {
 
     let info = t.info().await.unwrap();
     assert!(info.paper && info.connected);
+    assert_eq!(info.login, t.current_info().login, "hello and info agree");
+    assert_eq!(info.login.as_deref(), Some("90000001"));
     assert!(t.ping().await.unwrap() > 1_600_000_000);
 
     let acct = t.account().await.unwrap();
@@ -528,4 +530,33 @@ async fn garbage_after_the_hello_does_not_break_the_connection() {
         .unwrap();
     let v = call.await.unwrap().unwrap();
     assert_eq!(v["time"], 5);
+}
+
+#[tokio::test]
+async fn heartbeats_flow_and_a_silent_terminal_is_dropped() {
+    let cfg = BridgeConfig {
+        heartbeat_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let srv = BridgeServer::bind_with("127.0.0.1:0", TOKEN, cfg)
+        .await
+        .unwrap();
+    let t = srv.terminal();
+    let (mut r, _w, line) = raw_hello(srv.local_addr(), TOKEN).await;
+    assert!(line.contains("\"heartbeat_ms\":100"), "{line}");
+    assert!(t.wait_connected(CONNECT).await);
+    // The agent heartbeats on its own.
+    let mut hb = String::new();
+    r.read_line(&mut hb).await.unwrap();
+    assert!(
+        matches!(Message::parse(hb.trim()), Ok(Message::Heartbeat { .. })),
+        "{hb}"
+    );
+    // This client never writes again: the agent drops it.
+    assert!(t.wait_disconnected(CONNECT).await);
+    assert!(matches!(
+        t.ping().await,
+        Err(TerminalError::NotConnected(_))
+    ));
 }

@@ -285,3 +285,39 @@ async fn eight_concurrent_claimers_share_a_thousand_jobs_without_duplicates() {
     assert_eq!(left, 0);
     println!("claims per claimer: {per_agent:?}");
 }
+
+#[tokio::test]
+async fn expired_close_position_jobs_are_skipped_too() {
+    // 0007: any job with a passed deadline is never handed out, not only `trade`.
+    let db = TestDb::new().await;
+    let user = create_user(&db.pool, "a@example.com").await.unwrap();
+    let agent = create_agent(&db.pool, user, "pc").await.unwrap();
+    let expired: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.jobs (user_id, job_type, expires_at, created_at)
+         VALUES ($1, 'close_position', now() - interval '1 second', now() - interval '2 minutes')
+         RETURNING id",
+    )
+    .bind(user)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let open: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.jobs (user_id, job_type, created_at)
+         VALUES ($1, 'get_account', now() - interval '1 minute') RETURNING id",
+    )
+    .bind(user)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(claim(&db.pool, agent).await, Some(open));
+    assert_eq!(claim(&db.pool, agent).await, None);
+    let status: String = sqlx::query_scalar("SELECT status FROM public.jobs WHERE id = $1")
+        .bind(expired)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        status, "pending",
+        "left for the sweeper to fail with a reason"
+    );
+}

@@ -74,7 +74,7 @@ describe('Strategies', () => {
     });
     const user = userEvent.setup();
     render(Strategies);
-    await user.click(await screen.findByRole('button', { name: 'Rotate secret' }));
+    await user.click(await screen.findByRole('button', { name: 'Rotate' }));
     const dialog = screen.getByRole('dialog', { name: 'Rotate webhook secret?' });
     expect(callsOf(log, 'rotate_strategy_secret')).toHaveLength(0);
     await user.click(within(dialog).getByRole('button', { name: 'Rotate secret' }));

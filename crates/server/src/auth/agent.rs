@@ -1,10 +1,13 @@
 //! Agent authentication by `X-Agent-Key`: prefix lookup, bcrypt verification of every
-//! candidate, a verification cache keyed by the key's SHA-256 (short TTL, dropped on
-//! rotation/revocation, and re-checked against the stored hash so a rotation made by
-//! any writer takes effect at once), and per-address failure limiting.
+//! candidate, a verification cache keyed by the key's SHA-256 (short TTL, dropped at
+//! once on rotation/revocation through this server, and re-checked against the stored
+//! hash at most every [`RECHECK_AFTER`], so a rotation or deletion made by any other
+//! writer takes effect within that), and per-address failure limiting.
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -40,11 +43,26 @@ impl AgentAuth {
     }
 }
 
+/// How long a cached verification is trusted before the stored hash is re-read.
+pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
 #[derive(Clone)]
 struct Verified {
     agent_id: Uuid,
+    user_id: Uuid,
     /// The bcrypt hash the key verified against; a changed hash means a new key.
     hash: String,
+    /// When the stored hash was last seen equal to `hash` (ms since [`epoch`]).
+    checked_ms: Arc<AtomicU64>,
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64
 }
 
 /// Verifies pairing keys; shared by every request through `AppState`.
@@ -86,17 +104,26 @@ impl KeyVerifier {
         }
         let digest = keys::digest(key);
         if let Some(hit) = self.cache.get(&digest) {
+            if now_ms().saturating_sub(hit.checked_ms.load(Ordering::Relaxed))
+                < RECHECK_AFTER.as_millis() as u64
+            {
+                return Ok(AgentAuth {
+                    agent_id: hit.agent_id,
+                    user_id: hit.user_id,
+                });
+            }
             let current: Option<(Uuid, String)> =
                 sqlx::query_as("select user_id, pairing_key_hash from mt5_agents where id = $1")
                     .bind(hit.agent_id)
                     .fetch_optional(db)
                     .await?;
             match current {
-                Some((user_id, hash)) if hash == hit.hash => {
+                Some((user_id, hash)) if hash == hit.hash && user_id == hit.user_id => {
+                    hit.checked_ms.store(now_ms(), Ordering::Relaxed);
                     return Ok(AgentAuth {
                         agent_id: hit.agent_id,
                         user_id,
-                    })
+                    });
                 }
                 _ => self.cache.invalidate(&digest),
             }
@@ -120,7 +147,15 @@ impl KeyVerifier {
         .map_err(ApiError::internal)?;
         match found {
             Some((agent_id, user_id, hash)) => {
-                self.cache.insert(digest, Verified { agent_id, hash });
+                self.cache.insert(
+                    digest,
+                    Verified {
+                        agent_id,
+                        user_id,
+                        hash,
+                        checked_ms: Arc::new(AtomicU64::new(now_ms())),
+                    },
+                );
                 Ok(AgentAuth { agent_id, user_id })
             }
             None => Err(self.fail(ip)),

@@ -33,13 +33,25 @@ pub struct Trader {
 
 impl Srv {
     pub async fn start() -> Srv {
+        Self::start_with_pool(None).await
+    }
+
+    /// With `Some(n)`, the server gets a pool of its own with `n` connections
+    /// (benchmarks); otherwise it shares the test database's pool.
+    pub async fn start_with_pool(max_connections: Option<u32>) -> Srv {
         let db = TestDb::new().await;
         let mut config = Config::for_database(db.url.clone());
         config.supabase_jwt_secret = Some(Secret::new(JWT_SECRET));
         config.public_base_url = Some(PUBLIC_BASE.to_string());
-        let state = AppState::new(config, db.pool.clone())
-            .await
-            .expect("app state");
+        let pool = match max_connections {
+            Some(n) => sqlx::postgres::PgPoolOptions::new()
+                .max_connections(n)
+                .connect(&db.url)
+                .await
+                .expect("server pool"),
+            None => db.pool.clone(),
+        };
+        let state = AppState::new(config, pool).await.expect("app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(companion_server::serve(

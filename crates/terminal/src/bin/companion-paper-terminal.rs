@@ -95,6 +95,7 @@ async fn main() -> std::process::ExitCode {
     let cfg = ClientConfig {
         agent: a.agent,
         token: a.token,
+        login: paper::engine::paper_login(a.seed),
         faults: ConnectionFaults {
             delay: Duration::from_millis(a.delay_ms),
             drop_after: a.drop_after,

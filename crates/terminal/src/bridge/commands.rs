@@ -16,11 +16,12 @@ use crate::terminal::*;
 /// MT5 keeps at most this many characters of an order comment.
 pub const MAX_COMMENT_CHARS: usize = 31;
 
-/// The order comment that carries a job id: `cj` + the first 29 hex digits of the
-/// UUID (116 bits), 31 characters, the most MT5 keeps.
+/// The order comment that carries a job id: `cj:` + the first 28 hex digits of the
+/// UUID (112 bits), 31 characters, the most MT5 keeps. Same format as the agent's
+/// `executor::job_comment`.
 pub fn job_comment(job_id: uuid::Uuid) -> String {
     let hex = job_id.simple().to_string();
-    format!("cj{}", &hex[..29])
+    format!("cj:{}", &hex[..28])
 }
 
 fn decode<T: DeserializeOwned>(cmd: &str, v: Value) -> Result<T, TerminalError> {
@@ -335,7 +336,8 @@ mod tests {
         let id = uuid::Uuid::new_v4();
         let c = job_comment(id);
         assert_eq!(c.len(), MAX_COMMENT_CHARS);
-        assert!(id.simple().to_string().starts_with(&c[2..]));
+        assert!(c.starts_with("cj:"));
+        assert!(id.simple().to_string().starts_with(&c[3..]));
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct ClientConfig {
     pub agent: String,
     pub token: String,
     pub faults: ConnectionFaults,
+    /// Account number announced in the hello (see `engine::paper_login`).
+    pub login: String,
 }
 
 /// Why the paper terminal gave up.
@@ -96,7 +98,7 @@ async fn serve(
         token: cfg.token.clone(),
         protocol_version: PROTOCOL_VERSION,
         terminal: HelloTerminal {
-            login: "paper".into(),
+            login: cfg.login.clone(),
             server: "Companion-Paper".into(),
             company: "Companion paper trading (simulated money)".into(),
             build: 4755,

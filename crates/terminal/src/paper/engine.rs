@@ -35,6 +35,11 @@ impl RejectRule {
     }
 }
 
+/// The account number the paper terminal reports for `seed`.
+pub fn paper_login(seed: u64) -> String {
+    format!("{}", 90_000_000 + seed % 1_000_000)
+}
+
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -181,7 +186,7 @@ impl Engine {
         match req.cmd.as_str() {
             wire::cmd::PING => Ok(json!({ "time": now_ms / 1000 })),
             wire::cmd::INFO => Ok(json!(wire::InfoResult {
-                login: format!("{}", 90_000_000 + self.cfg.seed % 1_000_000),
+                login: paper_login(self.cfg.seed),
                 server: "Companion-Paper".into(),
                 company: "Companion paper trading (simulated money)".into(),
                 name: "Companion Paper Terminal".into(),
@@ -386,7 +391,7 @@ impl Engine {
             margin_free: round_to(equity - margin, 2),
             currency: self.cfg.currency.clone(),
             leverage: self.cfg.leverage,
-            login: format!("{}", 90_000_000 + self.cfg.seed % 1_000_000),
+            login: paper_login(self.cfg.seed),
         }
     }
 

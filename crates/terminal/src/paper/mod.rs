@@ -7,4 +7,4 @@ pub mod engine;
 pub mod market;
 
 pub use client::{run, ClientConfig, ClientError, ConnectionFaults};
-pub use engine::{Engine, EngineConfig, OrderLogLine, RejectRule};
+pub use engine::{paper_login, Engine, EngineConfig, OrderLogLine, RejectRule};
