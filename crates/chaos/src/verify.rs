@@ -191,7 +191,11 @@ pub async fn audit(
     }
     let missing = sent
         .iter()
-        .filter(|k| !signals.iter().any(|s| s.3.as_deref() == Some(k.as_str())))
+        .filter(|k| {
+            !signals
+                .iter()
+                .any(|s| s.3.as_deref().is_some_and(|d| d.contains(k.as_str())))
+        })
         .count();
     if missing > 0 {
         a.notes.push(format!(

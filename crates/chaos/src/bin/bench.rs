@@ -174,8 +174,19 @@ async fn idle_polls(
                     Ok(r) if r.status() == 200 => {
                         jobs.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(_) | Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                    other => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                            match other {
+                                Ok(r) => {
+                                    let st = r.status();
+                                    eprintln!(
+                                        "idle-polls: poll answered {st}: {}",
+                                        r.text().await.unwrap_or_default()
+                                    );
+                                }
+                                Err(e) => eprintln!("idle-polls: poll failed: {e}"),
+                            }
+                        }
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }

@@ -490,12 +490,13 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("faults injected             {fault_counts:?}");
     println!("unexpected process exits    {unexpected:?}");
-    println!(
-        "process starts              server {}, agent {}, terminal {}",
-        stack.lock().await.server.starts,
-        stack.lock().await.agent.starts,
-        stack.lock().await.terminal.starts
-    );
+    {
+        let s = stack.lock().await;
+        println!(
+            "process starts              server {}, agent {}, terminal {}",
+            s.server.starts, s.agent.starts, s.terminal.starts
+        );
+    }
     for n in &audit.notes {
         println!("note: {n}");
     }
