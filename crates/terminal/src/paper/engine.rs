@@ -444,11 +444,14 @@ impl Engine {
         self.book.orders_received += 1;
         let n = self.book.orders_received;
         let result = self.try_order(&o, n, now_ms);
+        // The book is saved before the order is logged: a kill between the two must
+        // leave the deal in the terminal's memory (as a broker keeps it), never only
+        // in the observers' log — the agent reconciles against the memory.
+        self.save();
         match &result {
             Ok(r) => self.log_order(&o, Some(r.position), retcode::DONE, now_ms),
             Err((code, _)) => self.log_order(&o, None, *code, now_ms),
         }
-        self.save();
         result.map(|r| json!(r))
     }
 
