@@ -256,8 +256,13 @@ async fn an_expired_close_position_job_is_withdrawn_instead_of_handed_out() {
     let fresh = s
         .insert_job(alice, "get_account", Some(a.agent_id), json!({}))
         .await;
-    // The expired close comes first in the queue, yet the agent gets the next job.
+    // The expired close comes first in the queue, yet the agent gets the next job:
+    // claim_next_job never hands out a job past its deadline (migration 0007)...
     assert_eq!(s.next(&a, 0).await.unwrap().job_id, fresh);
+    let (status, _, _, _) = s.job_status(job).await;
+    assert_eq!(status, "pending", "skipped by the claim, not handed out");
+    // ...and the sweeper fails it with the reason.
+    sweep(&s.pool, &rules()).await.unwrap();
     let (status, _, _, error) = s.job_status(job).await;
     assert_eq!(
         (status.as_str(), error.as_deref()),
