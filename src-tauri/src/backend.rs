@@ -248,7 +248,6 @@ impl Backend {
         let link = agent_link::start(
             &self.data_dir,
             http.clone(),
-            agent_id,
             self.status.clone(),
             stop.subscribe(),
         )

@@ -46,6 +46,16 @@ impl Http {
         }
     }
 
+    /// The pairing key (handed to the in-process agent runtime; never logged).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The server URL (without `/api/v1`).
+    pub fn server(&self) -> &str {
+        self.base.trim_end_matches("/api/v1")
+    }
+
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
             .request(method, format!("{}{}", self.base, path))

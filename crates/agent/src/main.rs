@@ -3,24 +3,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use companion_agent::config::{self, AgentConfig, JOURNAL_FILE};
+use companion_agent::launch::{launch, LaunchError, LaunchOptions};
 use companion_agent::secret::{AgentKey, KeyringStore, SecretStore};
-use companion_agent::toolchain::AnyToolchain;
-use companion_agent::{
-    runtime, ApiClient, ClientError, Executor, ExecutorOptions, Journal, RuntimeOptions,
-};
-use companion_terminal::BridgeServer;
+use companion_agent::{runtime, ApiClient, ClientError, Journal, RuntimeOptions};
 
 /// Pairing key for services and CI; takes precedence over the keychain.
 const KEY_ENV: &str = "COMPANION_AGENT_KEY";
 /// Server URL for services and CI; takes precedence over the stored server.
 const SERVER_ENV: &str = "COMPANION_SERVER";
-/// Default loopback port the bridge EA connects to.
-const DEFAULT_BRIDGE_PORT: u16 = 18_765;
 
 #[derive(Parser)]
 #[command(
@@ -196,85 +190,39 @@ async fn run(
     poll_wait: u64,
     short_poll_secs: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
-    let mut cfg = AgentConfig::load(dir)?;
+    let cfg = AgentConfig::load(dir)?;
     let server = resolve_server(server, &cfg)?;
     let (key, source) = resolve_key(&cfg).await?;
     tracing::info!(%server, key = %key, key_source = source, data_dir = %dir.display(), "starting");
-    let client = ApiClient::new(&server, key)?;
-
-    // Who are we? Retry while the server is unreachable; stop on a refused key.
-    let mut delays = std::iter::successors(Some(Duration::from_millis(500)), |d| {
-        Some((*d * 2).min(Duration::from_secs(30)))
-    });
-    let me = loop {
-        match client.me().await {
-            Ok(me) => break me,
-            Err(e @ ClientError::BadKey { .. }) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::from(2));
-            }
-            Err(e) => {
-                let d = delays.next().unwrap_or(Duration::from_secs(30));
-                tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "server not reachable yet");
-                tokio::select! {
-                    _ = shutdown_signal() => return Ok(ExitCode::SUCCESS),
-                    _ = tokio::time::sleep(d) => {}
-                }
-            }
+    let opts = LaunchOptions {
+        bridge_port,
+        bridge_token,
+        runtime: RuntimeOptions {
+            poll_wait_secs: poll_wait,
+            short_poll_interval: short_poll_secs.map(Duration::from_secs),
+            ..Default::default()
+        },
+    };
+    // Launching retries while the server is unreachable: a signal ends that wait too.
+    let launched = tokio::select! {
+        r = launch(dir, &server, key, opts) => r,
+        _ = shutdown_signal() => return Ok(ExitCode::SUCCESS),
+    };
+    let launched = match launched {
+        Ok(l) => l,
+        Err(LaunchError::BadKey(e)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
         }
+        Err(e) => return Err(e.into()),
     };
-    let port = bridge_port
-        .or(cfg.bridge_port)
-        .unwrap_or(DEFAULT_BRIDGE_PORT);
-    let token = match bridge_token {
-        Some(t) => t,
-        None => cfg.bridge_token_or_generate(),
-    };
-    if cfg.agent_id != Some(me.agent_id)
-        || cfg.server_url.as_deref() != Some(server.as_str())
-        || cfg.agent_name.as_deref() != Some(me.agent_name.as_str())
-    {
-        cfg.agent_id = Some(me.agent_id);
-        cfg.agent_name = Some(me.agent_name.clone());
-        cfg.server_url = Some(server.clone());
-    }
-    cfg.save(dir)?;
-    tracing::info!(agent_id = %me.agent_id, agent_name = %me.agent_name, "paired agent");
-
-    let bridge = BridgeServer::bind(&format!("127.0.0.1:{port}"), &token)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen for the bridge on 127.0.0.1:{port}: {e}; pick another --bridge-port"
-            )
-        })?;
-    tracing::info!(addr = %bridge.local_addr(), "bridge listening; attach the Companion bridge EA (or start companion-paper-terminal) with the bridge token");
-
-    let journal = Journal::open(&dir.join(JOURNAL_FILE)).await?;
-    let toolchain = AnyToolchain::from_config(&cfg);
-    let executor = Executor::new(
-        Arc::new(bridge.terminal()),
-        Arc::new(toolchain),
-        journal.clone(),
-        ExecutorOptions::from_env(),
-    );
-    let opts = RuntimeOptions {
-        poll_wait_secs: poll_wait,
-        short_poll_interval: short_poll_secs.map(Duration::from_secs),
-        price_symbols: cfg.price_symbols.clone(),
-        ..Default::default()
-    };
-    let handle = runtime::start(client.with_agent_id(me.agent_id), executor, opts);
-    let cancel = handle.cancel_token();
+    let cancel = launched.handle.cancel_token();
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested: finishing in-flight jobs");
         cancel.cancel();
     });
-    let result = handle.wait().await;
-    journal.close().await;
-    drop(bridge);
-    match result {
+    match launched.wait().await {
         Ok(()) => {
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,147 @@
+//! Starting the agent runtime from a data dir, a server and a key: the one
+//! sequence shared by the headless binary (`companion-agent run`) and the
+//! desktop app (which runs the runtime in-process).
+//!
+//! It asks the server who the key belongs to (retrying while the server is
+//! unreachable, stopping on a refused key), remembers the identity and the
+//! bridge token in `config.json`, binds the terminal bridge on loopback, opens
+//! the journal and starts [`runtime::start`].
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use companion_protocol::AgentMe;
+use companion_terminal::BridgeServer;
+
+use crate::client::{ApiClient, ClientError};
+use crate::config::{AgentConfig, ConfigError, JOURNAL_FILE};
+use crate::executor::{Executor, ExecutorOptions};
+use crate::journal::{Journal, JournalError};
+use crate::runtime::{self, AgentHandle, RuntimeError, RuntimeOptions};
+use crate::secret::AgentKey;
+use crate::toolchain::AnyToolchain;
+
+/// Default loopback port the bridge EA connects to.
+pub const DEFAULT_BRIDGE_PORT: u16 = 18_765;
+
+/// What [`launch`] needs besides the key.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchOptions {
+    /// Bridge port; falls back to `config.json`, then [`DEFAULT_BRIDGE_PORT`].
+    pub bridge_port: Option<u16>,
+    /// Bridge token; falls back to `config.json` (generated and stored when absent).
+    pub bridge_token: Option<String>,
+    /// Runtime options (`price_symbols` is taken from the config when empty).
+    pub runtime: RuntimeOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The server refused the key: pair again.
+    #[error(transparent)]
+    BadKey(ClientError),
+    #[error(transparent)]
+    Client(ClientError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "cannot listen for the bridge on 127.0.0.1:{port}: {source}; pick another bridge port"
+    )]
+    Bridge { port: u16, source: std::io::Error },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// A started runtime with what keeps it alive.
+pub struct Launched {
+    pub handle: AgentHandle,
+    pub me: AgentMe,
+    pub bridge_addr: SocketAddr,
+    /// The token the bridge EA / paper terminal must present.
+    pub bridge_token: String,
+    journal: Journal,
+    bridge: BridgeServer,
+}
+
+impl Launched {
+    /// Waits until the runtime ends (cancel it through `handle.cancel_token()`),
+    /// then closes the journal and the bridge.
+    pub async fn wait(self) -> Result<(), RuntimeError> {
+        let result = self.handle.wait().await;
+        self.journal.close().await;
+        drop(self.bridge);
+        result
+    }
+}
+
+/// Who the key belongs to; retries (500 ms doubling to 30 s) while the server is unreachable.
+pub async fn identify(client: &ApiClient) -> Result<AgentMe, LaunchError> {
+    let mut delays = std::iter::successors(Some(Duration::from_millis(500)), |d| {
+        Some((*d * 2).min(Duration::from_secs(30)))
+    });
+    loop {
+        match client.me().await {
+            Ok(me) => return Ok(me),
+            Err(e @ ClientError::BadKey { .. }) => return Err(LaunchError::BadKey(e)),
+            Err(e) => {
+                let d = delays.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "server not reachable yet");
+                tokio::time::sleep(d).await;
+            }
+        }
+    }
+}
+
+/// Starts the agent runtime for `key` on `server`, with its state in `data_dir`.
+pub async fn launch(
+    data_dir: &Path,
+    server: &str,
+    key: AgentKey,
+    opts: LaunchOptions,
+) -> Result<Launched, LaunchError> {
+    let mut cfg = AgentConfig::load(data_dir)?;
+    let client = ApiClient::new(server, key).map_err(LaunchError::Client)?;
+    let me = identify(&client).await?;
+    let port = opts
+        .bridge_port
+        .or(cfg.bridge_port)
+        .unwrap_or(DEFAULT_BRIDGE_PORT);
+    let token = match opts.bridge_token {
+        Some(t) => t,
+        None => cfg.bridge_token_or_generate(),
+    };
+    cfg.agent_id = Some(me.agent_id);
+    cfg.agent_name = Some(me.agent_name.clone());
+    cfg.server_url = Some(server.to_string());
+    cfg.save(data_dir)?;
+    tracing::info!(agent_id = %me.agent_id, agent_name = %me.agent_name, "paired agent");
+
+    let bridge = BridgeServer::bind(&format!("127.0.0.1:{port}"), &token)
+        .await
+        .map_err(|source| LaunchError::Bridge { port, source })?;
+    let bridge_addr = bridge.local_addr();
+    tracing::info!(addr = %bridge_addr, "bridge listening; attach the Companion bridge EA (or start companion-paper-terminal) with the bridge token");
+
+    let journal = Journal::open(&data_dir.join(JOURNAL_FILE)).await?;
+    let executor = Executor::new(
+        Arc::new(bridge.terminal()),
+        Arc::new(AnyToolchain::from_config(&cfg)),
+        journal.clone(),
+        ExecutorOptions::from_env(),
+    );
+    let mut ropts = opts.runtime;
+    if ropts.price_symbols.is_empty() {
+        ropts.price_symbols = cfg.price_symbols.clone();
+    }
+    let handle = runtime::start(client.with_agent_id(me.agent_id), executor, ropts);
+    Ok(Launched {
+        handle,
+        me,
+        bridge_addr,
+        bridge_token: token,
+        journal,
+        bridge,
+    })
+}
