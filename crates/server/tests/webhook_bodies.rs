@@ -452,6 +452,11 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_body_gets_its_documented_outcome() {
+    // 40+ bodies go to one strategy as fast as the machine allows; the per-strategy
+    // rate limit (tested in webhook_rate_limit.rs) must not decide their outcome.
+    // This binary holds only this test, so setting the environment races nothing.
+    std::env::set_var("WEBHOOK_RATE_PER_MIN", "100000");
+    std::env::set_var("WEBHOOK_RATE_BURST", "100000");
     let srv = Srv::start().await;
     let t = srv.trader("table@example.test").await;
     let (open, open_secret) = srv.strategy(&t, json!({})).await;
