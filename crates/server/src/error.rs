@@ -132,6 +132,15 @@ impl From<sqlx::Error> for ApiError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => ApiError::Unavailable(err),
             sqlx::Error::RowNotFound => ApiError::NotFound("not found".into()),
+            // 22021 character_not_in_repertoire (e.g. a NUL in text), 22P05
+            // untranslatable_character: the client sent text PostgreSQL cannot store.
+            sqlx::Error::Database(ref db)
+                if matches!(db.code().as_deref(), Some("22021") | Some("22P05")) =>
+            {
+                ApiError::InvalidRequest(
+                    "text fields must not contain NUL characters or invalid UTF-8".into(),
+                )
+            }
             other => ApiError::Internal(other.into()),
         }
     }

@@ -449,3 +449,20 @@ async fn openapi_document_lists_the_webhook_user_api_and_events() {
         assert!(schemas.contains_key(s), "schema {s}");
     }
 }
+
+#[tokio::test]
+async fn text_postgresql_cannot_store_is_a_400_not_a_500() {
+    // Found by schemathesis: a NUL character in a strategy name reached PostgreSQL,
+    // which refuses it ("invalid byte sequence for encoding UTF8: 0x00").
+    let srv = Srv::start().await;
+    let t = srv.trader("nul@example.test").await;
+    let (status, v) = srv
+        .post(
+            t.user,
+            "/api/v1/strategies",
+            &json!({"name": "bad\u{0}name", "broker_connection_id": t.connection}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "invalid_request");
+}
