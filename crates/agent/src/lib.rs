@@ -18,6 +18,8 @@ pub mod secret;
 pub mod sizing;
 pub mod toolchain;
 pub mod user_client;
+#[cfg(windows)]
+pub mod winservice;
 
 pub use client::{ApiClient, ClientError};
 pub use config::AgentConfig;

@@ -1,5 +1,6 @@
 //! `companion-agent`: the headless agent for VPS users and services.
-//! `pair --server URL --key KEY`, `run`, `status`, `unpair` (docs/agent.md).
+//! `pair --server URL --key KEY`, `run`, `status`, `unpair`, and on Windows
+//! `service install|uninstall` (docs/agent.md, docs/windows.md).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use companion_agent::config::{self, AgentConfig, JOURNAL_FILE};
 use companion_agent::launch::{launch, LaunchError, LaunchOptions};
 use companion_agent::secret::{AgentKey, KeyringStore, SecretStore};
 use companion_agent::{runtime, ApiClient, ClientError, Journal, RuntimeOptions};
+use tokio_util::sync::CancellationToken;
 
 /// Pairing key for services and CI; takes precedence over the keychain.
 const KEY_ENV: &str = "COMPANION_AGENT_KEY";
@@ -66,17 +68,71 @@ enum Cmd {
     },
     /// Forget the pairing key and the server.
     Unpair,
+    /// Run the agent as a Windows service (Windows only).
+    #[command(subcommand)]
+    Service(ServiceCmd),
+}
+
+/// Options of the agent a service runs (the `run` options that make sense there).
+#[derive(clap::Args, Clone)]
+struct ServiceRunArgs {
+    /// Service name.
+    #[arg(long, default_value = "CompanionAgent")]
+    name: String,
+    #[arg(long, env = SERVER_ENV)]
+    server: Option<String>,
+    /// Loopback port the bridge EA (or paper terminal) connects to.
+    #[arg(long)]
+    bridge_port: Option<u16>,
+    /// Token the bridge EA must present (default: the one in config.json).
+    #[arg(long)]
+    bridge_token: Option<String>,
+    /// Long-poll wait in seconds.
+    #[arg(long, default_value_t = 25)]
+    poll_wait: u64,
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// Register `companion-agent` as an automatically started Windows service that runs
+    /// as ACCOUNT (the Windows user who paired: the key is in that user's Credential
+    /// Manager). Needs an elevated prompt. The password comes from
+    /// COMPANION_SERVICE_PASSWORD or is asked for.
+    Install {
+        #[command(flatten)]
+        run: ServiceRunArgs,
+        /// `.\user` for a local account, `DOMAIN\user` otherwise.
+        #[arg(long)]
+        account: String,
+    },
+    /// Stop the service (in-flight jobs finish first) and remove it.
+    Uninstall {
+        #[arg(long, default_value = "CompanionAgent")]
+        name: String,
+    },
+    /// What the Service Control Manager starts; not for a console.
+    #[command(hide = true)]
+    Run {
+        #[command(flatten)]
+        run: ServiceRunArgs,
+    },
+}
+
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into())
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    #[cfg(windows)]
+    if let Cmd::Service(ServiceCmd::Run { run }) = &cli.cmd {
+        return service_main(cli.data_dir.as_deref(), run.clone());
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -104,6 +160,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             poll_wait,
             short_poll_secs,
         } => {
+            let stop = CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.cancel();
+            });
             run(
                 &dir,
                 server,
@@ -111,11 +173,156 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 bridge_token,
                 poll_wait,
                 short_poll_secs,
+                stop,
             )
             .await
         }
         Cmd::Status { server, json } => status(&dir, server, json).await,
         Cmd::Unpair => unpair(&dir).await,
+        Cmd::Service(cmd) => service(&dir, cmd).await,
+    }
+}
+
+#[cfg(not(windows))]
+async fn service(_dir: &Path, _cmd: ServiceCmd) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "Windows services exist only on Windows; on Linux run `companion-agent run` under systemd (docs/agent.md)"
+    )
+}
+
+#[cfg(windows)]
+async fn service(dir: &Path, cmd: ServiceCmd) -> anyhow::Result<ExitCode> {
+    use companion_agent::winservice;
+    match cmd {
+        ServiceCmd::Install { run, account } => {
+            // Install only what can run: paired, with a server, and a key this user can read.
+            let cfg = AgentConfig::load(dir)?;
+            let server = resolve_server(run.server.clone(), &cfg)?;
+            if std::env::var_os(KEY_ENV).is_some() {
+                anyhow::bail!("unset {KEY_ENV} first: a service reads its key from the Credential Manager of its account, run `companion-agent pair --key KEY` as that user");
+            }
+            resolve_key(&cfg).await.map_err(|e| {
+                anyhow::anyhow!("{e:#}\n(pair first, as the account the service will run as: companion-agent pair --server URL --key KEY)")
+            })?;
+            let password = match std::env::var("COMPANION_SERVICE_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => tokio::task::spawn_blocking({
+                    let account = account.clone();
+                    move || rpassword::prompt_password(format!("Windows password of {account}: "))
+                })
+                .await??,
+            };
+            let mut args: Vec<std::ffi::OsString> = vec![
+                "service".into(),
+                "run".into(),
+                "--name".into(),
+                run.name.clone().into(),
+                "--data-dir".into(),
+                dir.as_os_str().to_owned(),
+                "--server".into(),
+                server.into(),
+                "--poll-wait".into(),
+                run.poll_wait.to_string().into(),
+            ];
+            if let Some(p) = run.bridge_port {
+                args.extend(["--bridge-port".into(), p.to_string().into()]);
+            }
+            if let Some(t) = &run.bridge_token {
+                args.extend(["--bridge-token".into(), t.into()]);
+            }
+            let spec = winservice::InstallSpec {
+                name: run.name.clone(),
+                exe: std::env::current_exe()?,
+                args,
+                account: Some(account.clone()),
+                password: Some(password),
+            };
+            tokio::task::spawn_blocking(move || winservice::install(&spec)).await??;
+            println!(
+                "Installed the service {name}: it starts at boot as {account}. Start it now with `sc start {name}`; logs: {}",
+                dir.join("logs").display(),
+                name = run.name,
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ServiceCmd::Uninstall { name } => {
+            let n = name.clone();
+            tokio::task::spawn_blocking(move || winservice::uninstall(&n)).await??;
+            println!("Removed the service {name}.");
+            Ok(ExitCode::SUCCESS)
+        }
+        ServiceCmd::Run { .. } => anyhow::bail!(
+            "`service run` is started by the Service Control Manager: use `companion-agent run` in a console"
+        ),
+    }
+}
+
+/// The process the Service Control Manager starts: logs go to `<data dir>/logs`
+/// (a service has no console), the agent runs until the SCM stops it.
+#[cfg(windows)]
+fn service_main(data_dir: Option<&Path>, args: ServiceRunArgs) -> ExitCode {
+    use companion_agent::winservice;
+    let dir = match config::data_dir(data_dir) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("agent")
+        .filename_suffix("log")
+        .max_log_files(14)
+        .build(dir.join("logs"));
+    match appender {
+        Ok(a) => tracing_subscriber::fmt()
+            .with_env_filter(log_filter())
+            .with_ansi(false)
+            .with_writer(a)
+            .init(),
+        Err(e) => {
+            eprintln!(
+                "error: cannot open the log folder {}: {e}",
+                dir.join("logs").display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    let name = args.name.clone();
+    let body: winservice::ServiceBody = Box::new(move |stop| {
+        let rt = match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the async runtime");
+                return 1;
+            }
+        };
+        let r = rt.block_on(run(
+            &dir,
+            args.server,
+            args.bridge_port,
+            args.bridge_token,
+            args.poll_wait,
+            None,
+            stop,
+        ));
+        match r {
+            Ok(code) if code == ExitCode::SUCCESS => 0,
+            Ok(_) => 2,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "the agent stopped with an error");
+                1
+            }
+        }
+    });
+    match winservice::run(&name, body) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "service dispatcher");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -189,6 +396,7 @@ async fn run(
     bridge_token: Option<String>,
     poll_wait: u64,
     short_poll_secs: Option<u64>,
+    stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
     let cfg = AgentConfig::load(dir)?;
     let server = resolve_server(server, &cfg)?;
@@ -203,10 +411,10 @@ async fn run(
             ..Default::default()
         },
     };
-    // Launching retries while the server is unreachable: a signal ends that wait too.
+    // Launching retries while the server is unreachable: a stop ends that wait too.
     let launched = tokio::select! {
         r = launch(dir, &server, key, opts) => r,
-        _ = shutdown_signal() => return Ok(ExitCode::SUCCESS),
+        _ = stop.cancelled() => return Ok(ExitCode::SUCCESS),
     };
     let launched = match launched {
         Ok(l) => l,
@@ -218,7 +426,7 @@ async fn run(
     };
     let cancel = launched.handle.cancel_token();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        stop.cancelled().await;
         tracing::info!("shutdown requested: finishing in-flight jobs");
         cancel.cancel();
     });
