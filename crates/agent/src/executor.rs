@@ -342,12 +342,19 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 )))
             }
         };
-        let balance = if input.volume.is_none() {
+        // The webhook's daily loss limit, when it knew today's losses but no balance.
+        let loss_check = DailyLossCheck::from_input(&job.input_data);
+        let balance = if input.volume.is_none() || loss_check.is_some() {
             match self.terminal.account().await {
                 Ok(a) => a.balance,
                 Err(e) => {
                     return Ok(failed(format!(
-                        "cannot read the account balance to size the order: {}",
+                        "cannot read the account balance to {}: {}",
+                        if loss_check.is_some() {
+                            "check the daily loss limit"
+                        } else {
+                            "size the order"
+                        },
                         describe_terminal_error(&e)
                     )))
                 }
@@ -355,6 +362,11 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         } else {
             0.0
         };
+        if let Some(c) = loss_check {
+            if let Err(m) = c.check(balance) {
+                return Ok(failed(m));
+            }
+        }
         let mut volume = match sizing::volume(&input, &si, balance) {
             Ok(v) => v,
             Err(m) => return Ok(failed(m)),
@@ -693,4 +705,41 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
 
 fn toolchain_message(e: &ToolchainError) -> String {
     e.to_string()
+}
+
+/// `daily_loss_check` in a trade job's input (set by the webhook when it knew today's
+/// realised loss but not the balance): the order is refused when the loss reaches
+/// `limit_pct` % of the live balance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct DailyLossCheck {
+    pub loss_today: f64,
+    pub limit_pct: f64,
+}
+
+impl DailyLossCheck {
+    pub(crate) fn from_input(input: &serde_json::Value) -> Option<Self> {
+        let c = input.get("daily_loss_check")?;
+        Some(DailyLossCheck {
+            loss_today: c.get("loss_today")?.as_f64()?,
+            limit_pct: c.get("limit_pct")?.as_f64()?,
+        })
+    }
+
+    /// `Err(reason)` when the order must not be sent.
+    pub(crate) fn check(&self, balance: f64) -> Result<(), String> {
+        if balance.is_nan() || balance <= 0.0 {
+            return Err(format!(
+                "daily_loss_limit: today's realised loss is {:.2} and the terminal reports no positive balance ({balance:.2}), so the limit cannot be checked; not sent",
+                self.loss_today
+            ));
+        }
+        let limit = balance * self.limit_pct / 100.0;
+        if self.loss_today >= limit {
+            return Err(format!(
+                "daily_loss_limit: today's realised loss {:.2} reached the daily limit {limit:.2} ({}% of the balance {balance:.2}); only closes are accepted until 00:00 UTC",
+                self.loss_today, self.limit_pct
+            ));
+        }
+        Ok(())
+    }
 }

@@ -263,6 +263,36 @@ async fn trade_is_sized_by_risk_and_filled_once_even_when_reclaimed() {
     assert_eq!(t.orders.lock().unwrap().len(), 1);
 }
 
+/// The webhook's `daily_loss_check` (losses known, balance not): checked against the
+/// live balance (10,000) before anything is sent.
+#[tokio::test]
+async fn daily_loss_check_refuses_the_order_at_the_limit_and_allows_it_below() {
+    let t = Scripted::connected();
+    let (ex, _d) = executor(t.clone()).await;
+    let with_check = |loss: f64| ClaimedJob {
+        expires_at: Some(Utc::now() + ChronoDuration::seconds(60)),
+        ..job(
+            JobType::Trade,
+            json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1,
+                   "daily_loss_check": {"loss_today": loss, "limit_pct": 5.0}}),
+        )
+    };
+    // 5 % of 10,000 = 500: a loss of 500 reaches it.
+    let r = ex.run_claimed(&with_check(500.0)).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Failed, "{r:?}");
+    let m = r.error_message.unwrap();
+    assert!(
+        m.starts_with("daily_loss_limit: ") && m.contains("500.00"),
+        "{m}"
+    );
+    assert!(t.orders.lock().unwrap().is_empty(), "nothing sent");
+    // 499.99 stays below: the explicit 0.1 lot goes out.
+    let r = ex.run_claimed(&with_check(499.99)).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    let sent = t.orders.lock().unwrap().clone();
+    assert_eq!((sent.len(), sent[0].volume), (1, 0.1));
+}
+
 #[tokio::test]
 async fn expired_trade_is_refused_without_touching_the_terminal() {
     let t = Scripted::connected();

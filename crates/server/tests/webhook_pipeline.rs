@@ -172,6 +172,58 @@ async fn set_balance(srv: &Srv, t: &Trader, balance: f64) {
     .unwrap();
 }
 
+/// Losses today and no known balance: the limit cannot be checked here, so the trade
+/// job carries `daily_loss_check` for the agent to check against the live balance; without
+/// losses, or once a balance is known, it does not; closes never do.
+#[tokio::test]
+async fn daily_loss_limit_is_left_to_the_agent_when_there_are_losses_but_no_balance() {
+    let srv = Srv::start().await;
+    let t = srv.trader("nobalance@example.test").await;
+    let (_, secret) = srv.strategy(&t, json!({})).await;
+    // No balance, no losses: the limit cannot be reached; no check is attached.
+    let (_, v) = srv.hook(&secret, "buy 0.1 EURUSD", "text/plain").await;
+    assert_eq!(v["status"], "pending", "{v}");
+    assert!(job_of(&srv, &v)
+        .await
+        .unwrap()
+        .2
+        .get("daily_loss_check")
+        .is_none());
+    sqlx::query(
+        "insert into trade_events (user_id, broker_connection_id, event_type, pair, profit_loss)
+         values ($1, $2, 'close', 'EURUSD', -120.5)",
+    )
+    .bind(t.user)
+    .bind(t.connection)
+    .execute(&srv.db.pool)
+    .await
+    .unwrap();
+    let (_, v) = srv.hook(&secret, "sell 0.1 EURUSD", "text/plain").await;
+    assert_eq!(v["status"], "pending", "{v}");
+    let input = job_of(&srv, &v).await.unwrap().2;
+    assert_eq!(
+        input["daily_loss_check"],
+        json!({"loss_today": 120.5, "limit_pct": 5.0})
+    );
+    let (_, v) = srv.hook(&secret, "close EURUSD", "text/plain").await;
+    assert!(job_of(&srv, &v)
+        .await
+        .unwrap()
+        .2
+        .get("daily_loss_check")
+        .is_none());
+    // Once the agent has reported a balance, the server decides itself (120.5 < 500).
+    set_balance(&srv, &t, 10_000.0).await;
+    let (_, v) = srv.hook(&secret, "sell 0.2 EURUSD", "text/plain").await;
+    assert_eq!(v["status"], "pending", "{v}");
+    assert!(job_of(&srv, &v)
+        .await
+        .unwrap()
+        .2
+        .get("daily_loss_check")
+        .is_none());
+}
+
 #[tokio::test]
 async fn sizing_and_daily_loss_limit_use_the_last_known_balance() {
     let srv = Srv::start().await;

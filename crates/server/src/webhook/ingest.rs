@@ -317,8 +317,18 @@ pub async fn ingest(
 
 /// The job an accepted signal becomes.
 enum JobPlan {
-    Trade(Sizing),
+    /// The order, and the daily-loss check the agent must make first when the server
+    /// knows today's losses but no balance to compare them with.
+    Trade(Sizing, Option<DailyLossCheck>),
     Close,
+}
+
+/// `daily_loss_check` of a trade job's input: the agent reads the live balance and
+/// refuses the order when `loss_today` ≥ `limit_pct` % of it.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct DailyLossCheck {
+    loss_today: f64,
+    limit_pct: f64,
 }
 
 impl JobPlan {
@@ -339,7 +349,7 @@ impl JobPlan {
                 );
                 (JobType::ClosePosition, v)
             }
-            JobPlan::Trade(sizing) => {
+            JobPlan::Trade(sizing, loss_check) => {
                 let side = if s.action == SignalAction::Sell {
                     Side::Sell
                 } else {
@@ -376,6 +386,9 @@ impl JobPlan {
                 if let Some(m) = max_volume {
                     extra(&mut v, "max_volume", serde_json::json!(m));
                 }
+                if let Some(c) = loss_check {
+                    extra(&mut v, "daily_loss_check", serde_json::json!(c));
+                }
                 if let Some(p) = s.price {
                     extra(&mut v, "signal_price", serde_json::json!(p));
                 }
@@ -396,17 +409,27 @@ fn extra(v: &mut Value, key: &str, value: Value) {
 
 /// The daily-loss, agent and sizing rules (docs/webhook.md).
 fn decide(st: &StrategyRow, s: &ParsedSignal, ctx: &Context) -> Result<(Uuid, JobPlan), Discard> {
-    if s.action != SignalAction::Close {
-        if let Some(balance) = ctx.balance.filter(|b| *b > 0.0) {
-            let pct = st
-                .daily_loss_limit_pct
-                .unwrap_or(DEFAULT_DAILY_LOSS_LIMIT_PCT);
-            let limit = balance * pct / 100.0;
-            if pct > 0.0 && -ctx.pnl_today >= limit {
-                return Err(Discard::DailyLossLimit {
-                    loss_today: -ctx.pnl_today,
-                    limit,
-                });
+    let pct = st
+        .daily_loss_limit_pct
+        .unwrap_or(DEFAULT_DAILY_LOSS_LIMIT_PCT);
+    let loss_today = -ctx.pnl_today;
+    // Without losses today the limit cannot be reached, whatever the balance. With
+    // losses and no known balance, the agent checks against the live balance before
+    // sending (the limit never silently stops applying).
+    let mut loss_check = None;
+    if s.action != SignalAction::Close && pct > 0.0 && loss_today > 0.0 {
+        match ctx.balance.filter(|b| *b > 0.0) {
+            Some(balance) => {
+                let limit = balance * pct / 100.0;
+                if loss_today >= limit {
+                    return Err(Discard::DailyLossLimit { loss_today, limit });
+                }
+            }
+            None => {
+                loss_check = Some(DailyLossCheck {
+                    loss_today,
+                    limit_pct: pct,
+                })
             }
         }
     }
@@ -432,7 +455,7 @@ fn decide(st: &StrategyRow, s: &ParsedSignal, ctx: &Context) -> Result<(Uuid, Jo
         instrument,
     };
     let plan = sizing::size(s, &sizing_ctx).map_err(Discard::Sizing)?;
-    Ok((agent_id, JobPlan::Trade(plan)))
+    Ok((agent_id, JobPlan::Trade(plan, loss_check)))
 }
 
 async fn find_duplicate(
