@@ -282,6 +282,47 @@ fn require_compiled(v: &VersionBrief) -> Result<(), ApiError> {
     }
 }
 
+/// Opens the caller's transaction and loads the version and the target agent (404 unless
+/// both are the caller's): the common start of every queue-a-job route.
+async fn begin_queue(
+    state: &AppState,
+    auth: &UserAuth,
+    version_id: Uuid,
+    agent_id: Uuid,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, VersionBrief), ApiError> {
+    let mut tx = state.user_tx(auth.user_id).await?;
+    let v = version(&mut tx, version_id).await?;
+    agent_exists(&mut tx, agent_id).await?;
+    Ok((tx, v))
+}
+
+/// The 201 answer of a queue-a-job route.
+fn queued(
+    job_id: Uuid,
+    job_type: JobType,
+    agent_id: Uuid,
+    deployment_id: Option<Uuid>,
+) -> (StatusCode, Json<QueuedJob>) {
+    (
+        StatusCode::CREATED,
+        Json(QueuedJob {
+            job_id,
+            job_type,
+            agent_id,
+            deployment_id,
+        }),
+    )
+}
+
+/// The normalised symbol of a request, or 400.
+fn required_symbol(raw: &str) -> Result<String, ApiError> {
+    let symbol = normalize_symbol(raw);
+    if symbol.len() < 2 {
+        return Err(ApiError::invalid("symbol is required"));
+    }
+    Ok(symbol)
+}
+
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(ApiError::internal)
 }
@@ -295,9 +336,7 @@ pub async fn queue_compile(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<QueueCompileRequest>,
 ) -> Result<(StatusCode, Json<QueuedJob>), ApiError> {
-    let mut tx = state.user_tx(auth.user_id).await?;
-    let v = version(&mut tx, id).await?;
-    agent_exists(&mut tx, req.agent_id).await?;
+    let (mut tx, v) = begin_queue(&state, &auth, id, req.agent_id).await?;
     let input = to_value(&CompileInput {
         version_id: v.id,
         source: v.source_code.clone().unwrap_or_default(),
@@ -319,15 +358,7 @@ pub async fn queue_compile(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(QueuedJob {
-            job_id,
-            job_type: JobType::Compile,
-            agent_id: req.agent_id,
-            deployment_id: None,
-        }),
-    ))
+    Ok(queued(job_id, JobType::Compile, req.agent_id, None))
 }
 
 /// A magic number for a deployment: stable, positive, below 10^9.
@@ -346,13 +377,8 @@ pub async fn queue_deploy(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<QueueDeployRequest>,
 ) -> Result<(StatusCode, Json<QueuedJob>), ApiError> {
-    let symbol = normalize_symbol(&req.symbol);
-    if symbol.len() < 2 {
-        return Err(ApiError::invalid("symbol is required"));
-    }
-    let mut tx = state.user_tx(auth.user_id).await?;
-    let v = version(&mut tx, id).await?;
-    agent_exists(&mut tx, req.agent_id).await?;
+    let symbol = required_symbol(&req.symbol)?;
+    let (mut tx, v) = begin_queue(&state, &auth, id, req.agent_id).await?;
     require_compiled(&v)?;
     let deployment_id = Uuid::new_v4();
     let magic_number = req.magic_number.unwrap_or_else(|| magic_for(deployment_id));
@@ -385,14 +411,11 @@ pub async fn queue_deploy(
     )
     .await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(QueuedJob {
-            job_id,
-            job_type: JobType::Deploy,
-            agent_id: req.agent_id,
-            deployment_id: Some(deployment_id),
-        }),
+    Ok(queued(
+        job_id,
+        JobType::Deploy,
+        req.agent_id,
+        Some(deployment_id),
     ))
 }
 
@@ -420,13 +443,8 @@ pub async fn queue_test(
     if !(req.deposit.is_finite() && req.deposit > 0.0) || req.leverage <= 0 {
         return Err(ApiError::invalid("deposit and leverage must be positive"));
     }
-    let symbol = normalize_symbol(&req.symbol);
-    if symbol.len() < 2 {
-        return Err(ApiError::invalid("symbol is required"));
-    }
-    let mut tx = state.user_tx(auth.user_id).await?;
-    let v = version(&mut tx, id).await?;
-    agent_exists(&mut tx, req.agent_id).await?;
+    let symbol = required_symbol(&req.symbol)?;
+    let (mut tx, v) = begin_queue(&state, &auth, id, req.agent_id).await?;
     require_compiled(&v)?;
     let input = to_value(&TestInput {
         version_id: v.id,
@@ -449,13 +467,5 @@ pub async fn queue_test(
     )
     .await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(QueuedJob {
-            job_id,
-            job_type: JobType::Test,
-            agent_id: req.agent_id,
-            deployment_id: None,
-        }),
-    ))
+    Ok(queued(job_id, JobType::Test, req.agent_id, None))
 }
