@@ -1,5 +1,7 @@
-//! `GET /agents/{id}/jobs/next?wait=N` (claim, long-poll woken by the NOTIFY fan-out)
-//! and `POST /agents/{id}/jobs/{job_id}/result`.
+//! `GET /agents/{id}/jobs/next?wait=N` (claim, long-poll woken by the NOTIFY fan-out;
+//! claims admitted through `admission::AgentGate`, and without a claim when the agent's last claim was
+//! empty and nothing was queued since: see `queue::idle`) and
+//! `POST /agents/{id}/jobs/{job_id}/result`.
 
 use std::time::Duration;
 
@@ -49,12 +51,29 @@ pub async fn next_job(
     let wake = state.jobs_notify.for_user(agent.user_id);
     loop {
         // Register for wake-ups BEFORE looking, so a job inserted in between still wakes us.
-        let notified = wake.notified();
+        let notified = wake.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if let Some(job) = claim::claim_next(&state.db, id).await? {
-            tracing::info!(agent = %id, job = %job.job_id, job_type = %job.job_type, attempt = job.attempt, "job claimed");
-            return Ok(ApiJson(job).into_response());
+        let mark = state.jobs_notify.mark(&wake);
+        let known_empty =
+            mark.is_some_and(|m| state.empty_claims.still_empty(id, agent.user_id, m));
+        if !known_empty {
+            let permit = state.agent_gate.enter().await?;
+            let running = wake.claim_started();
+            let claimed = claim::claim_next(&state.db, id).await;
+            let alone = running.finish();
+            drop(permit);
+            match claimed? {
+                Some(job) => {
+                    state.empty_claims.forget(id);
+                    tracing::info!(agent = %id, job = %job.job_id, job_type = %job.job_type, attempt = job.attempt, "job claimed");
+                    return Ok(ApiJson(job).into_response());
+                }
+                None => match mark {
+                    Some(m) if alone => state.empty_claims.record(id, agent.user_id, m),
+                    _ => state.empty_claims.forget(id),
+                },
+            }
         }
         if Instant::now() >= deadline {
             return Ok(StatusCode::NO_CONTENT.into_response());
