@@ -138,9 +138,10 @@ Sections between `<!-- bench:NAME -->` markers are rewritten by the bench that o
 """
 
     rss = idle["server_rss_max_bytes"]
-    idle_ok = (idle["held_connections_min"] >= idle["agents"] and rss <= 200 * 1024 * 1024
-               and idle["errors_in_hold"] == 0)
     n = idle["agents"]
+    # The target is for 10,000 agents: a smaller run neither meets nor misses it.
+    idle_ok = None if n < 10_000 else (
+        idle["held_connections_min"] >= n and rss <= 200 * 1024 * 1024 and idle["errors_in_hold"] == 0)
 
     def target_row(target, goal, measured, ok, where):
         verdict = {True: "met", False: "**missed**", None: "—"}[ok]
@@ -190,7 +191,7 @@ and re-poll when it returns 204 — the steady state of an idle fleet. Release s
 |---|---|
 | connections held by the server (min over the hold) | {idle['held_connections_min']:,} of {n:,} |
 | ramp-up (all {n:,} connected) | {idle['ramp_secs']:.1f} s, {idle['ramp_server_cpu_secs']:.1f} s of server CPU (first-request key verification + claim) |
-| server RSS before the agents / max while holding | {mib(idle['server_rss_idle_bytes'])} / **{mib(rss)}** (target ≤ 200 MB: {'met' if idle_ok else 'missed'}) |
+| server RSS before the agents / max while holding | {mib(idle['server_rss_idle_bytes'])} / **{mib(rss)}** (target ≤ 200 MB for 10,000: {({True: 'met', False: 'missed', None: 'not applicable to ' + format(n, ',') + ' agents'})[idle_ok]}) |
 | server RSS per held long-poll | {idle['server_rss_per_poll_bytes'] / 1024:.1f} KiB |
 | server CPU while holding ({idle['hold_secs']:.0f} s) | {idle['server_cpu_percent']:.1f} % of one core (includes the re-polls: {idle['polls_returned_204_in_hold']:,} polls returned 204 in the window) |
 | client CPU while holding | {idle['client_cpu_percent']:.1f} % of one core |

@@ -13,9 +13,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 
-/// Longest a request queues for admission before it is answered 503 (agents time
-/// their poll out after `wait` + 15 s, and retry with jittered backoff).
-pub const ADMISSION_WAIT: Duration = Duration::from_secs(10);
+/// Longest a request queues for admission before it is answered 503 (agents time a
+/// poll out after `wait` + 15 s and a result after 20 s, and retry with jittered
+/// backoff).
+pub const ADMISSION_WAIT: Duration = Duration::from_secs(15);
 
 /// The semaphore in front of agent requests' database work.
 #[derive(Clone)]

@@ -3,7 +3,7 @@
 //! event stream subscribes to [`EventHub`]. No request ever opens its own LISTEN.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,49 +102,14 @@ pub struct UserWake {
     /// in between still wakes the poll.
     pub notify: Notify,
     gen: AtomicU64,
-    claims_running: AtomicUsize,
-    claims_started: AtomicU64,
 }
 
 impl UserWake {
-    /// Counts a claim for this user as running until [`ClaimGuard::finish`].
-    pub fn claim_started(&self) -> ClaimGuard<'_> {
-        let others_running = self.claims_running.fetch_add(1, Ordering::SeqCst);
-        let seq = self.claims_started.fetch_add(1, Ordering::SeqCst) + 1;
-        ClaimGuard {
-            user: self,
-            others_running,
-            seq,
-            done: false,
-        }
-    }
-}
-
-/// A running claim; see [`UserWake::claim_started`].
-pub struct ClaimGuard<'a> {
-    user: &'a UserWake,
-    others_running: usize,
-    seq: u64,
-    done: bool,
-}
-
-impl ClaimGuard<'_> {
-    /// Ends the claim. True when no other claim of the same user (through this server)
-    /// overlapped it: only then can its empty answer be trusted, because
-    /// `claim_next_job` skips rows another claim has locked, and a claim that rolls
-    /// back leaves its job pending without a new notification.
-    pub fn finish(mut self) -> bool {
-        self.done = true;
-        self.user.claims_running.fetch_sub(1, Ordering::SeqCst);
-        self.others_running == 0 && self.user.claims_started.load(Ordering::SeqCst) == self.seq
-    }
-}
-
-impl Drop for ClaimGuard<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.user.claims_running.fetch_sub(1, Ordering::SeqCst);
-        }
+    /// Voids every mark taken so far for this user: a claim for the user failed, and
+    /// a failed claim may have held a job locked (`claim_next_job` skips locked rows)
+    /// while a concurrent claim came back empty, with no notice to follow.
+    pub fn void_marks(&self, wake: &JobWake) {
+        self.gen.store(wake.fresh_gen(), Ordering::SeqCst);
     }
 }
 
@@ -374,17 +339,13 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_claims_of_one_user_are_reported() {
-        let u = UserWake::default();
-        let alone = u.claim_started();
-        assert!(alone.finish());
-        let first = u.claim_started();
-        let second = u.claim_started();
-        assert!(!second.finish(), "started while another was running");
-        assert!(!first.finish(), "another started while it ran");
-        let dropped = u.claim_started();
-        drop(dropped);
-        assert!(u.claim_started().finish(), "a dropped claim stops counting");
+    fn a_failed_claim_voids_the_users_marks() {
+        let jobs = JobWake::default();
+        jobs.listening_again();
+        let u = jobs.for_user(Uuid::new_v4());
+        let before = jobs.mark(&u).unwrap();
+        u.void_marks(&jobs);
+        assert_ne!(jobs.mark(&u).unwrap(), before);
     }
 
     #[tokio::test]

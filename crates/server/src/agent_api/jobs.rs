@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use companion_protocol::{ApiErrorBody, ClaimedJob, JobResultRequest, ResultAck};
@@ -36,6 +37,7 @@ pub struct NextQuery {
               (status = 429, body = ApiErrorBody)))]
 pub async fn next_job(
     State(state): State<AppState>,
+    arrived: Arrived,
     agent: AgentAuth,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<NextQuery>,
@@ -47,7 +49,8 @@ pub async fn next_job(
             "wait must be a number of seconds between 0 and 30",
         ));
     }
-    let deadline = Instant::now() + Duration::from_secs_f64(wait).min(MAX_LONG_POLL);
+    // From the request's arrival: time spent queuing for admission counts as waiting.
+    let deadline = arrived.0 + Duration::from_secs_f64(wait).min(MAX_LONG_POLL);
     let wake = state.jobs_notify.for_user(agent.user_id);
     loop {
         // Register for wake-ups BEFORE looking, so a job inserted in between still wakes us.
@@ -59,10 +62,12 @@ pub async fn next_job(
             mark.is_some_and(|m| state.empty_claims.still_empty(id, agent.user_id, m));
         if !known_empty {
             let permit = state.agent_gate.enter().await?;
-            let running = wake.claim_started();
             let claimed = claim::claim_next(&state.db, id).await;
-            let alone = running.finish();
             drop(permit);
+            if claimed.is_err() {
+                // It may have held a job locked while another poll's claim came back empty.
+                wake.void_marks(&state.jobs_notify);
+            }
             match claimed? {
                 Some(job) => {
                     state.empty_claims.forget(id);
@@ -70,8 +75,8 @@ pub async fn next_job(
                     return Ok(ApiJson(job).into_response());
                 }
                 None => match mark {
-                    Some(m) if alone => state.empty_claims.record(id, agent.user_id, m),
-                    _ => state.empty_claims.forget(id),
+                    Some(m) => state.empty_claims.record(id, agent.user_id, m),
+                    None => state.empty_claims.forget(id),
                 },
             }
         }
@@ -82,6 +87,18 @@ pub async fn next_job(
             _ = &mut notified => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
+    }
+}
+
+/// When the request reached the handler's extractors (taken before authentication,
+/// which may queue for admission).
+pub struct Arrived(Instant);
+
+impl<S: Send + Sync> FromRequestParts<S> for Arrived {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Arrived(Instant::now()))
     }
 }
 

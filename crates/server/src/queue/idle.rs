@@ -4,7 +4,8 @@
 //! `claim_next_job`. When unsure the poll claims: no record (first poll, server
 //! restart), a record older than [`TRUST_EMPTY_FOR`] (bounds the cases no local
 //! notice can reveal: a claim through another server instance that locked a job and
-//! rolled back), or a claim that overlapped another claim of the same user.
+//! rolled back), or a mark voided by a failed claim of the same user through this
+//! server (`UserWake::void_marks`).
 
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ impl Default for EmptyClaims {
     fn default() -> Self {
         EmptyClaims {
             by_agent: Cache::builder()
-                .max_capacity(1_000_000)
+                .max_capacity(100_000)
                 .time_to_live(TRUST_EMPTY_FOR)
                 .build(),
         }
