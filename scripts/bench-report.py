@@ -78,6 +78,39 @@ def mib(b):
     return "%.0f MiB" % (b / 1024 / 1024)
 
 
+def idle_findings(idle, rss):
+    """What the idle run showed, in words derived from its figures only."""
+    n, held = idle["agents"], idle["held_connections_min"]
+    errs, errs_total = idle["errors_in_hold"], idle["errors_total"]
+    polls = idle["polls_returned_204_in_hold"]
+    kinds = idle.get("errors_by_kind") or {}
+    kinds_text = ", ".join(f"{v:,} × `{k}`" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    rss_ok = rss <= 200 * 1024 * 1024
+    out = []
+    if errs == 0 and polls > 0 and held >= n:
+        out.append(f"**What the run shows.** The fleet settled into idle waiting: all {n:,} polls "
+                   f"stayed connected, {polls:,} of them ended with the normal 204 after their 30 s "
+                   f"wait during the hold window, and none was answered with an error.")
+    elif errs == 0:
+        out.append(f"**What the run shows.** No poll was answered with an error while holding, "
+                   f"{polls:,} returned 204 in the window, and at least {held:,} of {n:,} connections "
+                   f"were held throughout.")
+    else:
+        out.append(f"**What the run shows.** The polls did not all idle: while holding, {errs:,} polls "
+                   f"were answered with an error ({kinds_text or 'kinds not recorded'}), against "
+                   f"{polls:,} normal 204s; an errored poll is retried with the agent's jittered "
+                   f"backoff (250 ms doubling to 30 s), so the RSS and CPU above include that retry load.")
+    if errs_total and not errs:
+        out.append(f"During the ramp-up {errs_total:,} polls were answered with an error "
+                   f"({kinds_text}) and retried; none after it.")
+    per = idle["server_rss_per_poll_bytes"] / 1024
+    out.append(f"Server memory: {mib(rss)} at the peak, i.e. {per:.1f} KiB per held long-poll over "
+               f"the {mib(idle['server_rss_idle_bytes'])} before the agents "
+               f"({'within' if rss_ok else 'over'} the 200 MB target); "
+               f"{mib(idle['server_rss_end_bytes'])} at the end of the hold.")
+    return "\n".join(out) + "\n"
+
+
 def main():
     auth = json.load(open(sys.argv[1]))
     idle = json.load(open(sys.argv[2]))
@@ -105,9 +138,10 @@ Sections between `<!-- bench:NAME -->` markers are rewritten by the bench that o
 """
 
     rss = idle["server_rss_max_bytes"]
-    idle_ok = (idle["held_connections_min"] >= idle["agents"] and rss <= 200 * 1024 * 1024
-               and idle["errors_in_hold"] == 0)
     n = idle["agents"]
+    # The target is for 10,000 agents: a smaller run neither meets nor misses it.
+    idle_ok = None if n < 10_000 else (
+        idle["held_connections_min"] >= n and rss <= 200 * 1024 * 1024 and idle["errors_in_hold"] == 0)
 
     def target_row(target, goal, measured, ok, where):
         verdict = {True: "met", False: "**missed**", None: "—"}[ok]
@@ -157,7 +191,7 @@ and re-poll when it returns 204 — the steady state of an idle fleet. Release s
 |---|---|
 | connections held by the server (min over the hold) | {idle['held_connections_min']:,} of {n:,} |
 | ramp-up (all {n:,} connected) | {idle['ramp_secs']:.1f} s, {idle['ramp_server_cpu_secs']:.1f} s of server CPU (first-request key verification + claim) |
-| server RSS before the agents / max while holding | {mib(idle['server_rss_idle_bytes'])} / **{mib(rss)}** (target ≤ 200 MB: {'met' if idle_ok else 'missed'}) |
+| server RSS before the agents / max while holding | {mib(idle['server_rss_idle_bytes'])} / **{mib(rss)}** (target ≤ 200 MB for 10,000: {({True: 'met', False: 'missed', None: 'not applicable to ' + format(n, ',') + ' agents'})[idle_ok]}) |
 | server RSS per held long-poll | {idle['server_rss_per_poll_bytes'] / 1024:.1f} KiB |
 | server CPU while holding ({idle['hold_secs']:.0f} s) | {idle['server_cpu_percent']:.1f} % of one core (includes the re-polls: {idle['polls_returned_204_in_hold']:,} polls returned 204 in the window) |
 | client CPU while holding | {idle['client_cpu_percent']:.1f} % of one core |
@@ -179,25 +213,7 @@ Auth with a warm cache adds {auth['warm_overhead_p50_ms']:.3f} ms per request at
 (the cache spares {c['p50_ms'] - w['p50_ms']:.1f} ms of bcrypt per request).
 """
 
-    if idle["errors_in_hold"]:
-        note = f"""**Target missed, and why.** The connections are held, but the polls do not idle:
-while holding, {idle['errors_in_hold']:,} polls were answered with an error (an errored
-agent retries after 1 s) and none returned the normal 204 after its 30 s wait. The answers
-are `503 {{"code":"unavailable","message":"the database is unavailable; retry shortly"}}`:
-every poll first verifies its key and runs `claim_next_job`, each needing one of the 20
-pooled database connections; thousands of polls arriving together wait longer than the
-pool's acquire timeout (server log: `sqlx::pool::acquire ... exceeded slow threshold`) and
-fail, and their retries keep the pool saturated, so the fleet never settles into idle
-waiting. A 4,000-agent run showed the same (1,730 errors in 10 s, 207 MiB RSS); 300 agents
-idle cleanly (0 errors, 27 MiB RSS). The RSS above is therefore measured under this retry
-storm, not at rest ({idle['server_rss_per_poll_bytes'] / 1024:.0f} KiB per connection).
-Fix directions (server): admission control before the pool (a semaphore, so polls queue
-instead of timing out), a longer acquire timeout for long-polls, skipping the immediate
-claim when nothing was queued for the agent since its last empty claim, and jittered
-agent retry backoff.
-
-"""
-        proof = proof.replace("### Agent-key", note + "### Agent-key")
+    proof = proof.replace("### Agent-key", idle_findings(idle, rss) + "\n### Agent-key")
     new = {"header": header, "targets": targets, "proof": proof}
     for k, v in secs.items():
         new.setdefault(k, v)

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable;
 use companion_protocol::AgentMe;
 use companion_terminal::BridgeServer;
 
@@ -76,22 +77,20 @@ impl Launched {
     }
 }
 
-/// Who the key belongs to; retries (500 ms doubling to 30 s) while the server is unreachable.
+/// Who the key belongs to; retries with jittered exponential backoff
+/// ([`runtime::retry_policy`]) while the server is unreachable, stops on a refused key.
 pub async fn identify(client: &ApiClient) -> Result<AgentMe, LaunchError> {
-    let mut delays = std::iter::successors(Some(Duration::from_millis(500)), |d| {
-        Some((*d * 2).min(Duration::from_secs(30)))
-    });
-    loop {
-        match client.me().await {
-            Ok(me) => return Ok(me),
-            Err(e @ ClientError::BadKey { .. }) => return Err(LaunchError::BadKey(e)),
-            Err(e) => {
-                let d = delays.next().unwrap_or(Duration::from_secs(30));
-                tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "server not reachable yet");
-                tokio::time::sleep(d).await;
-            }
-        }
-    }
+    (|| client.me())
+        .retry(runtime::retry_policy())
+        .when(|e| !matches!(e, ClientError::BadKey { .. }))
+        .notify(|e, d: Duration| {
+            tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "server not reachable yet");
+        })
+        .await
+        .map_err(|e| match e {
+            e @ ClientError::BadKey { .. } => LaunchError::BadKey(e),
+            other => LaunchError::Client(other),
+        })
 }
 
 /// Starts the agent runtime for `key` on `server`, with its state in `data_dir`.

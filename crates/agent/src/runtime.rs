@@ -177,13 +177,19 @@ impl<T, C> Shared<T, C> {
     }
 }
 
-fn backoff() -> impl Iterator<Item = Duration> {
+/// The agent's retry policy towards the server: exponential from 250 ms to 30 s,
+/// jittered (so a fleet that lost the server together does not return in lockstep),
+/// never giving up.
+pub(crate) fn retry_policy() -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_jitter()
         .with_min_delay(Duration::from_millis(250))
         .with_max_delay(Duration::from_secs(30))
         .without_max_times()
-        .build()
+}
+
+fn backoff() -> impl Iterator<Item = Duration> {
+    retry_policy().build()
 }
 
 /// Starts the runtime. The client must carry the agent id (`with_agent_id`).

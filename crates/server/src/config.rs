@@ -45,6 +45,9 @@ pub struct DbConfig {
     /// Maximum connections in the query pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub database_max_connections: u32,
+    /// Seconds a request waits for a pooled connection before it is answered 503.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS", default_value_t = 5.0)]
+    pub database_acquire_timeout_secs: f64,
 }
 
 /// Everything `serve` needs.
@@ -95,6 +98,7 @@ impl Config {
                 database_url: Secret::new(database_url),
                 database_listen_url: None,
                 database_max_connections: 20,
+                database_acquire_timeout_secs: 5.0,
             },
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_base_url: None,

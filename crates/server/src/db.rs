@@ -15,7 +15,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations"
 pub async fn connect(cfg: &DbConfig) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(cfg.database_max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs_f64(
+            cfg.database_acquire_timeout_secs.clamp(0.001, 3600.0),
+        ))
         .connect(cfg.database_url.expose())
         .await
 }

@@ -3,6 +3,7 @@
 //! event stream subscribes to [`EventHub`]. No request ever opens its own LISTEN.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,42 +92,123 @@ impl EventHub {
     }
 }
 
+/// What one user's long-polls share: the wake-up, and a generation that changes on
+/// every job notice for the user (so a poll can tell whether anything was queued
+/// since its last empty claim).
+#[derive(Default)]
+pub struct UserWake {
+    /// Fires when a job for the user becomes pending. Create a `notified()` future and
+    /// `enable()` it BEFORE taking a [`WakeMark`] or claiming, so that a job inserted
+    /// in between still wakes the poll.
+    pub notify: Notify,
+    gen: AtomicU64,
+}
+
+impl UserWake {
+    /// Voids every mark taken so far for this user: a claim for the user failed, and
+    /// a failed claim may have held a job locked (`claim_next_job` skips locked rows)
+    /// while a concurrent claim came back empty, with no notice to follow.
+    pub fn void_marks(&self, wake: &JobWake) {
+        self.gen.store(wake.fresh_gen(), Ordering::SeqCst);
+    }
+}
+
+/// The notification state a poll saw: equal marks mean no job notice for the user
+/// and no listener outage in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WakeMark {
+    gen: u64,
+    epoch: u64,
+}
+
 /// Wakes long-polls when a job becomes pending for their user.
 #[derive(Clone, Default)]
 pub struct JobWake {
-    by_user: Arc<Mutex<HashMap<Uuid, Arc<Notify>>>>,
+    inner: Arc<WakeInner>,
+}
+
+#[derive(Default)]
+struct WakeInner {
+    by_user: Mutex<HashMap<Uuid, Arc<UserWake>>>,
+    /// Source of generations: every value handed out is unique, so a user entry that
+    /// is dropped and created again never repeats an old generation.
+    next_gen: AtomicU64,
+    /// Bumped each time LISTEN is (re-)established.
+    epoch: AtomicU64,
+    /// True while LISTEN is active (notifications cannot be missed).
+    listening: AtomicBool,
 }
 
 impl JobWake {
-    /// The `Notify` that fires when a job for `user_id` becomes pending. Create a
-    /// `notified()` future and `enable()` it BEFORE trying to claim, so that a job
-    /// inserted between the attempt and the wait still wakes the poll.
-    pub fn for_user(&self, user_id: Uuid) -> Arc<Notify> {
-        let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(user_id).or_default().clone()
+    /// The wake-up state of `user_id`'s long-polls.
+    pub fn for_user(&self, user_id: Uuid) -> Arc<UserWake> {
+        let mut map = self.inner.by_user.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(user_id)
+            .or_insert_with(|| {
+                Arc::new(UserWake {
+                    gen: AtomicU64::new(self.fresh_gen()),
+                    ..UserWake::default()
+                })
+            })
+            .clone()
     }
 
-    /// Wakes every waiting long-poll of `user_id`.
+    fn fresh_gen(&self) -> u64 {
+        self.inner.next_gen.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The current mark of `user`, or `None` while LISTEN is down (then nothing can
+    /// be concluded from the absence of notices). Take it after enabling `notified()`.
+    pub fn mark(&self, user: &UserWake) -> Option<WakeMark> {
+        if !self.inner.listening.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mark = WakeMark {
+            gen: user.gen.load(Ordering::SeqCst),
+            epoch: self.inner.epoch.load(Ordering::SeqCst),
+        };
+        // Re-check: an outage that began while reading makes the mark worthless.
+        self.inner.listening.load(Ordering::SeqCst).then_some(mark)
+    }
+
+    /// Wakes every waiting long-poll of `user_id` (a job became pending for it).
     pub fn wake_user(&self, user_id: Uuid) {
-        let notify = {
-            let map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
+        let user = {
+            let map = self.inner.by_user.lock().unwrap_or_else(|e| e.into_inner());
             map.get(&user_id).cloned()
         };
-        if let Some(n) = notify {
-            n.notify_waiters();
+        if let Some(u) = user {
+            // The generation changes BEFORE the waiters are woken: a poll that enabled
+            // its wake-up before reading the mark either sees the new generation or is woken.
+            u.gen.store(self.fresh_gen(), Ordering::SeqCst);
+            u.notify.notify_waiters();
         }
     }
 
-    /// Wakes every waiting long-poll (after a listener reconnect).
+    /// LISTEN is down: no mark is valid until [`JobWake::listening_again`].
+    pub fn listener_lost(&self) {
+        self.inner.listening.store(false, Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    /// LISTEN is (re-)established: a new epoch (older marks are void), and every
+    /// waiter re-claims (a notification may have been missed during the outage).
+    pub fn listening_again(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        self.inner.listening.store(true, Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    /// Wakes every waiting long-poll.
     pub fn wake_all(&self) {
-        let all: Vec<Arc<Notify>> = {
-            let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
+        let all: Vec<Arc<UserWake>> = {
+            let mut map = self.inner.by_user.lock().unwrap_or_else(|e| e.into_inner());
             // Drop entries nobody holds any more.
             map.retain(|_, n| Arc::strong_count(n) > 1);
             map.values().cloned().collect()
         };
-        for n in all {
-            n.notify_waiters();
+        for u in all {
+            u.notify.notify_waiters();
         }
     }
 }
@@ -139,27 +221,46 @@ pub async fn connect_listener(url: &str) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
-/// Runs the fan-out loop forever: each notification is parsed and dispatched; on a
-/// lost connection every waiter is woken (a notification may have been missed).
-pub async fn run_listener(mut listener: PgListener, jobs: JobWake, events: EventHub) {
-    let mut backoff = Duration::from_millis(200);
+/// Runs the fan-out loop forever: each notification is parsed and dispatched. On a
+/// lost connection every waiter is woken and marks are void until LISTEN is
+/// re-established on a new connection (to `url`), after which every waiter is woken
+/// again (a notification may have been missed in between).
+pub async fn run_listener(mut listener: PgListener, url: String, jobs: JobWake, events: EventHub) {
+    jobs.listening_again();
     loop {
         match listener.try_recv().await {
             Ok(Some(n)) => {
-                backoff = Duration::from_millis(200);
                 dispatch(n.channel(), n.payload(), &jobs, &events);
+                continue;
             }
-            Ok(None) => {
-                tracing::warn!("notification listener reconnected; waking all waiters");
-                jobs.wake_all();
-                events.publish(HubEvent::Resync);
-            }
+            Ok(None) => tracing::warn!("notification listener lost its connection; reconnecting"),
+            Err(err) => tracing::warn!(error = %err, "notification listener error; reconnecting"),
+        }
+        jobs.listener_lost();
+        events.publish(HubEvent::Resync);
+        drop(listener);
+        listener = reconnect(&url).await;
+        jobs.listening_again();
+        events.publish(HubEvent::Resync);
+    }
+}
+
+/// Connects and LISTENs again, retrying with jittered backoff until it works.
+async fn reconnect(url: &str) -> PgListener {
+    use backon::BackoffBuilder;
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .without_max_times()
+        .build();
+    loop {
+        match connect_listener(url).await {
+            Ok(l) => return l,
             Err(err) => {
-                tracing::warn!(error = %err, "notification listener error; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                jobs.wake_all();
-                events.publish(HubEvent::Resync);
+                let d = delays.next().unwrap_or(Duration::from_secs(10));
+                tracing::warn!(error = %err, retry_in_ms = d.as_millis() as u64, "cannot re-LISTEN yet");
+                tokio::time::sleep(d).await;
             }
         }
     }
@@ -190,8 +291,8 @@ mod tests {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let na = jobs.for_user(a);
         let nb = jobs.for_user(b);
-        let fa = na.notified();
-        let fb = nb.notified();
+        let fa = na.notify.notified();
+        let fb = nb.notify.notified();
         tokio::pin!(fa, fb);
         fa.as_mut().enable();
         fb.as_mut().enable();
@@ -203,6 +304,48 @@ mod tests {
         dispatch(JOBS_CHANNEL, &payload, &jobs, &events);
         assert!(futures::poll!(fa).is_ready());
         assert!(futures::poll!(fb).is_pending());
+    }
+
+    #[test]
+    fn a_mark_changes_with_a_notice_or_an_outage_and_is_void_while_not_listening() {
+        let jobs = JobWake::default();
+        let events = EventHub::new(8);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (ua, ub) = (jobs.for_user(a), jobs.for_user(b));
+        assert_eq!(jobs.mark(&ua), None, "not listening yet");
+        jobs.listening_again();
+        let (ma, mb) = (jobs.mark(&ua).unwrap(), jobs.mark(&ub).unwrap());
+        let payload = format!(
+            r#"{{"job_id":"{}","user_id":"{}","agent_id":null}}"#,
+            Uuid::new_v4(),
+            a
+        );
+        dispatch(JOBS_CHANNEL, &payload, &jobs, &events);
+        assert_ne!(
+            jobs.mark(&ua).unwrap(),
+            ma,
+            "a notice for a changes a's mark"
+        );
+        assert_eq!(jobs.mark(&ub).unwrap(), mb, "and not b's");
+        jobs.listener_lost();
+        assert_eq!(jobs.mark(&ub), None);
+        jobs.listening_again();
+        assert_ne!(jobs.mark(&ub).unwrap(), mb, "a new epoch after an outage");
+        // A user entry dropped and created again never repeats a generation.
+        let mb2 = jobs.mark(&ub).unwrap();
+        drop(ub);
+        jobs.wake_all();
+        assert_ne!(jobs.mark(&jobs.for_user(b)).unwrap(), mb2);
+    }
+
+    #[test]
+    fn a_failed_claim_voids_the_users_marks() {
+        let jobs = JobWake::default();
+        jobs.listening_again();
+        let u = jobs.for_user(Uuid::new_v4());
+        let before = jobs.mark(&u).unwrap();
+        u.void_marks(&jobs);
+        assert_ne!(jobs.mark(&u).unwrap(), before);
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! stream (`events`), stale-job sweeper, admin commands. `router()` assembles it all.
 
 pub mod admin;
+pub mod admission;
 pub mod agent_api;
 pub mod agents;
 pub mod auth;

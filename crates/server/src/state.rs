@@ -7,11 +7,13 @@ use std::time::Duration;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::admission::AgentGate;
 use crate::auth::rate_limit::FailureLimiter;
 use crate::auth::KeyVerifier;
 use crate::config::Config;
 use crate::hub::{self, EventHub, JobWake};
 use crate::prices::PriceBook;
+use crate::queue::idle::EmptyClaims;
 
 /// Verified keys are trusted this long without bcrypt (the stored hash is still re-read).
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -29,6 +31,10 @@ pub struct AppState {
     /// Wakes job long-polls (`jobs_notify.for_user(id)`).
     pub jobs_notify: JobWake,
     pub prices: PriceBook,
+    /// Admission control in front of agent-key checks and job claims.
+    pub agent_gate: AgentGate,
+    /// Each agent's last empty claim, to skip claims nothing can have changed.
+    pub empty_claims: EmptyClaims,
 }
 
 impl AppState {
@@ -43,19 +49,24 @@ impl AppState {
             .expose()
             .to_string();
         let listener = hub::connect_listener(&listen_url).await?;
+        let agent_gate = AgentGate::for_pool(config.db.database_max_connections);
         let state = AppState {
             db,
             config: Arc::new(config),
             keys: KeyVerifier::new(
                 KEY_CACHE_TTL,
                 FailureLimiter::new(MAX_KEY_FAILURES, KEY_FAILURE_WINDOW),
-            ),
+            )
+            .with_gate(agent_gate.clone()),
             events: EventHub::new(1024),
             jobs_notify: JobWake::default(),
             prices: PriceBook::default(),
+            agent_gate: agent_gate.clone(),
+            empty_claims: EmptyClaims::default(),
         };
         tokio::spawn(hub::run_listener(
             listener,
+            listen_url,
             state.jobs_notify.clone(),
             state.events.clone(),
         ));

@@ -8,8 +8,9 @@
 //!
 //! Prints one JSON object on stdout; progress goes to stderr.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -151,43 +152,58 @@ async fn idle_polls(
     let polls = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let jobs = Arc::new(AtomicU64::new(0));
+    let error_kinds: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let started_polls = Arc::new(AtomicUsize::new(0));
     let server_cpu_before_ramp = procstat::cpu_time(t.server_pid)?;
     let ramp_start = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     for (i, a) in agents.into_iter().enumerate() {
-        let (client, polls, errors, jobs, started_polls) = (
+        let (client, polls, errors, jobs, started_polls, error_kinds) = (
             client.clone(),
             polls.clone(),
             errors.clone(),
             jobs.clone(),
             started_polls.clone(),
+            error_kinds.clone(),
         );
         let url = format!("{}/api/v1/agents/{}/jobs/next?wait=30", t.server, a.id);
         tasks.push(tokio::spawn(async move {
             started_polls.fetch_add(1, Ordering::Relaxed);
+            // An errored poll is retried as the agent does: jittered exponential backoff.
+            let mut delays = retry_delays();
             loop {
                 match client.get(&url).header("X-Agent-Key", &a.key).send().await {
                     Ok(r) if r.status() == 204 => {
                         polls.fetch_add(1, Ordering::Relaxed);
+                        delays = retry_delays();
                     }
                     Ok(r) if r.status() == 200 => {
                         jobs.fetch_add(1, Ordering::Relaxed);
+                        delays = retry_delays();
                     }
                     other => {
-                        if errors.fetch_add(1, Ordering::Relaxed) < 3 {
-                            match other {
-                                Ok(r) => {
-                                    let st = r.status();
-                                    eprintln!(
-                                        "idle-polls: poll answered {st}: {}",
-                                        r.text().await.unwrap_or_default()
-                                    );
-                                }
-                                Err(e) => eprintln!("idle-polls: poll failed: {e}"),
+                        let kind = match other {
+                            Ok(r) => {
+                                let st = r.status();
+                                let body = r.text().await.unwrap_or_default();
+                                let code = serde_json::from_str::<serde_json::Value>(&body)
+                                    .ok()
+                                    .and_then(|v| v["code"].as_str().map(str::to_string))
+                                    .unwrap_or_default();
+                                format!("{} {code}", st.as_u16())
                             }
-                        }
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                            Err(e) if e.is_timeout() => "client timeout".to_string(),
+                            Err(e) if e.is_connect() => "connect error".to_string(),
+                            Err(_) => "transport error".to_string(),
+                        };
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        *error_kinds
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(kind.trim().to_string())
+                            .or_default() += 1;
+                        let d = delays.next().unwrap_or(Duration::from_secs(30));
+                        tokio::time::sleep(d).await;
                     }
                 }
             }
@@ -246,11 +262,25 @@ async fn idle_polls(
         "errors_in_hold": errors.load(Ordering::Relaxed) - errors0,
         "errors_total": errors.load(Ordering::Relaxed),
         "unexpected_jobs": jobs.load(Ordering::Relaxed),
+        "polls_returned_204_total": polls.load(Ordering::Relaxed),
+        "errors_by_kind": error_kinds.lock().unwrap_or_else(|e| e.into_inner()).clone(),
     });
     for t in tasks {
         t.abort();
     }
     Ok(out)
+}
+
+/// The agent's retry policy (crates/agent `runtime::retry_policy`): 250 ms doubling
+/// to 30 s, jittered.
+fn retry_delays() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(30))
+        .without_max_times()
+        .build()
 }
 
 async fn timed_gets(

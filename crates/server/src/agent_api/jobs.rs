@@ -1,9 +1,12 @@
-//! `GET /agents/{id}/jobs/next?wait=N` (claim, long-poll woken by the NOTIFY fan-out)
-//! and `POST /agents/{id}/jobs/{job_id}/result`.
+//! `GET /agents/{id}/jobs/next?wait=N` (claim, long-poll woken by the NOTIFY fan-out;
+//! claims admitted through `admission::AgentGate`, and without a claim when the agent's last claim was
+//! empty and nothing was queued since: see `queue::idle`) and
+//! `POST /agents/{id}/jobs/{job_id}/result`.
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use companion_protocol::{ApiErrorBody, ClaimedJob, JobResultRequest, ResultAck};
@@ -34,6 +37,7 @@ pub struct NextQuery {
               (status = 429, body = ApiErrorBody)))]
 pub async fn next_job(
     State(state): State<AppState>,
+    arrived: Arrived,
     agent: AgentAuth,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<NextQuery>,
@@ -45,16 +49,36 @@ pub async fn next_job(
             "wait must be a number of seconds between 0 and 30",
         ));
     }
-    let deadline = Instant::now() + Duration::from_secs_f64(wait).min(MAX_LONG_POLL);
+    // From the request's arrival: time spent queuing for admission counts as waiting.
+    let deadline = arrived.0 + Duration::from_secs_f64(wait).min(MAX_LONG_POLL);
     let wake = state.jobs_notify.for_user(agent.user_id);
     loop {
         // Register for wake-ups BEFORE looking, so a job inserted in between still wakes us.
-        let notified = wake.notified();
+        let notified = wake.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if let Some(job) = claim::claim_next(&state.db, id).await? {
-            tracing::info!(agent = %id, job = %job.job_id, job_type = %job.job_type, attempt = job.attempt, "job claimed");
-            return Ok(ApiJson(job).into_response());
+        let mark = state.jobs_notify.mark(&wake);
+        let known_empty =
+            mark.is_some_and(|m| state.empty_claims.still_empty(id, agent.user_id, m));
+        if !known_empty {
+            let permit = state.agent_gate.enter().await?;
+            let claimed = claim::claim_next(&state.db, id).await;
+            drop(permit);
+            if claimed.is_err() {
+                // It may have held a job locked while another poll's claim came back empty.
+                wake.void_marks(&state.jobs_notify);
+            }
+            match claimed? {
+                Some(job) => {
+                    state.empty_claims.forget(id);
+                    tracing::info!(agent = %id, job = %job.job_id, job_type = %job.job_type, attempt = job.attempt, "job claimed");
+                    return Ok(ApiJson(job).into_response());
+                }
+                None => match mark {
+                    Some(m) => state.empty_claims.record(id, agent.user_id, m),
+                    None => state.empty_claims.forget(id),
+                },
+            }
         }
         if Instant::now() >= deadline {
             return Ok(StatusCode::NO_CONTENT.into_response());
@@ -63,6 +87,18 @@ pub async fn next_job(
             _ = &mut notified => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
+    }
+}
+
+/// When the request reached the handler's extractors (taken before authentication,
+/// which may queue for admission).
+pub struct Arrived(Instant);
+
+impl<S: Send + Sync> FromRequestParts<S> for Arrived {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Arrived(Instant::now()))
     }
 }
 

@@ -2,7 +2,8 @@
 //! candidate, a verification cache keyed by the key's SHA-256 (short TTL, dropped at
 //! once on rotation/revocation through this server, and re-checked against the stored
 //! hash at most every [`RECHECK_AFTER`], so a rotation or deletion made by any other
-//! writer takes effect within that), and per-address failure limiting.
+//! writer takes effect within that), and per-address failure limiting. Its database
+//! reads queue behind the [`AgentGate`] (bcrypt runs outside it).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,8 +20,10 @@ use uuid::Uuid;
 use super::client_ip;
 use super::keys;
 use super::rate_limit::FailureLimiter;
+use crate::admission::AgentGate;
 use crate::error::ApiError;
 use crate::state::AppState;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// An authenticated agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +73,8 @@ fn now_ms() -> u64 {
 pub struct KeyVerifier {
     cache: Cache<[u8; 32], Verified>,
     limiter: FailureLimiter,
+    /// Admission for the database reads (none: straight to the pool).
+    gate: Option<AgentGate>,
 }
 
 impl KeyVerifier {
@@ -81,6 +86,20 @@ impl KeyVerifier {
                 .support_invalidation_closures()
                 .build(),
             limiter,
+            gate: None,
+        }
+    }
+
+    /// Queues this verifier's database reads behind `gate`.
+    pub fn with_gate(mut self, gate: AgentGate) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    async fn admit(&self) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+        match &self.gate {
+            Some(g) => g.enter().await.map(Some),
+            None => Ok(None),
         }
     }
 
@@ -112,11 +131,13 @@ impl KeyVerifier {
                     user_id: hit.user_id,
                 });
             }
+            let permit = self.admit().await?;
             let current: Option<(Uuid, String)> =
                 sqlx::query_as("select user_id, pairing_key_hash from mt5_agents where id = $1")
                     .bind(hit.agent_id)
                     .fetch_optional(db)
                     .await?;
+            drop(permit);
             match current {
                 Some((user_id, hash)) if hash == hit.hash && user_id == hit.user_id => {
                     hit.checked_ms.store(now_ms(), Ordering::Relaxed);
@@ -128,12 +149,14 @@ impl KeyVerifier {
                 _ => self.cache.invalidate(&digest),
             }
         }
+        let permit = self.admit().await?;
         let candidates: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
             "select id, user_id, pairing_key_hash from mt5_agents where pairing_key_prefix = $1",
         )
         .bind(keys::stored_prefix(key))
         .fetch_all(db)
         .await?;
+        drop(permit);
         if candidates.is_empty() {
             return Err(self.fail(ip));
         }

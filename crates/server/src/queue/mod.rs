@@ -2,6 +2,7 @@
 //! and deployments (`result`, `propagate`), and the stale-job sweeper (`sweeper`).
 
 pub mod claim;
+pub mod idle;
 pub mod propagate;
 pub mod result;
 pub mod sweeper;

@@ -97,6 +97,9 @@ struct Chart {
 /// Everything that survives a restart when a state file is set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Book {
+    /// Tells this book's lines in the orders log from other runs' (0 in old files).
+    #[serde(default)]
+    id: u64,
     balance: f64,
     next_order: u64,
     next_deal: u64,
@@ -115,7 +118,10 @@ pub struct Engine {
     book: Book,
 }
 
-/// One line of `--orders-log`.
+/// One line of `--orders-log`. With a state file, the line is also the order's
+/// commit record: it is appended (one write) before the book is saved, and at start
+/// every line of this book newer than the saved book is replayed into it, so a kill
+/// between the two writes can neither lose the order's record nor its effect.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderLogLine {
     pub time_us: i64,
@@ -126,6 +132,28 @@ pub struct OrderLogLine {
     /// Ticket of the opened position; absent when rejected.
     pub ticket: Option<u64>,
     pub retcode: u32,
+    /// The book (state file) this order was applied to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub book: Option<u64>,
+    /// The order's number in that book (`orders_received` after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// What the order did to the book (absent when rejected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<LoggedFill>,
+}
+
+/// The effect of a filled order, enough to apply it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedFill {
+    pub order: u64,
+    pub deal: u64,
+    pub price: f64,
+    pub sl: f64,
+    pub tp: f64,
+    pub magic: i64,
+    /// Seconds.
+    pub time: i64,
 }
 
 fn round_to(x: f64, digits: u32) -> f64 {
@@ -151,6 +179,7 @@ impl Engine {
     /// A fresh engine, or the state file's account when one exists and parses.
     pub fn new(cfg: EngineConfig, now_ms: i64) -> Self {
         let fresh = Book {
+            id: fresh_book_id(),
             balance: cfg.balance,
             next_order: 5_000_001,
             next_deal: 7_000_001,
@@ -168,7 +197,63 @@ impl Engine {
             .and_then(|b| serde_json::from_slice::<Book>(&b).ok())
             .unwrap_or(fresh);
         let market = Market::new(cfg.seed, cfg.tick_ms, now_ms);
-        Engine { cfg, market, book }
+        let mut engine = Engine { cfg, market, book };
+        engine.replay_orders_log();
+        engine
+    }
+
+    /// Applies the orders the log holds for this book beyond the saved book (the
+    /// process ended between an order's log line and its book save), then saves.
+    /// A torn last line (a write cut short) is cut off first.
+    fn replay_orders_log(&mut self) {
+        let (Some(_), Some(log)) = (&self.cfg.state_file, &self.cfg.orders_log) else {
+            return;
+        };
+        let Ok(mut text) = std::fs::read_to_string(log) else {
+            return;
+        };
+        if !text.is_empty() && !text.ends_with('\n') {
+            let keep = text.rfind('\n').map_or(0, |i| i + 1);
+            text.truncate(keep);
+            let cut = std::fs::OpenOptions::new()
+                .write(true)
+                .open(log)
+                .and_then(|f| f.set_len(keep as u64));
+            if let Err(e) = cut {
+                tracing::warn!(error = %e, "could not cut the torn last line of the orders log");
+            }
+        }
+        let mut replayed = 0;
+        for line in text.lines() {
+            let Ok(l) = serde_json::from_str::<OrderLogLine>(line) else {
+                continue;
+            };
+            let (Some(book), Some(seq)) = (l.book, l.seq) else {
+                continue;
+            };
+            if book != self.book.id || seq <= self.book.orders_received {
+                continue;
+            }
+            self.book.orders_received = seq;
+            if let Some(f) = &l.fill {
+                apply_fill(
+                    &mut self.book,
+                    &l.symbol,
+                    l.side == "buy",
+                    l.volume,
+                    &l.comment,
+                    f,
+                );
+            }
+            replayed += 1;
+        }
+        if replayed > 0 {
+            tracing::warn!(
+                replayed,
+                "orders applied from the orders log (the last run ended before saving them)"
+            );
+            self.save();
+        }
     }
 
     /// Answers one request at `now_ms`.
@@ -415,21 +500,14 @@ impl Engine {
         }
     }
 
-    fn log_order(&self, o: &wire::OrderSendArgs, ticket: Option<u64>, code: u32, now_ms: i64) {
+    /// Appends the order's line to the orders log: the order's commit record.
+    fn log_order(&self, line: &OrderLogLine) {
         let Some(path) = &self.cfg.orders_log else {
             return;
         };
-        let line = OrderLogLine {
-            time_us: chrono::Utc::now().timestamp_micros().max(now_ms * 1000),
-            comment: o.comment.clone(),
-            symbol: o.symbol.clone(),
-            side: o.side.clone(),
-            volume: o.volume,
-            ticket,
-            retcode: code,
-        };
-        let mut text = serde_json::to_string(&line).unwrap_or_default();
+        let mut text = serde_json::to_string(line).unwrap_or_default();
         text.push('\n');
+        // One write of the whole line (O_APPEND): a kill cannot leave half of it.
         let res = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -444,15 +522,26 @@ impl Engine {
         self.book.orders_received += 1;
         let n = self.book.orders_received;
         let result = self.try_order(&o, n, now_ms);
-        // The book is saved before the order is logged: a kill between the two must
-        // leave the deal in the terminal's memory (as a broker keeps it), never only
-        // in the observers' log — the agent reconciles against the memory.
+        let (ticket, code, fill) = match &result {
+            Ok((r, fill)) => (Some(r.position), retcode::DONE, Some(fill.clone())),
+            Err((code, _)) => (None, *code, None),
+        };
+        // The log line first (the commit record, replayed at start if the save below
+        // never happens), then the book: no kill between them loses the order.
+        self.log_order(&OrderLogLine {
+            time_us: chrono::Utc::now().timestamp_micros().max(now_ms * 1000),
+            comment: o.comment.clone(),
+            symbol: o.symbol.clone(),
+            side: o.side.clone(),
+            volume: o.volume,
+            ticket,
+            retcode: code,
+            book: Some(self.book.id),
+            seq: Some(n),
+            fill,
+        });
         self.save();
-        match &result {
-            Ok(r) => self.log_order(&o, Some(r.position), retcode::DONE, now_ms),
-            Err((code, _)) => self.log_order(&o, None, *code, now_ms),
-        }
-        result.map(|r| json!(r))
+        result.map(|(r, _)| json!(r))
     }
 
     fn try_order(
@@ -460,7 +549,7 @@ impl Engine {
         o: &wire::OrderSendArgs,
         n: u64,
         now_ms: i64,
-    ) -> Result<wire::OrderSendResult, (u32, String)> {
+    ) -> Result<(wire::OrderSendResult, LoggedFill), (u32, String)> {
         if let Some(code) = self.cfg.reject.rejects(n) {
             return Err(reject(code));
         }
@@ -510,57 +599,28 @@ impl Engine {
         if need > acct.margin_free {
             return Err(reject(retcode::NO_MONEY));
         }
-        let order = self.book.next_order;
-        self.book.next_order += 1;
-        let deal = self.book.next_deal;
-        self.book.next_deal += 1;
-        let time = now_ms / 1000;
-        let side = if buy { "buy" } else { "sell" }.to_string();
-        self.book.positions.push(PaperPosition {
-            ticket: order,
-            symbol: o.symbol.clone(),
-            buy,
-            volume: o.volume,
-            price_open: price,
+        let fill = LoggedFill {
+            order: self.book.next_order,
+            deal: self.book.next_deal,
+            price,
             sl: o.sl,
             tp: o.tp,
-            comment: o.comment.clone(),
             magic: o.magic,
-            time,
-        });
-        self.book.orders.push(wire::OrderWire {
-            order,
-            position: order,
-            symbol: o.symbol.clone(),
-            side: side.clone(),
-            volume: o.volume,
-            price,
-            state: "filled".into(),
-            comment: o.comment.clone(),
-            time,
-        });
-        self.book.deals.push(wire::DealWire {
-            deal,
-            order,
-            position: order,
-            symbol: o.symbol.clone(),
-            side,
-            entry: "in".into(),
-            volume: o.volume,
-            price,
-            profit: 0.0,
-            comment: o.comment.clone(),
-            magic: o.magic,
-            time,
-        });
-        Ok(wire::OrderSendResult {
-            retcode: retcode::DONE,
-            order,
-            deal,
-            position: order,
-            price,
-            volume: o.volume,
-        })
+            time: now_ms / 1000,
+        };
+        apply_fill(&mut self.book, &o.symbol, buy, o.volume, &o.comment, &fill);
+        let (order, deal) = (fill.order, fill.deal);
+        Ok((
+            wire::OrderSendResult {
+                retcode: retcode::DONE,
+                order,
+                deal,
+                position: order,
+                price,
+                volume: o.volume,
+            },
+            fill,
+        ))
     }
 
     /// Closes `ticket` at `price` with a deal carrying `comment`; returns the result.
@@ -682,6 +742,65 @@ impl Engine {
     }
 }
 
+/// Opens the position of a filled order: position, order and deal, and the counters.
+fn apply_fill(
+    book: &mut Book,
+    symbol: &str,
+    buy: bool,
+    volume: f64,
+    comment: &str,
+    f: &LoggedFill,
+) {
+    book.next_order = book.next_order.max(f.order + 1);
+    book.next_deal = book.next_deal.max(f.deal + 1);
+    let side = if buy { "buy" } else { "sell" }.to_string();
+    book.positions.push(PaperPosition {
+        ticket: f.order,
+        symbol: symbol.to_string(),
+        buy,
+        volume,
+        price_open: f.price,
+        sl: f.sl,
+        tp: f.tp,
+        comment: comment.to_string(),
+        magic: f.magic,
+        time: f.time,
+    });
+    book.orders.push(wire::OrderWire {
+        order: f.order,
+        position: f.order,
+        symbol: symbol.to_string(),
+        side: side.clone(),
+        volume,
+        price: f.price,
+        state: "filled".into(),
+        comment: comment.to_string(),
+        time: f.time,
+    });
+    book.deals.push(wire::DealWire {
+        deal: f.deal,
+        order: f.order,
+        position: f.order,
+        symbol: symbol.to_string(),
+        side,
+        entry: "in".into(),
+        volume,
+        price: f.price,
+        profit: 0.0,
+        comment: comment.to_string(),
+        magic: f.magic,
+        time: f.time,
+    });
+}
+
+/// An id for a new book (not a secret: it only tells runs' log lines apart).
+fn fresh_book_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ (u64::from(std::process::id()) << 32)).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -787,5 +906,137 @@ mod tests {
         assert_eq!(r.error.unwrap().retcode, 10014);
         let r = e.handle(&req("nope", json!({})), 0);
         assert_eq!(r.error.unwrap().retcode, retcode::UNKNOWN_COMMAND);
+    }
+
+    fn persisted(dir: &std::path::Path) -> EngineConfig {
+        EngineConfig {
+            tick_ms: 0,
+            orders_log: Some(dir.join("orders.jsonl")),
+            state_file: Some(dir.join("state.json")),
+            ..Default::default()
+        }
+    }
+
+    fn log_lines(dir: &std::path::Path) -> Vec<OrderLogLine> {
+        std::fs::read_to_string(dir.join("orders.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn positions(e: &mut Engine) -> Vec<Value> {
+        e.handle(&req("positions", json!({})), 0).result.unwrap()["positions"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn a_kill_between_the_log_line_and_the_book_save_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let mut e = Engine::new(persisted(dir.path()), 0);
+        let first = e.handle(
+            &req(
+                "order_send",
+                json!({"symbol":"EURUSD","side":"buy","volume":0.1,"comment":"j1"}),
+            ),
+            0,
+        );
+        assert!(first.ok);
+        let book_before = std::fs::read(&state).unwrap();
+        let r = e
+            .handle(
+                &req("order_send", json!({"symbol":"EURUSD","side":"sell","volume":0.2,"sl":9.0,"comment":"j2","magic":7})),
+                0,
+            )
+            .result
+            .unwrap();
+        let ticket = r["position"].as_u64().unwrap();
+        drop(e);
+        // The process died after the order's log line and before its book save: the
+        // state file still holds the book from before the order.
+        std::fs::write(&state, &book_before).unwrap();
+
+        let mut restarted = Engine::new(persisted(dir.path()), 0);
+        let pos = positions(&mut restarted);
+        assert_eq!(pos.len(), 2, "the order's effect is back: {pos:?}");
+        let j2 = pos.iter().find(|p| p["comment"] == "j2").unwrap();
+        assert_eq!(j2["ticket"].as_u64(), Some(ticket));
+        assert_eq!(j2["volume"].as_f64(), Some(0.2));
+        assert_eq!(j2["sl"].as_f64(), Some(9.0));
+        assert_eq!(j2["magic"].as_i64(), Some(7));
+        let h = restarted
+            .handle(&req("history_by_comment", json!({"comment":"j2"})), 0)
+            .result
+            .unwrap();
+        assert_eq!(h["deals"].as_array().unwrap().len(), 1);
+        // The record is there exactly once, and new orders get new numbers.
+        let lines = log_lines(dir.path());
+        assert_eq!(lines.iter().filter(|l| l.comment == "j2").count(), 1);
+        let next = restarted
+            .handle(
+                &req(
+                    "order_send",
+                    json!({"symbol":"EURUSD","side":"buy","volume":0.1,"comment":"j3"}),
+                ),
+                0,
+            )
+            .result
+            .unwrap();
+        assert!(next["position"].as_u64().unwrap() > ticket);
+        drop(restarted);
+        // A second restart replays nothing twice.
+        let mut again = Engine::new(persisted(dir.path()), 0);
+        assert_eq!(positions(&mut again).len(), 3);
+        assert_eq!(log_lines(dir.path()).len(), 3);
+    }
+
+    #[test]
+    fn a_torn_last_log_line_is_cut_and_other_runs_lines_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("orders.jsonl");
+        // A line of another book (an earlier run) and a torn line.
+        let other = OrderLogLine {
+            time_us: 1,
+            comment: "old".into(),
+            symbol: "EURUSD".into(),
+            side: "buy".into(),
+            volume: 0.1,
+            ticket: Some(1),
+            retcode: retcode::DONE,
+            book: Some(12345),
+            seq: Some(1),
+            fill: Some(LoggedFill {
+                order: 1,
+                deal: 1,
+                price: 1.1,
+                sl: 0.0,
+                tp: 0.0,
+                magic: 0,
+                time: 0,
+            }),
+        };
+        let mut text = serde_json::to_string(&other).unwrap();
+        text.push_str("\n{\"time_us\":2,\"comm");
+        std::fs::write(&log, text).unwrap();
+        let mut e = Engine::new(persisted(dir.path()), 0);
+        assert!(positions(&mut e).is_empty());
+        assert!(
+            e.handle(
+                &req(
+                    "order_send",
+                    json!({"symbol":"EURUSD","side":"buy","volume":0.1,"comment":"j1"})
+                ),
+                0
+            )
+            .ok
+        );
+        let lines = log_lines(dir.path());
+        assert_eq!(
+            lines.iter().map(|l| l.comment.as_str()).collect::<Vec<_>>(),
+            ["old", "j1"]
+        );
     }
 }
