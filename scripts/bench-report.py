@@ -68,7 +68,8 @@ def find_row(text, *words):
     lines = (text or "").splitlines()
     for i, line in enumerate(lines):
         low = line.lower()
-        header = i + 1 < len(lines) and set(lines[i + 1].replace("|", "").strip()) <= set("-: ")
+        nxt = lines[i + 1].replace("|", "").strip() if i + 1 < len(lines) else ""
+        header = nxt != "" and set(nxt) <= set("-: ")  # (a table's last row is followed by a blank line)
         if line.startswith("|") and not header and all(w in low for w in words):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             return " / ".join(c for c in cells[1:] if c) or None
