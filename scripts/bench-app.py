@@ -14,12 +14,12 @@ start, from the moment the process is spawned:
 Then, with the last start left running (window on the Dashboard, terminal attached),
 idle CPU (% of one core, from /proc utime+stime) and memory (RSS and PSS, summed over
 `companion` and every descendant: WebKitWebProcess, WebKitNetworkProcess, ...).
-Prints JSON.
+Writes JSON to --out.
 
 `section`: renders the `<!-- bench:app -->` section of docs/benchmarks.md from that
 JSON (and the sizes) and replaces it in DOC.
 
-usage: bench-app.py measure --app BIN --agent-id UUID --db URL [--runs N] [--idle-secs S]
+usage: bench-app.py measure --app BIN --agent-id UUID --db URL --out FILE [--runs N] [--idle-secs S]
        bench-app.py section RESULT_JSON DOC
 """
 import argparse
@@ -71,7 +71,11 @@ def tree(pid):
 
 
 def proc_name(pid):
+    """The executable's name (comm is cut at 15 characters: WebKitWebProces)."""
     try:
+        argv0 = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode(errors="replace")
+        if argv0:
+            return os.path.basename(argv0)
         return open(f"/proc/{pid}/comm").read().strip()
     except OSError:
         return "?"
@@ -252,8 +256,8 @@ def measure(args):
         "idle": idle_fig,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
-    json.dump(out, sys.stdout, indent=2)
-    print()
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=2)
 
 
 def mib(b):
@@ -275,7 +279,7 @@ def section(result_path, doc_path):
     text = f"""## Desktop app (`scripts/bench-app`)
 
 Measured {m['date']} on this machine (2 cores, shared: 1-minute load average {min(loads):.2f}–{max(loads):.2f}
-during the starts, {i['load_start'][0]}–{i['load_end'][0]} while idle), **release build** of `companion`
+during the starts; {i['load_start'][0]} at the start and {i['load_end'][0]} at the end of the idle window), **release build** of `companion`
 (`tauri build --bundles deb`), under Xvfb with its own D-Bus session, against
 `companion-server` ({r.get('server_build', 'release')} build), PostgreSQL on loopback and the paper terminal attached to the app's bridge.
 The app is started already paired (`COMPANION_AGENT_KEY`, fresh data directories each time); the
@@ -287,7 +291,7 @@ time runs from spawning the process. Issue #6 sets no targets for these: reporte
 | start → the app shows "Connected" (its event stream to `/api/v1/events` open; app log timestamp), median / max | {ac} |
 | each start, connected (ms) | {runs} |
 | each start, app "Connected" (ms) | {app_runs} |
-| idle CPU, all app processes ({i['secs']:.0f} s, after {i['settle_secs']:.0f} s to settle) | **{i['cpu_percent']:.2f} %** of one core |
+| idle CPU, all app processes ({i['secs']:.0f} s, after {i['settle_secs']:.0f} s to settle; resolution {100 / i['secs'] / 100:.2f} %: one 10 ms clock tick) | **{i['cpu_percent']:.2f} %** of one core |
 | idle RSS, summed over the app's processes, mean / max | **{mib(i['rss_mean_bytes'])}** / {mib(i['rss_max_bytes'])} |
 | idle PSS, summed (shared pages counted once) | {mib(i['pss_end_bytes'])} |
 | release binary `target/release/companion` (not stripped: the release profile keeps symbols) | **{mib(s['binary_bytes'])}** ({mib(s['binary_stripped_bytes'])} stripped) |
@@ -295,6 +299,8 @@ time runs from spawning the process. Issue #6 sets no targets for these: reporte
 
 Idle = paired, terminal connected ({'yes' if i.get('terminal_connected') else 'no'} at the end), window shown on the
 Dashboard, no jobs: the runtime long-polls, heartbeats every 10 s and watches the terminal every 1 s.
+Processes counted: `companion` and its descendants (the WebKit processes below); the accessibility
+bus WebKit asks D-Bus to start is not a descendant and not counted.
 The starts run with a warm page cache (the binary was just built and run); the first start after a
 reboot is slower.
 
@@ -323,6 +329,7 @@ def main():
     m.add_argument("--idle-secs", type=float, default=20)
     m.add_argument("--settle-secs", type=float, default=10)
     m.add_argument("--timeout", type=float, default=120)
+    m.add_argument("--out", required=True, help="where the JSON goes")
     s = sub.add_parser("section")
     s.add_argument("result")
     s.add_argument("doc")
