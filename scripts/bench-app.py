@@ -281,7 +281,7 @@ def section(result_path, doc_path):
 Measured {m['date']} on this machine (2 cores, shared: 1-minute load average {min(loads):.2f}–{max(loads):.2f}
 during the starts; {i['load_start'][0]} at the start and {i['load_end'][0]} at the end of the idle window), **release build** of `companion`
 (`tauri build --bundles deb`), under Xvfb with its own D-Bus session, against
-`companion-server` ({r.get('server_build', 'release')} build), PostgreSQL on loopback and the paper terminal attached to the app's bridge.
+`companion-server` ({r.get('server_build', 'release build')}), PostgreSQL on loopback and the paper terminal attached to the app's bridge.
 The app is started already paired (`COMPANION_AGENT_KEY`, fresh data directories each time); the
 time runs from spawning the process. Issue #6 sets no targets for these: reported only.
 
