@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Assembles docs/benchmarks.md for `make bench` (scripts/bench).
 
-Rewrites the header (machine, date, commit), the summary of issue #7's targets and the
+Rewrites the header (machine, date, commit), the summary of issue #7's targets (plus the
+desktop app's figures, issue #6, quoted from the `app` section) and the
 `proof` section (idle long-polls, auth cost) from the JSON the benches printed; keeps
 every other marked section (<!-- bench:NAME --> ... <!-- /bench:NAME -->) as the
 per-crate benches wrote them.
@@ -16,7 +17,7 @@ import subprocess
 import sys
 
 SECTION = re.compile(r"<!-- bench:([a-z0-9_-]+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.S)
-ORDER = ["header", "targets", "server", "webhook", "agent", "proof"]
+ORDER = ["header", "targets", "server", "webhook", "agent", "proof", "app"]
 
 
 def sh(*cmd):
@@ -67,7 +68,8 @@ def find_row(text, *words):
     lines = (text or "").splitlines()
     for i, line in enumerate(lines):
         low = line.lower()
-        header = i + 1 < len(lines) and set(lines[i + 1].replace("|", "").strip()) <= set("-: ")
+        nxt = lines[i + 1].replace("|", "").strip() if i + 1 < len(lines) else ""
+        header = nxt != "" and set(nxt) <= set("-: ")  # (a table's last row is followed by a blank line)
         if line.startswith("|") and not header and all(w in low for w in words):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             return " / ".join(c for c in cells[1:] if c) or None
@@ -175,6 +177,23 @@ Sections between `<!-- bench:NAME -->` markers are rewritten by the bench that o
         "stated there; compare them with the goal yourself: several were measured on debug builds).",
         "",
     ])
+    app = secs.get("app")
+    if app:
+        app_rows = [
+            ("start → connected (agent online at the server), median / max", find_row(app, "connected", "median")),
+            ("idle CPU, all app processes", find_row(app, "idle cpu")),
+            ("idle RSS, summed over the app's processes (mean / max)", find_row(app, "idle rss")),
+            ("release binary", find_row(app, "release binary")),
+            ("`.deb` bundle", find_row(app, ".deb")),
+        ]
+        targets += "\n".join([
+            "",
+            "## Desktop app, issue #6 (no targets: reported; release build)\n",
+            "| figure | measured | section |",
+            "|---|---|---|",
+            *[f"| {name} | {value or 'not measured in this run'} | app |" for name, value in app_rows],
+            "",
+        ])
 
     h, w, c = auth["healthz"], auth["agents_me_warm"], auth["agents_me_cold_bcrypt"]
     proof = f"""## Idle long-polls and auth cost (`companion-bench`, scripts/bench)

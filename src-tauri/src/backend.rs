@@ -222,8 +222,9 @@ impl Backend {
     pub async fn set_paused(&self, paused: bool) -> AppResult<StatusDto> {
         let s = self.session().await?;
         s.link.set_paused(paused);
+        // `paused` itself follows from the runtime once it has parked (agent_link).
         self.status.send_modify(|st| {
-            st.paused = paused;
+            st.pause_requested = paused;
             st.seq += 1;
         });
         Ok(self.status())
@@ -271,15 +272,23 @@ impl Backend {
         let mut stopped = stop.subscribe();
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(500);
+            let opened_before = Arc::new(std::sync::atomic::AtomicBool::new(false));
             loop {
                 let status = me.status.clone();
                 let events = me.events.clone();
+                let on_open_events = me.events.clone();
+                let opened = Arc::clone(&opened_before);
                 let run = http::stream_events(
                     &http,
                     |ev| {
                         let _ = events.send(ev);
                     },
-                    || {
+                    move || {
+                        tracing::info!("event stream connected");
+                        // Changes made while the stream was down were missed: the UI refetches.
+                        if opened.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                            let _ = on_open_events.send(ServerEvent::resync());
+                        }
                         status.send_if_modified(|s| {
                             let changed = !s.server_connected;
                             s.server_connected = true;

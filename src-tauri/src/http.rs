@@ -159,11 +159,8 @@ pub async fn stream_events(
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| http.transport(e))?;
         for msg in parser.push(&chunk) {
-            match serde_json::from_str::<ServerEvent>(&msg.data) {
-                Ok(ev) => on_event(ev),
-                Err(e) => {
-                    tracing::debug!(error = %e, event = %msg.event, "ignored an unreadable event")
-                }
+            if let Some(ev) = to_server_event(&msg) {
+                on_event(ev);
             }
         }
     }
@@ -171,6 +168,22 @@ pub async fn stream_events(
         "unreachable",
         "The server closed the event stream.",
     ))
+}
+
+/// The event to relay for one stream message: `resync` (events were missed: refetch),
+/// a change (`signal`, `job`, `agent`, `price`: a `UserEvent`), or nothing (`ready`,
+/// unreadable data).
+pub fn to_server_event(msg: &SseMessage) -> Option<ServerEvent> {
+    if msg.event == ServerEvent::RESYNC {
+        return Some(ServerEvent::resync());
+    }
+    match serde_json::from_str::<ServerEvent>(&msg.data) {
+        Ok(ev) => Some(ev),
+        Err(e) => {
+            tracing::debug!(error = %e, event = %msg.event, "ignored an unreadable event");
+            None
+        }
+    }
 }
 
 /// One server-sent event.
@@ -249,5 +262,20 @@ mod tests {
             p.push(b"event: x\n\n").is_empty(),
             "a message without data is dropped"
         );
+    }
+
+    #[test]
+    fn resync_is_relayed_and_ready_is_not() {
+        let mut p = SseParser::default();
+        let msgs = p.push(
+            b"event: ready\ndata: {\"user_id\":\"00000000-0000-0000-0000-000000000001\"}\n\n\
+              event: resync\nid: 9\ndata: {}\n\n\
+              event: signal\ndata: {\"kind\":\"signal\",\"id\":\"00000000-0000-0000-0000-000000000002\",\"op\":\"insert\",\"data\":{}}\n\n",
+        );
+        let relayed: Vec<_> = msgs.iter().filter_map(to_server_event).collect();
+        assert_eq!(relayed.len(), 2);
+        assert_eq!(relayed[0], ServerEvent::resync());
+        assert_eq!(relayed[0].kind, "resync");
+        assert_eq!(relayed[1].kind, "signal");
     }
 }

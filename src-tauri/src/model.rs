@@ -12,7 +12,11 @@ pub struct StatusDto {
     pub server_url: Option<String>,
     pub server_connected: bool,
     pub terminal: TerminalDto,
+    /// The runtime has stopped claiming jobs (set once it is parked, not when asked).
     pub paused: bool,
+    /// The user asked to pause (UI or tray). Until `paused` follows, a long-poll already
+    /// in flight may still deliver one job, which is then executed.
+    pub pause_requested: bool,
     pub last_error: Option<String>,
     pub version: String,
     pub bridge_port: Option<u16>,
@@ -125,6 +129,22 @@ pub struct ServerEvent {
     pub op: String,
     #[serde(default)]
     pub data: serde_json::Value,
+}
+
+impl ServerEvent {
+    /// The kind of [`ServerEvent::resync`].
+    pub const RESYNC: &'static str = "resync";
+
+    /// "Events were missed, refetch what is shown": the server's `resync` event, or the
+    /// app's own after the event stream reconnects.
+    pub fn resync() -> Self {
+        ServerEvent {
+            kind: Self::RESYNC.into(),
+            id: Uuid::nil(),
+            op: Self::RESYNC.into(),
+            data: serde_json::Value::Null,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,11 @@ pub fn summary(s: &StatusDto) -> String {
         (true, true) => "terminal PAPER",
         (true, false) => "terminal LIVE",
     };
-    let paused = if s.paused { " · paused" } else { "" };
+    let paused = match (s.paused, s.pause_requested) {
+        (true, _) => " · paused",
+        (false, true) => " · pausing",
+        (false, false) => "",
+    };
     format!("Server {server} · {terminal}{paused}")
 }
 
@@ -52,8 +56,8 @@ pub fn build(app: &AppHandle) -> tauri::Result<TrayItems> {
                 let app = app.clone();
                 tauri::async_runtime::spawn(async move {
                     if let Some(b) = app.try_state::<Arc<Backend>>() {
-                        let paused = b.status().paused;
-                        if let Err(e) = b.set_paused(!paused).await {
+                        let requested = b.status().pause_requested;
+                        if let Err(e) = b.set_paused(!requested).await {
                             tracing::warn!(error = %e.message, "pause from the tray failed");
                         }
                     }
@@ -86,7 +90,7 @@ pub fn update(app: &AppHandle, items: &TrayItems, s: &StatusDto) {
     let _ = items.state.set_text(&text);
     let _ = items
         .pause
-        .set_text(if s.paused { "Resume" } else { "Pause" });
+        .set_text(if s.pause_requested { "Resume" } else { "Pause" });
     let _ = items.pause.set_enabled(s.paired);
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
         let _ = tray.set_tooltip(Some(format!("Companion — {text}")));
@@ -109,9 +113,12 @@ mod tests {
                 paper: true,
                 ..Default::default()
             },
-            paused: true,
+            paused: false,
+            pause_requested: true,
             ..Default::default()
         };
+        assert_eq!(summary(&s), "Server online · terminal PAPER · pausing");
+        let s = StatusDto { paused: true, ..s };
         assert_eq!(summary(&s), "Server online · terminal PAPER · paused");
         let live = StatusDto {
             terminal: TerminalDto {
@@ -120,6 +127,7 @@ mod tests {
                 ..Default::default()
             },
             paused: false,
+            pause_requested: false,
             ..s
         };
         assert_eq!(summary(&live), "Server online · terminal LIVE");

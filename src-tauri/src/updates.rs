@@ -1,6 +1,8 @@
 //! Self-update through `tauri-plugin-updater`: the endpoint is the paired
 //! server's `/api/v1/updates/{{target}}/{{arch}}/{{current_version}}` (204 = none),
-//! artifacts are minisign-verified against `plugins.updater.pubkey`.
+//! artifacts are minisign-verified against `plugins.updater.pubkey`. The committed
+//! config carries no key (scripts/release injects the production one; the dev overlay
+//! `tauri.dev.conf.json` a development one): a build without a key does not update.
 
 use std::sync::Mutex;
 
@@ -27,26 +29,52 @@ fn err(e: impl std::fmt::Display) -> AppError {
     AppError::new("update", format!("Update failed: {e}"))
 }
 
+/// The updater public key in the plugin config, if one was built in.
+pub fn configured_pubkey(updater_config: Option<&serde_json::Value>) -> Option<&str> {
+    updater_config
+        .and_then(|u| u.get("pubkey"))
+        .and_then(|k| k.as_str())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+fn map_check_error(e: tauri_plugin_updater::Error, server: &str) -> AppError {
+    match e {
+        tauri_plugin_updater::Error::Reqwest(_) => AppError::new(
+            "unreachable",
+            format!("Cannot reach the update server at {server}."),
+        ),
+        tauri_plugin_updater::Error::InsecureTransportProtocol => AppError::new(
+            "update",
+            format!("Updates need an https server; {server} is not one."),
+        ),
+        other => err(other),
+    }
+}
+
 pub async fn check(app: &AppHandle, b: &Backend) -> AppResult<UpdateInfo> {
     let server = b
         .status()
         .server_url
         .unwrap_or_else(crate::backend::default_server);
+    if configured_pubkey(app.config().plugins.0.get("updater")).is_none() {
+        return Err(AppError::new(
+            "update",
+            "This build carries no update signing key (a development build), so it does not update itself.",
+        ));
+    }
     let url = url::Url::parse(&endpoint(&server)).map_err(err)?;
     let updater = app
         .updater_builder()
         .endpoints(vec![url])
-        .map_err(err)?
+        .map_err(|e| map_check_error(e, &server))?
         .build()
         .map_err(err)?;
     let current = app.package_info().version.to_string();
-    let found = updater.check().await.map_err(|e| match e {
-        tauri_plugin_updater::Error::Reqwest(_) => AppError::new(
-            "unreachable",
-            format!("Cannot reach the update server at {server}."),
-        ),
-        other => err(other),
-    })?;
+    let found = updater
+        .check()
+        .await
+        .map_err(|e| map_check_error(e, &server))?;
     let info = match &found {
         Some(u) => UpdateInfo {
             available: true,
@@ -128,5 +156,44 @@ mod tests {
             endpoint("http://127.0.0.1:8080/"),
             "http://127.0.0.1:8080/api/v1/updates/{{target}}/{{arch}}/{{current_version}}"
         );
+    }
+
+    #[test]
+    fn an_empty_or_missing_pubkey_means_no_updates() {
+        use serde_json::json;
+        assert_eq!(configured_pubkey(None), None);
+        assert_eq!(configured_pubkey(Some(&json!({ "pubkey": "  " }))), None);
+        assert_eq!(configured_pubkey(Some(&json!({ "endpoints": [] }))), None);
+        assert_eq!(
+            configured_pubkey(Some(&json!({ "pubkey": "dW50cnVzdGVk" }))),
+            Some("dW50cnVzdGVk")
+        );
+    }
+
+    /// The shipped config allows no insecure transport and carries no key; the dev-only
+    /// settings live in the overlay the demo and the e2e test build with.
+    #[test]
+    fn the_committed_config_is_release_safe_and_the_dev_overlay_holds_the_dev_settings() {
+        let conf: serde_json::Value =
+            serde_json::from_str(include_str!("../../tauri.conf.json")).unwrap();
+        let updater = &conf["plugins"]["updater"];
+        for key in [
+            "dangerousInsecureTransportProtocol",
+            "dangerousAcceptInvalidCerts",
+            "dangerousAcceptInvalidHostnames",
+        ] {
+            assert!(updater.get(key).is_none(), "{key} in tauri.conf.json");
+        }
+        assert_eq!(configured_pubkey(Some(updater)), None, "a key is committed");
+        for e in updater["endpoints"].as_array().into_iter().flatten() {
+            assert!(e.as_str().unwrap().starts_with("https://"), "endpoint {e}");
+        }
+        assert_eq!(conf["bundle"]["createUpdaterArtifacts"], false);
+
+        let dev: serde_json::Value =
+            serde_json::from_str(include_str!("../../tauri.dev.conf.json")).unwrap();
+        let dev_updater = &dev["plugins"]["updater"];
+        assert_eq!(dev_updater["dangerousInsecureTransportProtocol"], true);
+        assert!(configured_pubkey(Some(dev_updater)).is_some());
     }
 }

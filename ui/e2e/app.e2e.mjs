@@ -35,8 +35,17 @@ async function step(name, fn) {
     throw e;
   }
 }
-const sql = (q) => execFileSync('psql', [DB, '-tAc', q], { encoding: 'utf8' }).trim();
+const sql = (q) => execFileSync('psql', [DB, '-qtAc', q], { encoding: 'utf8' }).trim();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Polls a query until it returns `want` (a database condition, not a timing assertion). */
+async function waitSql(q, want, timeoutMs = 30000) {
+  const end = Date.now() + timeoutMs;
+  let got = '';
+  while ((got = sql(q)) !== want) {
+    if (Date.now() > end) throw new Error(`timed out waiting for “${q}” to be ${want} (last: ${got})`);
+    await sleep(300);
+  }
+}
 
 const d = new Driver();
 let failed = false;
@@ -141,6 +150,36 @@ try {
         if (Date.now() > end) throw new Error(`position ${ticket} still listed`);
         await sleep(300);
       }
+    });
+  }
+
+  if (EXECUTOR) {
+    await step('pause → a queued job stays pending → resume → it completes', async () => {
+      await d.click(await d.find('[data-route=dashboard]'));
+      const agent = sql('select id from mt5_agents order by created_at limit 1');
+      await d.clickButton('Pause', 'header.top');
+      // "Paused" once the runtime has parked: a long-poll already in flight when Pause was
+      // clicked may still bring one job (executed, never dropped), so queue after this.
+      await d.waitFor('[data-testid=pause-state][data-state=paused]', { timeoutMs: 60000 });
+      await waitSql(`select status from mt5_agents where id = '${agent}'`, 'paused');
+      const job = sql(
+        `insert into jobs (user_id, job_type, status, agent_id, input_data)
+         select user_id, 'get_account', 'pending', id, '{}'::jsonb from mt5_agents where id = '${agent}' returning id`,
+      );
+      // A heartbeat after the job was queued: the agent is alive and connected, says it is
+      // paused, and has not claimed the job its owner queued for it.
+      await waitSql(
+        `select count(*) from mt5_agents a, jobs j where a.id = '${agent}' and j.id = '${job}'
+           and a.last_heartbeat > j.created_at and a.status = 'paused'`,
+        '1',
+      );
+      const state = sql(`select status || ' ' || attempts from jobs where id = '${job}'`);
+      if (state !== 'pending 0') throw new Error(`paused agent touched the job: ${state}`);
+      await d.screenshot(`${SHOTS}/dashboard-paused.png`);
+      await d.clickButton('Resume taking jobs', 'header.top');
+      await waitSql(`select status from jobs where id = '${job}'`, 'completed');
+      await waitSql(`select status from mt5_agents where id = '${agent}'`, 'online');
+      await d.waitFor('header.top button', { text: 'Pause' });
     });
   }
 

@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import App from './App.svelte';
-import { account, backend, emit, pairedStatus, unpairedStatus } from './test/fixtures';
+import { account, backend, callsOf, emit, pairedStatus, unpairedStatus } from './test/fixtures';
 
 const dashboardData = {
   account,
@@ -50,14 +50,28 @@ describe('App shell', () => {
   });
 
   it('navigates with the sidebar and pauses the agent', async () => {
-    const paused = pairedStatus({ paused: true });
-    backend({ status: pairedStatus(), ...dashboardData, set_paused: paused, list_strategies: [], list_broker_connections: [] });
+    let seq = 1;
+    const log = backend({
+      status: pairedStatus({ seq }),
+      ...dashboardData,
+      set_paused: ({ paused }: Record<string, unknown>) => pairedStatus({ seq: (seq += 2), pause_requested: paused as boolean }),
+      list_strategies: [],
+      list_broker_connections: [],
+    });
     const user = userEvent.setup();
     render(App);
     const nav = await screen.findByRole('navigation', { name: 'Main' });
     await user.click(within(nav).getByText('Strategies'));
     expect(await screen.findByRole('heading', { name: 'Strategies' })).toBeInTheDocument();
     await user.click(screen.getByRole('button', { name: 'Pause' }));
+    // Asked, not yet parked: a poll in flight may still bring a job.
     expect(await screen.findByRole('button', { name: 'Resume taking jobs' })).toBeInTheDocument();
+    expect(screen.getByTestId('pause-state')).toHaveAttribute('data-state', 'pausing');
+    // The runtime reports it has parked.
+    await emit('status-changed', pairedStatus({ seq: ++seq, pause_requested: true, paused: true }));
+    await vi.waitFor(() => expect(screen.getByTestId('pause-state')).toHaveAttribute('data-state', 'paused'));
+    await user.click(screen.getByRole('button', { name: 'Resume taking jobs' }));
+    expect(await screen.findByRole('button', { name: 'Pause' })).toBeInTheDocument();
+    expect(callsOf(log, 'set_paused')).toEqual([{ paused: true }, { paused: false }]);
   });
 });

@@ -30,7 +30,10 @@ export interface Status {
   server_url?: string | null;
   server_connected: boolean;
   terminal: TerminalStatus;
+  /** The agent runtime has stopped claiming jobs (true once it has parked). */
   paused: boolean;
+  /** Pause was asked for; until `paused` follows, a request already in flight may still bring one job. */
+  pause_requested?: boolean;
   last_error?: string | null;
   version: string;
   /** Loopback port the bridge EA connects to, when the runtime listens. */
@@ -298,7 +301,11 @@ export interface UpdateProgress {
   finished: boolean;
 }
 
-export type ServerEventKind = 'signal' | 'job' | 'agent' | 'price';
+/**
+ * `resync`: events were missed (the server's LISTEN connection or the app's event
+ * stream reconnected): refetch what is shown. Its id is the nil UUID, data null.
+ */
+export type ServerEventKind = 'signal' | 'job' | 'agent' | 'price' | 'resync';
 
 export interface ServerEvent {
   kind: ServerEventKind;

@@ -78,10 +78,22 @@ export function subscribe(fn: Listener): () => void {
   return () => listeners.delete(fn);
 }
 
+/**
+ * Runs `fn` on a `resync` event (events were missed): screens refetch what they show.
+ * Returns the unsubscribe function.
+ */
+export function onResync(fn: () => void): () => void {
+  return subscribe((e) => {
+    if (e.kind === 'resync') fn();
+  });
+}
+
 /** Wires Tauri events into the stores once, at startup. */
 export async function startEventBridge(): Promise<() => void> {
   const offStatus = await onStatus((s) => app.set(s));
   const offServer = await onServerEvent((e) => {
+    // Missed events may include agent changes: the status is read again too.
+    if (e.kind === 'resync') void app.refresh();
     for (const l of listeners) l(e);
   });
   return () => {

@@ -13,6 +13,7 @@ export const pairedStatus = (over: Partial<Status> = {}): Status => ({
   server_connected: true,
   terminal: { connected: true, paper: true, login: '5001', server: 'Paper-Demo' },
   paused: false,
+  pause_requested: false,
   last_error: null,
   version: '0.1.0',
   ...over,
