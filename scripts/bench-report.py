@@ -43,7 +43,14 @@ def machine():
                 mem_gb = "%.1f GiB" % (int(line.split()[1]) / 1024 / 1024)
     except OSError:
         pass
+    try:
+        load = open("/proc/loadavg").read().split()[:3]
+        load = "%s / %s / %s (1 / 5 / 15 min, when the report was written)" % tuple(load)
+    except OSError:
+        load = "?"
     return {
+        "load": load,
+        "durable": os.environ.get("BENCH_DB_DURABLE", "?"),
         "cpu": cpu,
         "nproc": sh("nproc"),
         "mem": mem_gb,
@@ -132,11 +139,12 @@ Sections between `<!-- bench:NAME -->` markers are rewritten by the bench that o
 | date | {m['date']} |
 | commit | `{m['commit']}` |
 | CPU | {m['cpu']} |
-| cores (`nproc`) | {m['nproc']} (shared with other builds while measuring) |
+| cores (`nproc`) | {m['nproc']} |
+| load average | {m['load']} |
 | memory | {m['mem']} |
 | kernel | {m['kernel']} |
 | toolchain | {m['rustc']}, release builds |
-| database | {m['postgres']} on loopback |
+| database | {m['postgres']} on loopback; durable settings (fsync, synchronous_commit on): {m['durable']} |
 """
 
     rss = idle["server_rss_max_bytes"]
