@@ -237,7 +237,7 @@ async fn main() {
         .unwrap_or(0);
     let text = format!(
         "## Agent (`cargo bench -p companion-agent --bench agent_bench`)\n\n\
-         Measured {date} on this machine ({cores} cores, shared with other builds), {profile} build, real processes: PostgreSQL, `companion-server`, \
+         Measured {date} on this machine ({cores} cores; the load average is in the header above), {profile} build, real processes: PostgreSQL, `companion-server`, \
          `companion-agent`, `companion-paper-terminal`. Latency = `tv_signals.received_at` (webhook accepted) → \
          the order's arrival in the paper terminal (its orders log), signals sent one at a time.\n\n\
          | mode | signals | p50 | p95 | p99 | mean |\n| --- | ---: | ---: | ---: | ---: | ---: |\n\

@@ -156,7 +156,7 @@ fn write_section(wake: &Wake, tp: &Throughput) {
     let section = format!(
         "<!-- bench:server -->\n## Server: job queue (`cargo bench -p companion-server --bench queue`)\n\n\
          Measured {date} on this machine ({cores} cores; load average {load} at the end of the run, \
-         i.e. shared with other builds), release build, server in-process behind real HTTP on \
+         the bench's own processes included), release build, server in-process behind real HTTP on \
          loopback (reqwest client, axum server), PostgreSQL 15 on loopback. Wake latency: one agent \
          long-polls (`wait=30`), a job is inserted with plain SQL, the time runs from before the \
          INSERT to the poll's response (trigger → NOTIFY → the one LISTEN connection → in-memory \

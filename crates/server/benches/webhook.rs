@@ -183,7 +183,7 @@ fn write_section(o: &Outcome) {
          | one sender alone (2 s, {single_requests} requests): p50 / p99 | {single_p50} / {single_p99} |\n\n\
          Under load the response time is mostly queueing: {senders} requests in flight over a \
          {pool}-connection pool (Little's law: in-flight / throughput).\n\n\
-         Measured {date}; 1-minute load average {load} (other builds shared the machine).\n{END}\n",
+         Measured {date}; 1-minute load average {load} at the end of the run (the bench's own processes included).\n{END}\n",
         secs = o.secs,
         senders = o.senders,
         requests = o.requests,
