@@ -43,17 +43,8 @@ enum Cmd {
     },
     /// Run the agent until SIGINT/SIGTERM.
     Run {
-        #[arg(long, env = SERVER_ENV)]
-        server: Option<String>,
-        /// Loopback port the bridge EA (or paper terminal) connects to.
-        #[arg(long)]
-        bridge_port: Option<u16>,
-        /// Token the bridge EA must present (generated and stored when absent).
-        #[arg(long)]
-        bridge_token: Option<String>,
-        /// Long-poll wait in seconds.
-        #[arg(long, default_value_t = 25)]
-        poll_wait: u64,
+        #[command(flatten)]
+        run: RunArgs,
         /// Benchmark baseline: poll every N seconds without long-polling.
         #[arg(long, hide = true)]
         short_poll_secs: Option<u64>,
@@ -73,23 +64,30 @@ enum Cmd {
     Service(ServiceCmd),
 }
 
-/// Options of the agent a service runs (the `run` options that make sense there).
+/// How the agent runs: shared by `run` and the Windows service.
 #[derive(clap::Args, Clone)]
-struct ServiceRunArgs {
-    /// Service name.
-    #[arg(long, default_value = "CompanionAgent")]
-    name: String,
+struct RunArgs {
     #[arg(long, env = SERVER_ENV)]
     server: Option<String>,
     /// Loopback port the bridge EA (or paper terminal) connects to.
     #[arg(long)]
     bridge_port: Option<u16>,
-    /// Token the bridge EA must present (default: the one in config.json).
+    /// Token the bridge EA must present (generated and stored in config.json when absent).
     #[arg(long)]
     bridge_token: Option<String>,
     /// Long-poll wait in seconds.
     #[arg(long, default_value_t = 25)]
     poll_wait: u64,
+}
+
+/// Options of the agent a service runs: its name and the `run` options.
+#[derive(clap::Args, Clone)]
+struct ServiceRunArgs {
+    /// Service name.
+    #[arg(long, default_value = "CompanionAgent")]
+    name: String,
+    #[command(flatten)]
+    agent: RunArgs,
 }
 
 #[derive(Subcommand)]
@@ -154,10 +152,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Pair { server, key } => pair(&dir, server, AgentKey::new(key)).await,
         Cmd::Run {
-            server,
-            bridge_port,
-            bridge_token,
-            poll_wait,
+            run: args,
             short_poll_secs,
         } => {
             let stop = CancellationToken::new();
@@ -166,16 +161,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 shutdown_signal().await;
                 on_signal.cancel();
             });
-            run(
-                &dir,
-                server,
-                bridge_port,
-                bridge_token,
-                poll_wait,
-                short_poll_secs,
-                stop,
-            )
-            .await
+            run(&dir, args, short_poll_secs, stop).await
         }
         Cmd::Status { server, json } => status(&dir, server, json).await,
         Cmd::Unpair => unpair(&dir).await,
@@ -197,7 +183,7 @@ async fn service(dir: &Path, cmd: ServiceCmd) -> anyhow::Result<ExitCode> {
         ServiceCmd::Install { run, account } => {
             // Install only what can run: paired, with a server, and a key this user can read.
             let cfg = AgentConfig::load(dir)?;
-            let server = resolve_server(run.server.clone(), &cfg)?;
+            let server = resolve_server(run.agent.server.clone(), &cfg)?;
             if std::env::var_os(KEY_ENV).is_some() {
                 anyhow::bail!("unset {KEY_ENV} first: a service reads its key from the Credential Manager of its account, run `companion-agent pair --key KEY` as that user");
             }
@@ -222,12 +208,12 @@ async fn service(dir: &Path, cmd: ServiceCmd) -> anyhow::Result<ExitCode> {
                 "--server".into(),
                 server.into(),
                 "--poll-wait".into(),
-                run.poll_wait.to_string().into(),
+                run.agent.poll_wait.to_string().into(),
             ];
-            if let Some(p) = run.bridge_port {
+            if let Some(p) = run.agent.bridge_port {
                 args.extend(["--bridge-port".into(), p.to_string().into()]);
             }
-            if let Some(t) = &run.bridge_token {
+            if let Some(t) = &run.agent.bridge_token {
                 args.extend(["--bridge-token".into(), t.into()]);
             }
             let spec = winservice::InstallSpec {
@@ -298,15 +284,7 @@ fn service_main(data_dir: Option<&Path>, args: ServiceRunArgs) -> ExitCode {
                 return 1;
             }
         };
-        let r = rt.block_on(run(
-            &dir,
-            args.server,
-            args.bridge_port,
-            args.bridge_token,
-            args.poll_wait,
-            None,
-            stop,
-        ));
+        let r = rt.block_on(run(&dir, args.agent, None, stop));
         match r {
             Ok(code) if code == ExitCode::SUCCESS => 0,
             Ok(_) => 2,
@@ -391,13 +369,16 @@ async fn resolve_key(cfg: &AgentConfig) -> anyhow::Result<(AgentKey, &'static st
 
 async fn run(
     dir: &Path,
-    server: Option<String>,
-    bridge_port: Option<u16>,
-    bridge_token: Option<String>,
-    poll_wait: u64,
+    args: RunArgs,
     short_poll_secs: Option<u64>,
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
+    let RunArgs {
+        server,
+        bridge_port,
+        bridge_token,
+        poll_wait,
+    } = args;
     let cfg = AgentConfig::load(dir)?;
     let server = resolve_server(server, &cfg)?;
     let (key, source) = resolve_key(&cfg).await?;

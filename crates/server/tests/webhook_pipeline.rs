@@ -180,15 +180,22 @@ async fn daily_loss_limit_is_left_to_the_agent_when_there_are_losses_but_no_bala
     let srv = Srv::start().await;
     let t = srv.trader("nobalance@example.test").await;
     let (_, secret) = srv.strategy(&t, json!({})).await;
+    let loss_check = |v: &Value| {
+        let v = v.clone();
+        let srv = &srv;
+        async move {
+            job_of(srv, &v)
+                .await
+                .unwrap()
+                .2
+                .get("daily_loss_check")
+                .cloned()
+        }
+    };
     // No balance, no losses: the limit cannot be reached; no check is attached.
     let (_, v) = srv.hook(&secret, "buy 0.1 EURUSD", "text/plain").await;
     assert_eq!(v["status"], "pending", "{v}");
-    assert!(job_of(&srv, &v)
-        .await
-        .unwrap()
-        .2
-        .get("daily_loss_check")
-        .is_none());
+    assert_eq!(loss_check(&v).await, None, "{v}");
     sqlx::query(
         "insert into trade_events (user_id, broker_connection_id, event_type, pair, profit_loss)
          values ($1, $2, 'close', 'EURUSD', -120.5)",
@@ -200,28 +207,17 @@ async fn daily_loss_limit_is_left_to_the_agent_when_there_are_losses_but_no_bala
     .unwrap();
     let (_, v) = srv.hook(&secret, "sell 0.1 EURUSD", "text/plain").await;
     assert_eq!(v["status"], "pending", "{v}");
-    let input = job_of(&srv, &v).await.unwrap().2;
     assert_eq!(
-        input["daily_loss_check"],
-        json!({"loss_today": 120.5, "limit_pct": 5.0})
+        loss_check(&v).await,
+        Some(json!({"loss_today": 120.5, "limit_pct": 5.0}))
     );
     let (_, v) = srv.hook(&secret, "close EURUSD", "text/plain").await;
-    assert!(job_of(&srv, &v)
-        .await
-        .unwrap()
-        .2
-        .get("daily_loss_check")
-        .is_none());
+    assert_eq!(loss_check(&v).await, None, "{v}");
     // Once the agent has reported a balance, the server decides itself (120.5 < 500).
     set_balance(&srv, &t, 10_000.0).await;
     let (_, v) = srv.hook(&secret, "sell 0.2 EURUSD", "text/plain").await;
     assert_eq!(v["status"], "pending", "{v}");
-    assert!(job_of(&srv, &v)
-        .await
-        .unwrap()
-        .2
-        .get("daily_loss_check")
-        .is_none());
+    assert_eq!(loss_check(&v).await, None, "{v}");
 }
 
 #[tokio::test]
