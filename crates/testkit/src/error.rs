@@ -4,7 +4,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
     /// `scripts/dev-db start` failed or printed no URL.
-    #[error("scripts/dev-db start failed: {0} (set DATABASE_URL to a superuser URL, or fix the message above)")]
+    #[error("scripts/dev-db failed: {0} (set DATABASE_URL to a superuser URL, or fix the message above)")]
     DevDb(String),
     /// An admin or database URL could not be parsed.
     #[error("bad database URL: {0}")]
@@ -18,4 +18,7 @@ pub enum TestkitError {
     /// Applying the migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Starting or provisioning a stack (server, user, agent) failed.
+    #[error("stack: {0}")]
+    Stack(String),
 }

@@ -8,11 +8,16 @@
 //!
 //! Helpers: [`create_user`], [`create_agent`], [`create_job`] for rows, and
 //! [`as_user`] / [`as_anon`] for running queries under RLS the PostgREST way.
+//!
+//! [`stack`]: the one way to start PostgreSQL + server + user + agent (+ paper
+//! terminal), for the `companion-stack` binary the scripts use and the Rust
+//! end-to-end tests.
 
 mod cluster;
 mod error;
 mod fixtures;
 mod rls;
+pub mod stack;
 mod template;
 mod testdb;
 
