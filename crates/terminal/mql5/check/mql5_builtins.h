@@ -23,6 +23,7 @@ typedef unsigned int   uint;
 typedef unsigned long  ulong;      // 64-bit on LP64, like MQL5 ulong
 typedef long           datetime;   // MQL5 datetime: 8-byte seconds since 1970
 #define input const
+#define sinput const              // static input: a constant too
 
 class string {
 public:
