@@ -1,8 +1,12 @@
 # Thin entry points; the work is in scripts/.
-.PHONY: test demo bench lint fmt db chaos chaos-short fuzz fuzz-long windows wine-e2e
+.PHONY: test mql5-check demo bench lint fmt db chaos chaos-short fuzz fuzz-long windows wine-e2e
 
 test:        ## build everything and run every test against an ephemeral PostgreSQL
 	bash scripts/test
+
+mql5-check:  ## static check of the bridge EA with clang (+ its self-test); part of make test
+	bash scripts/mql5-check
+	bash scripts/mql5-check --self-test
 
 demo:        ## the whole flow on a paper terminal
 	bash scripts/demo
