@@ -1,5 +1,5 @@
 # Thin entry points; the work is in scripts/.
-.PHONY: test mql5-check demo bench lint fmt db chaos chaos-short fuzz fuzz-long windows wine-e2e
+.PHONY: test mql5-check screenshots demo bench lint fmt db chaos chaos-short fuzz fuzz-long windows wine-e2e
 
 test:        ## build everything and run every test against an ephemeral PostgreSQL
 	bash scripts/test
@@ -7,6 +7,9 @@ test:        ## build everything and run every test against an ephemeral Postgre
 mql5-check:  ## static check of the bridge EA with clang (+ its self-test); part of make test
 	bash scripts/mql5-check
 	bash scripts/mql5-check --self-test
+
+screenshots: ## the app's real-webview e2e, saving its screenshots into docs/screenshots/ (commit them)
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots bash scripts/e2e-app
 
 demo:        ## the whole flow on a paper terminal
 	bash scripts/demo

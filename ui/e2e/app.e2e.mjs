@@ -1,9 +1,10 @@
 // End-to-end test of the desktop app in its real webview (tauri-driver +
 // WebKitWebDriver under Xvfb) against the real server and PostgreSQL, started by
-// scripts/e2e-app. Saves a screenshot of each screen into docs/screenshots/.
+// scripts/e2e-app. Saves a screenshot of each screen into SHOTS (target/screenshots;
+// `make screenshots` refreshes docs/screenshots/).
 //
 // Env: APP (binary), SERVER, AGENT_KEY, DATABASE_URL, EA_PROJECT_ID, EA_V1_ID,
-// SHOTS (screenshot dir), EXECUTOR=1 when an agent + paper terminal execute jobs.
+// SHOTS (screenshot dir), WEBDRIVER_URL (tauri-driver), EXECUTOR=1 when an agent + paper terminal execute jobs.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -18,7 +19,7 @@ const APP = env('APP');
 const SERVER = env('SERVER');
 const KEY = env('AGENT_KEY');
 const DB = env('DATABASE_URL');
-const SHOTS = process.env.SHOTS ?? 'docs/screenshots';
+const SHOTS = env('SHOTS');
 const EXECUTOR = process.env.EXECUTOR === '1';
 mkdirSync(SHOTS, { recursive: true });
 

@@ -4,7 +4,7 @@
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
 export class Driver {
-  constructor(base = 'http://127.0.0.1:4444') {
+  constructor(base = process.env.WEBDRIVER_URL ?? 'http://127.0.0.1:4444') {
     this.base = base;
     this.session = null;
   }

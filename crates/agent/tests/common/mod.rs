@@ -3,13 +3,13 @@
 //! Logs of every process go to `target/e2e-logs/<test>/`.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use companion_testkit::stack::{self, Admin, Who};
 use companion_testkit::TestDb;
 use serde_json::Value;
 use uuid::Uuid;
@@ -57,11 +57,16 @@ pub fn ensure_built() {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    stack::free_port().expect("free port")
+}
+
+/// The admin commands of `companion-server` against this test's database.
+pub fn admin(db: &TestDb) -> Admin {
+    Admin {
+        server_bin: bin_dir().join("companion-server"),
+        database_url: db.url.clone(),
+        jwt_secret: JWT_SECRET.into(),
+    }
 }
 
 fn log_dir(test: &str) -> PathBuf {
@@ -118,16 +123,9 @@ pub fn spawn_named(test: &str, name: &str, cmd: Command) -> Proc {
 }
 
 fn spawn(test: &str, name: &str, mut cmd: Command) -> Proc {
-    let dir = log_dir(test);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{name}.log")))
-        .unwrap();
-    cmd.stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .stdin(Stdio::null());
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    let log = log_dir(test).join(format!("{name}.log"));
+    cmd.stdin(Stdio::null());
+    let child = stack::spawn_logged(cmd, &log).unwrap_or_else(|e| panic!("spawn {name}: {e}"));
     Proc {
         child,
         name: name.into(),
@@ -178,24 +176,11 @@ impl Stack {
         ensure_built();
         let db = TestDb::new().await;
         let email = format!("{test}@e2e.test");
-        let out = server_cmd(&db, &["create-user", "--email", &email, "--json"]);
-        let user: Value = serde_json::from_str(&out).unwrap();
-        let user_id: Uuid = user["user_id"].as_str().unwrap().parse().unwrap();
-        let out = server_cmd(
-            &db,
-            &[
-                "create-agent",
-                "--user",
-                &email,
-                "--name",
-                "e2e-agent",
-                "--json",
-            ],
-        );
-        let issued: Value = serde_json::from_str(&out).unwrap();
-        let jwt = server_cmd(&db, &["token", "--user", &email])
-            .trim()
-            .to_string();
+        let who = Who {
+            agent_name: "e2e-agent",
+            ..Who::new(&email)
+        };
+        let p = admin(&db).provision(&who).expect("provision user and agent");
         let data_dir = tempfile::tempdir().unwrap();
         let orders_log = data_dir.path().join("paper-orders.jsonl");
         let mut s = Stack {
@@ -203,14 +188,12 @@ impl Stack {
             db,
             server_port: free_port(),
             server: None,
-            user_id,
+            user_id: p.user_id.parse().unwrap(),
             email,
-            jwt,
-            agent_id: issued["agent_id"].as_str().unwrap().parse().unwrap(),
-            key: issued["pairing_key"].as_str().unwrap().to_string(),
-            broker_connection_id: issued["broker_connection_id"]
-                .as_str()
-                .and_then(|s| s.parse().ok()),
+            jwt: p.token,
+            agent_id: p.agent_id.parse().unwrap(),
+            key: p.agent_key,
+            broker_connection_id: p.broker_connection_id.parse().ok(),
             data_dir,
             bridge_port: free_port(),
             bridge_token: "e2e-bridge-token".into(),
@@ -224,16 +207,11 @@ impl Stack {
     }
 
     pub fn server_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.server_port)
+        stack::server_url(self.server_port)
     }
 
     pub async fn start_server(&mut self) {
-        let mut cmd = Command::new(bin_dir().join("companion-server"));
-        cmd.arg("serve")
-            .env("DATABASE_URL", &self.db.url)
-            .env("BIND", format!("127.0.0.1:{}", self.server_port))
-            .env("SUPABASE_JWT_SECRET", JWT_SECRET)
-            .env("PUBLIC_BASE_URL", self.server_url());
+        let cmd = admin(&self.db).serve_command(self.server_port);
         self.server = Some(spawn(&self.test, "server", cmd));
         let url = format!("{}/healthz", self.server_url());
         let http = self.http.clone();
@@ -480,21 +458,4 @@ pub fn read_orders(path: &Path) -> Vec<Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
-}
-
-/// Runs a `companion-server` admin command against the test database; returns stdout.
-pub fn server_cmd(db: &TestDb, args: &[&str]) -> String {
-    let out = Command::new(bin_dir().join("companion-server"))
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("SUPABASE_JWT_SECRET", JWT_SECRET)
-        .env("PAIRING_KEY_BCRYPT_COST", "4")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "companion-server {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }

@@ -4,7 +4,7 @@
 //! at most one order per signal, nothing pending, every signal resolved with a
 //! reason, no result lost. Exit code 1 when any promise was broken.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use clap::Parser;
 use companion_chaos::plan::{self, Fault};
 use companion_chaos::procs::Proc;
 use companion_chaos::{fixtures, verify};
+use companion_testkit::stack::{self, Admin};
 use sqlx::Connection;
 use tokio::sync::Mutex;
 
@@ -45,32 +46,6 @@ struct Args {
     /// Superuser URL of a fresh database.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn token(n: usize) -> String {
-    use rand::distr::{Alphanumeric, SampleString};
-    Alphanumeric.sample_string(&mut rand::rng(), n)
-}
-
-async fn run_admin(bin: &Path, db: &str, jwt: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = tokio::process::Command::new(bin.join("companion-server"))
-        .args(args)
-        .env("DATABASE_URL", db)
-        .env("SUPABASE_JWT_SECRET", jwt)
-        .output()
-        .await?;
-    anyhow::ensure!(
-        out.status.success(),
-        "companion-server {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
 
 /// Every part of the stack, restartable.
@@ -162,10 +137,14 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.work_dir)?;
     let w = a.work_dir.canonicalize()?;
     let bin = a.bin_dir.canonicalize()?;
-    let jwt = token(40);
     let db_url = a.database_url.clone();
-
-    run_admin(&bin, &db_url, &jwt, &["migrate"]).await?;
+    let admin = Admin {
+        server_bin: bin.join("companion-server"),
+        database_url: db_url.clone(),
+        jwt_secret: stack::random_token(40),
+    };
+    let jwt = admin.jwt_secret.clone();
+    admin.migrate()?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect(&db_url)
@@ -176,11 +155,11 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .remove(0);
     let user_token =
-        run_admin(&bin, &db_url, &jwt, &["token", "--user", &user.to_string()]).await?;
+        admin.run(&["token", "--user", &user.to_string()])?;
 
-    let port = free_port()?;
-    let bridge_port = free_port()?;
-    let bridge_token = token(32);
+    let port = stack::free_port()?;
+    let bridge_port = stack::free_port()?;
+    let bridge_token = stack::random_token(32);
     let server_url = format!("http://127.0.0.1:{port}");
     let server = Proc::new(
         "server",
