@@ -73,6 +73,9 @@ pub struct Config {
     /// A claim with no result and no heartbeat for this long is stale.
     #[arg(long, env = "STALE_CLAIM_SECS", default_value_t = 300)]
     pub stale_claim_secs: u64,
+    /// A running trading job past its deadline and quiet this long is failed as lost.
+    #[arg(long, env = "TRADING_STALE_CLAIM_SECS", default_value_t = 5)]
+    pub trading_stale_claim_secs: u64,
     /// How often the stale-job sweeper runs.
     #[arg(long, env = "SWEEP_INTERVAL_SECS", default_value_t = 15)]
     pub sweep_interval_secs: u64,
@@ -106,6 +109,7 @@ impl Config {
             releases_dir: None,
             trade_ttl_secs: 60,
             stale_claim_secs: 300,
+            trading_stale_claim_secs: 5,
             sweep_interval_secs: 15,
             agent_offline_secs: 90,
             bcrypt_cost: 10,

@@ -15,6 +15,7 @@ use uuid::Uuid;
 fn rules() -> SweepRules {
     SweepRules {
         stale_after: Duration::from_secs(300),
+        trading_stale_after: Duration::from_secs(5),
         agent_offline_after: Duration::from_secs(90),
     }
 }
@@ -203,6 +204,34 @@ async fn a_lost_expired_trade_claim_fails_but_the_agents_late_result_still_count
         s.result(&a, job, &out).await.status(),
         StatusCode::OK,
         "and a repeat is a duplicate"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_trade_claim_of_a_gone_agent_fails_seconds_after_its_deadline() {
+    let s = TestServer::start().await;
+    let alice = s.user("alice@example.com").await;
+    let a = s.agent(alice, "alice-pc").await;
+    let job = trade_job(&s, alice, a.agent_id, 60).await;
+    s.next(&a, 0).await.unwrap();
+    let quiet_for = |secs: f64| {
+        sqlx::query(
+            "update jobs set expires_at = now() - interval '1 second', \
+             claimed_at = now() - make_interval(secs => $2), heartbeat_at = null where id = $1",
+        )
+        .bind(job)
+        .bind(secs)
+    };
+    // Past its deadline but claimed 2 s ago: its agent may still be sending.
+    quiet_for(2.0).execute(&s.pool).await.unwrap();
+    assert!(sweep(&s.pool, &rules()).await.unwrap().expired.is_empty());
+    assert_eq!(s.job_status(job).await.0, "running");
+    // Quiet for 6 s (> trading_stale_after, far below stale_after): failed as lost.
+    quiet_for(6.0).execute(&s.pool).await.unwrap();
+    assert_eq!(sweep(&s.pool, &rules()).await.unwrap().expired, vec![job]);
+    assert_eq!(
+        s.job_status(job).await.3.as_deref(),
+        Some(LOST_CLAIM_REASON)
     );
 }
 

@@ -1,7 +1,8 @@
 //! Agent endpoints under `/api/v1/agents` (DESIGN section 4): pairing and key
-//! management (user auth), who-am-I, job long-poll, results, heartbeat, prices.
+//! management (user auth), who-am-I, job long-poll, held jobs, results, heartbeat, prices.
 
 mod heartbeat;
+mod held;
 mod jobs;
 mod keys;
 mod me;
@@ -14,7 +15,7 @@ use crate::state::AppState;
 /// OpenAPI paths of the agent API.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(keys::pair, keys::rotate_key, keys::delete_agent, me::me, jobs::next_job, jobs::post_result,
+    paths(keys::pair, keys::rotate_key, keys::delete_agent, me::me, jobs::next_job, held::held_jobs, jobs::post_result,
           heartbeat::heartbeat, heartbeat::prices),
     tags((name = "agents", description = "The agent API (X-Agent-Key) and agent management (user auth)"))
 )]
@@ -27,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/agents/{id}", delete(keys::delete_agent))
         .route("/api/v1/agents/{id}/rotate-key", post(keys::rotate_key))
         .route("/api/v1/agents/{id}/jobs/next", get(jobs::next_job))
+        .route("/api/v1/agents/{id}/jobs/held", get(held::held_jobs))
         .route(
             "/api/v1/agents/{id}/jobs/{job_id}/result",
             post(jobs::post_result),

@@ -100,3 +100,40 @@ async fn mark_in_progress(
         tracing::warn!(error = %err, entity = %id, "could not mark the job's entity in progress");
     }
 }
+
+/// The jobs `agent_id` holds: running, claimed by it (and its owner's). Their
+/// `heartbeat_at` is refreshed in the same statement, so the stale-claim sweeper does
+/// not requeue a job the agent is taking back. Oldest claim first.
+pub async fn held_by(
+    db: &PgPool,
+    agent_id: Uuid,
+    user_id: Uuid,
+) -> Result<Vec<ClaimedJob>, ApiError> {
+    let rows: Vec<Claimed> = sqlx::query_as(
+        "with held as ( \
+             update jobs set heartbeat_at = now(), updated_at = now() \
+             where agent_id = $1 and user_id = $2 and status = 'running' and claimed_at is not null \
+             returning id, job_type, input_data, attempts, expires_at, entity_type, entity_id, claimed_at) \
+         select id, job_type, input_data, attempts, expires_at, entity_type, entity_id \
+         from held order by claimed_at, id",
+    )
+    .bind(agent_id)
+    .bind(user_id)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|c| {
+            let job_type: JobType = c
+                .job_type
+                .parse()
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("job {}: {e}", c.id)))?;
+            Ok(ClaimedJob {
+                job_id: c.id,
+                job_type,
+                input_data: c.input_data.unwrap_or_else(|| serde_json::json!({})),
+                attempt: c.attempts,
+                expires_at: c.expires_at,
+            })
+        })
+        .collect()
+}

@@ -4,8 +4,10 @@
 //!    `stale_after`): non-trade jobs go back to pending (the claim's `attempts`
 //!    counts them) until `max_attempts`, then fail; trade jobs go back to pending for
 //!    the SAME agent only (it reconciles by the order comment) while unexpired, and
-//!    are failed with [`LOST_CLAIM_REASON`] once expired (that agent's late result
-//!    still wins);
+//!    are failed with [`LOST_CLAIM_REASON`] once expired and quiet for
+//!    `trading_stale_after` (5 s by default, not `stale_after`: a trade's deadline is
+//!    a minute, so an agent that is gone costs at most deadline + 5 s + one sweep
+//!    interval; that agent's late result still wins);
 //! 3. agents with no heartbeat for `agent_offline_after` are marked offline.
 //!
 //! Every step locks with `SKIP LOCKED`, so several servers may sweep at once.
@@ -24,6 +26,9 @@ use crate::config::Config;
 #[derive(Debug, Clone)]
 pub struct SweepRules {
     pub stale_after: Duration,
+    /// A running trading job past its deadline with no claim or job heartbeat for this
+    /// long is failed as lost (its agent can no longer execute it anyway).
+    pub trading_stale_after: Duration,
     pub agent_offline_after: Duration,
 }
 
@@ -31,6 +36,7 @@ impl SweepRules {
     pub fn from_config(c: &Config) -> Self {
         SweepRules {
             stale_after: Duration::from_secs(c.stale_claim_secs),
+            trading_stale_after: Duration::from_secs(c.trading_stale_claim_secs),
             agent_offline_after: Duration::from_secs(c.agent_offline_secs),
         }
     }
@@ -40,6 +46,7 @@ impl Default for SweepRules {
     fn default() -> Self {
         SweepRules {
             stale_after: Duration::from_secs(300),
+            trading_stale_after: Duration::from_secs(5),
             agent_offline_after: Duration::from_secs(90),
         }
     }
@@ -79,7 +86,7 @@ pub async fn sweep(db: &PgPool, rules: &SweepRules) -> Result<SweepReport, sqlx:
     .fetch_all(&mut *tx)
     .await?;
 
-    // 2a. Stale trade claims that are past their deadline: outcome unknown.
+    // 2a. Quiet trade claims that are past their deadline: outcome unknown.
     let lost: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update jobs j set status = 'failed', error_message = $2, completed_at = now(), updated_at = now() \
          where j.id in (select id from jobs where status = 'running' and job_type in {TRADING} \
@@ -87,7 +94,7 @@ pub async fn sweep(db: &PgPool, rules: &SweepRules) -> Result<SweepReport, sqlx:
                         and expires_at is not null and expires_at <= now() for update skip locked) \
          returning {JOB_COLUMNS}"
     )))
-    .bind(stale_secs)
+    .bind(rules.trading_stale_after.as_secs_f64())
     .bind(LOST_CLAIM_REASON)
     .fetch_all(&mut *tx)
     .await?;
