@@ -17,6 +17,7 @@ async fn an_agent_gets_back_exactly_the_running_jobs_it_claimed() {
     let other = s.agent(alice, "alice-laptop").await;
     let bob = s.user("bob@example.com").await;
     let b = s.agent(bob, "bob-pc").await;
+    let s = &s;
     let held = |key: String, agent: uuid::Uuid| {
         let path = format!("/api/v1/agents/{agent}/jobs/held");
         async move { s.agent_get(&key, &path).await }
