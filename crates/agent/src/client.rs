@@ -150,6 +150,18 @@ impl ApiClient {
         parse_next_job(value)
     }
 
+    /// `GET /agents/{id}/jobs/held`: the running jobs the server believes this agent
+    /// holds (claimed by it, no result yet), oldest claim first.
+    pub async fn held_jobs(&self) -> Result<Vec<ClaimedJob>, ClientError> {
+        let path = format!("/agents/{}/jobs/held", self.id()?);
+        let resp = send(
+            self.request(reqwest::Method::GET, &path)
+                .timeout(Duration::from_secs(20)),
+        )
+        .await?;
+        decode(resp).await
+    }
+
     /// `POST /agents/{id}/jobs/{job}/result`. 200 (including a duplicate) is an acknowledgement.
     pub async fn post_result(
         &self,

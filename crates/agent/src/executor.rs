@@ -28,7 +28,9 @@ use crate::sizing;
 use crate::toolchain::{expert_name, Toolchain, ToolchainError};
 
 /// Test-only hook: `COMPANION_AGENT_CRASH_AFTER=sent_to_terminal` aborts the process
-/// right after the terminal's reply to an order is journaled, before the result is posted.
+/// right after the terminal's reply to an order is journaled, before the result is
+/// posted; `=claimed` aborts right after a poll brought a job, before the journal
+/// knows it (the window the held-jobs take-back closes).
 pub const CRASH_AFTER_ENV: &str = "COMPANION_AGENT_CRASH_AFTER";
 
 /// Magic number the agent's own orders carry.
@@ -46,6 +48,8 @@ pub fn job_comment(job_id: Uuid) -> String {
 pub struct ExecutorOptions {
     /// Abort after journaling a terminal reply (crash tests only).
     pub crash_after_sent: bool,
+    /// Abort when a claimed job arrives, before journaling it (crash tests only).
+    pub crash_after_claim: bool,
     /// How often to look for a reconnected terminal while waiting.
     pub reconnect_poll: Duration,
     /// Wait for a terminal for trades without `expires_at` and for closes.
@@ -56,6 +60,7 @@ impl Default for ExecutorOptions {
     fn default() -> Self {
         ExecutorOptions {
             crash_after_sent: false,
+            crash_after_claim: false,
             reconnect_poll: Duration::from_millis(250),
             trading_wait: Duration::from_secs(30),
         }
@@ -66,6 +71,7 @@ impl ExecutorOptions {
     pub fn from_env() -> Self {
         ExecutorOptions {
             crash_after_sent: std::env::var(CRASH_AFTER_ENV).is_ok_and(|v| v == "sent_to_terminal"),
+            crash_after_claim: std::env::var(CRASH_AFTER_ENV).is_ok_and(|v| v == "claimed"),
             ..Default::default()
         }
     }
@@ -168,6 +174,10 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
     /// A trading job journaled as sent but without a result is reconciled against
     /// the terminal by its order comment before anything is sent.
     pub async fn run_claimed(&self, job: &ClaimedJob) -> Result<JobResultRequest, JournalError> {
+        if self.opts.crash_after_claim {
+            tracing::error!(job_id = %job.job_id, "{CRASH_AFTER_ENV}=claimed: aborting before journaling the claim (test hook)");
+            std::process::abort();
+        }
         let entry = self.journal.record_claim(job).await?;
         if entry.state.has_result() {
             if let Some(r) = entry.result {
@@ -182,6 +192,26 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             self.execute(job).await?
         };
         self.journal.record_result(job.job_id, &result).await
+    }
+
+    /// A job the server says this agent holds but the journal does not know: the agent
+    /// stopped between the server's claim and the journal write, or the claim's
+    /// response was lost in flight. The journal is written before any send, so this
+    /// agent never sent it: it runs like a fresh claim (deadline checks included). A
+    /// trading job is first looked up by its order comment at the terminal, as every
+    /// uncertain trade is, and never sent twice.
+    pub async fn take_back(&self, job: &ClaimedJob) -> Result<JobResultRequest, JournalError> {
+        if job.job_type.is_trading() {
+            if let Ok(deals) = self.terminal.find_by_comment(&job_comment(job.job_id)).await {
+                if !deals.is_empty() {
+                    tracing::warn!(job_id = %job.job_id, "taken back: the terminal already has this job's order; not sending it");
+                    self.journal.record_claim(job).await?;
+                    let result = self.result_from_deals(job, &deals);
+                    return self.journal.record_result(job.job_id, &result).await;
+                }
+            }
+        }
+        self.run_claimed(job).await
     }
 
     /// Finishes a journaled job interrupted before its result (agent start-up).

@@ -147,6 +147,9 @@ struct Shared<T, C> {
     /// Wakes the reporter when a result is waiting.
     report_wake: Notify,
     fatal: tokio::sync::Mutex<Option<ClientError>>,
+    /// Jobs this process is executing (claimed by a poll or taken back), so a job the
+    /// server lists as held is never started twice.
+    in_hand: std::sync::Mutex<std::collections::HashSet<Uuid>>,
 }
 
 impl<T, C> Shared<T, C> {
@@ -162,6 +165,15 @@ impl<T, C> Shared<T, C> {
         *self.fatal.lock().await = Some(e);
         self.cancel.cancel();
     }
+    /// Marks `id` in hand; false when it already was.
+    fn take(&self, id: Uuid) -> bool {
+        self.in_hand.lock().map(|mut h| h.insert(id)).unwrap_or(false)
+    }
+    fn release(&self, id: Uuid) {
+        if let Ok(mut h) = self.in_hand.lock() {
+            h.remove(&id);
+        }
+    }
     fn server_ok(&self) {
         self.status.send_if_modified(|s| {
             let changed = !s.server_connected;
@@ -176,6 +188,10 @@ impl<T, C> Shared<T, C> {
         });
     }
 }
+
+/// Test-only hook: `COMPANION_AGENT_LOSE_FIRST_CLAIM=1` drops the first claimed job as
+/// if the poll's response had been lost in flight.
+pub const LOSE_FIRST_CLAIM_ENV: &str = "COMPANION_AGENT_LOSE_FIRST_CLAIM";
 
 /// The agent's retry policy towards the server: exponential from 250 ms to 30 s,
 /// jittered (so a fleet that lost the server together does not return in lockstep),
@@ -213,6 +229,7 @@ where
         cancel: cancel.clone(),
         report_wake: Notify::new(),
         fatal: tokio::sync::Mutex::new(None),
+        in_hand: std::sync::Mutex::new(std::collections::HashSet::new()),
     });
     let task = tokio::spawn(run(shared));
     AgentHandle {
@@ -232,6 +249,7 @@ where
     // Finish what a previous run left unfinished (results re-sent by the reporter).
     for entry in shared.executor.journal().unfinished().await? {
         let s = shared.clone();
+        s.take(entry.job.job_id);
         tracing::info!(job_id = %entry.job.job_id, state = entry.state.as_str(), "recovering a job journaled before the last stop");
         jobs.spawn(async move {
             let id = entry.job.job_id;
@@ -245,6 +263,7 @@ where
                 tracing::error!(job_id = %id, error = %e, "recovery failed");
             }
             s.update(|st| st.current_jobs.retain(|j| j.job_id != id));
+            s.release(id);
             s.report_wake.notify_one();
         });
     }
@@ -299,8 +318,17 @@ where
     } else {
         shared.opts.poll_wait_secs
     };
+    // Ask the server which jobs it believes we hold: at start (a claim may have landed
+    // just before the last stop, before its journal entry) and after a failed poll
+    // (its response may have carried a job we never read).
+    let mut check_held = true;
+    // Test-only hook: the first claimed job is dropped as if its response were lost.
+    let mut lose_claim = std::env::var(LOSE_FIRST_CLAIM_ENV).is_ok_and(|v| v == "1");
     loop {
         while jobs.try_join_next().is_some() {}
+        if check_held && !*paused.borrow() {
+            check_held = !take_back_held(&shared, jobs).await;
+        }
         if *paused.borrow() {
             shared.update(|s| s.state = RunState::Paused);
             tokio::select! {
@@ -319,14 +347,21 @@ where
             r = shared.client.next_job(wait) => r,
         };
         match claimed {
+            Ok(Some(job)) if lose_claim => {
+                lose_claim = false;
+                check_held = true;
+                tracing::warn!(job_id = %job.job_id, "{LOSE_FIRST_CLAIM_ENV}=1: dropping this claim's response (test hook)");
+            }
             Ok(Some(job)) => {
                 shared.server_ok();
                 delays = backoff();
                 let s = shared.clone();
-                jobs.spawn(async move {
-                    handle_job(&s, job).await;
-                    drop(permit);
-                });
+                if s.take(job.job_id) {
+                    jobs.spawn(async move {
+                        handle_job(&s, job, false).await;
+                        drop(permit);
+                    });
+                }
             }
             Ok(None) => {
                 shared.server_ok();
@@ -343,6 +378,7 @@ where
                 return;
             }
             Err(e) => {
+                check_held = true;
                 let d = delays.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "claiming jobs failed");
                 shared.server_down(&e);
@@ -355,22 +391,62 @@ where
     }
 }
 
-/// Executes one claimed job and posts its result (the reporter retries on failure).
-async fn handle_job<T, C>(shared: &Shared<T, C>, job: ClaimedJob)
+/// Takes back the jobs the server lists as held by this agent that this process is
+/// not executing and its journal does not know (journaled ones are recovered from the
+/// journal at start). False when the server could not be asked (ask again later).
+async fn take_back_held<T, C>(shared: &Arc<Shared<T, C>>, jobs: &mut JoinSet<()>) -> bool
+where
+    T: Terminal + 'static,
+    C: Toolchain + 'static,
+{
+    let held = match shared.client.held_jobs().await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot ask the server which jobs this agent holds; asking again later");
+            return false;
+        }
+    };
+    for job in held {
+        match shared.executor.journal().get(job.job_id).await {
+            Ok(None) => {}
+            Ok(Some(_)) => continue,
+            Err(e) => {
+                tracing::error!(job_id = %job.job_id, error = %e, "cannot read the journal");
+                continue;
+            }
+        }
+        if !shared.take(job.job_id) {
+            continue;
+        }
+        tracing::warn!(job_id = %job.job_id, job_type = %job.job_type, "taking back a job the server says this agent holds (claimed before a restart or a lost poll response)");
+        let s = shared.clone();
+        jobs.spawn(async move { handle_job(&s, job, true).await });
+    }
+    true
+}
+
+/// Executes one claimed (or taken back) job and posts its result (the reporter
+/// retries on failure).
+async fn handle_job<T, C>(shared: &Shared<T, C>, job: ClaimedJob, taken_back: bool)
 where
     T: Terminal + 'static,
     C: Toolchain + 'static,
 {
     let id = job.job_id;
-    tracing::info!(job_id = %id, job_type = %job.job_type, attempt = job.attempt, "claimed job");
+    tracing::info!(job_id = %id, job_type = %job.job_type, attempt = job.attempt, taken_back, "claimed job");
     shared.update(|s| {
         s.current_jobs.push(CurrentJob {
             job_id: id,
             job_type: job.job_type,
         })
     });
-    let result = shared.executor.run_claimed(&job).await;
+    let result = if taken_back {
+        shared.executor.take_back(&job).await
+    } else {
+        shared.executor.run_claimed(&job).await
+    };
     shared.update(|s| s.current_jobs.retain(|j| j.job_id != id));
+    shared.release(id);
     match result {
         Ok(r) => {
             tracing::info!(job_id = %id, status = ?r.status, error = r.error_message.as_deref().unwrap_or(""), "job finished");

@@ -163,3 +163,110 @@ async fn terminal_disconnected_queries_fail_fast_trades_wait_and_the_agent_recon
         .orders_with_comment(&companion_agent::job_comment(late))
         .is_empty());
 }
+
+/// Kills the agent (crash hook) right after a poll brought `job`, before its journal
+/// entry; returns when the process is gone, the job still `running` at the server.
+async fn crash_between_claim_and_journal(s: &mut Stack, job: uuid::Uuid) {
+    s.start_agent(&[("COMPANION_AGENT_CRASH_AFTER", "claimed")]);
+    let status = {
+        let agent = s.agent.as_mut().unwrap();
+        tokio::task::block_in_place(|| common::wait_exit(&mut agent.child, Duration::from_secs(90)))
+    };
+    assert!(!status.expect("the agent aborts at the crash hook").success());
+    s.agent = None;
+    let (st, _, _) = s.job_row(job).await;
+    assert_eq!(st, "running", "claimed by the agent that crashed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_claimed_just_before_a_crash_is_taken_back_at_once_on_restart() {
+    let mut s = Stack::new("crash_after_claim").await;
+    let (job, signal) = s.insert_signal_trade("EURUSD", "buy", 0.2).await;
+    let comment = companion_agent::job_comment(job);
+    s.start_paper(&[]);
+    crash_between_claim_and_journal(&mut s, job).await;
+    assert!(s.orders_with_comment(&comment).is_empty(), "nothing was sent");
+
+    // The server's stale-claim sweeper would give it back only after 300 s, long past
+    // the trade's 60 s deadline: completing now proves the agent took it back itself.
+    let restarted = std::time::Instant::now();
+    s.start_agent(&[]);
+    let (st, out, err) = s.wait_job(job).await;
+    println!(
+        "restart → taken-back job completed in {} ms",
+        restarted.elapsed().as_millis()
+    );
+    assert_eq!(st, "completed", "{err:?}");
+    assert_eq!(out.unwrap()["volume"], json!(0.2));
+    assert_eq!(s.orders_with_comment(&comment).len(), 1, "exactly one order");
+    let sig: String = sqlx::query_scalar("SELECT status FROM tv_signals WHERE id = $1")
+        .bind(signal)
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(sig, "executed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_taken_back_after_its_deadline_fails_at_once_as_expired() {
+    let mut s = Stack::new("crash_after_claim_expired").await;
+    s.start_paper(&[]);
+    let job = s
+        .insert_job(
+            "trade",
+            json!({"symbol": "GBPUSD", "side": "sell", "volume": 0.1}),
+            Some(Utc::now() + chrono::Duration::seconds(4)),
+        )
+        .await;
+    crash_between_claim_and_journal(&mut s, job).await;
+    // Restart only once the deadline has passed.
+    eventually(Duration::from_secs(20), "the deadline to pass", || async {
+        let past: bool = sqlx::query_scalar("SELECT expires_at < now() FROM jobs WHERE id = $1")
+            .bind(job)
+            .fetch_one(&s.db.pool)
+            .await
+            .unwrap();
+        past.then_some(())
+    })
+    .await;
+    s.start_agent(&[]);
+    let (st, _, err) = s.wait_job(job).await;
+    assert_eq!(st, "failed");
+    let err = err.unwrap_or_default();
+    assert!(err.starts_with("expired: not executed"), "{err}");
+    assert!(
+        s.orders_with_comment(&companion_agent::job_comment(job)).is_empty(),
+        "never sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_whose_response_was_lost_comes_back_without_a_restart() {
+    let mut s = Stack::new("lost_claim").await;
+    s.start_paper(&[]);
+    // The trade is the first job the agent claims: its claim response is dropped.
+    let job = s
+        .insert_job(
+            "trade",
+            json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1}),
+            Some(Utc::now() + chrono::Duration::seconds(60)),
+        )
+        .await;
+    s.start_agent(&[("COMPANION_AGENT_LOSE_FIRST_CLAIM", "1")]);
+    let (st, _, err) = s.wait_job(job).await;
+    assert_eq!(st, "completed", "{err:?}");
+    assert_eq!(
+        s.orders_with_comment(&companion_agent::job_comment(job)).len(),
+        1,
+        "exactly one order"
+    );
+    let log = std::fs::read_to_string(
+        common::bin_dir()
+            .parent()
+            .unwrap()
+            .join("e2e-logs/lost_claim/agent.log"),
+    )
+    .unwrap();
+    assert!(log.contains("dropping this claim's response"), "the hook fired");
+    assert!(log.contains("taking back a job"), "it was taken back");
+}
