@@ -6,5 +6,6 @@ pub mod fixtures;
 pub mod plan;
 pub mod procs;
 pub mod procstat;
+pub mod recovery;
 pub mod stats;
 pub mod verify;

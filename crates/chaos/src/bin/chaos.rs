@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use companion_chaos::plan::{self, Fault};
 use companion_chaos::procs::Proc;
+use companion_chaos::recovery::Recoveries;
 use companion_chaos::{fixtures, verify};
 use companion_testkit::stack::{self, Admin};
 use sqlx::Connection;
@@ -154,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
     let agent = fixtures::agents(&pool, user, conn, 1, 4, 1)
         .await?
         .remove(0);
+    let agent_id = agent.id;
     let user_token =
         admin.run(&["token", "--user", &user.to_string()])?;
 
@@ -290,6 +292,7 @@ async fn main() -> anyhow::Result<()> {
     let mut down_until: [Option<Instant>; 3] = [None; 3];
     let mut faults = plan.faults.iter().peekable();
     let mut drop_before_reply_next = false;
+    let mut recoveries = Recoveries::default();
     // A process that keeps exiting by itself is restarted at most once a second.
     let mut restart_after: [Option<Instant>; 3] = [None; 3];
     while !sender.is_finished() || faults.peek().is_some() {
@@ -303,6 +306,7 @@ async fn main() -> anyhow::Result<()> {
                 match f.fault {
                     Fault::KillAgent => {
                         s.agent.kill().await;
+                        recoveries.agent_killed(&pool, agent_id).await;
                         down_until[1] = Some(now + f.down);
                     }
                     Fault::RestartServer => {
@@ -374,6 +378,9 @@ async fn main() -> anyhow::Result<()> {
                 if i == 2 {
                     drop_before_reply_next = false;
                 }
+                if i == 1 {
+                    recoveries.agent_restarted(&pool).await;
+                }
             }
         }
         drop(s);
@@ -438,6 +445,17 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let audit = verify::audit(&pool, strategy_id, &orders_log, &sent).await?;
+    let recovery = recoveries.report(&pool).await?;
+    // How long after its deadline a trading job that was not executed got its verdict
+    // (the server's own downtime in a run counts too).
+    let late_verdict: Option<f64> = sqlx::query_scalar(
+        "select max(extract(epoch from (j.completed_at - j.expires_at)))::float8 from jobs j \
+         join tv_signals s on s.id = j.entity_id and j.entity_type = 'tv_signal' \
+         where s.strategy_id = $1 and j.status = 'failed' and j.expires_at is not null",
+    )
+    .bind(strategy_id)
+    .fetch_one(&pool)
+    .await?;
     let st = stats.lock().await;
     println!("\n== chaos audit (seed {seed}) ==");
     println!("alerts sent                 {}", audit.signals_sent);
@@ -467,6 +485,19 @@ async fn main() -> anyhow::Result<()> {
         "max orders for one signal   {}   (must be ≤ 1)",
         audit.max_orders_per_signal
     );
+    println!(
+        "restart → held job resolved {} jobs over {} agent restarts: p50 {:.0} ms, max {:.0} ms ({} resolved before the restart, {} unresolved)",
+        recovery.jobs,
+        recovery.restarts_with_held_jobs,
+        recovery.p50_ms,
+        recovery.max_ms,
+        recovery.resolved_before_restart,
+        recovery.unresolved
+    );
+    println!(
+        "latest failed verdict       {:.1} s after its trade's deadline",
+        late_verdict.unwrap_or(0.0)
+    );
     println!("faults injected             {fault_counts:?}");
     println!("unexpected process exits    {unexpected:?}");
     {
@@ -480,6 +511,16 @@ async fn main() -> anyhow::Result<()> {
         println!("note: {n}");
     }
     std::fs::write(w.join("audit.json"), serde_json::to_string_pretty(&audit)?)?;
+    std::fs::write(
+        w.join("recovery.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "seed": seed,
+            "signals": a.signals,
+            "agent_kills": fault_counts.get(&Fault::KillAgent).copied().unwrap_or(0),
+            "recovery": recovery,
+            "latest_failed_verdict_after_deadline_secs": late_verdict,
+        }))?,
+    )?;
     if audit.violations.is_empty() {
         println!("RESULT: PASS — at most one order per signal, nothing pending, every signal resolved with a reason, no result lost (seed {seed})");
         Ok(())
