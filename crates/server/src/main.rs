@@ -188,6 +188,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             supabase_jwt_secret,
             ttl_secs,
         } => {
+            if supabase_jwt_secret.expose().chars().count()
+                < companion_server::config::MIN_JWT_SECRET_LEN
+            {
+                anyhow::bail!(companion_server::config::ConfigError::WeakJwtSecret(
+                    "blank or too short"
+                ));
+            }
             let pool = connect(&dbc).await?;
             let user_id = admin::resolve_user(&pool, &user).await?;
             let token = auth::user::sign_jwt(user_id, supabase_jwt_secret.expose(), ttl_secs)?;
@@ -214,6 +221,10 @@ fn print(out: &Output, json: &serde_json::Value, plain: &str) {
 }
 
 async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
+    config.validate()?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let pool = connect(&config.db).await?;
     if migrate {
         db::migrate(&pool).await.context("migrations failed")?;

@@ -221,7 +221,7 @@ fn insert_for(table: &str, owner: &Owned) -> (String, Vec<Uuid>) {
         ),
         "tv_strategies" => (
             "INSERT INTO public.tv_strategies (user_id, broker_connection_id, name, webhook_secret)
-             VALUES ($1, $2, 'n', 'secret-' || $1::text || '-2')",
+             VALUES ($1, $2, 'n', replace($1::text, '-', '') || 'secret02')",
             vec![u, owner.strategy_connection],
         ),
         "tv_signals" => (
@@ -358,7 +358,7 @@ async fn a_user_cannot_use_another_users_parent_rows() {
         (
             "strategy on another user's broker connection",
             "INSERT INTO public.tv_strategies (user_id, broker_connection_id, name, webhook_secret)
-             VALUES ($1, $2, 'n', 'stolen-route')",
+             VALUES ($1, $2, 'n', 'stolenroute00000000000000000000000000000')",
             vec![alice.user, bob.strategy_connection],
         ),
         (
