@@ -11,6 +11,7 @@ use crate::admission::AgentGate;
 use crate::auth::rate_limit::FailureLimiter;
 use crate::auth::KeyVerifier;
 use crate::config::Config;
+use crate::events::StreamSlots;
 use crate::hub::{self, EventHub, JobWake};
 use crate::prices::PriceBook;
 use crate::queue::idle::EmptyClaims;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub agent_gate: AgentGate,
     /// Each agent's last empty claim, to skip claims nothing can have changed.
     pub empty_claims: EmptyClaims,
+    /// Open event streams per user (capped).
+    pub streams: StreamSlots,
 }
 
 impl AppState {
@@ -66,7 +69,16 @@ impl AppState {
             prices: PriceBook::default(),
             agent_gate: agent_gate.clone(),
             empty_claims: EmptyClaims::default(),
+            streams: StreamSlots::default(),
         };
+        let prices = state.prices.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                prices.sweep();
+            }
+        });
         tokio::spawn(hub::run_listener(
             listener,
             listen_url,

@@ -135,6 +135,33 @@ impl KeyVerifier {
         let _ = self.revoked.send(agent_id);
     }
 
+    /// True while `key` is still `agent_id`'s key (a long-lived stream re-checks with
+    /// this): a cached verification whose stored hash is unchanged, else a bcrypt check
+    /// against the stored hash (with the cost limit).
+    pub async fn still_valid(&self, db: &PgPool, agent_id: Uuid, key: &str) -> Result<bool, ApiError> {
+        if !keys::looks_valid(key) {
+            return Ok(false);
+        }
+        let stored: Option<String> =
+            sqlx::query_scalar("select pairing_key_hash from mt5_agents where id = $1")
+                .bind(agent_id)
+                .fetch_optional(db)
+                .await?;
+        let Some(hash) = stored else {
+            return Ok(false);
+        };
+        if let Some(hit) = self.cache.get(&keys::digest(key)) {
+            return Ok(hit.agent_id == agent_id && hit.hash == hash);
+        }
+        if keys::cost_of(&hash).is_none_or(|c| c > self.max_cost) {
+            return Ok(false);
+        }
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || keys::verify(&key, &hash))
+            .await
+            .map_err(ApiError::internal)
+    }
+
     /// Verifies `key` for a request from `ip`.
     pub async fn verify(&self, db: &PgPool, key: &str, ip: IpAddr) -> Result<AgentAuth, ApiError> {
         if !keys::looks_valid(key) {
