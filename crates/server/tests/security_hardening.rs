@@ -46,13 +46,16 @@ async fn a_stored_hash_with_a_higher_bcrypt_cost_is_refused_without_verifying() 
     let s = TestServer::start().await;
     let alice = s.user("alice@example.com").await;
     let a = s.agent(alice, "pc").await;
-    // Cost 31 would take hours to verify; the server (cost 4) must refuse it at once.
-    sqlx::query("update mt5_agents set pairing_key_hash = $2 where id = $1")
-        .bind(a.agent_id)
-        .bind("$2b$31$abcdefghijklmnopqrstuvabcdefghijklmnopqrstuvwxyz01234")
-        .execute(&s.pool)
-        .await
-        .unwrap();
+    // The real hash with its cost raised to 31 (what a user could write through
+    // PostgREST before migration 0009): hours to verify; the server (cost 4) must
+    // refuse it at once.
+    sqlx::query(
+        "update mt5_agents set pairing_key_hash = replace(pairing_key_hash, '$04$', '$31$') where id = $1",
+    )
+    .bind(a.agent_id)
+    .execute(&s.pool)
+    .await
+    .unwrap();
     let r = tokio::time::timeout(
         Duration::from_secs(10),
         s.agent_get(&a.pairing_key, "/api/v1/agents/me"),
