@@ -133,13 +133,30 @@ CREATE POLICY trade_events_insert ON public.trade_events FOR INSERT TO authentic
       WHERE b.id = broker_connection_id AND b.user_id = (SELECT auth.uid())))
   );
 
+-- A function, not an inline EXISTS: ea_versions' own policies read ea_projects, and
+-- an ea_projects policy reading ea_versions inline is "infinite recursion" to
+-- PostgreSQL. The function's query runs under the caller's RLS on its own.
+CREATE OR REPLACE FUNCTION public.ea_version_in_project(p_version uuid, p_project uuid)
+RETURNS boolean
+LANGUAGE plpgsql
+STABLE
+SET search_path = ''
+AS $fn$
+BEGIN
+  RETURN EXISTS (SELECT 1 FROM public.ea_versions v
+                 WHERE v.id = p_version AND v.ea_project_id = p_project);
+END;
+$fn$;
+
+COMMENT ON FUNCTION public.ea_version_in_project(uuid, uuid)
+  IS 'RLS helper (SECURITY INVOKER): true when the version belongs to the project (and is visible to the caller)';
+
 DROP POLICY IF EXISTS ea_projects_insert ON public.ea_projects;
 CREATE POLICY ea_projects_insert ON public.ea_projects FOR INSERT TO authenticated
   WITH CHECK (
     user_id = (SELECT auth.uid())
-    AND (current_version_id IS NULL OR EXISTS (
-      SELECT 1 FROM public.ea_versions v
-      WHERE v.id = current_version_id AND v.ea_project_id = ea_projects.id))
+    AND (current_version_id IS NULL
+         OR public.ea_version_in_project(current_version_id, id))
   );
 
 DROP POLICY IF EXISTS ea_projects_update ON public.ea_projects;
@@ -147,9 +164,8 @@ CREATE POLICY ea_projects_update ON public.ea_projects FOR UPDATE TO authenticat
   USING (user_id = (SELECT auth.uid()))
   WITH CHECK (
     user_id = (SELECT auth.uid())
-    AND (current_version_id IS NULL OR EXISTS (
-      SELECT 1 FROM public.ea_versions v
-      WHERE v.id = current_version_id AND v.ea_project_id = ea_projects.id))
+    AND (current_version_id IS NULL
+         OR public.ea_version_in_project(current_version_id, id))
   );
 
 DROP POLICY IF EXISTS tv_signals_insert ON public.tv_signals;
