@@ -211,7 +211,7 @@ impl Streamer {
                 Credential::Token { expires_at } => {
                     let left = expires_at
                         .map(|exp| (exp - Utc::now().timestamp()).max(0) as u64)
-                        .unwrap_or(u64::MAX / 4);
+                        .unwrap_or(365 * 24 * 3600);
                     tokio::select! {
                         r = self.rx.recv() => Wake::Hub(r),
                         _ = tokio::time::sleep(Duration::from_secs(left)) => Wake::Expired,
