@@ -351,7 +351,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("https") && msg.contains("loopback"), "{msg}");
-        assert!(ApiClient::new("http://companion.example.com", AgentKey::new("pk_x".into())).is_err());
+        assert!(ApiClient::new("http://companion.example.com", AgentKey::new("pk_x")).is_err());
     }
 
     /// A redirect is answered as an error, never followed (it would carry the key).
@@ -380,7 +380,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let client = ApiClient::new(&format!("http://{addr}"), AgentKey::new("pk_x".into())).unwrap();
+        let client = ApiClient::new(&format!("http://{addr}"), AgentKey::new("pk_x")).unwrap();
         let err = client.me().await.unwrap_err();
         assert!(err.to_string().contains("redirect"), "{err}");
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
