@@ -21,7 +21,9 @@ use crate::secret::AgentKey;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// 401/403: the key is wrong, revoked, or belongs to another agent. Stop and re-pair.
-    #[error("the server refused the pairing key ({message}); pair again with `companion-agent pair`")]
+    #[error(
+        "the server refused the pairing key ({message}); pair again with `companion-agent pair`"
+    )]
     BadKey { status: u16, message: String },
     /// The server could not be reached or answered 5xx/timeout: retry with backoff.
     #[error("server unreachable: {0}")]
@@ -345,7 +347,10 @@ mod tests {
             "not a url",
         ] {
             let err = check_server_url(bad).unwrap_err();
-            assert!(matches!(err, ClientError::InsecureServer(_)), "{bad}: {err}");
+            assert!(
+                matches!(err, ClientError::InsecureServer(_)),
+                "{bad}: {err}"
+            );
         }
         let msg = check_server_url("http://companion.example.com")
             .unwrap_err()

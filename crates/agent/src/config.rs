@@ -171,8 +171,11 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         // A config written by an older version, readable by everyone.
         std::fs::write(dir.join(CONFIG_FILE), b"{}").unwrap();
-        std::fs::set_permissions(dir.join(CONFIG_FILE), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
+        std::fs::set_permissions(
+            dir.join(CONFIG_FILE),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         let mut cfg = AgentConfig::default();
         cfg.bridge_token_or_generate();
         cfg.save(&dir).unwrap();

@@ -398,12 +398,16 @@ async fn resolve_key(cfg: &AgentConfig) -> anyhow::Result<(AgentKey, &'static st
         }
     }
     let Some(id) = cfg.agent_id else {
-        anyhow::bail!("not paired: run `companion-agent pair --server URL` (or set {KEY_ENV} for services)");
+        anyhow::bail!(
+            "not paired: run `companion-agent pair --server URL` (or set {KEY_ENV} for services)"
+        );
     };
     let account = id.to_string();
     match keychain(move |s| s.get(&account)).await? {
         Ok(Some(k)) => Ok((k, "keychain")),
-        Ok(None) => anyhow::bail!("no pairing key in the OS keychain for agent {id}: run `companion-agent pair` again"),
+        Ok(None) => anyhow::bail!(
+            "no pairing key in the OS keychain for agent {id}: run `companion-agent pair` again"
+        ),
         Err(e) => Err(e.into()),
     }
 }

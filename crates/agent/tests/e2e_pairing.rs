@@ -50,7 +50,14 @@ async fn pair_refuses_a_key_in_argv_and_says_how_to_pass_it() {
     let s = Stack::new("pair_argv").await;
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(common::agent_bin())
-        .args(["pair", "--server", &s.server_url(), "--key", &s.key, "--data-dir"])
+        .args([
+            "pair",
+            "--server",
+            &s.server_url(),
+            "--key",
+            &s.key,
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env_remove("COMPANION_AGENT_KEY")
         .output()
@@ -58,7 +65,9 @@ async fn pair_refuses_a_key_in_argv_and_says_how_to_pass_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("--key") && stderr.contains("stdin") && stderr.contains("COMPANION_AGENT_KEY"),
+        stderr.contains("--key")
+            && stderr.contains("stdin")
+            && stderr.contains("COMPANION_AGENT_KEY"),
         "{stderr}"
     );
     assert!(!stderr.contains(&s.key), "the key is never printed");

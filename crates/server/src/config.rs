@@ -152,7 +152,10 @@ impl Config {
             if self.trusted_proxies.is_empty() {
                 out.push("TRUST_FORWARDED_FOR is deprecated: it believes X-Forwarded-For from any client. Set TRUSTED_PROXIES to your proxy's addresses instead".to_string());
             } else {
-                out.push("TRUST_FORWARDED_FOR is deprecated and ignored because TRUSTED_PROXIES is set".to_string());
+                out.push(
+                    "TRUST_FORWARDED_FOR is deprecated and ignored because TRUSTED_PROXIES is set"
+                        .to_string(),
+                );
             }
         }
         out
@@ -207,7 +210,10 @@ mod tests {
         let c = parse(&["--trusted-proxies", "10.0.0.0/8, 127.0.0.1,::1"]);
         assert_eq!(c.trusted_proxies.len(), 3);
         assert!(c.warnings().is_empty());
-        assert!(Cli::try_parse_from(["serve", "--database-url", "x", "--trusted-proxies", "nope"]).is_err());
+        assert!(
+            Cli::try_parse_from(["serve", "--database-url", "x", "--trusted-proxies", "nope"])
+                .is_err()
+        );
         let legacy = parse(&["--trust-forwarded-for"]);
         assert!(legacy.trust_forwarded_for);
         assert!(legacy.warnings()[0].contains("deprecated"));

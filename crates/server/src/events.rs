@@ -286,9 +286,10 @@ impl Streamer {
     fn end(&mut self, why: &str) -> Event {
         self.ended = true;
         tracing::info!(user = %self.user_id, reason = why, "event stream closed");
-        Event::default().event("unauthorized").id(now_id()).data(
-            serde_json::json!({ "code": "unauthorized", "message": why }).to_string(),
-        )
+        Event::default()
+            .event("unauthorized")
+            .id(now_id())
+            .data(serde_json::json!({ "code": "unauthorized", "message": why }).to_string())
     }
 }
 

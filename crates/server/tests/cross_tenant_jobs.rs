@@ -231,9 +231,7 @@ async fn a_result_never_marks_another_tenants_ea_version_failed() {
 
     let (job, refusal) = forge(&s, &compile_job(alice, alice_agent.agent_id, v.version)).await;
     s.next(&alice_agent, 0).await.expect("alice's agent claims");
-    let r = s
-        .result(&alice_agent, job, &failed("attacker text"))
-        .await;
+    let r = s.result(&alice_agent, job, &failed("attacker text")).await;
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     assert_eq!(version_row(&s, v.version).await, ("draft".into(), None));
     assert_refused_by_schema(refusal);

@@ -73,10 +73,9 @@ async fn concurrent_bad_keys_count_before_bcrypt_runs() {
     // Wrong keys with the real key's prefix: each would need a bcrypt check.
     let wrong = format!("{}{}", &a.pairing_key[..8], "W".repeat(35));
     let attempts = 40;
-    let answers = futures::future::join_all(
-        (0..attempts).map(|_| s.agent_get(&wrong, "/api/v1/agents/me")),
-    )
-    .await;
+    let answers =
+        futures::future::join_all((0..attempts).map(|_| s.agent_get(&wrong, "/api/v1/agents/me")))
+            .await;
     let unauthorized = answers
         .iter()
         .filter(|r| r.status() == StatusCode::UNAUTHORIZED)
@@ -142,18 +141,24 @@ async fn an_agent_key_cannot_pair_agents_nor_touch_other_agents() {
             &json!({"job_type": "get_account", "agent_id": a.agent_id}),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
 
     // The other agent's key still works: nothing was rotated.
     let r = s.agent_get(&other.pairing_key, "/api/v1/agents/me").await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // The app's screens: strategies (create, rotate the secret, read the URL).
-    let conn: Uuid = sqlx::query_scalar("select broker_connection_id from mt5_agents where id = $1")
-        .bind(a.agent_id)
-        .fetch_one(&s.pool)
-        .await
-        .unwrap();
+    let conn: Uuid =
+        sqlx::query_scalar("select broker_connection_id from mt5_agents where id = $1")
+            .bind(a.agent_id)
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
     let r = s
         .agent_post(
             &a.pairing_key,
@@ -161,12 +166,20 @@ async fn an_agent_key_cannot_pair_agents_nor_touch_other_agents() {
             &json!({"name": "s", "broker_connection_id": conn}),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
     let strategy: serde_json::Value = r.json().await.unwrap();
     let r = s
         .agent_post(
             &a.pairing_key,
-            &format!("/api/v1/strategies/{}/rotate-secret", strategy["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/strategies/{}/rotate-secret",
+                strategy["id"].as_str().unwrap()
+            ),
             &json!({}),
         )
         .await;
@@ -357,7 +370,10 @@ async fn tokens_not_yet_valid_are_refused_and_401s_say_only_invalid_token() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-async fn open_stream(s: &TestServer, auth: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> reqwest::Response {
+async fn open_stream(
+    s: &TestServer,
+    auth: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> reqwest::Response {
     auth(s.http.get(s.url("/api/v1/events")))
         .send()
         .await
@@ -417,7 +433,11 @@ async fn a_stream_ends_when_its_agent_is_deleted_or_its_key_rotated() {
     let reader = tokio::spawn(read_to_end(r, Duration::from_secs(10)));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rot = s
-        .user_post(alice, &format!("/api/v1/agents/{}/rotate-key", b.agent_id), &json!({}))
+        .user_post(
+            alice,
+            &format!("/api/v1/agents/{}/rotate-key", b.agent_id),
+            &json!({}),
+        )
         .await;
     assert_eq!(rot.status(), StatusCode::OK);
     let text = reader.await.unwrap();

@@ -20,7 +20,13 @@ async fn world() -> (TestDb, Owned, Owned) {
 }
 
 /// Runs `sql` as `user` with `binds`; returns the error, panicking when it succeeds.
-async fn refused(db: &TestDb, user: Uuid, what: &str, sql: &'static str, binds: Vec<Uuid>) -> sqlx::Error {
+async fn refused(
+    db: &TestDb,
+    user: Uuid,
+    what: &str,
+    sql: &'static str,
+    binds: Vec<Uuid>,
+) -> sqlx::Error {
     let mut tx = as_user(&db.pool, user).await.unwrap();
     let mut q = sqlx::query(sql);
     for b in binds {
@@ -125,7 +131,11 @@ async fn jobs_cannot_reference_another_users_entities_or_signals() {
         ),
     ];
     for (what, sql, binds) in ok {
-        assert_eq!(allowed(&db, alice.user, what, sql, binds).await, 1, "{what}");
+        assert_eq!(
+            allowed(&db, alice.user, what, sql, binds).await,
+            1,
+            "{what}"
+        );
     }
 }
 
@@ -197,11 +207,12 @@ async fn users_cannot_write_an_agents_pairing_key_columns() {
     );
     // She can still read the prefix (the app shows it).
     let mut tx = as_user(&db.pool, alice.user).await.unwrap();
-    let _: String = sqlx::query_scalar("SELECT pairing_key_prefix FROM public.mt5_agents WHERE id = $1")
-        .bind(alice.agent)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let _: String =
+        sqlx::query_scalar("SELECT pairing_key_prefix FROM public.mt5_agents WHERE id = $1")
+            .bind(alice.agent)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
 }
 
 // ---------------------------------------------------------------------------
@@ -255,14 +266,24 @@ async fn user_set_foreign_keys_must_name_the_users_own_rows() {
         ),
     ];
     for (what, sql, binds) in ok {
-        assert_eq!(allowed(&db, alice.user, what, sql, binds).await, 1, "{what}");
+        assert_eq!(
+            allowed(&db, alice.user, what, sql, binds).await,
+            1,
+            "{what}"
+        );
     }
 }
 
 #[tokio::test]
 async fn webhook_secrets_must_have_the_servers_format() {
     let (db, alice, _bob) = world().await;
-    for bad in ["a", "short", &"a".repeat(39), &"a".repeat(41), &format!("{}-", "a".repeat(39))] {
+    for bad in [
+        "a",
+        "short",
+        &"a".repeat(39),
+        &"a".repeat(41),
+        &format!("{}-", "a".repeat(39)),
+    ] {
         let mut tx = as_user(&db.pool, alice.user).await.unwrap();
         let e = sqlx::query("UPDATE public.tv_strategies SET webhook_secret = $2 WHERE id = $1")
             .bind(alice.tv_strategy)

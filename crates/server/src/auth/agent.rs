@@ -138,7 +138,12 @@ impl KeyVerifier {
     /// True while `key` is still `agent_id`'s key (a long-lived stream re-checks with
     /// this): a cached verification whose stored hash is unchanged, else a bcrypt check
     /// against the stored hash (with the cost limit).
-    pub async fn still_valid(&self, db: &PgPool, agent_id: Uuid, key: &str) -> Result<bool, ApiError> {
+    pub async fn still_valid(
+        &self,
+        db: &PgPool,
+        agent_id: Uuid,
+        key: &str,
+    ) -> Result<bool, ApiError> {
         if !keys::looks_valid(key) {
             return Ok(false);
         }
@@ -199,12 +204,12 @@ impl KeyVerifier {
         // Counted as a failure from here on, refunded on success: concurrent bad
         // attempts cannot all reach bcrypt.
         let prefix = keys::stored_prefix(key).to_string();
-        let attempt = self
-            .limiter
-            .begin((ip, prefix.clone()))
-            .map_err(|wait| ApiError::RateLimited {
-                retry_after_secs: wait,
-            })?;
+        let attempt =
+            self.limiter
+                .begin((ip, prefix.clone()))
+                .map_err(|wait| ApiError::RateLimited {
+                    retry_after_secs: wait,
+                })?;
         let permit = self.admit().await?;
         let candidates: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
             "select id, user_id, pairing_key_hash from mt5_agents where pairing_key_prefix = $1",

@@ -96,7 +96,13 @@ mod tests {
             cost_of("$2b$31$abcdefghijklmnopqrstuvabcdefghijklmnopqrstuvwxyz01234"),
             Some(31)
         );
-        for bad in ["", "x", "$2b$xx$", "$2b$10$short", "$9z$10$abcdefghijklmnopqrstuvabcdefghijklmnopqrstuvwxyz01234"] {
+        for bad in [
+            "",
+            "x",
+            "$2b$xx$",
+            "$2b$10$short",
+            "$9z$10$abcdefghijklmnopqrstuvabcdefghijklmnopqrstuvwxyz01234",
+        ] {
             assert_eq!(cost_of(bad), None, "{bad}");
         }
     }

@@ -46,7 +46,8 @@ impl Cidr {
                     == masked(u32::from(ip) as u128, 32, self.prefix)
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                masked(u128::from(net), 128, self.prefix) == masked(u128::from(ip), 128, self.prefix)
+                masked(u128::from(net), 128, self.prefix)
+                    == masked(u128::from(ip), 128, self.prefix)
             }
             _ => false,
         }
@@ -80,11 +81,12 @@ pub fn client_address(
     trusted: &[Cidr],
     legacy_trust_all: bool,
 ) -> IpAddr {
-    let hops = forwarded_for
+    let hops: Vec<&str> = forwarded_for
         .iter()
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.is_empty())
+        .collect();
     if trusted.is_empty() {
         if legacy_trust_all {
             if let Some(ip) = hops.last().and_then(|s| s.parse().ok()) {
@@ -97,7 +99,6 @@ pub fn client_address(
     if !is_trusted(peer) {
         return peer;
     }
-    let hops: Vec<&str> = hops.collect();
     let mut client = peer;
     for hop in hops.iter().rev() {
         let Ok(ip) = hop.parse::<IpAddr>() else {
@@ -149,11 +150,19 @@ mod tests {
         );
         // Trusted peer: the rightmost untrusted hop is the client (a spoofed left entry is ignored).
         assert_eq!(
-            client_address(ip("127.0.0.1"), &["1.1.1.1, 203.0.113.5, 10.0.0.2"], &trusted, false),
+            client_address(
+                ip("127.0.0.1"),
+                &["1.1.1.1, 203.0.113.5, 10.0.0.2"],
+                &trusted,
+                false
+            ),
             ip("203.0.113.5")
         );
         // Trusted peer without a header: the peer itself.
-        assert_eq!(client_address(ip("127.0.0.1"), &[], &trusted, false), ip("127.0.0.1"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &[], &trusted, false),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]

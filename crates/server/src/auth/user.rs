@@ -198,6 +198,9 @@ mod tests {
         .unwrap();
         let err = verify_jwt(&token, "s3cret").unwrap_err();
         assert_eq!(err.to_string(), INVALID_TOKEN);
-        assert_eq!(verify_jwt(&token, "other").unwrap_err().to_string(), INVALID_TOKEN);
+        assert_eq!(
+            verify_jwt(&token, "other").unwrap_err().to_string(),
+            INVALID_TOKEN
+        );
     }
 }

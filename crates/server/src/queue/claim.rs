@@ -69,7 +69,14 @@ async fn expire_claimed(db: &PgPool, job_id: Uuid, agent_id: Uuid) -> Result<(),
 }
 
 async fn hand_out(db: &PgPool, c: Claimed, job_type: JobType) -> ClaimedJob {
-    mark_in_progress(db, c.user_id, job_type, c.entity_type.as_deref(), c.entity_id).await;
+    mark_in_progress(
+        db,
+        c.user_id,
+        job_type,
+        c.entity_type.as_deref(),
+        c.entity_id,
+    )
+    .await;
     ClaimedJob {
         job_id: c.id,
         job_type,

@@ -119,12 +119,13 @@ async fn broker_connection_of(
     let Some(agent_id) = agent_id else {
         return Ok(None);
     };
-    let bc: Option<Option<Uuid>> =
-        sqlx::query_scalar("select broker_connection_id from mt5_agents where id = $1 and user_id = $2")
-            .bind(agent_id)
-            .bind(user_id)
-            .fetch_optional(conn)
-            .await?;
+    let bc: Option<Option<Uuid>> = sqlx::query_scalar(
+        "select broker_connection_id from mt5_agents where id = $1 and user_id = $2",
+    )
+    .bind(agent_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
     Ok(bc.flatten())
 }
 
@@ -240,13 +241,14 @@ async fn compile(
     .bind(status)
     .bind(error)
     .bind(job.user_id)
-        .execute(conn)
-        .await?;
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// The deployment (`ea_deployments` row being updated) belongs to the job's owner (`$3`).
-const DEPLOYMENT_OWNED: &str = "exists (select 1 from ea_versions v join ea_projects p on p.id = v.ea_project_id \
+const DEPLOYMENT_OWNED: &str =
+    "exists (select 1 from ea_versions v join ea_projects p on p.id = v.ea_project_id \
      where v.id = ea_deployments.ea_version_id and p.user_id = $3)";
 
 async fn deployment(

@@ -31,7 +31,8 @@ fn status(s: &str) -> JobStatus {
     }
 }
 
-const COLUMNS: &str = "select id, job_type, status, agent_id, input_data, output_data, error_message, attempts,
+const COLUMNS: &str =
+    "select id, job_type, status, agent_id, input_data, output_data, error_message, attempts,
                 expires_at, created_at, claimed_at, completed_at from public.jobs";
 
 fn view(r: Row) -> Option<JobView> {
@@ -68,9 +69,10 @@ pub(crate) async fn fetch_many(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<Vec<JobView>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{COLUMNS} where id = any($1)")))
-        .bind(ids)
-        .fetch_all(conn)
-        .await?;
+    let rows: Vec<Row> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{COLUMNS} where id = any($1)")))
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
     Ok(rows.into_iter().filter_map(view).collect())
 }
