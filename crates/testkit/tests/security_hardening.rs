@@ -309,3 +309,57 @@ async fn webhook_secrets_must_have_the_servers_format() {
         .await
         .expect("40 base62 characters");
 }
+
+#[tokio::test]
+async fn migration_0009_replaces_malformed_secrets_and_keeps_good_ones() {
+    let db = TestDb::empty().await;
+    let mut files: Vec<String> = std::fs::read_dir(companion_testkit::migrations_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".sql"))
+        .collect();
+    files.sort();
+    let m0009 = "0009_security_hardening.sql";
+    for f in files.iter().take_while(|f| f.as_str() < m0009) {
+        apply_sql(&db.pool, &migration(f)).await.unwrap();
+    }
+    let user = companion_testkit::create_user(&db.pool, "a@example.com")
+        .await
+        .unwrap();
+    let agent = companion_testkit::create_agent(&db.pool, user, "pc")
+        .await
+        .unwrap();
+    let conn = companion_testkit::agent_broker_connection(&db.pool, agent)
+        .await
+        .unwrap();
+    let good = "Ab3".repeat(13) + "x";
+    let mut ids = Vec::new();
+    for secret in ["a", good.as_str()] {
+        let id: Uuid = sqlx::query_scalar(
+            "INSERT INTO public.tv_strategies (user_id, broker_connection_id, name, webhook_secret)
+             VALUES ($1, $2, 's', $3) RETURNING id",
+        )
+        .bind(user)
+        .bind(conn)
+        .bind(secret)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    apply_sql(&db.pool, &migration(m0009)).await.unwrap();
+    let secret = |id: Uuid| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT webhook_secret FROM public.tv_strategies WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+    };
+    let replaced = secret(ids[0]).await.unwrap();
+    assert_eq!(replaced.len(), 40);
+    assert!(
+        replaced.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{replaced}"
+    );
+    assert_eq!(secret(ids[1]).await.unwrap(), good, "a good secret is kept");
+}
