@@ -97,6 +97,17 @@ pub struct Config {
 /// Shortest `SUPABASE_JWT_SECRET` accepted (Supabase's are at least 32 characters).
 pub const MIN_JWT_SECRET_LEN: usize = 32;
 
+/// Refuses a blank or short JWT secret (tokens signed with it would be forgeable).
+pub fn check_jwt_secret(secret: &str) -> Result<(), ConfigError> {
+    if secret.trim().is_empty() {
+        return Err(ConfigError::WeakJwtSecret("blank"));
+    }
+    if secret.chars().count() < MIN_JWT_SECRET_LEN {
+        return Err(ConfigError::WeakJwtSecret("too short"));
+    }
+    Ok(())
+}
+
 /// A configuration `serve` refuses to start with.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -133,16 +144,10 @@ impl Config {
 
     /// Refuses settings that would make the server unsafe: a blank or short JWT secret.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(secret) = &self.supabase_jwt_secret {
-            let s = secret.expose();
-            if s.trim().is_empty() {
-                return Err(ConfigError::WeakJwtSecret("blank"));
-            }
-            if s.chars().count() < MIN_JWT_SECRET_LEN {
-                return Err(ConfigError::WeakJwtSecret("too short"));
-            }
+        match &self.supabase_jwt_secret {
+            Some(secret) => check_jwt_secret(secret.expose()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Deprecation and configuration warnings, logged at start.

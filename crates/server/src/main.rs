@@ -188,13 +188,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             supabase_jwt_secret,
             ttl_secs,
         } => {
-            if supabase_jwt_secret.expose().chars().count()
-                < companion_server::config::MIN_JWT_SECRET_LEN
-            {
-                anyhow::bail!(companion_server::config::ConfigError::WeakJwtSecret(
-                    "blank or too short"
-                ));
-            }
+            companion_server::config::check_jwt_secret(supabase_jwt_secret.expose())?;
             let pool = connect(&dbc).await?;
             let user_id = admin::resolve_user(&pool, &user).await?;
             let token = auth::user::sign_jwt(user_id, supabase_jwt_secret.expose(), ttl_secs)?;
