@@ -1,7 +1,10 @@
 //! HTTP client for the agent API (`/api/v1/agents/...`, DESIGN section 4):
 //! who-am-I, long-poll claim, result, heartbeat, prices. Every request carries
 //! `X-Agent-Key`; errors are typed so the runtime knows whether to retry,
-//! drop, or stop and ask the user to re-pair.
+//! drop, or stop and ask the user to re-pair. The key only travels over https (plain
+//! http is accepted for loopback servers only), and no redirect is ever followed:
+//! every request of this client carries the key, and a redirect could carry it to
+//! another host.
 
 use std::time::Duration;
 
@@ -18,7 +21,9 @@ use crate::secret::AgentKey;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// 401/403: the key is wrong, revoked, or belongs to another agent. Stop and re-pair.
-    #[error("the server refused the pairing key ({message}); pair again with `companion-agent pair --key ...`")]
+    #[error(
+        "the server refused the pairing key ({message}); pair again with `companion-agent pair`"
+    )]
     BadKey { status: u16, message: String },
     /// The server could not be reached or answered 5xx/timeout: retry with backoff.
     #[error("server unreachable: {0}")]
@@ -26,6 +31,10 @@ pub enum ClientError {
     /// 409: a conflicting result, or a job that is not (or no longer) ours.
     #[error("server refused with 409 {code}: {message}")]
     Conflict { code: String, message: String },
+    /// The server URL would send the key in clear (http to a non-loopback host), or is
+    /// not an http(s) URL at all.
+    #[error("{0}")]
+    InsecureServer(String),
     /// Any other refusal (4xx) or an answer we cannot read.
     #[error("server error {status} {code}: {message}")]
     Other {
@@ -71,9 +80,45 @@ pub fn api_root(server: &str) -> String {
     }
 }
 
+/// Refuses a server URL the key must not be sent to: anything but `https://`, except
+/// `http://` to a loopback host (`127.0.0.0/8`, `::1`, `localhost`).
+pub fn check_server_url(server: &str) -> Result<(), ClientError> {
+    let url = reqwest::Url::parse(&api_root(server)).map_err(|e| {
+        ClientError::InsecureServer(format!(
+            "the server URL {server:?} is not a valid URL ({e}); use https://host[:port]"
+        ))
+    })?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(ClientError::InsecureServer(format!(
+            "refusing to send the pairing key to {} over plain http: anyone on the network could read it. Use https:// (plain http is accepted for loopback servers only)",
+            url.host_str().unwrap_or("?")
+        ))),
+        other => Err(ClientError::InsecureServer(format!(
+            "unsupported server URL scheme {other:?}: use https://host[:port]"
+        ))),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
 impl ApiClient {
+    /// A client for `server`; refused when the key would travel in clear
+    /// ([`check_server_url`]). Redirects are never followed.
     pub fn new(server: &str, key: AgentKey) -> Result<Self, ClientError> {
+        check_server_url(server)?;
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("companion-agent/", env!("CARGO_PKG_VERSION")))
@@ -230,12 +275,28 @@ pub(crate) async fn check(resp: reqwest::Response) -> Result<reqwest::Response, 
     if status.is_success() {
         return Ok(resp);
     }
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let text = resp.text().await.unwrap_or_default();
     let body: Option<ApiErrorBody> = serde_json::from_str(&text).ok();
     let (code, message) = match body {
         Some(b) => (b.code, b.message),
         None => (String::new(), text.chars().take(300).collect()),
     };
+    if status.is_redirection() {
+        // Not followed: it would carry X-Agent-Key wherever it points.
+        return Err(ClientError::Other {
+            status: status.as_u16(),
+            code: "redirect".into(),
+            message: format!(
+                "the server answered a redirect ({status}{}); authenticated requests do not follow redirects: configure the server's final https URL",
+                location.map(|l| format!(" to {l}")).unwrap_or_default()
+            ),
+        });
+    }
     Err(match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ClientError::BadKey {
             status: status.as_u16(),
@@ -276,6 +337,71 @@ pub(crate) async fn decode<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_key_goes_over_https_or_to_loopback_only() {
+        for ok in [
+            "https://companion.example.com",
+            "https://10.0.0.5:8443/api/v1",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:8080/",
+            "http://localhost:8080",
+        ] {
+            assert!(check_server_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://companion.example.com",
+            "http://10.0.0.5:8080",
+            "http://[fe80::1]/",
+            "http://localhost.evil.example",
+            "ftp://companion.example.com",
+            "not a url",
+        ] {
+            let err = check_server_url(bad).unwrap_err();
+            assert!(
+                matches!(err, ClientError::InsecureServer(_)),
+                "{bad}: {err}"
+            );
+        }
+        let msg = check_server_url("http://companion.example.com")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("https") && msg.contains("loopback"), "{msg}");
+        assert!(ApiClient::new("http://companion.example.com", AgentKey::new("pk_x")).is_err());
+    }
+
+    /// A redirect is answered as an error, never followed (it would carry the key).
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        use axum::routing::get;
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = hits.clone();
+        let app = axum::Router::new()
+            .route(
+                "/api/v1/agents/me",
+                get(|| async {
+                    (
+                        axum::http::StatusCode::TEMPORARY_REDIRECT,
+                        [(axum::http::header::LOCATION, "/elsewhere")],
+                    )
+                }),
+            )
+            .route(
+                "/elsewhere",
+                get(move || {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async { "{}" }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = ApiClient::new(&format!("http://{addr}"), AgentKey::new("pk_x")).unwrap();
+        let err = client.me().await.unwrap_err();
+        assert!(err.to_string().contains("redirect"), "{err}");
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
 
     #[test]
     fn api_root_normalises() {

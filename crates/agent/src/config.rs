@@ -68,6 +68,51 @@ pub fn data_dir(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
         .ok_or(ConfigError::NoDataDir)
 }
 
+/// Creates `dir` (and its parents) and, on Unix, makes it private to its owner (0700):
+/// it holds the bridge token (`config.json`) and the journal, and another local user
+/// with the bridge token could take over the terminal bridge.
+pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// On Unix, makes an existing file readable and writable by its owner only (0600).
+/// A missing file is fine.
+pub fn make_private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Creates (or truncates) `path` with mode 0600 on Unix from the start, so its
+/// content is never readable by others, not even briefly.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let file = opts.open(path)?;
+    // An older file kept its mode: tighten it too.
+    make_private_file(path)?;
+    Ok(file)
+}
+
 impl AgentConfig {
     /// Reads `config.json` in `dir`; a missing file is an empty config.
     pub fn load(dir: &Path) -> Result<Self, ConfigError> {
@@ -81,17 +126,22 @@ impl AgentConfig {
         }
     }
 
-    /// Writes `config.json` atomically (temp file + rename).
+    /// Writes `config.json` atomically (temp file + rename), private to its owner
+    /// (0600 in a 0700 directory on Unix).
     pub fn save(&self, dir: &Path) -> Result<(), ConfigError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ConfigError::Io { path, source }
         };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        ensure_private_dir(dir).map_err(io(dir))?;
         let path = dir.join(CONFIG_FILE);
         let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
         let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
-        std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+        {
+            use std::io::Write;
+            let mut f = create_private(&tmp).map_err(io(&tmp))?;
+            f.write_all(&bytes).map_err(io(&tmp))?;
+        }
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
         Ok(())
     }
@@ -110,6 +160,29 @@ impl AgentConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[cfg(unix)]
+    #[test]
+    fn the_config_and_its_directory_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A config written by an older version, readable by everyone.
+        std::fs::write(dir.join(CONFIG_FILE), b"{}").unwrap();
+        std::fs::set_permissions(
+            dir.join(CONFIG_FILE),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let mut cfg = AgentConfig::default();
+        cfg.bridge_token_or_generate();
+        cfg.save(&dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(CONFIG_FILE)), 0o600);
+    }
     use super::*;
 
     #[test]

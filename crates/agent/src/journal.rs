@@ -19,6 +19,8 @@ pub enum JournalError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("journal row is corrupt: {0}")]
     Corrupt(String),
+    #[error("cannot create or protect the journal file: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Where a journaled job stands.
@@ -107,8 +109,25 @@ fn now() -> String {
 impl Journal {
     /// Opens (creating when missing) and migrates the journal at `path`.
     pub async fn open(path: &Path) -> Result<Self, JournalError> {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::config::ensure_private_dir(dir)?;
+        }
+        // Created 0600 before SQLite opens it (SQLite gives its -wal/-shm files the
+        // database file's mode); an existing journal and its side files are tightened.
+        {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.create(true).append(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            opts.open(path)?;
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            crate::config::make_private_file(Path::new(&p))?;
         }
         let opts = SqliteConnectOptions::new()
             .filename(path)
@@ -482,5 +501,26 @@ mod tests {
         assert_eq!(got.chart_id, 42);
         assert!(!got.running);
         assert!(j.deployment(Uuid::new_v4()).await.unwrap().is_none());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_journal_and_its_directory_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("data");
+        let path = dir.join("journal.db");
+        let j = Journal::open(&path).await.unwrap();
+        sqlx::query("select 1").execute(&j.pool).await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        drop(j);
+        // A journal left readable by an older version is tightened on open.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _j = Journal::open(&path).await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&path), 0o600);
     }
 }

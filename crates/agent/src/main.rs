@@ -1,5 +1,6 @@
 //! `companion-agent`: the headless agent for VPS users and services.
-//! `pair --server URL --key KEY`, `run`, `status`, `unpair`, and on Windows
+//! `pair --server URL` (the key from `COMPANION_AGENT_KEY`, stdin, or a prompt), `run`,
+//! `status`, `unpair`, and on Windows
 //! `service install|uninstall` (docs/agent.md, docs/windows.md).
 
 use std::path::{Path, PathBuf};
@@ -35,11 +36,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Check a pairing key with the server, keep it in the OS keychain, remember the server.
+    /// The key is read from COMPANION_AGENT_KEY, else from stdin (one line), else asked
+    /// for at a prompt that does not echo it.
     Pair {
         #[arg(long, env = SERVER_ENV)]
         server: Option<String>,
-        #[arg(long)]
-        key: String,
+        /// Removed: a key in the command line is visible to other local users and kept
+        /// in shell history. Refused with instructions.
+        #[arg(long, hide = true)]
+        key: Option<String>,
     },
     /// Run the agent until SIGINT/SIGTERM.
     Run {
@@ -150,7 +155,16 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let dir = config::data_dir(cli.data_dir.as_deref())?;
     match cli.cmd {
-        Cmd::Pair { server, key } => pair(&dir, server, AgentKey::new(key)).await,
+        Cmd::Pair { server, key } => {
+            if key.is_some() {
+                anyhow::bail!(
+                    "`pair --key` was removed: a key in the command line is visible to other users of this machine and stays in shell history. \
+                     Run `companion-agent pair --server URL` and paste the key at the prompt, pipe it on stdin, or set {KEY_ENV}"
+                );
+            }
+            let key = read_pairing_key().await?;
+            pair(&dir, server, key).await
+        }
         Cmd::Run {
             run: args,
             short_poll_secs,
@@ -185,10 +199,10 @@ async fn service(dir: &Path, cmd: ServiceCmd) -> anyhow::Result<ExitCode> {
             let cfg = AgentConfig::load(dir)?;
             let server = resolve_server(run.agent.server.clone(), &cfg)?;
             if std::env::var_os(KEY_ENV).is_some() {
-                anyhow::bail!("unset {KEY_ENV} first: a service reads its key from the Credential Manager of its account, run `companion-agent pair --key KEY` as that user");
+                anyhow::bail!("unset {KEY_ENV} first: a service reads its key from the Credential Manager of its account, run `companion-agent pair --server URL` as that user");
             }
             resolve_key(&cfg).await.map_err(|e| {
-                anyhow::anyhow!("{e:#}\n(pair first, as the account the service will run as: companion-agent pair --server URL --key KEY)")
+                anyhow::anyhow!("{e:#}\n(pair first, as the account the service will run as: companion-agent pair --server URL)")
             })?;
             let password = match std::env::var("COMPANION_SERVICE_PASSWORD") {
                 Ok(p) => p,
@@ -316,6 +330,33 @@ fn resolve_server(flag: Option<String>, cfg: &AgentConfig) -> anyhow::Result<Str
         .ok_or_else(|| anyhow::anyhow!("no server URL: pass --server URL (or set {SERVER_ENV})"))
 }
 
+/// The key to pair with: `COMPANION_AGENT_KEY`, else one line of stdin when it is not a
+/// terminal, else a prompt that does not echo.
+async fn read_pairing_key() -> anyhow::Result<AgentKey> {
+    use std::io::IsTerminal;
+    if let Some(k) = std::env::var(KEY_ENV).ok().filter(|k| !k.trim().is_empty()) {
+        return Ok(AgentKey::new(k.trim().to_string()));
+    }
+    let interactive = std::io::stdin().is_terminal();
+    let line = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        if interactive {
+            rpassword::prompt_password("Pairing key (pk_…, not shown): ")
+        } else {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            Ok(line)
+        }
+    })
+    .await??;
+    let key = line.trim();
+    if key.is_empty() {
+        anyhow::bail!(
+            "no pairing key: paste it at the prompt, pipe it on stdin (`companion-agent pair --server URL < key.txt`), or set {KEY_ENV}"
+        );
+    }
+    Ok(AgentKey::new(key.to_string()))
+}
+
 async fn pair(dir: &Path, server: Option<String>, key: AgentKey) -> anyhow::Result<ExitCode> {
     let mut cfg = AgentConfig::load(dir)?;
     let server = resolve_server(server, &cfg)?;
@@ -357,12 +398,16 @@ async fn resolve_key(cfg: &AgentConfig) -> anyhow::Result<(AgentKey, &'static st
         }
     }
     let Some(id) = cfg.agent_id else {
-        anyhow::bail!("not paired: run `companion-agent pair --server URL --key KEY` (or set {KEY_ENV} for services)");
+        anyhow::bail!(
+            "not paired: run `companion-agent pair --server URL` (or set {KEY_ENV} for services)"
+        );
     };
     let account = id.to_string();
     match keychain(move |s| s.get(&account)).await? {
         Ok(Some(k)) => Ok((k, "keychain")),
-        Ok(None) => anyhow::bail!("no pairing key in the OS keychain for agent {id}: run `companion-agent pair --key KEY` again"),
+        Ok(None) => anyhow::bail!(
+            "no pairing key in the OS keychain for agent {id}: run `companion-agent pair` again"
+        ),
         Err(e) => Err(e.into()),
     }
 }

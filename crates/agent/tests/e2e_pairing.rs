@@ -26,9 +26,28 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Runs `cmd` with `key` and a newline on its stdin.
+fn pair_with_stdin(cmd: &mut Command, key: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{key}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Issue 17, item 8: the key never goes through argv (`ps`, shell history).
 #[tokio::test(flavor = "multi_thread")]
-async fn pair_without_a_keychain_says_how_to_fix_it_and_writes_no_key() {
-    let s = Stack::new("pair_no_keychain").await;
+async fn pair_refuses_a_key_in_argv_and_says_how_to_pass_it() {
+    let s = Stack::new("pair_argv").await;
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(common::agent_bin())
         .args([
@@ -40,14 +59,48 @@ async fn pair_without_a_keychain_says_how_to_fix_it_and_writes_no_key() {
             "--data-dir",
         ])
         .arg(dir.path())
-        // No session bus: no Secret Service.
-        .env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            "unix:path=/nonexistent/companion-e2e-bus",
-        )
         .env_remove("COMPANION_AGENT_KEY")
         .output()
         .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--key")
+            && stderr.contains("stdin")
+            && stderr.contains("COMPANION_AGENT_KEY"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&s.key), "the key is never printed");
+    // Nothing on stdin: a clear error, not a hang or a pairing with an empty key.
+    let out = pair_with_stdin(
+        Command::new(common::agent_bin())
+            .args(["pair", "--server", &s.server_url(), "--data-dir"])
+            .arg(dir.path())
+            .env_remove("COMPANION_AGENT_KEY"),
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("no pairing key"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pair_without_a_keychain_says_how_to_fix_it_and_writes_no_key() {
+    let s = Stack::new("pair_no_keychain").await;
+    let dir = tempfile::tempdir().unwrap();
+    // The key on stdin, as a script pipes it (never in argv).
+    let out = pair_with_stdin(
+        Command::new(common::agent_bin())
+            .args(["pair", "--server", &s.server_url(), "--data-dir"])
+            .arg(dir.path())
+            // No session bus: no Secret Service.
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                "unix:path=/nonexistent/companion-e2e-bus",
+            )
+            .env_remove("COMPANION_AGENT_KEY"),
+        &s.key,
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -129,7 +182,7 @@ async fn pair_status_unpair_with_a_real_secret_service() {
 export XDG_DATA_HOME="{home}/xdg" HOME="{home}"
 mkdir -p "$XDG_DATA_HOME"
 eval "$(printf 'companion-e2e' | gnome-keyring-daemon --unlock --components=secrets)"
-"{bin}" pair --server "{url}" --key "$PAIR_KEY" --data-dir "{dir}"
+printf '%s\n' "$PAIR_KEY" | "{bin}" pair --server "{url}" --data-dir "{dir}"
 "{bin}" status --json --data-dir "{dir}" > "{dir}/status-paired.json"
 "{bin}" unpair --data-dir "{dir}"
 "{bin}" status --json --data-dir "{dir}" > "{dir}/status-unpaired.json"

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+pub use crate::auth::proxy::Cidr;
+
 /// A secret string whose `Debug` never prints the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -85,9 +87,35 @@ pub struct Config {
     /// bcrypt cost for pairing keys.
     #[arg(long, env = "PAIRING_KEY_BCRYPT_COST", default_value_t = 10)]
     pub bcrypt_cost: u32,
-    /// Trust the last `X-Forwarded-For` entry as the client address (behind a proxy).
+    /// Proxies whose `X-Forwarded-For` is believed: comma-separated addresses and
+    /// CIDR blocks (e.g. `10.0.0.0/8,127.0.0.1`). Empty: the TCP peer is the client.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<Cidr>,
+    /// Deprecated: use TRUSTED_PROXIES. Believes the last `X-Forwarded-For` entry
+    /// of every request (ignored when TRUSTED_PROXIES is set).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
+}
+
+/// Shortest `SUPABASE_JWT_SECRET` accepted (Supabase's are at least 32 characters).
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+
+/// Refuses a blank or short JWT secret (tokens signed with it would be forgeable).
+pub fn check_jwt_secret(secret: &str) -> Result<(), ConfigError> {
+    if secret.trim().is_empty() {
+        return Err(ConfigError::WeakJwtSecret("blank"));
+    }
+    if secret.chars().count() < MIN_JWT_SECRET_LEN {
+        return Err(ConfigError::WeakJwtSecret("too short"));
+    }
+    Ok(())
+}
+
+/// A configuration `serve` refuses to start with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("SUPABASE_JWT_SECRET is {0}: anyone could sign user tokens with such a secret. Set it to your Supabase project's JWT secret (at least {MIN_JWT_SECRET_LEN} characters), or unset it to accept no user tokens")]
+    WeakJwtSecret(&'static str),
 }
 
 /// The longest a `jobs/next?wait=N` long-poll may wait.
@@ -113,8 +141,33 @@ impl Config {
             sweep_interval_secs: 15,
             agent_offline_secs: 90,
             bcrypt_cost: 10,
+            trusted_proxies: Vec::new(),
             trust_forwarded_for: false,
         }
+    }
+
+    /// Refuses settings that would make the server unsafe: a blank or short JWT secret.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match &self.supabase_jwt_secret {
+            Some(secret) => check_jwt_secret(secret.expose()),
+            None => Ok(()),
+        }
+    }
+
+    /// Deprecation and configuration warnings, logged at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.trust_forwarded_for {
+            if self.trusted_proxies.is_empty() {
+                out.push("TRUST_FORWARDED_FOR is deprecated: it believes X-Forwarded-For from any client. Set TRUSTED_PROXIES to your proxy's addresses instead".to_string());
+            } else {
+                out.push(
+                    "TRUST_FORWARDED_FOR is deprecated and ignored because TRUSTED_PROXIES is set"
+                        .to_string(),
+                );
+            }
+        }
+        out
     }
 
     /// The public base URL, defaulting to `http://<bind>`.
@@ -127,5 +180,51 @@ impl Config {
 
     pub fn trade_ttl(&self) -> Duration {
         Duration::from_secs(self.trade_ttl_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Config {
+        let mut all = vec!["serve", "--database-url", "postgres://x"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).unwrap().config
+    }
+
+    #[test]
+    fn blank_and_short_jwt_secrets_are_refused() {
+        for bad in ["", "   ", "x", &"s".repeat(MIN_JWT_SECRET_LEN - 1)] {
+            let mut c = Config::for_database("postgres://x");
+            c.supabase_jwt_secret = Some(Secret::new(bad));
+            let err = c.validate().expect_err(bad).to_string();
+            assert!(err.contains("SUPABASE_JWT_SECRET"), "{err}");
+        }
+        let mut c = Config::for_database("postgres://x");
+        assert!(c.validate().is_ok(), "no secret: no user tokens, allowed");
+        c.supabase_jwt_secret = Some(Secret::new("s".repeat(MIN_JWT_SECRET_LEN)));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn trusted_proxies_parse_as_a_list_and_the_old_flag_warns() {
+        let c = parse(&["--trusted-proxies", "10.0.0.0/8, 127.0.0.1,::1"]);
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(c.warnings().is_empty());
+        assert!(
+            Cli::try_parse_from(["serve", "--database-url", "x", "--trusted-proxies", "nope"])
+                .is_err()
+        );
+        let legacy = parse(&["--trust-forwarded-for"]);
+        assert!(legacy.trust_forwarded_for);
+        assert!(legacy.warnings()[0].contains("deprecated"));
     }
 }

@@ -188,6 +188,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             supabase_jwt_secret,
             ttl_secs,
         } => {
+            companion_server::config::check_jwt_secret(supabase_jwt_secret.expose())?;
             let pool = connect(&dbc).await?;
             let user_id = admin::resolve_user(&pool, &user).await?;
             let token = auth::user::sign_jwt(user_id, supabase_jwt_secret.expose(), ttl_secs)?;
@@ -214,6 +215,10 @@ fn print(out: &Output, json: &serde_json::Value, plain: &str) {
 }
 
 async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
+    config.validate()?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let pool = connect(&config.db).await?;
     if migrate {
         db::migrate(&pool).await.context("migrations failed")?;

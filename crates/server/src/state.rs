@@ -11,13 +11,15 @@ use crate::admission::AgentGate;
 use crate::auth::rate_limit::FailureLimiter;
 use crate::auth::KeyVerifier;
 use crate::config::Config;
+use crate::events::StreamSlots;
 use crate::hub::{self, EventHub, JobWake};
 use crate::prices::PriceBook;
 use crate::queue::idle::EmptyClaims;
 
-/// Verified keys are trusted this long without bcrypt (the stored hash is still re-read).
-pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
-/// Failed key attempts allowed per client address and window.
+/// A verified key unused this long is verified with bcrypt again (while in use, the
+/// stored hash is re-read at most every second instead).
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(600);
+/// Failed key attempts allowed per client address and key prefix, and window.
 pub const MAX_KEY_FAILURES: u32 = 10;
 pub const KEY_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
@@ -35,6 +37,8 @@ pub struct AppState {
     pub agent_gate: AgentGate,
     /// Each agent's last empty claim, to skip claims nothing can have changed.
     pub empty_claims: EmptyClaims,
+    /// Open event streams per user (capped).
+    pub streams: StreamSlots,
 }
 
 impl AppState {
@@ -50,6 +54,7 @@ impl AppState {
             .to_string();
         let listener = hub::connect_listener(&listen_url).await?;
         let agent_gate = AgentGate::for_pool(config.db.database_max_connections);
+        let bcrypt_cost = config.bcrypt_cost;
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -57,13 +62,23 @@ impl AppState {
                 KEY_CACHE_TTL,
                 FailureLimiter::new(MAX_KEY_FAILURES, KEY_FAILURE_WINDOW),
             )
-            .with_gate(agent_gate.clone()),
+            .with_gate(agent_gate.clone())
+            .with_max_cost(bcrypt_cost),
             events: EventHub::new(1024),
             jobs_notify: JobWake::default(),
             prices: PriceBook::default(),
             agent_gate: agent_gate.clone(),
             empty_claims: EmptyClaims::default(),
+            streams: StreamSlots::default(),
         };
+        let prices = state.prices.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                prices.sweep();
+            }
+        });
         tokio::spawn(hub::run_listener(
             listener,
             listen_url,

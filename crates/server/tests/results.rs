@@ -201,7 +201,7 @@ async fn signal_with_job(
     )
     .bind(user)
     .bind(bc)
-    .bind(Uuid::new_v4().to_string())
+    .bind(companion_server::user_api::strategies::generate_secret())
     .fetch_one(&s.pool)
     .await
     .unwrap();

@@ -98,6 +98,17 @@ const LINTS: &[(&str, &str)] = &[
            AND (has_table_privilege('anon', c.oid, 'INSERT, UPDATE, DELETE')
                 OR has_table_privilege('authenticated', c.oid, 'INSERT, UPDATE, DELETE'))",
     ),
+    (
+        "server_only_columns_writable_by_users",
+        // Columns only the server may write (issue 17, item 4: a user who writes the
+        // bcrypt hash of their agent's key chooses the cost the server pays per check).
+        "SELECT format('%s.%s by %s', c.tbl, c.col, r.role)
+         FROM (VALUES ('mt5_agents', 'pairing_key_hash'), ('mt5_agents', 'pairing_key_prefix')) c(tbl, col)
+         CROSS JOIN (VALUES ('anon'), ('authenticated')) r(role)
+         WHERE to_regclass('public.' || c.tbl) IS NOT NULL
+           AND (has_column_privilege(r.role, ('public.' || c.tbl)::regclass, c.col, 'INSERT')
+                OR has_column_privilege(r.role, ('public.' || c.tbl)::regclass, c.col, 'UPDATE'))",
+    ),
 ];
 
 async fn run_lint(pool: &PgPool, query: &'static str) -> Vec<String> {
@@ -153,6 +164,15 @@ async fn the_lints_find_the_specs_defects() {
             "ea_projects.ea_projects_current_version_id_fkey".to_string(),
             "tv_signals.tv_signals_job_id_fkey".to_string(),
             "tv_strategies.tv_strategies_broker_connection_id_fkey".to_string(),
+        ]
+    );
+    assert_eq!(
+        found["server_only_columns_writable_by_users"],
+        vec![
+            "mt5_agents.pairing_key_hash by anon".to_string(),
+            "mt5_agents.pairing_key_hash by authenticated".to_string(),
+            "mt5_agents.pairing_key_prefix by anon".to_string(),
+            "mt5_agents.pairing_key_prefix by authenticated".to_string(),
         ]
     );
     assert_eq!(

@@ -197,7 +197,7 @@ async fn uid_calls_for_a_scan(pool: &PgPool) -> i64 {
             .unwrap();
         sqlx::query(
             "INSERT INTO public.tv_strategies (user_id, broker_connection_id, name, webhook_secret)
-             SELECT $1, $2, 's' || g, $1::text || '-' || g FROM generate_series(1, 150) g",
+             SELECT $1, $2, 's' || g, replace($1::text, '-', '') || lpad(g::text, 8, '0') FROM generate_series(1, 150) g",
         )
         .bind(user)
         .bind(conn)
@@ -386,7 +386,7 @@ async fn defect7_webhook_secret_has_exactly_one_unique_index() {
     let insert = || {
         sqlx::query(
             "INSERT INTO public.tv_strategies (user_id, broker_connection_id, name, webhook_secret)
-             VALUES ($1, $2, 's', 'same-secret')",
+             VALUES ($1, $2, 's', 'samesecret000000000000000000000000000000')",
         )
         .bind(user)
         .bind(conn)

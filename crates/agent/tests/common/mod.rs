@@ -339,7 +339,7 @@ impl Stack {
 
     /// A strategy of this user on the agent's broker connection; returns (id, webhook secret).
     pub async fn insert_strategy(&self) -> (Uuid, String) {
-        let secret = format!("whs{}", Uuid::new_v4().simple());
+        let secret = format!("whs{}00000", Uuid::new_v4().simple());
         let id = sqlx::query_scalar(
             "INSERT INTO tv_strategies (user_id, broker_connection_id, name, webhook_secret)
              VALUES ($1, $2, 'e2e strategy', $3) RETURNING id",

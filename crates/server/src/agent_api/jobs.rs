@@ -50,7 +50,8 @@ pub async fn next_job(
         ));
     }
     // From the request's arrival: time spent queuing for admission counts as waiting.
-    let deadline = arrived.0 + Duration::from_secs_f64(wait).min(MAX_LONG_POLL);
+    // Clamped before the conversion: `Duration::from_secs_f64` panics on huge values.
+    let deadline = arrived.0 + Duration::from_secs_f64(wait.min(MAX_LONG_POLL.as_secs_f64()));
     let wake = state.jobs_notify.for_user(agent.user_id);
     loop {
         // Register for wake-ups BEFORE looking, so a job inserted in between still wakes us.

@@ -1,5 +1,10 @@
-//! Pairing (create an agent and its key), key rotation and agent deletion — user auth,
-//! under RLS. Rotation and deletion drop the agent's cached key verifications.
+//! Pairing (create an agent and its key), key rotation and agent deletion. Pairing
+//! needs the user's own token; an agent key may rotate or delete only its own agent
+//! (docs/api.md, "Security model"). Users cannot write the key columns themselves
+//! (migration 0009), so pairing and rotation write them as the server role, scoped
+//! explicitly to the caller (`user_id = $caller`); deletion runs under RLS.
+//! Rotation and deletion drop the agent's cached key verifications and end its
+//! event streams.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,12 +26,14 @@ const MAX_NAME: usize = 100;
     security(("user_jwt" = []), ("agent_key" = [])),
     responses((status = 201, body = PairResponse),
               (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+              (status = 403, description = "agent keys cannot pair new agents", body = ApiErrorBody),
               (status = 404, description = "broker connection not found", body = ApiErrorBody)))]
 pub async fn pair(
     State(state): State<AppState>,
     user: UserAuth,
     ApiJson(req): ApiJson<PairRequest>,
 ) -> Result<(StatusCode, ApiJson<PairResponse>), ApiError> {
+    user.require_user_token("pair a new agent")?;
     let name = req
         .agent_name
         .as_deref()
@@ -39,7 +46,7 @@ pub async fn pair(
             "agent_name is longer than {MAX_NAME} characters"
         )));
     }
-    let mut tx = state.user_tx(user.user_id).await?;
+    let mut tx = state.db.begin().await?;
     let issued = agents::create_agent(
         &mut tx,
         user.user_id,
@@ -65,13 +72,15 @@ pub async fn pair(
     params(("id" = Uuid, Path, description = "agent id")),
     security(("user_jwt" = []), ("agent_key" = [])),
     responses((status = 200, body = PairResponse), (status = 401, body = ApiErrorBody),
+              (status = 403, description = "an agent key rotates only its own key", body = ApiErrorBody),
               (status = 404, body = ApiErrorBody)))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     user: UserAuth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<ApiJson<PairResponse>, ApiError> {
-    let mut tx = state.user_tx(user.user_id).await?;
+    user.require_self_or_user(id, "rotate the key of")?;
+    let mut tx = state.db.begin().await?;
     let issued = agents::rotate_key(&mut tx, user.user_id, id, state.config.bcrypt_cost).await?;
     tx.commit().await?;
     state.keys.forget_agent(id);
@@ -88,12 +97,14 @@ pub async fn rotate_key(
     params(("id" = Uuid, Path, description = "agent id")),
     security(("user_jwt" = []), ("agent_key" = [])),
     responses((status = 204, description = "deleted"), (status = 401, body = ApiErrorBody),
+              (status = 403, description = "an agent key deletes only its own agent", body = ApiErrorBody),
               (status = 404, body = ApiErrorBody)))]
 pub async fn delete_agent(
     State(state): State<AppState>,
     user: UserAuth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    user.require_self_or_user(id, "delete")?;
     let mut tx = state.user_tx(user.user_id).await?;
     agents::delete_agent(&mut tx, user.user_id, id).await?;
     tx.commit().await?;

@@ -2,8 +2,12 @@
 //! candidate, a verification cache keyed by the key's SHA-256 (short TTL, dropped at
 //! once on rotation/revocation through this server, and re-checked against the stored
 //! hash at most every [`RECHECK_AFTER`], so a rotation or deletion made by any other
-//! writer takes effect within that), and per-address failure limiting. Its database
-//! reads queue behind the [`AgentGate`] (bcrypt runs outside it).
+//! writer takes effect within that), and failure limiting per client address and key
+//! prefix (counted before bcrypt runs; a key verified before is never limited, so one
+//! client's bad keys never lock out another's valid key). A stored hash whose bcrypt
+//! cost is above the server's own is refused without being verified (a user must not
+//! choose what a key check costs). Its database reads queue behind the [`AgentGate`]
+//! (bcrypt runs outside it).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,19 +79,37 @@ pub struct KeyVerifier {
     limiter: FailureLimiter,
     /// Admission for the database reads (none: straight to the pool).
     gate: Option<AgentGate>,
+    /// Highest bcrypt cost a stored hash may have to be verified.
+    max_cost: u32,
+    /// Agents whose keys were rotated or that were deleted through this server.
+    revoked: tokio::sync::broadcast::Sender<Uuid>,
 }
 
 impl KeyVerifier {
-    pub fn new(cache_ttl: Duration, limiter: FailureLimiter) -> Self {
+    /// `cache_idle`: a verified key not used for this long must be verified again.
+    pub fn new(cache_idle: Duration, limiter: FailureLimiter) -> Self {
         KeyVerifier {
             cache: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(cache_ttl)
+                .time_to_idle(cache_idle)
                 .support_invalidation_closures()
                 .build(),
             limiter,
             gate: None,
+            max_cost: bcrypt::DEFAULT_COST,
+            revoked: tokio::sync::broadcast::channel(256).0,
         }
+    }
+
+    /// Refuses stored hashes whose bcrypt cost is above `cost` (the server's own).
+    pub fn with_max_cost(mut self, cost: u32) -> Self {
+        self.max_cost = cost;
+        self
+    }
+
+    /// Agent ids whose keys stop working (rotation, deletion through this server).
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<Uuid> {
+        self.revoked.subscribe()
     }
 
     /// Queues this verifier's database reads behind `gate`.
@@ -109,17 +131,47 @@ impl KeyVerifier {
         let _ = self
             .cache
             .invalidate_entries_if(move |_, v| v.agent_id == agent_id);
+        // No receiver (no open stream) is fine.
+        let _ = self.revoked.send(agent_id);
+    }
+
+    /// True while `key` is still `agent_id`'s key (a long-lived stream re-checks with
+    /// this): a cached verification whose stored hash is unchanged, else a bcrypt check
+    /// against the stored hash (with the cost limit).
+    pub async fn still_valid(
+        &self,
+        db: &PgPool,
+        agent_id: Uuid,
+        key: &str,
+    ) -> Result<bool, ApiError> {
+        if !keys::looks_valid(key) {
+            return Ok(false);
+        }
+        let stored: Option<String> =
+            sqlx::query_scalar("select pairing_key_hash from mt5_agents where id = $1")
+                .bind(agent_id)
+                .fetch_optional(db)
+                .await?;
+        let Some(hash) = stored else {
+            return Ok(false);
+        };
+        if let Some(hit) = self.cache.get(&keys::digest(key)) {
+            return Ok(hit.agent_id == agent_id && hit.hash == hash);
+        }
+        if keys::cost_of(&hash).is_none_or(|c| c > self.max_cost) {
+            return Ok(false);
+        }
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || keys::verify(&key, &hash))
+            .await
+            .map_err(ApiError::internal)
     }
 
     /// Verifies `key` for a request from `ip`.
     pub async fn verify(&self, db: &PgPool, key: &str, ip: IpAddr) -> Result<AgentAuth, ApiError> {
-        if let Some(wait) = self.limiter.blocked(ip) {
-            return Err(ApiError::RateLimited {
-                retry_after_secs: wait,
-            });
-        }
         if !keys::looks_valid(key) {
-            return Err(self.fail(ip));
+            // Costs nothing to refuse: not counted against anyone.
+            return Err(rejected(ip));
         }
         let digest = keys::digest(key);
         if let Some(hit) = self.cache.get(&digest) {
@@ -149,27 +201,49 @@ impl KeyVerifier {
                 _ => self.cache.invalidate(&digest),
             }
         }
+        // Counted as a failure from here on, refunded on success: concurrent bad
+        // attempts cannot all reach bcrypt.
+        let prefix = keys::stored_prefix(key).to_string();
+        let attempt =
+            self.limiter
+                .begin((ip, prefix.clone()))
+                .map_err(|wait| ApiError::RateLimited {
+                    retry_after_secs: wait,
+                })?;
         let permit = self.admit().await?;
         let candidates: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
             "select id, user_id, pairing_key_hash from mt5_agents where pairing_key_prefix = $1",
         )
-        .bind(keys::stored_prefix(key))
+        .bind(&prefix)
         .fetch_all(db)
         .await?;
         drop(permit);
+        let max_cost = self.max_cost;
+        let candidates: Vec<(Uuid, Uuid, String)> = candidates
+            .into_iter()
+            .filter(|(agent_id, _, hash)| match keys::cost_of(hash) {
+                Some(cost) if cost <= max_cost => true,
+                Some(cost) => {
+                    tracing::warn!(agent = %agent_id, cost, max_cost, "stored key hash has a bcrypt cost above the server's; refused without verifying");
+                    false
+                }
+                None => false,
+            })
+            .collect();
         if candidates.is_empty() {
-            return Err(self.fail(ip));
+            return Err(rejected(ip));
         }
         let key_owned = key.to_string();
         let found = tokio::task::spawn_blocking(move || {
             candidates
                 .into_iter()
-                .find(|(_, _, hash)| !hash.is_empty() && keys::verify(&key_owned, hash))
+                .find(|(_, _, hash)| keys::verify(&key_owned, hash))
         })
         .await
         .map_err(ApiError::internal)?;
         match found {
             Some((agent_id, user_id, hash)) => {
+                attempt.succeeded();
                 self.cache.insert(
                     digest,
                     Verified {
@@ -181,15 +255,14 @@ impl KeyVerifier {
                 );
                 Ok(AgentAuth { agent_id, user_id })
             }
-            None => Err(self.fail(ip)),
+            None => Err(rejected(ip)),
         }
     }
+}
 
-    fn fail(&self, ip: IpAddr) -> ApiError {
-        self.limiter.record_failure(ip);
-        tracing::info!(client = %ip, "agent key rejected");
-        ApiError::Unauthorized("invalid agent key".into())
-    }
+fn rejected(ip: IpAddr) -> ApiError {
+    tracing::info!(client = %ip, "agent key rejected");
+    ApiError::Unauthorized("invalid agent key".into())
 }
 
 /// The `X-Agent-Key` value, if the header is present.
@@ -207,7 +280,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Agen
         return Ok(None);
     };
     let key = key?;
-    let ip = client_ip(parts, state.config.trust_forwarded_for);
+    let ip = client_ip(parts, &state.config);
     let auth = state.keys.verify(&state.db, key, ip).await?;
     if let Some(id) = parts.headers.get(AGENT_ID_HEADER) {
         let claimed = id

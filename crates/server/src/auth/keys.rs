@@ -52,6 +52,21 @@ pub fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// The cost of a bcrypt hash (`$2b$10$...` → 10); `None` when it is not one.
+pub fn cost_of(hash: &str) -> Option<u32> {
+    let mut parts = hash.split('$');
+    let (empty, version, cost, rest) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if !empty.is_empty()
+        || !matches!(version, "2a" | "2b" | "2x" | "2y")
+        || cost.len() != 2
+        || rest.len() != 53
+        || parts.next().is_some()
+    {
+        return None;
+    }
+    cost.parse().ok().filter(|c| (4..=31).contains(c))
+}
+
 /// bcrypt verification (blocking).
 pub fn verify(key: &str, hash: &str) -> bool {
     bcrypt::verify(key, hash).unwrap_or(false)
@@ -71,6 +86,25 @@ mod tests {
         assert!(verify(&k.key, &k.hash));
         assert!(!verify(&format!("{}x", &k.key[..k.key.len() - 1]), &k.hash));
         assert_ne!(generate(4).unwrap().key, k.key);
+    }
+
+    #[test]
+    fn hash_costs_are_read_without_verifying() {
+        let k = generate(4).unwrap();
+        assert_eq!(cost_of(&k.hash), Some(4));
+        assert_eq!(
+            cost_of("$2b$31$abcdefghijklmnopqrstuvabcdefghijklmnopqrstuvwxyz01234"),
+            Some(31)
+        );
+        for bad in [
+            "",
+            "x",
+            "$2b$xx$",
+            "$2b$10$short",
+            "$9z$10$abcdefghijklmnopqrstuvabcdefghijklmnopqrstuvwxyz01234",
+        ] {
+            assert_eq!(cost_of(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -63,6 +63,7 @@ impl TryFrom<ViewRow> for JobView {
     responses((status = 201, body = JobView),
               (status = 400, description = "invalid input_data for the job type", body = ApiErrorBody),
               (status = 401, body = ApiErrorBody),
+              (status = 403, description = "an agent key queues jobs for its own agent only", body = ApiErrorBody),
               (status = 404, description = "agent, EA version or deployment not found", body = ApiErrorBody)))]
 pub async fn create_job(
     State(state): State<AppState>,
@@ -71,6 +72,7 @@ pub async fn create_job(
 ) -> Result<(StatusCode, ApiJson<JobView>), ApiError> {
     let mut tx = state.user_tx(user.user_id).await?;
     let job = validate::prepare(&mut tx, &req, state.config.trade_ttl()).await?;
+    user.require_self_or_user(job.agent_id, "queue jobs for")?;
     let row: ViewRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into jobs (user_id, job_type, status, agent_id, entity_type, entity_id, input_data, expires_at) \
          values ($1, $2, 'pending', $3, $4, $5, $6, $7) returning {VIEW_COLUMNS}"

@@ -14,6 +14,7 @@ use crate::error::ApiError;
 #[derive(sqlx::FromRow)]
 struct Claimed {
     id: Uuid,
+    user_id: Uuid,
     job_type: String,
     input_data: Option<serde_json::Value>,
     attempts: i32,
@@ -26,7 +27,7 @@ struct Claimed {
 pub async fn claim_next(db: &PgPool, agent_id: Uuid) -> Result<Option<ClaimedJob>, ApiError> {
     loop {
         let claimed: Option<Claimed> = sqlx::query_as(
-            "select id, job_type, input_data, attempts, expires_at, entity_type, entity_id \
+            "select id, user_id, job_type, input_data, attempts, expires_at, entity_type, entity_id \
              from claim_next_job($1)",
         )
         .bind(agent_id)
@@ -68,7 +69,14 @@ async fn expire_claimed(db: &PgPool, job_id: Uuid, agent_id: Uuid) -> Result<(),
 }
 
 async fn hand_out(db: &PgPool, c: Claimed, job_type: JobType) -> ClaimedJob {
-    mark_in_progress(db, job_type, c.entity_type.as_deref(), c.entity_id).await;
+    mark_in_progress(
+        db,
+        c.user_id,
+        job_type,
+        c.entity_type.as_deref(),
+        c.entity_id,
+    )
+    .await;
     ClaimedJob {
         job_id: c.id,
         job_type,
@@ -82,6 +90,7 @@ async fn hand_out(db: &PgPool, c: Claimed, job_type: JobType) -> ClaimedJob {
 /// agent works. Best effort: the claim stands even if this fails.
 async fn mark_in_progress(
     db: &PgPool,
+    owner: Uuid,
     job_type: JobType,
     entity_type: Option<&str>,
     entity_id: Option<Uuid>,
@@ -89,14 +98,17 @@ async fn mark_in_progress(
     let Some(id) = entity_id else { return };
     let sql = match (job_type, entity_type) {
         (JobType::Compile, Some("ea_version")) => {
-            "update ea_versions set status = 'compiling', updated_at = now() where id = $1"
+            "update ea_versions v set status = 'compiling', updated_at = now() from ea_projects p \
+             where v.id = $1 and p.id = v.ea_project_id and p.user_id = $2"
         }
         (JobType::Deploy, Some("ea_deployment")) => {
-            "update ea_deployments set status = 'deploying', updated_at = now() where id = $1"
+            "update ea_deployments d set status = 'deploying', updated_at = now() \
+             from ea_versions v join ea_projects p on p.id = v.ea_project_id \
+             where d.id = $1 and v.id = d.ea_version_id and p.user_id = $2"
         }
         _ => return,
     };
-    if let Err(err) = sqlx::query(sql).bind(id).execute(db).await {
+    if let Err(err) = sqlx::query(sql).bind(id).bind(owner).execute(db).await {
         tracing::warn!(error = %err, entity = %id, "could not mark the job's entity in progress");
     }
 }

@@ -19,18 +19,16 @@ pub enum Outcome<'a> {
     Failed(&'a str),
 }
 
-/// The signal a trading job executes, if any.
-pub fn signal_of(job: &JobRow) -> Option<Uuid> {
-    if job.entity_type.as_deref() == Some("tv_signal") {
-        if let Some(id) = job.entity_id {
-            return Some(id);
-        }
-    }
-    job.input_data
-        .as_ref()
-        .and_then(|v| v.get("signal_id"))
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok())
+/// The signal a trading job executes: the owner's signal whose `job_id` is this job.
+/// Never found through `entity_id` or `input_data.signal_id` alone: a user can write
+/// those (issue 17), the link `tv_signals.job_id` is written by the server only (users
+/// have no UPDATE on `tv_signals`, and may only insert signals of their own jobs).
+pub async fn signal_of(conn: &mut PgConnection, job: &JobRow) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from tv_signals where job_id = $1 and user_id = $2 limit 1")
+        .bind(job.id)
+        .bind(job.user_id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Applies `outcome` of `job` to the rows it concerns.
@@ -58,16 +56,18 @@ async fn trading(
     job_type: JobType,
     outcome: Outcome<'_>,
 ) -> Result<(), sqlx::Error> {
-    let signal = signal_of(job);
+    let signal = signal_of(&mut *conn, job).await?;
     match outcome {
         Outcome::Failed(reason) => {
             if let Some(sid) = signal {
                 sqlx::query(
                     "update tv_signals set status = 'failed', error_message = $2, resolved_at = now() \
-                     where id = $1 and status in ('pending', 'failed')",
+                     where id = $1 and user_id = $3 and job_id = $4 and status in ('pending', 'failed')",
                 )
                 .bind(sid)
                 .bind(reason)
+                .bind(job.user_id)
+                .bind(job.id)
                 .execute(conn)
                 .await?;
             }
@@ -95,11 +95,13 @@ async fn trading(
                 sqlx::query(
                     "update tv_signals set status = 'executed', fill_price = $2, broker_order_id = $3, \
                      error_message = null, resolved_at = now() \
-                     where id = $1 and status in ('pending', 'failed')",
+                     where id = $1 and user_id = $4 and job_id = $5 and status in ('pending', 'failed')",
                 )
                 .bind(sid)
                 .bind(fill_price)
                 .bind(order_ref)
+                .bind(job.user_id)
+                .bind(job.id)
                 .execute(conn)
                 .await?;
             }
@@ -111,16 +113,19 @@ async fn trading(
 /// The agent's broker connection (trade events are filed under it).
 async fn broker_connection_of(
     conn: &mut PgConnection,
+    user_id: Uuid,
     agent_id: Option<Uuid>,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     let Some(agent_id) = agent_id else {
         return Ok(None);
     };
-    let bc: Option<Option<Uuid>> =
-        sqlx::query_scalar("select broker_connection_id from mt5_agents where id = $1")
-            .bind(agent_id)
-            .fetch_optional(conn)
-            .await?;
+    let bc: Option<Option<Uuid>> = sqlx::query_scalar(
+        "select broker_connection_id from mt5_agents where id = $1 and user_id = $2",
+    )
+    .bind(agent_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
     Ok(bc.flatten())
 }
 
@@ -134,7 +139,7 @@ async fn record_trade_open(
         .input_data
         .clone()
         .and_then(|v| serde_json::from_value(v).ok());
-    let bc = broker_connection_of(&mut *conn, job.agent_id).await?;
+    let bc = broker_connection_of(&mut *conn, job.user_id, job.agent_id).await?;
     let metadata = serde_json::json!({
         "job_id": job.id, "signal_id": signal, "ticket": out.ticket, "order_id": out.order_id,
     });
@@ -173,7 +178,7 @@ async fn record_trade_close(
         .and_then(|v| v.get("symbol"))
         .and_then(|v| v.as_str())
         .map(str::to_string);
-    let bc = broker_connection_of(&mut *conn, job.agent_id).await?;
+    let bc = broker_connection_of(&mut *conn, job.user_id, job.agent_id).await?;
     let metadata =
         serde_json::json!({ "job_id": job.id, "signal_id": signal, "tickets": out.tickets });
     let external = out.tickets.first().map(u64::to_string);
@@ -228,14 +233,23 @@ async fn compile(
             Err(_) => return Ok(()),
         },
     };
-    sqlx::query("update ea_versions set status = $2, compilation_error = $3, updated_at = now() where id = $1")
-        .bind(version)
-        .bind(status)
-        .bind(error)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "update ea_versions v set status = $2, compilation_error = $3, updated_at = now() \
+         from ea_projects p where v.id = $1 and p.id = v.ea_project_id and p.user_id = $4",
+    )
+    .bind(version)
+    .bind(status)
+    .bind(error)
+    .bind(job.user_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
+
+/// The deployment (`ea_deployments` row being updated) belongs to the job's owner (`$3`).
+const DEPLOYMENT_OWNED: &str =
+    "exists (select 1 from ea_versions v join ea_projects p on p.id = v.ea_project_id \
+     where v.id = ea_deployments.ea_version_id and p.user_id = $3)";
 
 async fn deployment(
     conn: &mut PgConnection,
@@ -246,35 +260,41 @@ async fn deployment(
     let Some(dep) = entity(job, "ea_deployment") else {
         return Ok(());
     };
-    let sql = match (job_type, outcome) {
+    let sql: &str = match (job_type, outcome) {
         (JobType::Stop, Outcome::Failed(_)) => {
             // The EA may still be running: keep the status, record the error.
-            "update ea_deployments set error_message = $2, updated_at = now() where id = $1"
+            "update ea_deployments set error_message = $2, updated_at = now() where id = $1 and {DEPLOYMENT_OWNED}"
         }
         (_, Outcome::Failed(_)) => {
-            "update ea_deployments set status = 'failed', error_message = $2, updated_at = now() where id = $1"
+            "update ea_deployments set status = 'failed', error_message = $2, updated_at = now() where id = $1 and {DEPLOYMENT_OWNED}"
         }
         (JobType::Deploy, Outcome::Completed(out)) => {
             let deployed = serde_json::from_value::<DeployOutput>(out.clone())
                 .map(|o| o.deployed)
                 .unwrap_or(false);
             if deployed {
-                "update ea_deployments set status = 'running', deployed_at = now(), error_message = $2, updated_at = now() where id = $1"
+                "update ea_deployments set status = 'running', deployed_at = now(), error_message = $2, updated_at = now() where id = $1 and {DEPLOYMENT_OWNED}"
             } else {
-                "update ea_deployments set status = 'failed', error_message = coalesce($2, 'the agent could not deploy the EA'), updated_at = now() where id = $1"
+                "update ea_deployments set status = 'failed', error_message = coalesce($2, 'the agent could not deploy the EA'), updated_at = now() where id = $1 and {DEPLOYMENT_OWNED}"
             }
         }
         (JobType::Run, Outcome::Completed(_)) => {
-            "update ea_deployments set status = 'running', error_message = $2, updated_at = now() where id = $1"
+            "update ea_deployments set status = 'running', error_message = $2, updated_at = now() where id = $1 and {DEPLOYMENT_OWNED}"
         }
         (_, Outcome::Completed(_)) => {
-            "update ea_deployments set status = 'stopped', stopped_at = now(), error_message = $2, updated_at = now() where id = $1"
+            "update ea_deployments set status = 'stopped', stopped_at = now(), error_message = $2, updated_at = now() where id = $1 and {DEPLOYMENT_OWNED}"
         }
     };
     let error = match outcome {
         Outcome::Failed(r) => Some(r.to_string()),
         Outcome::Completed(_) => None,
     };
-    sqlx::query(sql).bind(dep).bind(error).execute(conn).await?;
+    let sql = sql.replace("{DEPLOYMENT_OWNED}", DEPLOYMENT_OWNED);
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(dep)
+        .bind(error)
+        .bind(job.user_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }

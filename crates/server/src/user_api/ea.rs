@@ -290,6 +290,7 @@ async fn begin_queue(
     version_id: Uuid,
     agent_id: Uuid,
 ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, VersionBrief), ApiError> {
+    auth.require_self_or_user(agent_id, "queue jobs for")?;
     let mut tx = state.user_tx(auth.user_id).await?;
     let v = version(&mut tx, version_id).await?;
     agent_exists(&mut tx, agent_id).await?;

@@ -31,33 +31,48 @@ fn status(s: &str) -> JobStatus {
     }
 }
 
+const COLUMNS: &str =
+    "select id, job_type, status, agent_id, input_data, output_data, error_message, attempts,
+                expires_at, created_at, claimed_at, completed_at from public.jobs";
+
+fn view(r: Row) -> Option<JobView> {
+    Some(JobView {
+        id: r.id,
+        job_type: r.job_type.parse::<JobType>().ok()?,
+        status: status(&r.status),
+        agent_id: r.agent_id,
+        input_data: r.input_data.unwrap_or(serde_json::Value::Null),
+        output_data: r.output_data,
+        error_message: r.error_message,
+        attempts: r.attempts,
+        expires_at: r.expires_at,
+        created_at: r.created_at,
+        claimed_at: r.claimed_at,
+        completed_at: r.completed_at,
+    })
+}
+
 /// One job visible to the connection's user (RLS).
 pub(crate) async fn fetch(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<JobView>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(
-        "select id, job_type, status, agent_id, input_data, output_data, error_message, attempts,
-                expires_at, created_at, claimed_at, completed_at
-           from public.jobs where id = $1",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.and_then(|r| {
-        Some(JobView {
-            id: r.id,
-            job_type: r.job_type.parse::<JobType>().ok()?,
-            status: status(&r.status),
-            agent_id: r.agent_id,
-            input_data: r.input_data.unwrap_or(serde_json::Value::Null),
-            output_data: r.output_data,
-            error_message: r.error_message,
-            attempts: r.attempts,
-            expires_at: r.expires_at,
-            created_at: r.created_at,
-            claimed_at: r.claimed_at,
-            completed_at: r.completed_at,
-        })
-    }))
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{COLUMNS} where id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.and_then(view))
+}
+
+/// The jobs among `ids` visible to the connection's user (RLS), in one query.
+pub(crate) async fn fetch_many(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<JobView>, sqlx::Error> {
+    let rows: Vec<Row> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{COLUMNS} where id = any($1)")))
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().filter_map(view).collect())
 }

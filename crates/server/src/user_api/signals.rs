@@ -138,6 +138,22 @@ pub(crate) async fn fetch(
     Ok(row.map(Signal::from))
 }
 
+/// The signals among `ids` visible to the connection's user (RLS), in one query.
+pub(crate) async fn fetch_many(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Signal>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "select ",
+        signal_columns!(),
+        " from public.tv_signals where id = any($1)"
+    ))
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(Signal::from).collect())
+}
+
 #[utoipa::path(get, path = "/api/v1/signals", tag = "signals", security(("user_jwt" = [])),
     params(SignalQuery),
     responses((status = 200, body = SignalPage), (status = 400, body = crate::user_api::ErrorDoc)))]

@@ -232,7 +232,7 @@ pub async fn create_owned(pool: &PgPool, email: &str) -> Owned {
     )
     .bind(user)
     .bind(strategy_connection)
-    .bind(format!("secret-{}", Uuid::new_v4()))
+    .bind(format!("{}00000000", Uuid::new_v4().simple()))
     .fetch_one(pool)
     .await
     .unwrap();
