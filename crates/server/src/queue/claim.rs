@@ -125,8 +125,8 @@ pub async fn held_by(
         "with held as ( \
              update jobs set heartbeat_at = now(), updated_at = now() \
              where agent_id = $1 and user_id = $2 and status = 'running' and claimed_at is not null \
-             returning id, job_type, input_data, attempts, expires_at, entity_type, entity_id, claimed_at) \
-         select id, job_type, input_data, attempts, expires_at, entity_type, entity_id \
+             returning id, user_id, job_type, input_data, attempts, expires_at, entity_type, entity_id, claimed_at) \
+         select id, user_id, job_type, input_data, attempts, expires_at, entity_type, entity_id \
          from held order by claimed_at, id",
     )
     .bind(agent_id)
