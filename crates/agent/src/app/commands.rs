@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use companion_protocol::{
-    AccountOutput, BrokerConnection, Candle, CandlesOutput, ClosePositionOutput,
-    CreateJobRequest, EaProject, EaVersion, EaVersionSource, JobStatus, JobType, JobView,
-    Position, PositionsOutput, QueuedJob, SignalDetail, SignalPage, Strategy, Timeframe,
+    AccountOutput, BrokerConnection, Candle, CandlesOutput, ClosePositionOutput, CreateJobRequest,
+    EaProject, EaVersion, EaVersionSource, JobStatus, JobType, JobView, Position, PositionsOutput,
+    QueuedJob, SignalDetail, SignalPage, Strategy, Timeframe,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -157,7 +157,11 @@ impl Core {
     }
 
     pub async fn get_ea_version_source(&self, version_id: Uuid) -> AppResult<EaVersionSource> {
-        self.session().await?.api.ea_version_source(version_id).await
+        self.session()
+            .await?
+            .api
+            .ea_version_source(version_id)
+            .await
     }
 
     pub async fn set_current_version(

@@ -81,11 +81,8 @@ mod tests {
               event: signal\ndata: {\"kind\":\"signal\",\"id\":\"00000000-0000-0000-0000-000000000002\",\n\
               data: \"op\":\"insert\",\"data\":{}}\r\n\r\n";
         // Chunks split mid-line, as the network delivers them.
-        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = text
-            .as_bytes()
-            .chunks(7)
-            .map(|c| Ok(c.to_vec()))
-            .collect();
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            text.as_bytes().chunks(7).map(|c| Ok(c.to_vec())).collect();
         let relayed: Vec<ServerEvent> = futures::stream::iter(chunks)
             .eventsource()
             .filter_map(|e| async move { e.ok().as_ref().and_then(to_server_event) })

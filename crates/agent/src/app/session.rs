@@ -149,7 +149,10 @@ impl Core {
             }
         }
         if let Some(key) = opts.env_key {
-            if let Err(e) = core.pair(key, std::env::var(settings::SERVER_ENV).ok()).await {
+            if let Err(e) = core
+                .pair(key, std::env::var(settings::SERVER_ENV).ok())
+                .await
+            {
                 tracing::warn!(code = %e.code, "pairing with COMPANION_AGENT_KEY failed");
                 update(&core.status, |s| s.last_error = Some(e.message));
             }
@@ -177,7 +180,11 @@ impl Core {
     /// Verifies the key with the server (`GET /agents/me`, once: the runtime is told
     /// the answer), stores it in the keychain and starts the session. The key is never
     /// returned or logged.
-    pub async fn pair(self: &Arc<Self>, key: String, server: Option<String>) -> AppResult<StatusDto> {
+    pub async fn pair(
+        self: &Arc<Self>,
+        key: String,
+        server: Option<String>,
+    ) -> AppResult<StatusDto> {
         let key = key.trim().to_string();
         if !key.starts_with(companion_protocol::PAIRING_KEY_PREFIX) || key.len() < 35 {
             return Err(AppError::new(
@@ -304,7 +311,10 @@ impl Core {
     /// The Settings screen (`autostart` is the platform's, passed in by the shell).
     pub async fn settings(&self, autostart: bool) -> AppResult<SettingsDto> {
         let _guard = self.config_lock.lock().await;
-        Ok(settings::to_dto(&AgentConfig::load(&self.data_dir)?, autostart))
+        Ok(settings::to_dto(
+            &AgentConfig::load(&self.data_dir)?,
+            autostart,
+        ))
     }
 
     /// Saves the toolchain paths and the notification flag (autostart is the platform's).

@@ -220,6 +220,9 @@ mod tests {
         assert_eq!(back.metaeditor_path, None);
         assert!(!back.notify_failed_signals);
         assert!(back.autostart);
-        assert_eq!(to_dto(&AgentConfig::default(), false).notify_failed_signals, true);
+        assert_eq!(
+            to_dto(&AgentConfig::default(), false).notify_failed_signals,
+            true
+        );
     }
 }

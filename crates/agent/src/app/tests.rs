@@ -65,10 +65,8 @@ async fn events(State(f): State<Arc<Fake>>, h: HeaderMap) -> Response {
     let first = futures::stream::iter([Ok::<_, std::io::Error>(
         "event: ready\ndata: {}\n\nevent: signal\ndata: {\"kind\":\"signal\",\"id\":\"00000000-0000-0000-0000-000000000002\",\"op\":\"insert\",\"data\":{\"status\":\"failed\"}}\n\n",
     )]);
-    let body = axum::body::Body::from_stream(futures::StreamExt::chain(
-        first,
-        futures::stream::pending(),
-    ));
+    let body =
+        axum::body::Body::from_stream(futures::StreamExt::chain(first, futures::stream::pending()));
     ([("content-type", "text/event-stream")], body).into_response()
 }
 
@@ -131,7 +129,10 @@ async fn pairing_asks_the_server_once_keeps_the_key_out_of_the_config_and_connec
     assert!(!core.status().paired);
     let mut events = core.subscribe_events();
 
-    let s = core.pair(format!("  {KEY} "), Some(format!("{server}/"))).await.unwrap();
+    let s = core
+        .pair(format!("  {KEY} "), Some(format!("{server}/")))
+        .await
+        .unwrap();
     assert!(s.paired);
     assert_eq!(s.agent_id, Some(fake.agent_id));
     assert_eq!(s.agent_name.as_deref(), Some("desk"));

@@ -214,8 +214,7 @@ impl UserApi {
     }
 
     pub async fn ea_version_source(&self, version_id: Uuid) -> AppResult<EaVersionSource> {
-        self.get(&format!("/ea-versions/{version_id}/source"))
-            .await
+        self.get(&format!("/ea-versions/{version_id}/source")).await
     }
 
     pub async fn set_current_version(
