@@ -72,7 +72,7 @@ pub struct SignalFilter {
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub strategy_id: Option<Uuid>,
     #[serde(default)]
-    #[cfg_attr(feature = "ts", ts(optional = nullable, type = "SignalStatus"))]
+    #[cfg_attr(feature = "ts", ts(optional = nullable, type = "SignalStatus | null"))]
     pub status: Option<String>,
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional = nullable))]

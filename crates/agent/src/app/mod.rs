@@ -18,6 +18,8 @@ pub mod logs;
 pub mod session;
 pub mod settings;
 pub mod status;
+#[cfg(feature = "ts")]
+pub mod typescript;
 pub mod user_api;
 
 #[cfg(test)]
