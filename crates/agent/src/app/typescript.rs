@@ -7,8 +7,8 @@
 use ts_rs::{Config, TS};
 
 use crate::app::dto::{
-    ServerEvent, ServerEventKind, SettingsDto, SignalFilter, StatusDto, StrategyInput,
-    TerminalDto, UpdateInfo, UpdateProgress,
+    ServerEvent, ServerEventKind, SettingsDto, SignalFilter, StatusDto, StrategyInput, TerminalDto,
+    UpdateInfo, UpdateProgress,
 };
 use crate::app::error::{AppError, AppErrorCode};
 use companion_protocol as p;
