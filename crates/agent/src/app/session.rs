@@ -237,6 +237,12 @@ impl Core {
         Ok(self.status())
     }
 
+    /// Ends the session (the runtime finishes its in-flight jobs) and keeps the pairing:
+    /// the next [`Core::open`] resumes it.
+    pub async fn close(&self) {
+        self.stop_session().await;
+    }
+
     /// Pause stops claiming jobs; `paused` in the status follows once the runtime parked.
     pub async fn set_paused(&self, paused: bool) -> AppResult<StatusDto> {
         let s = self.session().await?;
