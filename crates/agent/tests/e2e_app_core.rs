@@ -63,7 +63,10 @@ async fn the_app_core_pairs_runs_jobs_pauses_resumes_after_a_restart_and_unpairs
     assert!(core.positions().await.expect("positions").is_empty());
     assert!(core.list_strategies().await.expect("strategies").is_empty());
     let jobs = core.recent_jobs().await.expect("recent jobs");
-    assert!(jobs.len() >= 2, "the two terminal reads are this agent's jobs");
+    assert!(
+        jobs.len() >= 2,
+        "the two terminal reads are this agent's jobs"
+    );
 
     core.set_paused(true).await.unwrap();
     status_reaches(&core, "paused", |st| st.paused).await;
@@ -71,10 +74,14 @@ async fn the_app_core_pairs_runs_jobs_pauses_resumes_after_a_restart_and_unpairs
     status_reaches(&core, "running again", |st| !st.paused).await;
 
     // Quit and start again: the session resumes from config.json and the key store.
+    // (A quitting app's process takes its bridge connections with it; in one test
+    // process the paper terminal is restarted to stand for that.)
     core.close().await;
     drop(core);
+    s.stop_paper();
     let core = Core::open(options(&s, Arc::clone(&store))).await;
     assert!(core.status().paired);
+    s.start_paper(&[]);
     status_reaches(&core, "terminal connected after the restart", |st| {
         st.server_connected && st.terminal.connected
     })
