@@ -152,7 +152,7 @@ def start_once(args, i, work):
     if hb is None:
         proc.kill()
         raise SystemExit(f"the app did not connect within {args.timeout} s (run {i}, see {work})")
-    log = os.path.join(app_dir, "companion.log")
+    log = os.path.join(agent_dir, "companion.log")
     stream = None
     for _ in range(100):
         stream = log_time(log, "event stream connected")

@@ -1,213 +1,182 @@
-//! Tauri commands: one-line adapters from the webview contract (`ui/src/lib/api.ts`)
-//! onto [`Backend`]. User-API answers pass through as JSON (typed on both ends by
-//! `companion_protocol::user` and `api.ts`).
+//! Tauri commands: one-line adapters from the webview contract (`ui/src/lib/api.ts`,
+//! whose types are generated from these Rust types) onto the app core
+//! (`companion_agent::app::Core`). Every answer is a typed value.
 
 use std::sync::Arc;
 
-use reqwest::Method;
-use serde_json::{json, Value};
+use companion_agent::app::{
+    logs, AppResult, Core, SettingsDto, SignalFilter, StatusDto, StrategyInput, UpdateInfo,
+};
+use companion_protocol::{
+    AccountOutput, BrokerConnection, Candle, ClosePositionOutput, EaProject, EaVersion,
+    EaVersionSource, JobView, Position, QueuedJob, SignalDetail, SignalPage, Strategy, Timeframe,
+};
+use serde_json::Value;
 use tauri::{AppHandle, State};
 use uuid::Uuid;
 
-use crate::backend::Backend;
-use crate::error::{AppError, AppResult};
-use crate::model::{SettingsDto, SignalFilter, StatusDto, StrategyInput, UpdateInfo};
-
-type B<'a> = State<'a, Arc<Backend>>;
+type C<'a> = State<'a, Arc<Core>>;
 
 #[tauri::command]
-pub fn status(b: B<'_>) -> StatusDto {
-    b.status()
+pub fn status(c: C<'_>) -> StatusDto {
+    c.status()
 }
 
 #[tauri::command]
-pub async fn pair(b: B<'_>, key: String, server: Option<String>) -> AppResult<StatusDto> {
-    b.inner().pair(key, server).await
+pub async fn pair(c: C<'_>, key: String, server: Option<String>) -> AppResult<StatusDto> {
+    c.inner().pair(key, server).await
 }
 
 #[tauri::command]
-pub async fn unpair(b: B<'_>) -> AppResult<StatusDto> {
-    b.unpair().await
+pub async fn unpair(c: C<'_>) -> AppResult<StatusDto> {
+    c.unpair().await
 }
 
 #[tauri::command]
-pub async fn set_paused(b: B<'_>, paused: bool) -> AppResult<StatusDto> {
-    b.set_paused(paused).await
+pub async fn set_paused(c: C<'_>, paused: bool) -> AppResult<StatusDto> {
+    c.set_paused(paused).await
 }
 
 #[tauri::command]
-pub async fn account(b: B<'_>) -> AppResult<Value> {
-    b.terminal_job("get_account", json!({})).await
+pub async fn account(c: C<'_>) -> AppResult<AccountOutput> {
+    c.account().await
 }
 
 #[tauri::command]
-pub async fn positions(b: B<'_>) -> AppResult<Value> {
-    let out = b.terminal_job("get_positions", json!({})).await?;
-    Ok(out.get("positions").cloned().unwrap_or_else(|| json!([])))
+pub async fn positions(c: C<'_>) -> AppResult<Vec<Position>> {
+    c.positions().await
 }
 
 #[tauri::command]
-pub async fn close_position(b: B<'_>, ticket: u64) -> AppResult<Value> {
-    b.terminal_job("close_position", json!({ "ticket": ticket }))
-        .await
+pub async fn close_position(c: C<'_>, ticket: u64) -> AppResult<ClosePositionOutput> {
+    c.close_position(ticket).await
 }
 
 #[tauri::command]
-pub async fn candles(b: B<'_>, symbol: String, timeframe: String, count: u32) -> AppResult<Value> {
-    let out = b
-        .terminal_job(
-            "get_candles",
-            json!({ "symbol": symbol, "timeframe": timeframe, "count": count.clamp(1, 5000) }),
-        )
-        .await?;
-    Ok(out.get("candles").cloned().unwrap_or_else(|| json!([])))
+pub async fn candles(
+    c: C<'_>,
+    symbol: String,
+    timeframe: Timeframe,
+    count: u32,
+) -> AppResult<Vec<Candle>> {
+    c.candles(symbol, timeframe, count).await
 }
 
 #[tauri::command]
-pub async fn recent_jobs(b: B<'_>) -> AppResult<Value> {
-    let id = b.agent_id().await?;
-    b.get(&format!("/jobs?limit=20&agent_id={id}")).await
+pub async fn recent_jobs(c: C<'_>) -> AppResult<Vec<JobView>> {
+    c.recent_jobs().await
 }
 
 #[tauri::command]
-pub async fn get_job(b: B<'_>, id: Uuid) -> AppResult<Value> {
-    b.get(&format!("/jobs/{id}")).await
+pub async fn get_job(c: C<'_>, id: Uuid) -> AppResult<JobView> {
+    c.get_job(id).await
 }
 
 #[tauri::command]
-pub async fn list_strategies(b: B<'_>) -> AppResult<Value> {
-    b.get("/strategies").await
+pub async fn list_strategies(c: C<'_>) -> AppResult<Vec<Strategy>> {
+    c.list_strategies().await
 }
 
 #[tauri::command]
-pub async fn create_strategy(b: B<'_>, input: StrategyInput) -> AppResult<Value> {
-    b.send(Method::POST, "/strategies", &input).await
+pub async fn create_strategy(c: C<'_>, input: StrategyInput) -> AppResult<Strategy> {
+    c.create_strategy(&input).await
 }
 
 #[tauri::command]
-pub async fn update_strategy(b: B<'_>, id: Uuid, input: StrategyInput) -> AppResult<Value> {
-    // Explicit nulls clear allowed pairs / the risk override (PATCH semantics).
-    b.send(Method::PATCH, &format!("/strategies/{id}"), &input)
-        .await
+pub async fn update_strategy(c: C<'_>, id: Uuid, input: StrategyInput) -> AppResult<Strategy> {
+    c.update_strategy(id, &input).await
 }
 
 #[tauri::command]
-pub async fn delete_strategy(b: B<'_>, id: Uuid) -> AppResult<()> {
-    b.delete(&format!("/strategies/{id}")).await
+pub async fn delete_strategy(c: C<'_>, id: Uuid) -> AppResult<()> {
+    c.delete_strategy(id).await
 }
 
 #[tauri::command]
-pub async fn rotate_strategy_secret(b: B<'_>, id: Uuid) -> AppResult<Value> {
-    b.send(
-        Method::POST,
-        &format!("/strategies/{id}/rotate-secret"),
-        &json!({}),
-    )
-    .await
+pub async fn rotate_strategy_secret(c: C<'_>, id: Uuid) -> AppResult<Strategy> {
+    c.rotate_strategy_secret(id).await
 }
 
 #[tauri::command]
-pub async fn list_broker_connections(b: B<'_>) -> AppResult<Value> {
-    b.get("/broker-connections").await
+pub async fn list_broker_connections(c: C<'_>) -> AppResult<Vec<BrokerConnection>> {
+    c.list_broker_connections().await
 }
 
 #[tauri::command]
 pub async fn list_signals(
-    b: B<'_>,
+    c: C<'_>,
     filter: SignalFilter,
     cursor: Option<String>,
-) -> AppResult<Value> {
-    let q = filter.query(cursor.as_deref());
-    b.get(&if q.is_empty() {
-        "/signals".to_string()
-    } else {
-        format!("/signals?{q}")
-    })
-    .await
+) -> AppResult<SignalPage> {
+    c.list_signals(&filter, cursor.as_deref()).await
 }
 
 #[tauri::command]
-pub async fn get_signal(b: B<'_>, id: Uuid) -> AppResult<Value> {
-    b.get(&format!("/signals/{id}")).await
+pub async fn get_signal(c: C<'_>, id: Uuid) -> AppResult<SignalDetail> {
+    c.get_signal(id).await
 }
 
 #[tauri::command]
-pub async fn list_ea_projects(b: B<'_>) -> AppResult<Value> {
-    b.get("/ea-projects").await
+pub async fn list_ea_projects(c: C<'_>) -> AppResult<Vec<EaProject>> {
+    c.list_ea_projects().await
 }
 
 #[tauri::command]
-pub async fn list_ea_versions(b: B<'_>, project_id: Uuid) -> AppResult<Value> {
-    b.get(&format!("/ea-projects/{project_id}/versions")).await
+pub async fn list_ea_versions(c: C<'_>, project_id: Uuid) -> AppResult<Vec<EaVersion>> {
+    c.list_ea_versions(project_id).await
 }
 
 #[tauri::command]
-pub async fn get_ea_version_source(b: B<'_>, version_id: Uuid) -> AppResult<Value> {
-    b.get(&format!("/ea-versions/{version_id}/source")).await
+pub async fn get_ea_version_source(c: C<'_>, version_id: Uuid) -> AppResult<EaVersionSource> {
+    c.get_ea_version_source(version_id).await
 }
 
 #[tauri::command]
-pub async fn set_current_version(b: B<'_>, project_id: Uuid, version_id: Uuid) -> AppResult<Value> {
-    b.send(
-        Method::PUT,
-        &format!("/ea-projects/{project_id}/current-version"),
-        &json!({ "current_version_id": version_id }),
-    )
-    .await
+pub async fn set_current_version(
+    c: C<'_>,
+    project_id: Uuid,
+    version_id: Uuid,
+) -> AppResult<EaProject> {
+    c.set_current_version(project_id, version_id).await
 }
 
 #[tauri::command]
 pub async fn queue_ea_job(
-    b: B<'_>,
+    c: C<'_>,
     version_id: Uuid,
     job_type: String,
     params: Value,
-) -> AppResult<Value> {
-    let route = match job_type.as_str() {
-        "compile" | "deploy" | "test" => job_type.as_str(),
-        other => return Err(AppError::invalid(format!("unknown EA job type {other:?}"))),
-    };
-    let mut body = match params {
-        Value::Object(m) => m,
-        Value::Null => Default::default(),
-        _ => return Err(AppError::invalid("params must be an object")),
-    };
-    body.insert("agent_id".into(), json!(b.agent_id().await?));
-    b.send(
-        Method::POST,
-        &format!("/ea-versions/{version_id}/{route}"),
-        &Value::Object(body),
-    )
-    .await
+) -> AppResult<QueuedJob> {
+    c.queue_ea_job(version_id, &job_type, params).await
 }
 
 #[tauri::command]
-pub async fn get_settings(app: AppHandle, b: B<'_>) -> AppResult<SettingsDto> {
-    Ok(b.settings(crate::platform::autostart_enabled(&app)).await)
+pub async fn get_settings(app: AppHandle, c: C<'_>) -> AppResult<SettingsDto> {
+    c.settings(crate::platform::autostart_enabled(&app)).await
 }
 
 #[tauri::command]
 pub async fn save_settings(
     app: AppHandle,
-    b: B<'_>,
+    c: C<'_>,
     settings: SettingsDto,
 ) -> AppResult<SettingsDto> {
-    b.save_settings(&settings).await?;
+    c.save_settings(&settings).await?;
     crate::platform::set_autostart(&app, settings.autostart)?;
-    Ok(b.settings(crate::platform::autostart_enabled(&app)).await)
+    c.settings(crate::platform::autostart_enabled(&app)).await
 }
 
 #[tauri::command]
-pub async fn check_update(app: AppHandle, b: B<'_>) -> AppResult<UpdateInfo> {
-    crate::updates::check(&app, &b).await
+pub async fn check_update(app: AppHandle, c: C<'_>) -> AppResult<UpdateInfo> {
+    crate::updates::check(&app, &c).await
 }
 
 #[tauri::command]
-pub async fn install_update(app: AppHandle, b: B<'_>) -> AppResult<()> {
-    crate::updates::install(&app, &b).await
+pub async fn install_update(app: AppHandle, c: C<'_>) -> AppResult<()> {
+    crate::updates::install(&app, &c).await
 }
 
 #[tauri::command]
-pub fn read_logs(b: B<'_>) -> AppResult<String> {
-    crate::logs::tail(b.data_dir(), 400)
+pub fn read_logs(c: C<'_>) -> AppResult<String> {
+    logs::tail(c.data_dir(), 400)
 }

@@ -1,16 +1,10 @@
-//! Companion desktop app: the Tauri shell around [`backend::Backend`] — plugins
-//! (single instance, deep link, autostart, notification, updater), the tray,
-//! the commands of `ui/src/lib/api.ts`, and the events `status-changed`,
-//! `server-event` and `update-progress`. Closing the window hides it; the agent
-//! keeps running until Quit.
+//! Companion desktop app: the Tauri shell around the app core
+//! (`companion_agent::app::Core`, free of Tauri) — the builder, plugins (single
+//! instance, deep link, autostart, notification, updater), the tray, the commands
+//! of `ui/src/lib/api.ts`, and the events `status-changed`, `server-event` and
+//! `update-progress`. Closing the window hides it; the agent keeps running until Quit.
 
-pub mod agent_link;
-pub mod backend;
 pub mod commands;
-pub mod error;
-pub mod http;
-pub mod logs;
-pub mod model;
 pub mod platform;
 pub mod tray;
 pub mod updates;
@@ -20,10 +14,11 @@ use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WindowEvent};
 use tauri_plugin_deep_link::DeepLinkExt;
 
-use crate::backend::Backend;
+use companion_agent::app::{logs, Core, CoreOptions};
 
-/// Environment override of the data directory (tests, demo).
-pub const DATA_DIR_ENV: &str = "COMPANION_APP_DATA_DIR";
+/// Where older versions of the app kept `app.json` (moved into the agent's
+/// `config.json` on start); defaults to the platform's app data dir.
+pub const LEGACY_DATA_DIR_ENV: &str = "COMPANION_APP_DATA_DIR";
 
 /// Shows and focuses the main window.
 pub fn show_main(app: &AppHandle) {
@@ -80,25 +75,21 @@ pub fn run() {
         ])
         .setup(|app| {
             let handle = app.handle().clone();
-            let data_dir = std::env::var_os(DATA_DIR_ENV)
+            let legacy_dir = std::env::var_os(LEGACY_DATA_DIR_ENV)
                 .map(std::path::PathBuf::from)
-                .or_else(|| app.path().app_data_dir().ok())
-                .unwrap_or_else(|| std::env::temp_dir().join("companion"));
-            logs::init(&data_dir);
+                .or_else(|| app.path().app_data_dir().ok());
             let version = app.package_info().version.to_string();
-            tracing::info!(%version, data_dir = %data_dir.display(), "Companion starting");
-            let backend = tauri::async_runtime::block_on(Backend::open(
-                data_dir,
-                version,
-                agent_link::default_vault(),
-            ));
-            app.manage(Arc::clone(&backend));
+            let opts = CoreOptions::from_env(version.clone(), legacy_dir)?;
+            logs::init(&opts.data_dir);
+            tracing::info!(%version, data_dir = %opts.data_dir.display(), "Companion starting");
+            let core = tauri::async_runtime::block_on(Core::open(opts));
+            app.manage(Arc::clone(&core));
 
             let items = tray::build(&handle)?;
-            tray::update(&handle, &items, &backend.status());
+            tray::update(&handle, &items, &core.status());
 
             // Status → webview + tray.
-            let mut rx = backend.subscribe_status();
+            let mut rx = core.subscribe_status();
             let h = handle.clone();
             tauri::async_runtime::spawn(async move {
                 while rx.changed().await.is_ok() {
@@ -109,15 +100,15 @@ pub fn run() {
             });
 
             // Server events → webview; failed signals → a system notification.
-            let mut ev_rx = backend.subscribe_events();
+            let mut ev_rx = core.subscribe_events();
             let h = handle.clone();
-            let b = Arc::clone(&backend);
+            let c = Arc::clone(&core);
             tauri::async_runtime::spawn(async move {
                 loop {
                     match ev_rx.recv().await {
                         Ok(ev) => {
                             if let Some(text) = platform::failed_signal_text(&ev) {
-                                if b.notify_failed_signals().await {
+                                if c.notify_failed_signals().await {
                                     platform::notify(&h, "Signal failed", &text);
                                 }
                             }

@@ -6,9 +6,7 @@ use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_notification::NotificationExt;
 
-use crate::backend::Backend;
-use crate::error::{AppError, AppResult};
-use crate::model::ServerEvent;
+use companion_agent::app::{AppError, AppResult, Core, ServerEvent, ServerEventKind};
 
 pub fn autostart_enabled(app: &AppHandle) -> bool {
     app.autolaunch().is_enabled().unwrap_or(false)
@@ -57,7 +55,7 @@ pub fn handle_urls(app: &AppHandle, urls: Vec<url::Url>) {
         };
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
-            let Some(b) = app.try_state::<Arc<Backend>>().map(|s| Arc::clone(&s)) else {
+            let Some(b) = app.try_state::<Arc<Core>>().map(|s| Arc::clone(&s)) else {
                 return;
             };
             match b.pair(key, server).await {
@@ -69,7 +67,7 @@ pub fn handle_urls(app: &AppHandle, urls: Vec<url::Url>) {
                     );
                 }
                 Err(e) => {
-                    tracing::warn!(code = e.code, "pairing from a link failed");
+                    tracing::warn!(code = %e.code, "pairing from a link failed");
                     let _ = app.emit("pair-failed", &e);
                     notify(&app, "Pairing failed", &e.message);
                 }
@@ -87,7 +85,9 @@ pub fn notify(app: &AppHandle, title: &str, body: &str) {
 
 /// A system notification when a signal becomes `failed`.
 pub fn failed_signal_text(ev: &ServerEvent) -> Option<String> {
-    if ev.kind != "signal" || ev.data.get("status").and_then(|s| s.as_str()) != Some("failed") {
+    if ev.kind != ServerEventKind::Signal
+        || ev.data.get("status").and_then(|s| s.as_str()) != Some("failed")
+    {
         return None;
     }
     let sym = ev
@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn only_failed_signals_notify() {
         let ev = |status: &str| ServerEvent {
-            kind: "signal".into(),
+            kind: ServerEventKind::Signal,
             id: uuid::Uuid::nil(),
             op: "UPDATE".into(),
             data: serde_json::json!({"status": status, "symbol": "EURUSD", "action": "buy", "error_message": "market closed"}),

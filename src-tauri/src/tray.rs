@@ -6,8 +6,7 @@ use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager, Wry};
 
-use crate::backend::Backend;
-use crate::model::StatusDto;
+use companion_agent::app::{Core, StatusDto};
 
 pub const TRAY_ID: &str = "companion";
 
@@ -55,7 +54,7 @@ pub fn build(app: &AppHandle) -> tauri::Result<TrayItems> {
             "pause" => {
                 let app = app.clone();
                 tauri::async_runtime::spawn(async move {
-                    if let Some(b) = app.try_state::<Arc<Backend>>() {
+                    if let Some(b) = app.try_state::<Arc<Core>>() {
                         let requested = b.status().pause_requested;
                         if let Err(e) = b.set_paused(!requested).await {
                             tracing::warn!(error = %e.message, "pause from the tray failed");
@@ -100,7 +99,7 @@ pub fn update(app: &AppHandle, items: &TrayItems, s: &StatusDto) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TerminalDto;
+    use companion_agent::app::TerminalDto;
 
     #[test]
     fn summary_names_server_terminal_mode_and_pause() {

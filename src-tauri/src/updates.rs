@@ -9,9 +9,8 @@ use std::sync::Mutex;
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_updater::{Update, UpdaterExt};
 
-use crate::backend::Backend;
-use crate::error::{AppError, AppResult};
-use crate::model::{UpdateInfo, UpdateProgress};
+use companion_agent::app::settings::default_server;
+use companion_agent::app::{AppError, AppErrorCode, AppResult, Core, UpdateInfo, UpdateProgress};
 
 /// The update found by the last check, waiting for "Install".
 #[derive(Default)]
@@ -26,7 +25,7 @@ pub fn endpoint(server: &str) -> String {
 }
 
 fn err(e: impl std::fmt::Display) -> AppError {
-    AppError::new("update", format!("Update failed: {e}"))
+    AppError::new(AppErrorCode::Update, format!("Update failed: {e}"))
 }
 
 /// The updater public key in the plugin config, if one was built in.
@@ -41,25 +40,22 @@ pub fn configured_pubkey(updater_config: Option<&serde_json::Value>) -> Option<&
 fn map_check_error(e: tauri_plugin_updater::Error, server: &str) -> AppError {
     match e {
         tauri_plugin_updater::Error::Reqwest(_) => AppError::new(
-            "unreachable",
+            AppErrorCode::Unreachable,
             format!("Cannot reach the update server at {server}."),
         ),
         tauri_plugin_updater::Error::InsecureTransportProtocol => AppError::new(
-            "update",
+            AppErrorCode::Update,
             format!("Updates need an https server; {server} is not one."),
         ),
         other => err(other),
     }
 }
 
-pub async fn check(app: &AppHandle, b: &Backend) -> AppResult<UpdateInfo> {
-    let server = b
-        .status()
-        .server_url
-        .unwrap_or_else(crate::backend::default_server);
+pub async fn check(app: &AppHandle, c: &Core) -> AppResult<UpdateInfo> {
+    let server = c.status().server_url.unwrap_or_else(default_server);
     if configured_pubkey(app.config().plugins.0.get("updater")).is_none() {
         return Err(AppError::new(
-            "update",
+            AppErrorCode::Update,
             "This build carries no update signing key (a development build), so it does not update itself.",
         ));
     }
@@ -99,17 +95,17 @@ pub async fn check(app: &AppHandle, b: &Backend) -> AppResult<UpdateInfo> {
     Ok(info)
 }
 
-pub async fn install(app: &AppHandle, b: &Backend) -> AppResult<()> {
+pub async fn install(app: &AppHandle, c: &Core) -> AppResult<()> {
     let pending = app
         .try_state::<Pending>()
         .and_then(|p| p.0.lock().ok().and_then(|mut s| s.take()));
     let update = match pending {
         Some(u) => u,
         None => {
-            check(app, b).await?;
+            check(app, c).await?;
             app.try_state::<Pending>()
                 .and_then(|p| p.0.lock().ok().and_then(|mut s| s.take()))
-                .ok_or_else(|| AppError::new("update", "No update is available."))?
+                .ok_or_else(|| AppError::new(AppErrorCode::Update, "No update is available."))?
         }
     };
     let mut downloaded: u64 = 0;

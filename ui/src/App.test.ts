@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import App from './App.svelte';
-import { account, backend, callsOf, emit, pairedStatus, unpairedStatus } from './test/fixtures';
+import { account, backend, callsOf, emit, pairedStatus, terminal, unpairedStatus } from './test/fixtures';
 
 const dashboardData = {
   account,
@@ -23,7 +23,7 @@ describe('App shell', () => {
     render(App);
     const badge = await screen.findByTestId('mode-badge');
     expect(badge).toHaveTextContent('PAPER');
-    await emit('status-changed', pairedStatus({ terminal: { connected: true, paper: false } }));
+    await emit('status-changed', pairedStatus({ terminal: terminal({ connected: true }) }));
     await screen.findByText('LIVE', { selector: '[data-testid=mode-badge] *' });
   });
 

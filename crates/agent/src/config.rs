@@ -1,5 +1,7 @@
 //! The agent's data directory and its small JSON config (`config.json`):
-//! server URL, agent id/name, bridge token, toolchain paths. Never the key.
+//! server URL, agent id/name, bridge token, toolchain paths, and the desktop
+//! app's one setting of its own. Never the key. The headless agent and the
+//! desktop app share this one file.
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +55,9 @@ pub struct AgentConfig {
     /// Symbols whose prices are pushed besides those of open positions.
     #[serde(default)]
     pub price_symbols: Vec<String>,
+    /// Desktop app: show a system notification when a signal fails (absent = yes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_failed_signals: Option<bool>,
 }
 
 /// The per-user data directory (`--data-dir` > `COMPANION_AGENT_DATA_DIR` > platform default).

@@ -36,6 +36,8 @@ pub struct LaunchOptions {
     pub bridge_token: Option<String>,
     /// Runtime options (`price_symbols` is taken from the config when empty).
     pub runtime: RuntimeOptions,
+    /// Who the key belongs to, when the caller just asked (pairing): skips `/agents/me`.
+    pub identity: Option<AgentMe>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +104,10 @@ pub async fn launch(
 ) -> Result<Launched, LaunchError> {
     let mut cfg = AgentConfig::load(data_dir)?;
     let client = ApiClient::new(server, key).map_err(LaunchError::Client)?;
-    let me = identify(&client).await?;
+    let me = match opts.identity {
+        Some(me) => me,
+        None => identify(&client).await?,
+    };
     let port = opts
         .bridge_port
         .or(cfg.bridge_port)

@@ -5,7 +5,10 @@
 //! terminal ([`executor`]) while journaling every step in SQLite ([`journal`])
 //! so a trade is never sent twice and a result is never lost, and reports back.
 //! [`runtime`] ties it together for the headless binary and the desktop app.
+//! [`app`] is the desktop app's core (pairing, session, user-API client, status,
+//! settings), free of Tauri.
 
+pub mod app;
 pub mod client;
 pub mod config;
 pub mod executor;
@@ -17,7 +20,6 @@ pub mod runtime;
 pub mod secret;
 pub mod sizing;
 pub mod toolchain;
-pub mod user_client;
 #[cfg(windows)]
 pub mod winservice;
 
@@ -29,7 +31,6 @@ pub use launch::{launch, LaunchError, LaunchOptions, Launched};
 pub use runtime::{AgentHandle, AgentStatusView, RunState, RuntimeOptions};
 pub use secret::{AgentKey, KeyringStore, MemoryStore, SecretError, SecretStore};
 pub use toolchain::{Toolchain, ToolchainError, Unconfigured};
-pub use user_client::UserClient;
 
 #[cfg(test)]
 mod executor_tests;

@@ -67,6 +67,7 @@ pub struct TerminalInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum AgentStatus {
     Online,
     Paused,
@@ -133,12 +134,15 @@ pub struct CreateJobRequest {
 /// A job as users see it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct JobView {
     pub id: Uuid,
     pub job_type: JobType,
     pub status: JobStatus,
     pub agent_id: Option<Uuid>,
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub input_data: serde_json::Value,
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub output_data: Option<serde_json::Value>,
     pub error_message: Option<String>,
     pub attempts: i32,
@@ -152,6 +156,7 @@ pub struct JobView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum SignalStatus {
     Pending,
     Executed,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum JobType {
     Compile,
     Deploy,
@@ -82,6 +83,7 @@ pub struct UnknownValue(pub String);
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum JobStatus {
     Pending,
     Running,
@@ -106,6 +108,7 @@ impl JobStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Side {
     Buy,
     Sell,
@@ -114,6 +117,7 @@ pub enum Side {
 /// Chart timeframes MT5 knows.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Timeframe {
     M1,
     M5,
@@ -190,6 +194,7 @@ pub struct ClosePositionInput {
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ClosePositionOutput {
     pub closed_price: f64,
     pub pnl: f64,
@@ -200,6 +205,7 @@ pub struct ClosePositionOutput {
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Position {
     /// The ticket as a string (the platform's `id`).
     pub id: String,
@@ -224,6 +230,7 @@ pub struct PositionsOutput {
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AccountOutput {
     pub balance: f64,
     pub equity: f64,
@@ -243,6 +250,7 @@ pub struct CandlesInput {
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Candle {
     /// Bar open time, Unix seconds UTC.
     pub time: i64,
@@ -269,6 +277,7 @@ pub struct CompileInput {
 /// One compiler message: `file(line,col) : error 109: message`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Diagnostic {
     pub file: String,
     pub line: u32,
@@ -279,6 +288,7 @@ pub struct Diagnostic {
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CompileOutput {
     pub compiled: bool,
     pub errors: Vec<Diagnostic>,
@@ -348,6 +358,7 @@ pub struct TestInput {
 /// Figures read from an MT5 tester report.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TestReport {
     pub net_profit: f64,
     pub gross_profit: f64,

@@ -31,6 +31,7 @@ where
 /// is only visible inside `webhook_url`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Strategy {
     pub id: Uuid,
     pub name: String,
@@ -100,6 +101,7 @@ pub struct UpdateStrategyRequest {
 /// An agent as listed under its broker connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AgentSummary {
     pub id: Uuid,
     pub agent_name: String,
@@ -112,6 +114,7 @@ pub struct AgentSummary {
 /// `GET /api/v1/broker-connections` item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BrokerConnection {
     pub id: Uuid,
     pub name: String,
@@ -131,6 +134,7 @@ pub struct BrokerConnection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum SignalAction {
     Buy,
     Sell,
@@ -153,6 +157,7 @@ impl SignalAction {
 /// One received TradingView alert (`tv_signals`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Signal {
     pub id: Uuid,
     pub strategy_id: Uuid,
@@ -172,12 +177,14 @@ pub struct Signal {
     /// The body as received (non-JSON bodies as a JSON string). Only in
     /// `GET /signals/{id}`; absent in lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "unknown"))]
     pub raw_payload: Option<serde_json::Value>,
 }
 
 /// `GET /api/v1/signals/{id}`: the signal with its raw payload, and its job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SignalDetail {
     pub signal: Signal,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
@@ -188,6 +195,7 @@ pub struct SignalDetail {
 /// the next (older) page; `null` = no more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SignalPage {
     pub items: Vec<Signal>,
     pub next_cursor: Option<String>,
@@ -221,6 +229,7 @@ pub struct SignalQuery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum EaVersionStatus {
     Draft,
     Compiling,
@@ -231,6 +240,7 @@ pub enum EaVersionStatus {
 /// `GET /api/v1/ea-projects` item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EaProject {
     pub id: Uuid,
     pub name: String,
@@ -246,6 +256,7 @@ pub struct EaProject {
 /// `GET /api/v1/ea-projects/{id}/versions` item (without the source).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EaVersion {
     pub id: Uuid,
     pub ea_project_id: Uuid,
@@ -261,6 +272,7 @@ pub struct EaVersion {
 /// `GET /api/v1/ea-versions/{id}/source`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EaVersionSource {
     pub id: Uuid,
     pub ea_project_id: Uuid,
@@ -287,6 +299,7 @@ pub struct QueueCompileRequest {
 /// `POST /api/v1/ea-versions/{id}/deploy`: creates an `ea_deployments` row and a `deploy` job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct QueueDeployRequest {
     pub agent_id: Uuid,
     pub symbol: String,
@@ -294,15 +307,18 @@ pub struct QueueDeployRequest {
     pub timeframe: Timeframe,
     /// Defaults to a number derived from the deployment id.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub magic_number: Option<i64>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "ts", ts(optional = nullable, type = "Record<string, unknown> | null"))]
     pub inputs: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// `POST /api/v1/ea-versions/{id}/test`: queues a strategy-tester run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct QueueTestRequest {
     pub agent_id: Uuid,
     pub symbol: String,
@@ -320,6 +336,7 @@ pub struct QueueTestRequest {
     pub leverage: i64,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "ts", ts(optional = nullable, type = "Record<string, unknown> | null"))]
     pub inputs: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -333,6 +350,7 @@ fn default_leverage() -> i64 {
 /// Answer of every "queue a job" route.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct QueuedJob {
     pub job_id: Uuid,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
@@ -340,6 +358,7 @@ pub struct QueuedJob {
     pub agent_id: Uuid,
     /// Set for `deploy`: the `ea_deployments` row created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub deployment_id: Option<Uuid>,
 }
 

@@ -1,338 +1,109 @@
 // The one place the UI talks to the Rust side: every Tauri `invoke` and `listen`
 // lives here, typed. Screens import these functions, never `@tauri-apps/api` directly.
-// The contract (command names, argument and result shapes) is mirrored by
-// `src-tauri/src/commands.rs`; keep both in step.
+// Command names and arguments match `src-tauri/src/commands.rs`; the shapes are the
+// Rust types themselves, generated into `./generated/types.ts`.
 
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 // ---------------------------------------------------------------------------
-// Types
+// Types: generated from the Rust types (ui/src/lib/generated/types.ts, written by
+// `scripts/gen-types`; `make test` fails when it is stale). Only the names the
+// screens use are given here; no shape is copied by hand.
 // ---------------------------------------------------------------------------
+
+import type {
+  AccountOutput,
+  AppErrorCode,
+  ClosePositionOutput,
+  JobView,
+  QueueDeployRequest,
+  QueueTestRequest,
+  Timeframe,
+} from './generated/types';
+
+export type {
+  AgentStatus,
+  AgentSummary,
+  BrokerConnection,
+  Candle,
+  CompileOutput,
+  Diagnostic,
+  EaProject,
+  EaVersion,
+  EaVersionSource,
+  EaVersionStatus,
+  JobStatus,
+  JobType,
+  Position,
+  QueuedJob,
+  ServerEvent,
+  ServerEventKind,
+  Settings,
+  Side,
+  Signal,
+  SignalAction,
+  SignalDetail,
+  SignalFilter,
+  SignalPage,
+  SignalStatus,
+  Status,
+  Strategy,
+  StrategyInput,
+  TerminalStatus,
+  TestReport,
+  Timeframe,
+  UpdateInfo,
+  UpdateProgress,
+} from './generated/types';
+
+import type {
+  BrokerConnection,
+  Candle,
+  EaProject,
+  EaVersion,
+  EaVersionSource,
+  Position,
+  QueuedJob,
+  ServerEvent,
+  Settings,
+  SignalDetail,
+  SignalFilter,
+  SignalPage,
+  Status,
+  Strategy,
+  StrategyInput,
+  UpdateInfo,
+  UpdateProgress,
+} from './generated/types';
 
 export type Uuid = string;
 /** RFC 3339 UTC timestamp. */
 export type Timestamp = string;
 
-export interface TerminalStatus {
-  connected: boolean;
-  /** True when the terminal is the paper terminal (simulated money). */
-  paper: boolean;
-  login?: string | null;
-  server?: string | null;
-  company?: string | null;
-}
+export type Account = AccountOutput;
+export type ClosePositionResult = ClosePositionOutput;
+export type Job = JobView;
 
-export interface Status {
-  paired: boolean;
-  agent_id?: Uuid | null;
-  agent_name?: string | null;
-  server_url?: string | null;
-  server_connected: boolean;
-  terminal: TerminalStatus;
-  /** The agent runtime has stopped claiming jobs (true once it has parked). */
-  paused: boolean;
-  /** Pause was asked for; until `paused` follows, a request already in flight may still bring one job. */
-  pause_requested?: boolean;
-  last_error?: string | null;
-  version: string;
-  /** Loopback port the bridge EA connects to, when the runtime listens. */
-  bridge_port?: number | null;
-  /** Increases with every change; an older snapshot never replaces a newer one. */
-  seq?: number;
-}
-
-export type Side = 'buy' | 'sell';
-
-export interface Account {
-  balance: number;
-  equity: number;
-  margin_used: number;
-  margin_available: number;
-  currency: string;
-  leverage: number;
-}
-
-export interface Position {
-  id: string;
-  ticket: number;
-  symbol: string;
-  side: Side;
-  volume: number;
-  open_price: number;
-  current_price: number;
-  sl: number | null;
-  tp: number | null;
-  pnl: number;
-  comment: string;
-  magic: number;
-}
-
-export interface ClosePositionResult {
-  closed_price: number;
-  pnl: number;
-  tickets?: number[];
-}
-
-export type JobType =
-  | 'compile'
-  | 'deploy'
-  | 'run'
-  | 'stop'
-  | 'test'
-  | 'trade'
-  | 'get_positions'
-  | 'get_account'
-  | 'get_candles'
-  | 'close_position';
-
-export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
-
-export interface Job {
-  id: Uuid;
-  job_type: JobType;
-  status: JobStatus;
-  agent_id: Uuid | null;
-  input_data: unknown;
-  output_data: unknown;
-  error_message: string | null;
-  attempts: number;
-  expires_at: Timestamp | null;
-  created_at: Timestamp;
-  claimed_at: Timestamp | null;
-  completed_at: Timestamp | null;
-}
-
-export type Timeframe = 'M1' | 'M5' | 'M15' | 'M30' | 'H1' | 'H4' | 'D1' | 'W1' | 'MN1';
 export const TIMEFRAMES: Timeframe[] = ['M1', 'M5', 'M15', 'M30', 'H1', 'H4', 'D1', 'W1', 'MN1'];
-
-export interface Candle {
-  /** Bar open time, Unix seconds UTC. */
-  time: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-}
-
-export interface Strategy {
-  id: Uuid;
-  name: string;
-  broker_connection_id: Uuid;
-  /** `null` = every pair allowed. */
-  allowed_pairs: string[] | null;
-  /** `null` = the account's default risk. */
-  risk_override_pct: number | null;
-  is_enabled: boolean;
-  webhook_url: string;
-  created_at: Timestamp;
-  updated_at: Timestamp;
-}
-
-/** Create and update both send the whole editable state. */
-export interface StrategyInput {
-  name: string;
-  broker_connection_id: Uuid;
-  allowed_pairs: string[] | null;
-  risk_override_pct: number | null;
-  is_enabled: boolean;
-}
-
-export interface AgentSummary {
-  id: Uuid;
-  agent_name: string;
-  status: 'online' | 'paused' | 'offline';
-  last_heartbeat: Timestamp | null;
-  app_version: string | null;
-}
-
-export interface BrokerConnection {
-  id: Uuid;
-  name: string;
-  broker_type: string;
-  is_active: boolean;
-  agents: AgentSummary[];
-}
-
-export type SignalStatus = 'pending' | 'executed' | 'failed' | 'discarded';
-export type SignalAction = 'buy' | 'sell' | 'close' | 'unknown';
-
-export interface Signal {
-  id: Uuid;
-  strategy_id: Uuid;
-  symbol: string;
-  action: SignalAction;
-  price: number | null;
-  status: SignalStatus;
-  fill_price: number | null;
-  broker_order_id: string | null;
-  error_message: string | null;
-  job_id: Uuid | null;
-  received_at: Timestamp;
-  resolved_at: Timestamp | null;
-  raw_payload?: unknown;
-}
-
-export interface SignalFilter {
-  strategy_id?: Uuid | null;
-  status?: SignalStatus | null;
-  symbol?: string | null;
-  from?: Timestamp | null;
-  to?: Timestamp | null;
-}
-
-export interface SignalPage {
-  items: Signal[];
-  next_cursor: string | null;
-}
-
-export interface SignalDetail {
-  signal: Signal;
-  job: Job | null;
-}
-
-export type EaVersionStatus = 'draft' | 'compiling' | 'compiled' | 'failed';
-
-export interface EaProject {
-  id: Uuid;
-  name: string;
-  description: string | null;
-  current_version_id: Uuid | null;
-  latest_version_number: number | null;
-  version_count: number;
-  created_at: Timestamp;
-  updated_at: Timestamp;
-}
-
-export interface EaVersion {
-  id: Uuid;
-  ea_project_id: Uuid;
-  version_number: number;
-  status: EaVersionStatus;
-  compilation_error: string | null;
-  is_current: boolean;
-  created_at: Timestamp;
-  updated_at: Timestamp;
-}
-
-export interface EaVersionSource {
-  id: Uuid;
-  ea_project_id: Uuid;
-  version_number: number;
-  source_code: string;
-}
 
 export type EaJobType = 'compile' | 'deploy' | 'test';
 
+/** `deploy` parameters: the route's body without the agent (the app adds it). */
+export type DeployParams = Omit<QueueDeployRequest, 'agent_id'>;
+
+/** `test` parameters: the route's body without the agent; the server defaults the rest. */
+export type TestParams = Omit<QueueTestRequest, 'agent_id' | 'model' | 'deposit' | 'leverage'> &
+  Partial<Pick<QueueTestRequest, 'model' | 'deposit' | 'leverage'>>;
+
 export type EaJobParams = DeployParams | TestParams | Record<string, unknown>;
-
-export interface DeployParams {
-  symbol: string;
-  timeframe: Timeframe;
-  magic_number?: number | null;
-}
-
-export interface TestParams {
-  symbol: string;
-  timeframe: Timeframe;
-  from: string;
-  to: string;
-  model?: number;
-  deposit?: number;
-  leverage?: number;
-}
-
-export interface QueuedJob {
-  job_id: Uuid;
-  job_type: JobType;
-  agent_id: Uuid;
-  deployment_id?: Uuid | null;
-}
-
-export interface Diagnostic {
-  file: string;
-  line: number;
-  column: number;
-  code: number;
-  message: string;
-}
-
-export interface CompileOutput {
-  compiled: boolean;
-  errors: Diagnostic[];
-  warnings: Diagnostic[];
-  ex5_checksum?: string | null;
-}
-
-export interface TestReport {
-  net_profit: number;
-  gross_profit: number;
-  gross_loss: number;
-  profit_factor: number;
-  max_drawdown: number;
-  max_drawdown_pct: number;
-  total_trades: number;
-  win_rate_pct: number;
-  initial_deposit: number;
-  equity_curve: number[];
-}
-
-export interface Settings {
-  server_url: string;
-  terminal_path: string | null;
-  metaeditor_path: string | null;
-  terminal_data_dir: string | null;
-  autostart: boolean;
-  notify_failed_signals: boolean;
-}
-
-export interface UpdateInfo {
-  available: boolean;
-  current_version: string;
-  version?: string | null;
-  notes?: string | null;
-  pub_date?: string | null;
-}
-
-export interface UpdateProgress {
-  downloaded: number;
-  total: number | null;
-  finished: boolean;
-}
-
-/**
- * `resync`: events were missed (the server's LISTEN connection or the app's event
- * stream reconnected): refetch what is shown. Its id is the nil UUID, data null.
- */
-export type ServerEventKind = 'signal' | 'job' | 'agent' | 'price' | 'resync';
-
-export interface ServerEvent {
-  kind: ServerEventKind;
-  id: Uuid;
-  op: string;
-  data: unknown;
-}
 
 // ---------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------
 
-/** Stable codes the Rust side uses (`src-tauri/src/error.rs`). */
-export type ErrorCode =
-  | 'bad_key'
-  | 'unreachable'
-  | 'no_keychain'
-  | 'not_paired'
-  | 'terminal_offline'
-  | 'invalid_request'
-  | 'not_found'
-  | 'forbidden'
-  | 'conflict'
-  | 'timeout'
-  | 'job_failed'
-  | 'update'
-  | 'internal';
+/** Stable codes of the app core's `AppErrorCode` (crates/agent/src/app/error.rs). */
+export type ErrorCode = AppErrorCode;
 
 export class ApiError extends Error {
   readonly code: ErrorCode;

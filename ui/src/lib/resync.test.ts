@@ -8,7 +8,7 @@ import Dashboard from '../screens/Dashboard.svelte';
 import Strategies from '../screens/Strategies.svelte';
 import EaProjects from '../screens/EaProjects.svelte';
 import { app, startEventBridge } from './stores.svelte';
-import { account, backend, callsOf, connection, emit, job, pairedStatus, project, signal, strategy, version } from '../test/fixtures';
+import { account, backend, callsOf, connection, emit, job, pairedStatus, project, signal, strategy, terminal, version } from '../test/fixtures';
 
 vi.mock('lightweight-charts', () => {
   const series = { setData: vi.fn() };
@@ -56,7 +56,7 @@ describe('resync', () => {
     expect(within(table).getAllByRole('row')).toHaveLength(2);
 
     jobs = [job('j2', { status: 'failed', error_message: 'missed while away' }), ...jobs];
-    status = pairedStatus({ seq: 2, terminal: { connected: true, paper: false } });
+    status = pairedStatus({ seq: 2, terminal: terminal({ connected: true }) });
     await emit('server-event', RESYNC);
     await vi.waitFor(() => expect(screen.getByText('missed while away')).toBeInTheDocument());
     await vi.waitFor(() => expect(app.status.terminal.paper).toBe(false));

@@ -5,10 +5,17 @@ import { api, onServerEvent, onStatus, type ServerEvent, type Status } from './a
 
 export const EMPTY_STATUS: Status = {
   paired: false,
+  agent_id: null,
+  agent_name: null,
+  server_url: null,
   server_connected: false,
-  terminal: { connected: false, paper: false },
+  terminal: { connected: false, paper: false, login: null, server: null, company: null },
   paused: false,
+  pause_requested: false,
+  last_error: null,
   version: '',
+  bridge_port: null,
+  seq: 0,
 };
 
 class AppState {

@@ -3,7 +3,7 @@ import { render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import Settings from './Settings.svelte';
 import { app } from '../lib/stores.svelte';
-import { backend, callsOf, emit, pairedStatus, unpairedStatus } from '../test/fixtures';
+import { backend, callsOf, emit, pairedStatus, terminal, unpairedStatus } from '../test/fixtures';
 import type { Settings as S } from '../lib/api';
 
 const settings: S = {
@@ -17,7 +17,7 @@ const settings: S = {
 
 describe('Settings', () => {
   it('explains how to allow 127.0.0.1 in MT5 when the bridge is not connected', async () => {
-    app.set(pairedStatus({ terminal: { connected: false, paper: false }, bridge_port: 47123 }));
+    app.set(pairedStatus({ terminal: terminal(), bridge_port: 47123 }));
     backend({ get_settings: settings });
     render(Settings, { onUnpaired: vi.fn() });
     const steps = screen.getByTestId('bridge-steps');

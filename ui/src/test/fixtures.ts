@@ -11,20 +11,39 @@ export const pairedStatus = (over: Partial<Status> = {}): Status => ({
   agent_name: 'Trading PC',
   server_url: 'http://127.0.0.1:8080',
   server_connected: true,
-  terminal: { connected: true, paper: true, login: '5001', server: 'Paper-Demo' },
+  terminal: { connected: true, paper: true, login: '5001', server: 'Paper-Demo', company: null },
   paused: false,
   pause_requested: false,
   last_error: null,
   version: '0.1.0',
+  bridge_port: null,
+  seq: 0,
+  ...over,
+});
+
+/** A terminal status (fields the test does not name are empty). */
+export const terminal = (over: Partial<Status['terminal']> = {}): Status['terminal'] => ({
+  connected: false,
+  paper: false,
+  login: null,
+  server: null,
+  company: null,
   ...over,
 });
 
 export const unpairedStatus: Status = {
   paired: false,
+  agent_id: null,
+  agent_name: null,
+  server_url: null,
   server_connected: false,
-  terminal: { connected: false, paper: false },
+  terminal: terminal(),
   paused: false,
+  pause_requested: false,
+  last_error: null,
   version: '0.1.0',
+  bridge_port: null,
+  seq: 0,
 };
 
 export const account: Account = {
@@ -74,6 +93,8 @@ export const connection: BrokerConnection = {
   broker_type: 'mt5',
   is_active: true,
   agents: [],
+  created_at: NOW,
+  updated_at: NOW,
 };
 
 export const strategy = (id: string, over: Partial<Strategy> = {}): Strategy => ({

@@ -1,10 +1,12 @@
-//! Shapes exchanged with the webview (the command contract of `ui/src/lib/api.ts`).
+//! Shapes exchanged with the desktop app's webview (the command contract of
+//! `ui/src/lib/api.ts`, whose TypeScript copies are generated from these).
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `status` and the `status-changed` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "Status"))]
 pub struct StatusDto {
     pub paired: bool,
     pub agent_id: Option<Uuid>,
@@ -19,14 +21,18 @@ pub struct StatusDto {
     pub pause_requested: bool,
     pub last_error: Option<String>,
     pub version: String,
+    /// Loopback port the bridge EA connects to, when the runtime listens.
     pub bridge_port: Option<u16>,
     /// Increases with every change, so the UI can drop a snapshot older than one it has.
     pub seq: u64,
 }
 
+/// The terminal part of [`StatusDto`].
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "TerminalStatus"))]
 pub struct TerminalDto {
     pub connected: bool,
+    /// True when the terminal is the paper terminal (simulated money).
     pub paper: bool,
     pub login: Option<String>,
     pub server: Option<String>,
@@ -47,26 +53,35 @@ impl From<&companion_protocol::TerminalInfo> for TerminalDto {
 
 /// Create/update body from the strategy form (always the whole editable state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StrategyInput {
     pub name: String,
     pub broker_connection_id: Uuid,
+    /// `null` = every pair allowed.
     pub allowed_pairs: Option<Vec<String>>,
+    /// `null` = the account's default risk.
     pub risk_override_pct: Option<f64>,
     pub is_enabled: bool,
 }
 
 /// Filter of the signal list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SignalFilter {
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub strategy_id: Option<Uuid>,
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable, type = "SignalStatus | null"))]
     pub status: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub symbol: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub from: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub to: Option<String>,
 }
 
@@ -96,6 +111,7 @@ impl SignalFilter {
 
 /// App settings the Settings screen edits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "Settings"))]
 pub struct SettingsDto {
     pub server_url: String,
     pub terminal_path: Option<String>,
@@ -105,7 +121,9 @@ pub struct SettingsDto {
     pub notify_failed_signals: bool,
 }
 
+/// What `check_update` found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UpdateInfo {
     pub available: bool,
     pub current_version: String,
@@ -114,35 +132,73 @@ pub struct UpdateInfo {
     pub pub_date: Option<String>,
 }
 
+/// The `update-progress` event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UpdateProgress {
     pub downloaded: u64,
     pub total: Option<u64>,
     pub finished: bool,
 }
 
+/// What a `server-event` is about: the kinds of `companion_protocol::UserEvent`, and
+/// `resync` (events were missed — the server's LISTEN connection or the app's event
+/// stream reconnected — refetch what is shown; its id is the nil UUID, data null).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum ServerEventKind {
+    Signal,
+    Job,
+    Agent,
+    Price,
+    Resync,
+}
+
+impl From<companion_protocol::UserEventKind> for ServerEventKind {
+    fn from(k: companion_protocol::UserEventKind) -> Self {
+        use companion_protocol::UserEventKind as K;
+        match k {
+            K::Signal => ServerEventKind::Signal,
+            K::Job => ServerEventKind::Job,
+            K::Agent => ServerEventKind::Agent,
+            K::Price => ServerEventKind::Price,
+        }
+    }
+}
+
 /// One relayed `GET /api/v1/events` message (`server-event`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ServerEvent {
-    pub kind: String,
+    pub kind: ServerEventKind,
     pub id: Uuid,
     pub op: String,
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub data: serde_json::Value,
 }
 
 impl ServerEvent {
-    /// The kind of [`ServerEvent::resync`].
-    pub const RESYNC: &'static str = "resync";
-
     /// "Events were missed, refetch what is shown": the server's `resync` event, or the
     /// app's own after the event stream reconnects.
     pub fn resync() -> Self {
         ServerEvent {
-            kind: Self::RESYNC.into(),
+            kind: ServerEventKind::Resync,
             id: Uuid::nil(),
-            op: Self::RESYNC.into(),
+            op: "resync".into(),
             data: serde_json::Value::Null,
+        }
+    }
+}
+
+impl From<companion_protocol::UserEvent> for ServerEvent {
+    fn from(e: companion_protocol::UserEvent) -> Self {
+        ServerEvent {
+            kind: e.kind.into(),
+            id: e.id,
+            op: e.op,
+            data: e.data,
         }
     }
 }
@@ -164,5 +220,13 @@ mod tests {
             "status=failed&symbol=OANDA%3AEUR+USD&cursor=abc%3D"
         );
         assert_eq!(SignalFilter::default().query(None), "");
+    }
+
+    #[test]
+    fn resync_serialises_as_the_ui_expects() {
+        assert_eq!(
+            serde_json::to_value(ServerEvent::resync()).unwrap(),
+            serde_json::json!({"kind": "resync", "id": Uuid::nil(), "op": "resync", "data": null})
+        );
     }
 }

@@ -1,12 +1,13 @@
-//! Logging to a file in the data directory (what Settings › Logs shows).
-//! Keys and secrets are never logged (the key types redact themselves).
+//! The desktop app's log: stderr plus `companion.log` in the data directory (what
+//! Settings › Logs shows). Keys and secrets are never logged (the key types redact
+//! themselves).
 
 use std::path::{Path, PathBuf};
 
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
-use crate::error::{AppError, AppResult};
+use crate::app::error::{AppError, AppResult};
 
 pub const LOG_FILE: &str = "companion.log";
 
@@ -18,7 +19,7 @@ pub fn path(data_dir: &Path) -> PathBuf {
 pub fn init(data_dir: &Path) {
     let _ = std::fs::create_dir_all(data_dir);
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,companion_app=debug"));
+        .unwrap_or_else(|_| EnvFilter::new("info,companion_app=debug,companion_agent=debug"));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -53,11 +54,9 @@ mod tests {
 
     #[test]
     fn tail_returns_the_last_lines_or_nothing() {
-        let dir = std::env::temp_dir().join(format!("companion-logs-{}", uuid::Uuid::new_v4()));
-        assert_eq!(tail(&dir, 2).unwrap(), "");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(path(&dir), "a\nb\nc\n").unwrap();
-        assert_eq!(tail(&dir, 2).unwrap(), "b\nc");
-        std::fs::remove_dir_all(dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(tail(dir.path(), 2).unwrap(), "");
+        std::fs::write(path(dir.path()), "a\nb\nc\n").unwrap();
+        assert_eq!(tail(dir.path(), 2).unwrap(), "b\nc");
     }
 }

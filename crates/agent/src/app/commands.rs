@@ -1,0 +1,198 @@
+//! The app's commands as plain async functions on [`Core`] (what the Tauri shell's
+//! one-line command adapters call): user-API calls for the paired agent's owner, and
+//! terminal reads run as jobs targeted at this agent through the server.
+
+use std::time::Duration;
+
+use companion_protocol::{
+    AccountOutput, BrokerConnection, Candle, CandlesOutput, ClosePositionOutput, CreateJobRequest,
+    EaProject, EaVersion, EaVersionSource, JobStatus, JobType, JobView, Position, PositionsOutput,
+    QueuedJob, SignalDetail, SignalPage, Strategy, Timeframe,
+};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::app::dto::{SignalFilter, StrategyInput};
+use crate::app::error::{AppError, AppErrorCode, AppResult};
+use crate::app::session::Core;
+
+/// How long a terminal read (account, positions, candles, close) may take.
+pub const TERMINAL_JOB_TIMEOUT: Duration = Duration::from_secs(45);
+
+impl Core {
+    /// Runs a terminal job on this agent through the server and returns its output.
+    pub async fn terminal_job<T: DeserializeOwned>(
+        &self,
+        job_type: JobType,
+        input: Value,
+    ) -> AppResult<T> {
+        let s = self.session().await?;
+        if !self.status().terminal.connected {
+            return Err(AppError::new(
+                AppErrorCode::TerminalOffline,
+                "The MetaTrader terminal is not connected. See Settings › Terminal.",
+            ));
+        }
+        let job = s
+            .api
+            .create_job(&CreateJobRequest {
+                job_type,
+                agent_id: s.agent_id,
+                input_data: input,
+            })
+            .await?;
+        let deadline = tokio::time::Instant::now() + TERMINAL_JOB_TIMEOUT;
+        let mut every = Duration::from_millis(100);
+        loop {
+            let j = s.api.job(job.id).await?;
+            match j.status {
+                JobStatus::Completed => {
+                    let out = j.output_data.unwrap_or(Value::Null);
+                    return serde_json::from_value(out).map_err(|e| {
+                        AppError::internal(format!("unexpected {job_type} output: {e}"))
+                    });
+                }
+                JobStatus::Failed | JobStatus::Cancelled => {
+                    return Err(AppError::new(
+                        AppErrorCode::JobFailed,
+                        j.error_message
+                            .unwrap_or_else(|| format!("The {job_type} job failed.")),
+                    ))
+                }
+                JobStatus::Pending | JobStatus::Running => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::new(
+                    AppErrorCode::Timeout,
+                    "The terminal did not answer in time. Is Companion's agent running and the terminal connected?",
+                ));
+            }
+            tokio::time::sleep(every).await;
+            every = (every * 2).min(Duration::from_millis(1000));
+        }
+    }
+
+    pub async fn account(&self) -> AppResult<AccountOutput> {
+        self.terminal_job(JobType::GetAccount, json!({})).await
+    }
+
+    pub async fn positions(&self) -> AppResult<Vec<Position>> {
+        let out: PositionsOutput = self.terminal_job(JobType::GetPositions, json!({})).await?;
+        Ok(out.positions)
+    }
+
+    pub async fn close_position(&self, ticket: u64) -> AppResult<ClosePositionOutput> {
+        self.terminal_job(JobType::ClosePosition, json!({ "ticket": ticket }))
+            .await
+    }
+
+    pub async fn candles(
+        &self,
+        symbol: String,
+        timeframe: Timeframe,
+        count: u32,
+    ) -> AppResult<Vec<Candle>> {
+        let out: CandlesOutput = self
+            .terminal_job(
+                JobType::GetCandles,
+                json!({ "symbol": symbol, "timeframe": timeframe, "count": count.clamp(1, 5000) }),
+            )
+            .await?;
+        Ok(out.candles)
+    }
+
+    /// The 20 newest jobs of this agent.
+    pub async fn recent_jobs(&self) -> AppResult<Vec<JobView>> {
+        let s = self.session().await?;
+        s.api.recent_jobs(s.agent_id).await
+    }
+
+    pub async fn get_job(&self, id: Uuid) -> AppResult<JobView> {
+        self.session().await?.api.job(id).await
+    }
+
+    pub async fn list_strategies(&self) -> AppResult<Vec<Strategy>> {
+        self.session().await?.api.strategies().await
+    }
+
+    pub async fn create_strategy(&self, input: &StrategyInput) -> AppResult<Strategy> {
+        self.session().await?.api.create_strategy(input).await
+    }
+
+    pub async fn update_strategy(&self, id: Uuid, input: &StrategyInput) -> AppResult<Strategy> {
+        self.session().await?.api.update_strategy(id, input).await
+    }
+
+    pub async fn delete_strategy(&self, id: Uuid) -> AppResult<()> {
+        self.session().await?.api.delete_strategy(id).await
+    }
+
+    pub async fn rotate_strategy_secret(&self, id: Uuid) -> AppResult<Strategy> {
+        self.session().await?.api.rotate_strategy_secret(id).await
+    }
+
+    pub async fn list_broker_connections(&self) -> AppResult<Vec<BrokerConnection>> {
+        self.session().await?.api.broker_connections().await
+    }
+
+    pub async fn list_signals(
+        &self,
+        filter: &SignalFilter,
+        cursor: Option<&str>,
+    ) -> AppResult<SignalPage> {
+        self.session().await?.api.signals(filter, cursor).await
+    }
+
+    pub async fn get_signal(&self, id: Uuid) -> AppResult<SignalDetail> {
+        self.session().await?.api.signal(id).await
+    }
+
+    pub async fn list_ea_projects(&self) -> AppResult<Vec<EaProject>> {
+        self.session().await?.api.ea_projects().await
+    }
+
+    pub async fn list_ea_versions(&self, project_id: Uuid) -> AppResult<Vec<EaVersion>> {
+        self.session().await?.api.ea_versions(project_id).await
+    }
+
+    pub async fn get_ea_version_source(&self, version_id: Uuid) -> AppResult<EaVersionSource> {
+        self.session()
+            .await?
+            .api
+            .ea_version_source(version_id)
+            .await
+    }
+
+    pub async fn set_current_version(
+        &self,
+        project_id: Uuid,
+        version_id: Uuid,
+    ) -> AppResult<EaProject> {
+        self.session()
+            .await?
+            .api
+            .set_current_version(project_id, version_id)
+            .await
+    }
+
+    /// Queues `compile`, `deploy` or `test` of an EA version on this agent; `params` are
+    /// the route's other fields (symbol, timeframe, dates...).
+    pub async fn queue_ea_job(
+        &self,
+        version_id: Uuid,
+        job_type: &str,
+        params: Value,
+    ) -> AppResult<QueuedJob> {
+        let s = self.session().await?;
+        let mut body = match params {
+            Value::Object(m) => m,
+            Value::Null => Default::default(),
+            _ => return Err(AppError::invalid("params must be an object")),
+        };
+        body.insert("agent_id".into(), json!(s.agent_id));
+        s.api
+            .queue_ea_job(version_id, job_type, &Value::Object(body))
+            .await
+    }
+}

@@ -1,0 +1,182 @@
+// Generated from the Rust types by `scripts/gen-types` (crates/agent/src/app/typescript.rs).
+// Do not edit: change the Rust type and regenerate; `make test` fails when this file is stale.
+
+export type Status = { paired: boolean, agent_id: string | null, agent_name: string | null, server_url: string | null, server_connected: boolean, terminal: TerminalStatus, 
+/**
+ * The runtime has stopped claiming jobs (set once it is parked, not when asked).
+ */
+paused: boolean, 
+/**
+ * The user asked to pause (UI or tray). Until `paused` follows, a long-poll already
+ * in flight may still deliver one job, which is then executed.
+ */
+pause_requested: boolean, last_error: string | null, version: string, 
+/**
+ * Loopback port the bridge EA connects to, when the runtime listens.
+ */
+bridge_port: number | null, 
+/**
+ * Increases with every change, so the UI can drop a snapshot older than one it has.
+ */
+seq: number, };
+
+export type TerminalStatus = { connected: boolean, 
+/**
+ * True when the terminal is the paper terminal (simulated money).
+ */
+paper: boolean, login: string | null, server: string | null, company: string | null, };
+
+export type Settings = { server_url: string, terminal_path: string | null, metaeditor_path: string | null, terminal_data_dir: string | null, autostart: boolean, notify_failed_signals: boolean, };
+
+export type UpdateInfo = { available: boolean, current_version: string, version: string | null, notes: string | null, pub_date: string | null, };
+
+export type UpdateProgress = { downloaded: number, total: number | null, finished: boolean, };
+
+export type ServerEventKind = "signal" | "job" | "agent" | "price" | "resync";
+
+export type ServerEvent = { kind: ServerEventKind, id: string, op: string, data: unknown, };
+
+export type StrategyInput = { name: string, broker_connection_id: string, 
+/**
+ * `null` = every pair allowed.
+ */
+allowed_pairs: Array<string> | null, 
+/**
+ * `null` = the account's default risk.
+ */
+risk_override_pct: number | null, is_enabled: boolean, };
+
+export type SignalFilter = { strategy_id?: string | null, status?: SignalStatus | null, symbol?: string | null, from?: string | null, to?: string | null, };
+
+export type AppErrorCode = "bad_key" | "unreachable" | "rate_limited" | "no_keychain" | "not_paired" | "terminal_offline" | "invalid_request" | "not_found" | "forbidden" | "conflict" | "expired" | "timeout" | "job_failed" | "update" | "internal";
+
+export type AppError = { code: AppErrorCode, message: string, };
+
+export type JobType = "compile" | "deploy" | "run" | "stop" | "test" | "trade" | "get_positions" | "get_account" | "get_candles" | "close_position";
+
+export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
+
+export type JobView = { id: string, job_type: JobType, status: JobStatus, agent_id: string | null, input_data: unknown, output_data: unknown, error_message: string | null, attempts: number, expires_at: string | null, created_at: string, claimed_at: string | null, completed_at: string | null, };
+
+export type Side = "buy" | "sell";
+
+export type Timeframe = "M1" | "M5" | "M15" | "M30" | "H1" | "H4" | "D1" | "W1" | "MN1";
+
+export type AccountOutput = { balance: number, equity: number, margin_used: number, margin_available: number, currency: string, leverage: number, };
+
+export type Position = { 
+/**
+ * The ticket as a string (the platform's `id`).
+ */
+id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, };
+
+export type ClosePositionOutput = { closed_price: number, pnl: number, 
+/**
+ * Tickets closed (a symbol-wide close may close several).
+ */
+tickets: Array<number>, };
+
+export type Candle = { 
+/**
+ * Bar open time, Unix seconds UTC.
+ */
+time: number, open: number, high: number, low: number, close: number, volume: number, };
+
+export type Diagnostic = { file: string, line: number, column: number, code: number, message: string, };
+
+export type CompileOutput = { compiled: boolean, errors: Array<Diagnostic>, warnings: Array<Diagnostic>, 
+/**
+ * SHA-256 of the produced `.ex5`, hex; absent when compilation failed.
+ */
+ex5_checksum?: string | null, };
+
+export type TestReport = { net_profit: number, gross_profit: number, gross_loss: number, profit_factor: number, max_drawdown: number, max_drawdown_pct: number, total_trades: number, win_rate_pct: number, initial_deposit: number, 
+/**
+ * Balance after each closed trade, when the report has one.
+ */
+equity_curve: Array<number>, };
+
+export type Strategy = { id: string, name: string, broker_connection_id: string, 
+/**
+ * Normalised symbols (`EURUSD`); `null` = every pair allowed.
+ */
+allowed_pairs: Array<string> | null, 
+/**
+ * Risk per trade in percent of balance; `null` = `user_settings.risk_percent`.
+ */
+risk_override_pct: number | null, is_enabled: boolean, 
+/**
+ * `{PUBLIC_BASE_URL}/api/v1/webhooks/tv/{webhook_secret}` — paste into TradingView.
+ */
+webhook_url: string, created_at: string, updated_at: string, };
+
+export type AgentStatus = "online" | "paused" | "offline";
+
+export type AgentSummary = { id: string, agent_name: string, status: AgentStatus, last_heartbeat: string | null, app_version: string | null, };
+
+export type BrokerConnection = { id: string, name: string, broker_type: string, is_active: boolean, 
+/**
+ * The agents (MT5 terminals) serving this connection.
+ */
+agents: Array<AgentSummary>, created_at: string, updated_at: string, };
+
+export type SignalStatus = "pending" | "executed" | "failed" | "discarded";
+
+export type SignalAction = "buy" | "sell" | "close" | "unknown";
+
+export type Signal = { id: string, strategy_id: string, 
+/**
+ * Normalised symbol; empty when the message named none (discarded).
+ */
+symbol: string, action: SignalAction, price: number | null, status: SignalStatus, fill_price: number | null, broker_order_id: string | null, 
+/**
+ * For `discarded`: why (see docs/webhook.md); for `failed`: the agent's error.
+ */
+error_message: string | null, job_id: string | null, received_at: string, resolved_at: string | null, 
+/**
+ * The body as received (non-JSON bodies as a JSON string). Only in
+ * `GET /signals/{id}`; absent in lists.
+ */
+raw_payload?: unknown, };
+
+export type SignalPage = { items: Array<Signal>, next_cursor: string | null, };
+
+export type SignalDetail = { signal: Signal, job: JobView | null, };
+
+export type EaVersionStatus = "draft" | "compiling" | "compiled" | "failed";
+
+export type EaProject = { id: string, name: string, description: string | null, current_version_id: string | null, 
+/**
+ * Highest version number, `null` when the project has no versions.
+ */
+latest_version_number: number | null, version_count: number, created_at: string, updated_at: string, };
+
+export type EaVersion = { id: string, ea_project_id: string, version_number: number, status: EaVersionStatus, compilation_error: string | null, 
+/**
+ * True when this is the project's `current_version_id`.
+ */
+is_current: boolean, created_at: string, updated_at: string, };
+
+export type EaVersionSource = { id: string, ea_project_id: string, version_number: number, source_code: string, };
+
+export type QueueDeployRequest = { agent_id: string, symbol: string, timeframe: Timeframe, 
+/**
+ * Defaults to a number derived from the deployment id.
+ */
+magic_number?: number | null, inputs?: Record<string, unknown> | null, };
+
+export type QueueTestRequest = { agent_id: string, symbol: string, timeframe: Timeframe, 
+/**
+ * `YYYY-MM-DD`.
+ */
+from: string, 
+/**
+ * `YYYY-MM-DD`.
+ */
+to: string, model: number, deposit: number, leverage: number, inputs?: Record<string, unknown> | null, };
+
+export type QueuedJob = { job_id: string, job_type: JobType, agent_id: string, 
+/**
+ * Set for `deploy`: the `ea_deployments` row created.
+ */
+deployment_id?: string | null, };
