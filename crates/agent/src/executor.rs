@@ -14,16 +14,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use companion_protocol::{
     AccountOutput, CandlesInput, CandlesOutput, ClaimedJob, ClosePositionInput,
-    ClosePositionOutput, CompileInput, DeployInput, DeployOutput, DeploymentRef, JobResultRequest,
-    JobType, PositionsOutput, ResultStatus, RunOutput, StopOutput, TestInput, TestOutput,
-    TradeInput, TradeOutput,
+    ClosePositionOutput, CompileInput, DailyLossCheck, DeployInput, DeployOutput, DeploymentRef,
+    JobResultRequest, JobType, PositionsOutput, ResultStatus, RunOutput, StopOutput, TestInput,
+    TestOutput, TradeInput, TradeOutput,
 };
+pub use companion_terminal::bridge::job_comment;
+use companion_terminal::retcode;
 use companion_terminal::{ChartDeployment, DealRecord, OrderRequest, Terminal, TerminalError};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::journal::{DeploymentRecord, Journal, JournalError, JournalState};
-use crate::retcode::retcode_meaning;
 use crate::sizing;
 use crate::toolchain::{expert_name, Toolchain, ToolchainError};
 
@@ -33,13 +34,6 @@ pub const CRASH_AFTER_ENV: &str = "COMPANION_AGENT_CRASH_AFTER";
 
 /// Magic number the agent's own orders carry.
 pub const AGENT_MAGIC: i64 = 20_260_501;
-
-/// The order comment for a job: `cj:` + the first 28 hex digits of its uuid
-/// (31 characters, MT5's limit). Stable: the same job always gets the same comment.
-pub fn job_comment(job_id: Uuid) -> String {
-    let hex = job_id.simple().to_string();
-    format!("cj:{}", &hex[..28])
-}
 
 /// Knobs of the executor.
 #[derive(Debug, Clone)]
@@ -113,7 +107,7 @@ fn failed(message: impl Into<String>) -> JobResultRequest {
 pub fn describe_terminal_error(e: &TerminalError) -> String {
     match e {
         TerminalError::Rejected { retcode, message } => {
-            format!("MT5 rejected the request: retcode {retcode} ({}){}", retcode_meaning(*retcode), if message.is_empty() { String::new() } else { format!(": {message}") })
+            format!("MT5 rejected the request: retcode {retcode} ({}){}", retcode::describe(*retcode), if message.is_empty() { String::new() } else { format!(": {message}") })
         }
         TerminalError::NotConnected(m) => format!(
             "the MT5 terminal is not connected ({m}); check that the Companion bridge EA is attached to a chart and that 127.0.0.1 is in Tools › Options › Expert Advisors › allowed URLs"
@@ -343,7 +337,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             }
         };
         // The webhook's daily loss limit, when it knew today's losses but no balance.
-        let loss_check = DailyLossCheck::from_input(&job.input_data);
+        let loss_check = input.daily_loss_check;
         let balance = if input.volume.is_none() || loss_check.is_some() {
             match self.terminal.account().await {
                 Ok(a) => a.balance,
@@ -363,7 +357,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             0.0
         };
         if let Some(c) = loss_check {
-            if let Err(m) = c.check(balance) {
+            if let Err(m) = check_daily_loss(&c, balance) {
                 return Ok(failed(m));
             }
         }
@@ -372,12 +366,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             Err(m) => return Ok(failed(m)),
         };
         // The webhook may cap risk-sized orders (`max_volume`, lots).
-        if let Some(max) = job
-            .input_data
-            .get("max_volume")
-            .and_then(|v| v.as_f64())
-            .filter(|m| *m > 0.0)
-        {
+        if let Some(max) = input.max_volume.filter(|m| *m > 0.0) {
             volume = volume.min(sizing::normalize_volume(max, &si));
         }
         let (sl, tp) = sizing::stops(&input, &si);
@@ -707,39 +696,22 @@ fn toolchain_message(e: &ToolchainError) -> String {
     e.to_string()
 }
 
-/// `daily_loss_check` in a trade job's input (set by the webhook when it knew today's
-/// realised loss but not the balance): the order is refused when the loss reaches
-/// `limit_pct` % of the live balance.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct DailyLossCheck {
-    pub loss_today: f64,
-    pub limit_pct: f64,
-}
-
-impl DailyLossCheck {
-    pub(crate) fn from_input(input: &serde_json::Value) -> Option<Self> {
-        let c = input.get("daily_loss_check")?;
-        Some(DailyLossCheck {
-            loss_today: c.get("loss_today")?.as_f64()?,
-            limit_pct: c.get("limit_pct")?.as_f64()?,
-        })
+/// The trade input's `daily_loss_check` (set by the webhook when it knew today's
+/// realised loss but not the balance) against the live balance: `Err(reason)` when
+/// the order must not be sent, because the loss reached `limit_pct` % of it.
+pub(crate) fn check_daily_loss(c: &DailyLossCheck, balance: f64) -> Result<(), String> {
+    if balance.is_nan() || balance <= 0.0 {
+        return Err(format!(
+            "daily_loss_limit: today's realised loss is {:.2} and the terminal reports no positive balance ({balance:.2}), so the limit cannot be checked; not sent",
+            c.loss_today
+        ));
     }
-
-    /// `Err(reason)` when the order must not be sent.
-    pub(crate) fn check(&self, balance: f64) -> Result<(), String> {
-        if balance.is_nan() || balance <= 0.0 {
-            return Err(format!(
-                "daily_loss_limit: today's realised loss is {:.2} and the terminal reports no positive balance ({balance:.2}), so the limit cannot be checked; not sent",
-                self.loss_today
-            ));
-        }
-        let limit = balance * self.limit_pct / 100.0;
-        if self.loss_today >= limit {
-            return Err(format!(
-                "daily_loss_limit: today's realised loss {:.2} reached the daily limit {limit:.2} ({}% of the balance {balance:.2}); only closes are accepted until 00:00 UTC",
-                self.loss_today, self.limit_pct
-            ));
-        }
-        Ok(())
+    let limit = balance * c.limit_pct / 100.0;
+    if c.loss_today >= limit {
+        return Err(format!(
+            "daily_loss_limit: today's realised loss {:.2} reached the daily limit {limit:.2} ({}% of the balance {balance:.2}); only closes are accepted until 00:00 UTC",
+            c.loss_today, c.limit_pct
+        ));
     }
+    Ok(())
 }

@@ -269,7 +269,10 @@ async fn compile_and_test_jobs_through_mt5_toolchain() {
     use companion_terminal::toolchain::{expert_name, Mt5Toolchain};
     let data = tempfile::tempdir().unwrap();
     let mut tc = Mt5Toolchain::from_paths(&fake("metaeditor"), &fake("terminal64"), data.path());
-    tc.metaeditor.work_root = data.path().join("build");
+    tc.metaeditor
+        .as_mut()
+        .expect("from_paths sets MetaEditor")
+        .work_root = data.path().join("build");
     let version = uuid::Uuid::new_v4();
     let test = TestInput {
         version_id: version,
