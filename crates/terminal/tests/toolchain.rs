@@ -1,6 +1,11 @@
 //! The toolchain against fixtures in MT5's real formats and the fake MetaEditor /
 //! terminal64 executables built from this crate.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;

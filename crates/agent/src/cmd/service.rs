@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use companion_agent::config::{self, AgentConfig};
 
 #[cfg(windows)]
-use super::{resolve_key, resolve_server};
+use super::{resolve_key, resolve_server, run::run};
 use crate::ServiceCmd;
 #[cfg(windows)]
 use crate::{log_filter, ServiceRunArgs, KEY_ENV};
