@@ -4,6 +4,11 @@
 //! rejected by the minisign check. Fixtures: a throwaway key pair (the private
 //! half was discarded after signing `Companion.AppImage`).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use std::net::SocketAddr;
 
 use axum::extract::{Path, State};

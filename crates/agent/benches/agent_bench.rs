@@ -11,6 +11,11 @@
 //! `BENCH_BASELINE_POLL_SECS` (default 30), `BENCH_IDLE_SECS` (default 20).
 //! Run: `cargo bench -p companion-agent --bench agent_bench`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "benchmark harness: a failed setup step should abort the run"
+)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -14,8 +14,6 @@ pub mod config;
 pub mod executor;
 pub mod journal;
 pub mod launch;
-pub mod mt5_toolchain;
-pub mod retcode;
 pub mod runtime;
 pub mod secret;
 pub mod sizing;

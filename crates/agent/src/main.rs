@@ -1,17 +1,17 @@
 //! `companion-agent`: the headless agent for VPS users and services.
 //! `pair --server URL` (the key from `COMPANION_AGENT_KEY`, stdin, or a prompt), `run`,
 //! `status`, `unpair`, and on Windows
-//! `service install|uninstall` (docs/agent.md, docs/windows.md).
+//! `service install|uninstall` (docs/agent.md, docs/windows.md). This file holds
+//! the command line and the dispatch; each subcommand is a file in `cmd/`.
 
-use std::path::{Path, PathBuf};
+mod cmd;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use companion_agent::config::{self, AgentConfig, JOURNAL_FILE};
-use companion_agent::launch::{launch, LaunchError, LaunchOptions};
-use companion_agent::secret::{AgentKey, KeyringStore, SecretStore};
-use companion_agent::{runtime, ApiClient, ClientError, Journal, RuntimeOptions};
+use companion_agent::config;
+use companion_agent::secret::AgentKey;
 use tokio_util::sync::CancellationToken;
 
 /// Pairing key for services and CI; takes precedence over the keychain.
@@ -41,6 +41,7 @@ enum Cmd {
     Pair {
         #[arg(long, env = SERVER_ENV)]
         server: Option<String>,
+        #[arg(long)]
         /// Removed: a key in the command line is visible to other local users and kept
         /// in shell history. Refused with instructions.
         #[arg(long, hide = true)]
@@ -130,7 +131,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     #[cfg(windows)]
     if let Cmd::Service(ServiceCmd::Run { run }) = &cli.cmd {
-        return service_main(cli.data_dir.as_deref(), run.clone());
+        return cmd::service::service_main(cli.data_dir.as_deref(), run.clone());
     }
     tracing_subscriber::fmt()
         .with_env_filter(log_filter())
@@ -162,8 +163,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                      Run `companion-agent pair --server URL` and paste the key at the prompt, pipe it on stdin, or set {KEY_ENV}"
                 );
             }
-            let key = read_pairing_key().await?;
-            pair(&dir, server, key).await
+            let key = cmd::pair::read_pairing_key().await?;
+            cmd::pair::pair(&dir, server, key).await
         }
         Cmd::Run {
             run: args,
@@ -172,461 +173,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let stop = CancellationToken::new();
             let on_signal = stop.clone();
             tokio::spawn(async move {
-                shutdown_signal().await;
+                cmd::run::shutdown_signal().await;
                 on_signal.cancel();
             });
-            run(&dir, args, short_poll_secs, stop).await
+            cmd::run::run(&dir, args, short_poll_secs, stop).await
         }
-        Cmd::Status { server, json } => status(&dir, server, json).await,
-        Cmd::Unpair => unpair(&dir).await,
-        Cmd::Service(cmd) => service(&dir, cmd).await,
+        Cmd::Status { server, json } => cmd::status::status(&dir, server, json).await,
+        Cmd::Unpair => cmd::unpair::unpair(&dir).await,
+        Cmd::Service(c) => cmd::service::service(&dir, c).await,
     }
-}
-
-#[cfg(not(windows))]
-async fn service(_dir: &Path, _cmd: ServiceCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!(
-        "Windows services exist only on Windows; on Linux run `companion-agent run` under systemd (docs/agent.md)"
-    )
-}
-
-#[cfg(windows)]
-async fn service(dir: &Path, cmd: ServiceCmd) -> anyhow::Result<ExitCode> {
-    use companion_agent::winservice;
-    match cmd {
-        ServiceCmd::Install { run, account } => {
-            // Install only what can run: paired, with a server, and a key this user can read.
-            let cfg = AgentConfig::load(dir)?;
-            let server = resolve_server(run.agent.server.clone(), &cfg)?;
-            if std::env::var_os(KEY_ENV).is_some() {
-                anyhow::bail!("unset {KEY_ENV} first: a service reads its key from the Credential Manager of its account, run `companion-agent pair --server URL` as that user");
-            }
-            resolve_key(&cfg).await.map_err(|e| {
-                anyhow::anyhow!("{e:#}\n(pair first, as the account the service will run as: companion-agent pair --server URL)")
-            })?;
-            let password = match std::env::var("COMPANION_SERVICE_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => tokio::task::spawn_blocking({
-                    let account = account.clone();
-                    move || rpassword::prompt_password(format!("Windows password of {account}: "))
-                })
-                .await??,
-            };
-            let mut args: Vec<std::ffi::OsString> = vec![
-                "service".into(),
-                "run".into(),
-                "--name".into(),
-                run.name.clone().into(),
-                "--data-dir".into(),
-                dir.as_os_str().to_owned(),
-                "--server".into(),
-                server.into(),
-                "--poll-wait".into(),
-                run.agent.poll_wait.to_string().into(),
-            ];
-            if let Some(p) = run.agent.bridge_port {
-                args.extend(["--bridge-port".into(), p.to_string().into()]);
-            }
-            if let Some(t) = &run.agent.bridge_token {
-                args.extend(["--bridge-token".into(), t.into()]);
-            }
-            let spec = winservice::InstallSpec {
-                name: run.name.clone(),
-                exe: std::env::current_exe()?,
-                args,
-                account: Some(account.clone()),
-                password: Some(password),
-            };
-            tokio::task::spawn_blocking(move || winservice::install(&spec)).await??;
-            println!(
-                "Installed the service {name}: it starts at boot as {account}. Start it now with `sc start {name}`; logs: {}",
-                dir.join("logs").display(),
-                name = run.name,
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        ServiceCmd::Uninstall { name } => {
-            let n = name.clone();
-            tokio::task::spawn_blocking(move || winservice::uninstall(&n)).await??;
-            println!("Removed the service {name}.");
-            Ok(ExitCode::SUCCESS)
-        }
-        ServiceCmd::Run { .. } => anyhow::bail!(
-            "`service run` is started by the Service Control Manager: use `companion-agent run` in a console"
-        ),
-    }
-}
-
-/// The process the Service Control Manager starts: logs go to `<data dir>/logs`
-/// (a service has no console), the agent runs until the SCM stops it.
-#[cfg(windows)]
-fn service_main(data_dir: Option<&Path>, args: ServiceRunArgs) -> ExitCode {
-    use companion_agent::winservice;
-    let dir = match config::data_dir(data_dir) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let appender = tracing_appender::rolling::Builder::new()
-        .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix("agent")
-        .filename_suffix("log")
-        .max_log_files(14)
-        .build(dir.join("logs"));
-    match appender {
-        Ok(a) => tracing_subscriber::fmt()
-            .with_env_filter(log_filter())
-            .with_ansi(false)
-            .with_writer(a)
-            .init(),
-        Err(e) => {
-            eprintln!(
-                "error: cannot open the log folder {}: {e}",
-                dir.join("logs").display()
-            );
-            return ExitCode::FAILURE;
-        }
-    }
-    let name = args.name.clone();
-    let body: winservice::ServiceBody = Box::new(move |stop| {
-        let rt = match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start the async runtime");
-                return 1;
-            }
-        };
-        let r = rt.block_on(run(&dir, args.agent, None, stop));
-        match r {
-            Ok(code) if code == ExitCode::SUCCESS => 0,
-            Ok(_) => 2,
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "the agent stopped with an error");
-                1
-            }
-        }
-    });
-    match winservice::run(&name, body) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "service dispatcher");
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn keychain<R: Send + 'static>(
-    f: impl FnOnce(KeyringStore) -> R + Send + 'static,
-) -> anyhow::Result<R> {
-    Ok(tokio::task::spawn_blocking(move || f(KeyringStore)).await?)
-}
-
-fn resolve_server(flag: Option<String>, cfg: &AgentConfig) -> anyhow::Result<String> {
-    flag.filter(|s| !s.is_empty())
-        .or_else(|| cfg.server_url.clone())
-        .ok_or_else(|| anyhow::anyhow!("no server URL: pass --server URL (or set {SERVER_ENV})"))
-}
-
-/// The key to pair with: `COMPANION_AGENT_KEY`, else one line of stdin when it is not a
-/// terminal, else a prompt that does not echo.
-async fn read_pairing_key() -> anyhow::Result<AgentKey> {
-    use std::io::IsTerminal;
-    if let Some(k) = std::env::var(KEY_ENV).ok().filter(|k| !k.trim().is_empty()) {
-        return Ok(AgentKey::new(k.trim().to_string()));
-    }
-    let interactive = std::io::stdin().is_terminal();
-    let line = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-        if interactive {
-            rpassword::prompt_password("Pairing key (pk_…, not shown): ")
-        } else {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            Ok(line)
-        }
-    })
-    .await??;
-    let key = line.trim();
-    if key.is_empty() {
-        anyhow::bail!(
-            "no pairing key: paste it at the prompt, pipe it on stdin (`companion-agent pair --server URL < key.txt`), or set {KEY_ENV}"
-        );
-    }
-    Ok(AgentKey::new(key.to_string()))
-}
-
-async fn pair(dir: &Path, server: Option<String>, key: AgentKey) -> anyhow::Result<ExitCode> {
-    let mut cfg = AgentConfig::load(dir)?;
-    let server = resolve_server(server, &cfg)?;
-    let client = ApiClient::new(&server, key.clone())?;
-    let me = match client.me().await {
-        Ok(me) => me,
-        Err(ClientError::BadKey { message, .. }) => {
-            anyhow::bail!("the server refused this pairing key ({message}); copy the key again from the platform's Agents page")
-        }
-        Err(ClientError::Unreachable(m)) => anyhow::bail!(
-            "cannot reach the server at {server}: {m}; check the URL and your network"
-        ),
-        Err(e) => return Err(e.into()),
-    };
-    let account = me.agent_id.to_string();
-    let k = key.clone();
-    keychain(move |s| s.set(&account, &k)).await?.map_err(|e| {
-        anyhow::anyhow!(
-            "{e}\n(the key itself is valid: agent {} ({}))",
-            me.agent_name,
-            me.agent_id
-        )
-    })?;
-    cfg.server_url = Some(server);
-    cfg.agent_id = Some(me.agent_id);
-    cfg.agent_name = Some(me.agent_name.clone());
-    cfg.save(dir)?;
-    println!("Paired as {} ({})", me.agent_name, me.agent_id);
-    println!("agent_name={}", me.agent_name);
-    println!("agent_id={}", me.agent_id);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The key: `COMPANION_AGENT_KEY` first, then the keychain entry of the stored agent.
-async fn resolve_key(cfg: &AgentConfig) -> anyhow::Result<(AgentKey, &'static str)> {
-    if let Ok(k) = std::env::var(KEY_ENV) {
-        if !k.trim().is_empty() {
-            return Ok((AgentKey::new(k), "environment"));
-        }
-    }
-    let Some(id) = cfg.agent_id else {
-        anyhow::bail!(
-            "not paired: run `companion-agent pair --server URL` (or set {KEY_ENV} for services)"
-        );
-    };
-    let account = id.to_string();
-    match keychain(move |s| s.get(&account)).await? {
-        Ok(Some(k)) => Ok((k, "keychain")),
-        Ok(None) => anyhow::bail!(
-            "no pairing key in the OS keychain for agent {id}: run `companion-agent pair` again"
-        ),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn run(
-    dir: &Path,
-    args: RunArgs,
-    short_poll_secs: Option<u64>,
-    stop: CancellationToken,
-) -> anyhow::Result<ExitCode> {
-    let RunArgs {
-        server,
-        bridge_port,
-        bridge_token,
-        poll_wait,
-    } = args;
-    let cfg = AgentConfig::load(dir)?;
-    let server = resolve_server(server, &cfg)?;
-    let (key, source) = resolve_key(&cfg).await?;
-    tracing::info!(%server, key = %key, key_source = source, data_dir = %dir.display(), "starting");
-    let opts = LaunchOptions {
-        bridge_port,
-        bridge_token,
-        runtime: RuntimeOptions {
-            poll_wait_secs: poll_wait,
-            short_poll_interval: short_poll_secs.map(Duration::from_secs),
-            ..Default::default()
-        },
-        identity: None,
-    };
-    // Launching retries while the server is unreachable: a stop ends that wait too.
-    let launched = tokio::select! {
-        r = launch(dir, &server, key, opts) => r,
-        _ = stop.cancelled() => return Ok(ExitCode::SUCCESS),
-    };
-    let launched = match launched {
-        Ok(l) => l,
-        Err(LaunchError::BadKey(e)) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let cancel = launched.handle.cancel_token();
-    tokio::spawn(async move {
-        stop.cancelled().await;
-        tracing::info!("shutdown requested: finishing in-flight jobs");
-        cancel.cancel();
-    });
-    match launched.wait().await {
-        Ok(()) => {
-            tracing::info!("stopped");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(runtime::RuntimeError::BadKey(e)) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::from(2))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-#[derive(serde::Serialize)]
-struct StatusReport {
-    data_dir: String,
-    paired: bool,
-    agent_id: Option<uuid::Uuid>,
-    agent_name: Option<String>,
-    server: Option<String>,
-    key_source: Option<String>,
-    key_problem: Option<String>,
-    server_reachable: Option<bool>,
-    server_message: Option<String>,
-    journal: Option<companion_agent::JournalCounts>,
-}
-
-async fn status(dir: &Path, server: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
-    let cfg = AgentConfig::load(dir)?;
-    let server = server
-        .filter(|s| !s.is_empty())
-        .or_else(|| cfg.server_url.clone());
-    let mut rep = StatusReport {
-        data_dir: dir.display().to_string(),
-        paired: false,
-        agent_id: cfg.agent_id,
-        agent_name: cfg.agent_name.clone(),
-        server: server.clone(),
-        key_source: None,
-        key_problem: None,
-        server_reachable: None,
-        server_message: None,
-        journal: None,
-    };
-    match resolve_key(&cfg).await {
-        Ok((key, source)) => {
-            rep.paired = true;
-            rep.key_source = Some(source.into());
-            if let Some(s) = &server {
-                let client = ApiClient::new(s, key)?;
-                match tokio::time::timeout(Duration::from_secs(10), client.me()).await {
-                    Ok(Ok(me)) => {
-                        rep.server_reachable = Some(true);
-                        rep.server_message = Some(format!(
-                            "key accepted for {} ({})",
-                            me.agent_name, me.agent_id
-                        ));
-                    }
-                    Ok(Err(e @ ClientError::BadKey { .. })) => {
-                        rep.server_reachable = Some(true);
-                        rep.paired = false;
-                        rep.server_message = Some(e.to_string());
-                    }
-                    Ok(Err(e)) => {
-                        rep.server_reachable = Some(false);
-                        rep.server_message = Some(e.to_string());
-                    }
-                    Err(_) => {
-                        rep.server_reachable = Some(false);
-                        rep.server_message = Some("timed out".into());
-                    }
-                }
-            }
-        }
-        Err(e) => rep.key_problem = Some(format!("{e:#}")),
-    }
-    let jpath = dir.join(JOURNAL_FILE);
-    if jpath.exists() {
-        let j = Journal::open(&jpath).await?;
-        rep.journal = Some(j.counts().await?);
-        j.close().await;
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
-    } else {
-        println!("data dir:   {}", rep.data_dir);
-        match (&rep.agent_name, rep.agent_id) {
-            (Some(n), Some(id)) => println!("agent:      {n} ({id})"),
-            _ => println!("agent:      (none)"),
-        }
-        println!(
-            "paired:     {}{}",
-            if rep.paired { "yes" } else { "no" },
-            rep.key_source
-                .as_deref()
-                .map(|s| format!(" (key from {s})"))
-                .unwrap_or_default()
-        );
-        if let Some(p) = &rep.key_problem {
-            println!("key:        {p}");
-        }
-        println!("server:     {}", rep.server.as_deref().unwrap_or("(none)"));
-        if let Some(r) = rep.server_reachable {
-            println!(
-                "reachable:  {}{}",
-                if r { "yes" } else { "no" },
-                rep.server_message
-                    .as_deref()
-                    .map(|m| format!(" — {m}"))
-                    .unwrap_or_default()
-            );
-        }
-        if let Some(c) = &rep.journal {
-            println!(
-                "journal:    {} claimed, {} sent to terminal, {} results not yet reported, {} reported, {} dropped",
-                c.claimed, c.sent_to_terminal, c.unreported, c.reported, c.dropped
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn unpair(dir: &Path) -> anyhow::Result<ExitCode> {
-    let mut cfg = AgentConfig::load(dir)?;
-    if let Some(id) = cfg.agent_id {
-        let account = id.to_string();
-        match keychain(move |s| s.delete(&account)).await? {
-            Ok(()) => {}
-            Err(e) => eprintln!("warning: could not remove the key from the OS keychain: {e}"),
-        }
-    }
-    let jpath = dir.join(JOURNAL_FILE);
-    if jpath.exists() {
-        let j = Journal::open(&jpath).await?;
-        let c = j.counts().await?;
-        j.close().await;
-        if c.unreported > 0 {
-            eprintln!(
-                "warning: {} job result(s) were not reported to the server yet; they stay in {}",
-                c.unreported,
-                jpath.display()
-            );
-        }
-    }
-    cfg.agent_id = None;
-    cfg.agent_name = None;
-    cfg.server_url = None;
-    cfg.save(dir)?;
-    println!("Unpaired: the key was removed from this machine.");
-    Ok(ExitCode::SUCCESS)
 }

@@ -108,17 +108,7 @@ mod tests {
     }
 
     fn input(side: Side) -> TradeInput {
-        TradeInput {
-            symbol: "EURUSD".into(),
-            side,
-            volume: None,
-            risk_pct: None,
-            sl_pips: None,
-            tp_pips: None,
-            sl: None,
-            tp: None,
-            signal_id: None,
-        }
+        TradeInput::new("EURUSD", side)
     }
 
     #[test]

@@ -1,30 +1,18 @@
-//! Compile and test jobs need MetaEditor and the MT5 tester, not the bridge:
-//! the `Toolchain` trait the executor calls, and the stand-in used when no
-//! MetaEditor / terminal64 path is configured (fails with how to set one).
+//! Compile and test jobs need MetaEditor and the MT5 tester, not the bridge: the
+//! `Toolchain` trait the executor calls, implemented by the terminal crate's
+//! [`Mt5Toolchain`] (the one toolchain; it checks a version is compiled before a
+//! test run) and by the stand-in used when no MetaEditor / terminal64 path is
+//! configured (fails saying how to set one).
 
 use std::future::Future;
 
 use companion_protocol::{CompileOutput, TestInput, TestReport};
+use companion_terminal::toolchain::{how_to_configure, Mt5Paths, Mt5Toolchain};
 use uuid::Uuid;
 
-/// Environment variables that point the agent at a MetaTrader install.
-pub const METAEDITOR_ENV: &str = "COMPANION_METAEDITOR";
-pub const TERMINAL_ENV: &str = "COMPANION_TERMINAL64";
-pub const MT5_DATA_DIR_ENV: &str = "COMPANION_MT5_DATA_DIR";
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ToolchainError {
-    #[error("{0}")]
-    NotConfigured(String),
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// Name under which a compiled EA version is installed (`MQL5/Experts/<this>.ex5`),
-/// and how deploy jobs refer to it.
-pub fn expert_name(version_id: Uuid) -> String {
-    format!("Companion\\{}", version_id.simple())
-}
+pub use companion_terminal::toolchain::{
+    expert_name, ToolchainError, METAEDITOR_ENV, MT5_DATA_DIR_ENV, TERMINAL_ENV,
+};
 
 /// MetaEditor + tester, as the executor sees them.
 pub trait Toolchain: Send + Sync {
@@ -41,17 +29,22 @@ pub trait Toolchain: Send + Sync {
     ) -> impl Future<Output = Result<TestReport, ToolchainError>> + Send;
 }
 
+impl Toolchain for Mt5Toolchain {
+    async fn compile(
+        &self,
+        version_id: Uuid,
+        source: &str,
+    ) -> Result<CompileOutput, ToolchainError> {
+        self.compile_version(version_id, source).await
+    }
+    async fn test(&self, input: &TestInput) -> Result<TestReport, ToolchainError> {
+        self.test_version(input).await
+    }
+}
+
 /// The toolchain when no MetaTrader paths are configured.
 #[derive(Debug, Clone, Default)]
 pub struct Unconfigured;
-
-pub(crate) fn how_to_configure(what: &str) -> String {
-    format!(
-        "{what} is not configured on this agent: set \"metaeditor_path\", \"terminal_path\" and \
-         \"terminal_data_dir\" in the agent's config.json (see `companion-agent status` for its folder), \
-         or the environment variables {METAEDITOR_ENV}, {TERMINAL_ENV} and {MT5_DATA_DIR_ENV}, then restart the agent"
-    )
-}
 
 impl Toolchain for Unconfigured {
     async fn compile(
@@ -74,14 +67,20 @@ impl Toolchain for Unconfigured {
 #[derive(Debug, Clone)]
 pub enum AnyToolchain {
     Unconfigured(Unconfigured),
-    Mt5(Box<crate::mt5_toolchain::Mt5Toolchain>),
+    Mt5(Box<Mt5Toolchain>),
 }
 
 impl AnyToolchain {
     /// Reads `metaeditor_path` / `terminal_path` / `terminal_data_dir` from the
     /// config, overridden by the `COMPANION_*` environment variables.
     pub fn from_config(cfg: &crate::config::AgentConfig) -> Self {
-        match crate::mt5_toolchain::Mt5Toolchain::from_config(cfg) {
+        let paths = Mt5Paths {
+            metaeditor: cfg.metaeditor_path.clone(),
+            terminal64: cfg.terminal_path.clone(),
+            data_dir: cfg.terminal_data_dir.clone(),
+        }
+        .with_env_overrides();
+        match Mt5Toolchain::configured(&paths) {
             Some(t) => AnyToolchain::Mt5(Box::new(t)),
             None => AnyToolchain::Unconfigured(Unconfigured),
         }

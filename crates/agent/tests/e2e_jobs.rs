@@ -1,6 +1,11 @@
 //! Each of the ten job types, from a user request to its stored result, through
 //! the real server, agent and paper terminal.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use chrono::Utc;

@@ -167,6 +167,81 @@ pub struct TradeInput {
     pub tp: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_id: Option<Uuid>,
+    /// How the webhook sized the order (audit trail; the agent does not read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizing: Option<SizingBasis>,
+    /// The TradingView strategy whose signal this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy_id: Option<Uuid>,
+    /// Upper bound (lots) of a `risk_pct`-sized order; ignored unless positive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_volume: Option<f64>,
+    /// Set when the server knew today's losses but no balance: the agent checks
+    /// the daily loss limit against the live balance before sending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_loss_check: Option<DailyLossCheck>,
+    /// The price in the signal, when it had one (audit trail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_price: Option<f64>,
+    /// The signal's comment (audit trail; the order's MT5 comment is the job's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl TradeInput {
+    /// An order for `symbol` with every optional field unset (size it before sending).
+    pub fn new(symbol: impl Into<String>, side: Side) -> Self {
+        TradeInput {
+            symbol: symbol.into(),
+            side,
+            volume: None,
+            risk_pct: None,
+            sl_pips: None,
+            tp_pips: None,
+            sl: None,
+            tp: None,
+            signal_id: None,
+            sizing: None,
+            strategy_id: None,
+            max_volume: None,
+            daily_loss_check: None,
+            signal_price: None,
+            comment: None,
+        }
+    }
+}
+
+/// How a trade's size was decided (`trade` input `sizing`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SizingBasis {
+    /// The message's volume.
+    Explicit,
+    /// The message's volume, lowered to `max_lots`.
+    ExplicitCappedByMaxLots,
+    /// Risk % of the last known balance over the stop distance.
+    Risk,
+    /// Risk sizing, lowered to `max_lots`.
+    RiskCappedByMaxLots,
+    /// No volume and no stop: the smallest order.
+    MinimumNoStop,
+    /// The balance or the instrument was unknown: the agent sizes from `risk_pct`.
+    RiskAtAgent,
+    /// A basis this build does not know (written by a newer or other client).
+    #[serde(other)]
+    Unknown,
+}
+
+/// `daily_loss_check` of a `trade` input: refuse the order when `loss_today`
+/// reaches `limit_pct` % of the live balance.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DailyLossCheck {
+    /// Today's realised loss (positive), account currency.
+    pub loss_today: f64,
+    /// `user_settings.daily_loss_limit_pct`.
+    pub limit_pct: f64,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -190,6 +265,9 @@ pub struct ClosePositionInput {
     pub side: Option<Side>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_id: Option<Uuid>,
+    /// The TradingView strategy whose close signal this is (set by the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy_id: Option<Uuid>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -425,6 +503,29 @@ mod tests {
             assert_eq!(t.as_str().parse::<JobType>().unwrap(), t);
         }
         assert!("sell".parse::<JobType>().is_err());
+    }
+
+    #[test]
+    fn trade_input_reads_the_webhook_fields_and_tolerates_unknown_ones() {
+        let v: TradeInput = serde_json::from_str(
+            r#"{"symbol":"EURUSD","side":"sell","risk_pct":1.0,"sizing":"risk_at_agent",
+                "max_volume":0.5,"daily_loss_check":{"loss_today":120.0,"limit_pct":5.0},
+                "signal_price":1.085,"comment":"x","future_field":true}"#,
+        )
+        .unwrap();
+        assert_eq!(v.sizing, Some(SizingBasis::RiskAtAgent));
+        assert_eq!(v.max_volume, Some(0.5));
+        assert_eq!(
+            v.daily_loss_check,
+            Some(DailyLossCheck {
+                loss_today: 120.0,
+                limit_pct: 5.0
+            })
+        );
+        let later: TradeInput =
+            serde_json::from_str(r#"{"symbol":"EURUSD","side":"buy","sizing":"by_magic"}"#)
+                .unwrap();
+        assert_eq!(later.sizing, Some(SizingBasis::Unknown));
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! Wire types shared by the Companion server, the agent runtime and the desktop app.
 //!
 //! Everything here is plain serde data: job types and their per-type inputs and
-//! outputs (DESIGN section 5), the agent API bodies (section 4) and the JSON error
+//! outputs (DESIGN section 5) and [`JobInput`] / [`JobOutput`], one typed value per
+//! job type, the agent API bodies (section 4) and the JSON error
 //! body every HTTP error uses. No I/O lives in this crate.
 
 pub mod agents;
 pub mod api;
+pub mod contract;
 pub mod error;
 pub mod jobs;
 pub mod user;
 
 pub use agents::*;
 pub use api::*;
+pub use contract::{JobInput, JobOutput};
 pub use error::{ApiErrorBody, ErrorCode};
 pub use jobs::*;
 pub use user::*;

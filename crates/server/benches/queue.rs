@@ -7,6 +7,11 @@
 //! Run: `DATABASE_URL=postgres://... cargo bench -p companion-server --bench queue`
 //! (env `BENCH_WAKE_JOBS`, `BENCH_THROUGHPUT_JOBS`, `BENCH_AGENTS` override the sizes).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "benchmark harness: a failed setup step should abort the run"
+)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -8,6 +8,11 @@
 //! Run: `cargo bench -p companion-server --bench webhook -- --secs 30`
 //! (or `BENCH_WEBHOOK_SECS=30`; default 5 s; `--senders N` / `BENCH_WEBHOOK_SENDERS`).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "benchmark harness: a failed setup step should abort the run"
+)]
+
 #[path = "../tests/webhook_support/mod.rs"]
 mod webhook_support;
 

@@ -34,9 +34,10 @@ use uuid::Uuid;
 use crate::auth::{AuthVia, UserAuth};
 use crate::error::ApiError;
 use crate::hub::{ChangeEvent, HubEvent};
+use crate::queue::view as jobs;
 use crate::state::AppState;
 use crate::user_api::broker_connections::{agent_columns, AgentRow};
-use crate::user_api::{jobs, signals};
+use crate::user_api::signals;
 
 /// Overlap replayed before `Last-Event-ID` (clock skew, commit order).
 pub const RESUME_OVERLAP: Duration = Duration::from_secs(5);

@@ -2,6 +2,11 @@
 //! job) with the row's current JSON, only to its owner, and replays missed rows
 //! after a reconnect with `Last-Event-ID`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod webhook_support;
 
 use std::time::Duration;

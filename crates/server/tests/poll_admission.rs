@@ -3,6 +3,11 @@
 //! with 503; an idle agent's re-poll skips the claim only while no job notice and no
 //! LISTEN outage could have changed its answer.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::collections::HashSet;

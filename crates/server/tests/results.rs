@@ -2,6 +2,11 @@
 //! the claiming agent, output validation, and propagation to tv_signals (+ trade_events),
 //! ea_versions and ea_deployments.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::{assert_error, completed, failed, TestServer};

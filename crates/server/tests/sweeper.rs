@@ -1,6 +1,11 @@
 //! The stale-job sweeper (DESIGN section 6), one `sweep()` at a time against a real
 //! database, with the agents talking over real HTTP.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,11 @@
 //! another through every route; a strategy cannot point at another user's broker
 //! connection; `current_version_id` only takes a version of the same project.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod webhook_support;
 
 use reqwest::{Method, StatusCode};

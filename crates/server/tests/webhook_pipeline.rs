@@ -3,6 +3,11 @@
 //! job; sizing and the daily loss limit use the last known balance; unknown secrets
 //! answer 404 and log nothing.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod webhook_support;
 
 use futures::future::join_all;

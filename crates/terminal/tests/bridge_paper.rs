@@ -2,6 +2,11 @@
 //! process over loopback TCP: every command, the handshake, reconnects and the
 //! fault switches.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use std::path::Path;
 use std::time::Duration;
 

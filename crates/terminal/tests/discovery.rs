@@ -1,5 +1,10 @@
 //! Terminal discovery on fixture trees laid out like Windows, Wine and portable installs.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use std::path::Path;
 
 use companion_terminal::discovery::{discover, DiscoveryRoots};

@@ -1,6 +1,11 @@
 //! The toolchain against fixtures in MT5's real formats and the fake MetaEditor /
 //! terminal64 executables built from this crate.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -269,7 +274,10 @@ async fn compile_and_test_jobs_through_mt5_toolchain() {
     use companion_terminal::toolchain::{expert_name, Mt5Toolchain};
     let data = tempfile::tempdir().unwrap();
     let mut tc = Mt5Toolchain::from_paths(&fake("metaeditor"), &fake("terminal64"), data.path());
-    tc.metaeditor.work_root = data.path().join("build");
+    tc.metaeditor
+        .as_mut()
+        .expect("from_paths sets MetaEditor")
+        .work_root = data.path().join("build");
     let version = uuid::Uuid::new_v4();
     let test = TestInput {
         version_id: version,

@@ -1,6 +1,11 @@
 //! claim_next_job: order, atomicity under concurrency, owner and target scoping,
 //! expiry, bookkeeping and who may call it.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::collections::HashSet;

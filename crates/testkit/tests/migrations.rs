@@ -1,6 +1,11 @@
 //! Migrations: apply on an empty database, re-runs change nothing, the spec's own
 //! verification queries, auth.uid() semantics.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::*;

@@ -3,6 +3,11 @@
 //! Absence of a notification is shown without timing: a sentinel NOTIFY sent
 //! afterwards must be the next one received (delivery keeps commit order).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::*;

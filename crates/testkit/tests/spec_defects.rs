@@ -3,6 +3,11 @@
 //! the defect there, then shows that our migrations correct it. Putting the spec's
 //! claim_next_job or policies back into migrations/ makes these tests fail.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::*;

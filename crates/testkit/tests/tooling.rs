@@ -1,6 +1,11 @@
 //! The tooling under the tests: `scripts/dev-db` as a real process, and the
 //! template build (advisory lock, crash recovery).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,6 +1,10 @@
 //! End-to-end harness: a fresh PostgreSQL database (companion-testkit), the real
 //! `companion-server`, `companion-agent` and `companion-paper-terminal` processes.
 //! Logs of every process go to `target/e2e-logs/<test>/`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration-test helpers: a panic is a failed test"
+)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

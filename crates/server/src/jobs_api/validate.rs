@@ -2,38 +2,35 @@
 //! each job concerns. Every lookup runs in the caller's RLS transaction, so a user
 //! can only name their own agents, EA versions and deployments.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use std::time::Duration;
+
+use chrono::NaiveDate;
 use companion_protocol::{
     CandlesInput, ClosePositionInput, CompileInput, CreateJobRequest, DeployInput, DeploymentRef,
-    JobType, TestInput,
+    JobInput, JobType, TestInput,
 };
 use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::queue::Entity;
 
 /// Largest `count` of a candles request.
 pub const MAX_CANDLES: u32 = 10_000;
 
-/// A validated job, ready to insert.
+/// A validated job, ready to enqueue.
 #[derive(Debug, Clone)]
 pub struct PreparedJob {
-    pub job_type: JobType,
     pub agent_id: Uuid,
-    pub input: serde_json::Value,
-    pub entity_type: Option<&'static str>,
-    pub entity_id: Option<Uuid>,
-    pub expires_at: Option<DateTime<Utc>>,
+    pub input: JobInput,
+    pub entity: Option<Entity>,
+    pub expires_in: Option<Duration>,
 }
 
 fn parse<T: DeserializeOwned>(job_type: JobType, input: &serde_json::Value) -> Result<T, ApiError> {
     serde_json::from_value(input.clone())
         .map_err(|e| ApiError::invalid(format!("input_data is not a valid {job_type} input: {e}")))
-}
-
-fn to_value<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(v).map_err(ApiError::internal)
 }
 
 fn check_symbol(symbol: &str) -> Result<(), ApiError> {
@@ -47,7 +44,7 @@ fn check_symbol(symbol: &str) -> Result<(), ApiError> {
 pub async fn prepare(
     conn: &mut PgConnection,
     req: &CreateJobRequest,
-    trade_ttl: std::time::Duration,
+    trade_ttl: Duration,
 ) -> Result<PreparedJob, ApiError> {
     let agent: Option<Uuid> = sqlx::query_scalar("select id from mt5_agents where id = $1")
         .bind(req.agent_id)
@@ -63,125 +60,132 @@ pub async fn prepare(
         return Err(ApiError::invalid("input_data must be a JSON object"));
     }
     let t = req.job_type;
-    let mut job = PreparedJob {
-        job_type: t,
-        agent_id,
-        input: input.clone(),
-        entity_type: None,
-        entity_id: None,
-        expires_at: None,
-    };
-    match t {
-        JobType::Trade => {
-            return Err(ApiError::invalid(
+    let (input, entity, expires_in) =
+        match t {
+            JobType::Trade => return Err(ApiError::invalid(
                 "trade jobs come from TradingView signals; use close_position to close positions",
-            ))
-        }
-        JobType::GetPositions | JobType::GetAccount => {
-            if input.as_object().is_some_and(|o| !o.is_empty()) {
-                return Err(ApiError::invalid(format!("{t} takes no input_data")));
-            }
-        }
-        JobType::GetCandles => {
-            let c: CandlesInput = parse(t, &input)?;
-            check_symbol(&c.symbol)?;
-            if c.count == 0 || c.count > MAX_CANDLES {
-                return Err(ApiError::invalid(format!(
-                    "count must be 1 to {MAX_CANDLES}"
-                )));
-            }
-            job.input = to_value(&c)?;
-        }
-        JobType::ClosePosition => {
-            let c: ClosePositionInput = parse(t, &input)?;
-            match (&c.ticket, &c.symbol) {
-                (None, None) => {
-                    return Err(ApiError::invalid(
-                        "close_position needs a ticket or a symbol",
-                    ))
+            )),
+            JobType::GetPositions | JobType::GetAccount => {
+                if input.as_object().is_some_and(|o| !o.is_empty()) {
+                    return Err(ApiError::invalid(format!("{t} takes no input_data")));
                 }
-                (_, Some(s)) => check_symbol(s)?,
-                _ => {}
+                let none = if t == JobType::GetPositions {
+                    JobInput::GetPositions
+                } else {
+                    JobInput::GetAccount
+                };
+                (none, None, None)
             }
-            if c.signal_id.is_some() {
-                return Err(ApiError::invalid(
-                    "signal_id is set by the server, not by users",
-                ));
+            JobType::GetCandles => {
+                let c: CandlesInput = parse(t, &input)?;
+                check_symbol(&c.symbol)?;
+                if c.count == 0 || c.count > MAX_CANDLES {
+                    return Err(ApiError::invalid(format!(
+                        "count must be 1 to {MAX_CANDLES}"
+                    )));
+                }
+                (JobInput::GetCandles(c), None, None)
             }
-            job.input = to_value(&c)?;
-            job.expires_at = Some(Utc::now() + trade_ttl);
-        }
-        JobType::Compile => {
-            let mut obj = input.clone();
-            let version_id: Uuid = obj
-                .get("version_id")
-                .and_then(|v| v.as_str())
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| ApiError::invalid("compile needs version_id"))?;
-            let source: Option<String> =
-                sqlx::query_scalar("select source_code from ea_versions where id = $1")
-                    .bind(version_id)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("EA version"))?;
-            if obj.get("source").is_none() {
-                obj["source"] = serde_json::Value::String(source.unwrap_or_default());
+            JobType::ClosePosition => {
+                let mut c: ClosePositionInput = parse(t, &input)?;
+                match (&c.ticket, &c.symbol) {
+                    (None, None) => {
+                        return Err(ApiError::invalid(
+                            "close_position needs a ticket or a symbol",
+                        ))
+                    }
+                    (_, Some(s)) => check_symbol(s)?,
+                    _ => {}
+                }
+                if c.signal_id.is_some() {
+                    return Err(ApiError::invalid(
+                        "signal_id is set by the server, not by users",
+                    ));
+                }
+                // Set by the webhook only; a user's is dropped, as unknown fields are.
+                c.strategy_id = None;
+                (JobInput::ClosePosition(c), None, Some(trade_ttl))
             }
-            let c: CompileInput = parse(t, &obj)?;
-            if c.source.trim().is_empty() {
-                return Err(ApiError::invalid("the EA version has no source code"));
+            JobType::Compile => {
+                let mut obj = input.clone();
+                let version_id: Uuid = obj
+                    .get("version_id")
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| ApiError::invalid("compile needs version_id"))?;
+                let source: Option<String> =
+                    sqlx::query_scalar("select source_code from ea_versions where id = $1")
+                        .bind(version_id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("EA version"))?;
+                if obj.get("source").is_none() {
+                    obj["source"] = serde_json::Value::String(source.unwrap_or_default());
+                }
+                let c: CompileInput = parse(t, &obj)?;
+                if c.source.trim().is_empty() {
+                    return Err(ApiError::invalid("the EA version has no source code"));
+                }
+                (
+                    JobInput::Compile(c),
+                    Some(Entity::EaVersion(version_id)),
+                    None,
+                )
             }
-            job.input = to_value(&c)?;
-            job.entity_type = Some("ea_version");
-            job.entity_id = Some(version_id);
-        }
-        JobType::Test => {
-            let c: TestInput = parse(t, &input)?;
-            check_symbol(&c.symbol)?;
-            let from = NaiveDate::parse_from_str(&c.from, "%Y-%m-%d")
-                .map_err(|_| ApiError::invalid("from must be YYYY-MM-DD"))?;
-            let to = NaiveDate::parse_from_str(&c.to, "%Y-%m-%d")
-                .map_err(|_| ApiError::invalid("to must be YYYY-MM-DD"))?;
-            if from > to {
-                return Err(ApiError::invalid("from is after to"));
+            JobType::Test => {
+                let c: TestInput = parse(t, &input)?;
+                check_symbol(&c.symbol)?;
+                let from = NaiveDate::parse_from_str(&c.from, "%Y-%m-%d")
+                    .map_err(|_| ApiError::invalid("from must be YYYY-MM-DD"))?;
+                let to = NaiveDate::parse_from_str(&c.to, "%Y-%m-%d")
+                    .map_err(|_| ApiError::invalid("to must be YYYY-MM-DD"))?;
+                if from > to {
+                    return Err(ApiError::invalid("from is after to"));
+                }
+                if c.model > 4 || !(c.deposit.is_finite() && c.deposit > 0.0) || c.leverage <= 0 {
+                    return Err(ApiError::invalid(
+                        "model must be 0-4, deposit and leverage positive",
+                    ));
+                }
+                let found: Option<Uuid> =
+                    sqlx::query_scalar("select id from ea_versions where id = $1")
+                        .bind(c.version_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                found.ok_or_else(|| ApiError::not_found("EA version"))?;
+                let entity = Entity::EaVersion(c.version_id);
+                (JobInput::Test(c), Some(entity), None)
             }
-            if c.model > 4 || !(c.deposit.is_finite() && c.deposit > 0.0) || c.leverage <= 0 {
-                return Err(ApiError::invalid(
-                    "model must be 0-4, deposit and leverage positive",
-                ));
+            JobType::Deploy => {
+                let c: DeployInput = parse(t, &input)?;
+                check_symbol(&c.symbol)?;
+                let version = deployment(&mut *conn, c.deployment_id, agent_id).await?;
+                if version != c.version_id {
+                    return Err(ApiError::invalid(
+                        "version_id is not the deployment's EA version",
+                    ));
+                }
+                let entity = Entity::EaDeployment(c.deployment_id);
+                (JobInput::Deploy(c), Some(entity), None)
             }
-            let found: Option<Uuid> =
-                sqlx::query_scalar("select id from ea_versions where id = $1")
-                    .bind(c.version_id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            found.ok_or_else(|| ApiError::not_found("EA version"))?;
-            job.input = to_value(&c)?;
-            job.entity_type = Some("ea_version");
-            job.entity_id = Some(c.version_id);
-        }
-        JobType::Deploy => {
-            let c: DeployInput = parse(t, &input)?;
-            check_symbol(&c.symbol)?;
-            let version = deployment(&mut *conn, c.deployment_id, agent_id).await?;
-            if version != c.version_id {
-                return Err(ApiError::invalid(
-                    "version_id is not the deployment's EA version",
-                ));
+            JobType::Run | JobType::Stop => {
+                let c: DeploymentRef = parse(t, &input)?;
+                deployment(&mut *conn, c.deployment_id, agent_id).await?;
+                let entity = Entity::EaDeployment(c.deployment_id);
+                let input = if t == JobType::Run {
+                    JobInput::Run(c)
+                } else {
+                    JobInput::Stop(c)
+                };
+                (input, Some(entity), None)
             }
-            job.input = to_value(&c)?;
-            job.entity_type = Some("ea_deployment");
-            job.entity_id = Some(c.deployment_id);
-        }
-        JobType::Run | JobType::Stop => {
-            let c: DeploymentRef = parse(t, &input)?;
-            deployment(&mut *conn, c.deployment_id, agent_id).await?;
-            job.input = to_value(&c)?;
-            job.entity_type = Some("ea_deployment");
-            job.entity_id = Some(c.deployment_id);
-        }
-    }
-    Ok(job)
+        };
+    Ok(PreparedJob {
+        agent_id,
+        input,
+        entity,
+        expires_in,
+    })
 }
 
 /// The deployment's EA version; the deployment must be visible and on `agent_id`.

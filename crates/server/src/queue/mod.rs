@@ -1,14 +1,20 @@
-//! The job queue: claiming (`claim`), results and their effects on signals, EA versions
-//! and deployments (`result`, `propagate`), and the stale-job sweeper (`sweeper`).
+//! The job queue, the one home of jobs in the server: creating them (`enqueue`),
+//! reading them as users see them (`view`), claiming (`claim`), results and their
+//! effects on signals, EA versions and deployments (`result`, `propagate`), and the
+//! stale-job sweeper (`sweeper`).
 
 pub mod claim;
+pub mod enqueue;
 pub mod idle;
 pub mod propagate;
 pub mod result;
 pub mod sweeper;
+pub mod view;
+
+pub use enqueue::{enqueue, Entity, NewJob};
 
 use chrono::{DateTime, Utc};
-use companion_protocol::{JobStatus, JobType};
+use companion_protocol::{JobInput, JobStatus, JobType};
 use uuid::Uuid;
 
 /// Prefix of the `error_message` of a trade job that expired while claimed by an
@@ -48,6 +54,12 @@ impl JobRow {
 
     pub fn status(&self) -> Option<JobStatus> {
         parse_status(&self.status)
+    }
+
+    /// `input_data` as its job type's input; `None` when it is not one.
+    pub fn input(&self) -> Option<JobInput> {
+        let v = self.input_data.as_ref()?;
+        JobInput::from_value(self.job_type()?, v).ok()
     }
 }
 

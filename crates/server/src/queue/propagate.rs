@@ -4,7 +4,7 @@
 //! Runs inside the transaction that records the outcome.
 
 use companion_protocol::{
-    ClosePositionOutput, CompileOutput, DeployOutput, JobType, TradeInput, TradeOutput,
+    ClosePositionOutput, CompileOutput, DeployOutput, JobInput, JobType, TradeInput, TradeOutput,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -135,10 +135,10 @@ async fn record_trade_open(
     signal: Option<Uuid>,
     out: &TradeOutput,
 ) -> Result<(), sqlx::Error> {
-    let input: Option<TradeInput> = job
-        .input_data
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok());
+    let input: Option<TradeInput> = match job.input() {
+        Some(JobInput::Trade(t)) => Some(t),
+        _ => None,
+    };
     let bc = broker_connection_of(&mut *conn, job.user_id, job.agent_id).await?;
     let metadata = serde_json::json!({
         "job_id": job.id, "signal_id": signal, "ticket": out.ticket, "order_id": out.order_id,
@@ -172,12 +172,10 @@ async fn record_trade_close(
     signal: Option<Uuid>,
     out: &ClosePositionOutput,
 ) -> Result<(), sqlx::Error> {
-    let symbol = job
-        .input_data
-        .as_ref()
-        .and_then(|v| v.get("symbol"))
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
+    let symbol = match job.input() {
+        Some(JobInput::ClosePosition(c)) => c.symbol,
+        _ => None,
+    };
     let bc = broker_connection_of(&mut *conn, job.user_id, job.agent_id).await?;
     let metadata =
         serde_json::json!({ "job_id": job.id, "signal_id": signal, "tickets": out.tickets });

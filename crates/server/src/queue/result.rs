@@ -4,11 +4,8 @@
 //! propagated in the same transaction.
 
 use companion_protocol::{
-    AccountOutput, CandlesOutput, ClosePositionOutput, CompileOutput, DeployOutput,
-    JobResultRequest, JobStatus, JobType, PositionsOutput, ResultAck, ResultStatus, RunOutput,
-    StopOutput, TestOutput, TradeOutput,
+    JobOutput, JobResultRequest, JobStatus, JobType, ResultAck, ResultStatus,
 };
-use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -144,26 +141,11 @@ fn same_result(job: &JobRow, status: JobStatus, req: &JobResultRequest) -> bool 
         && (sent_error.is_none() || job.error_message == sent_error)
 }
 
-fn check<T: DeserializeOwned>(job_type: JobType, out: &serde_json::Value) -> Result<(), ApiError> {
-    serde_json::from_value::<T>(out.clone())
+/// A completed result must carry the job type's output shape (DESIGN section 5).
+pub fn validate_output(job_type: JobType, out: &serde_json::Value) -> Result<(), ApiError> {
+    JobOutput::from_value(job_type, out)
         .map(|_| ())
         .map_err(|e| {
             ApiError::invalid(format!("output_data is not a valid {job_type} output: {e}"))
         })
-}
-
-/// A completed result must carry the job type's output shape (DESIGN section 5).
-pub fn validate_output(job_type: JobType, out: &serde_json::Value) -> Result<(), ApiError> {
-    match job_type {
-        JobType::Trade => check::<TradeOutput>(job_type, out),
-        JobType::ClosePosition => check::<ClosePositionOutput>(job_type, out),
-        JobType::GetPositions => check::<PositionsOutput>(job_type, out),
-        JobType::GetAccount => check::<AccountOutput>(job_type, out),
-        JobType::GetCandles => check::<CandlesOutput>(job_type, out),
-        JobType::Compile => check::<CompileOutput>(job_type, out),
-        JobType::Deploy => check::<DeployOutput>(job_type, out),
-        JobType::Run => check::<RunOutput>(job_type, out),
-        JobType::Stop => check::<StopOutput>(job_type, out),
-        JobType::Test => check::<TestOutput>(job_type, out),
-    }
 }

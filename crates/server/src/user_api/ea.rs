@@ -9,17 +9,17 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use companion_protocol::{
-    CompileInput, DeployInput, EaProject, EaVersion, EaVersionSource, EaVersionStatus, JobType,
-    QueueCompileRequest, QueueDeployRequest, QueueTestRequest, QueuedJob, SetCurrentVersionRequest,
-    TestInput,
+    CompileInput, DeployInput, EaProject, EaVersion, EaVersionSource, EaVersionStatus, JobInput,
+    JobType, QueueCompileRequest, QueueDeployRequest, QueueTestRequest, QueuedJob,
+    SetCurrentVersionRequest, TestInput,
 };
-use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::UserAuth;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
+use crate::queue::{enqueue, Entity, NewJob};
 use crate::state::AppState;
 use crate::webhook::parse::normalize_symbol;
 
@@ -248,27 +248,26 @@ async fn agent_exists(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError>
         .ok_or_else(|| ApiError::not_found("agent"))
 }
 
-async fn insert_job(
+/// Queues `input` for `agent_id` in the caller's transaction; its id.
+async fn queue_job(
     conn: &mut PgConnection,
     user_id: Uuid,
-    job_type: JobType,
     agent_id: Uuid,
-    entity: (&str, Uuid),
-    input: Value,
+    entity: Entity,
+    input: JobInput,
 ) -> Result<Uuid, ApiError> {
-    let id: Uuid = sqlx::query_scalar(
-        "insert into public.jobs (user_id, job_type, status, agent_id, entity_type, entity_id, input_data)
-         values ($1, $2, 'pending', $3, $4, $5, $6) returning id",
+    let job = enqueue(
+        conn,
+        NewJob {
+            user_id,
+            agent_id,
+            input: &input,
+            entity: Some(entity),
+            expires_in: None,
+        },
     )
-    .bind(user_id)
-    .bind(job_type.as_str())
-    .bind(agent_id)
-    .bind(entity.0)
-    .bind(entity.1)
-    .bind(input)
-    .fetch_one(conn)
     .await?;
-    Ok(id)
+    Ok(job.id)
 }
 
 fn require_compiled(v: &VersionBrief) -> Result<(), ApiError> {
@@ -324,10 +323,6 @@ fn required_symbol(raw: &str) -> Result<String, ApiError> {
     Ok(symbol)
 }
 
-fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(ApiError::internal)
-}
-
 #[utoipa::path(post, path = "/api/v1/ea-versions/{id}/compile", tag = "ea", security(("user_jwt" = [])),
     params(("id" = Uuid, Path)), request_body = QueueCompileRequest,
     responses((status = 201, body = QueuedJob), (status = 404, body = crate::user_api::ErrorDoc)))]
@@ -338,16 +333,15 @@ pub async fn queue_compile(
     ApiJson(req): ApiJson<QueueCompileRequest>,
 ) -> Result<(StatusCode, Json<QueuedJob>), ApiError> {
     let (mut tx, v) = begin_queue(&state, &auth, id, req.agent_id).await?;
-    let input = to_value(&CompileInput {
+    let input = JobInput::Compile(CompileInput {
         version_id: v.id,
         source: v.source_code.clone().unwrap_or_default(),
-    })?;
-    let job_id = insert_job(
+    });
+    let job_id = queue_job(
         &mut tx,
         auth.user_id,
-        JobType::Compile,
         req.agent_id,
-        ("ea_version", v.id),
+        Entity::EaVersion(v.id),
         input,
     )
     .await?;
@@ -391,7 +385,6 @@ pub async fn queue_deploy(
         magic_number,
         inputs: req.inputs.clone(),
     };
-    let input = to_value(&input)?;
     sqlx::query(
         "insert into public.ea_deployments (id, ea_version_id, mt5_agent_id, status, runtime_config)
          values ($1, $2, $3, 'pending', $4)",
@@ -399,16 +392,15 @@ pub async fn queue_deploy(
     .bind(deployment_id)
     .bind(v.id)
     .bind(req.agent_id)
-    .bind(&input)
+    .bind(sqlx::types::Json(&input))
     .execute(&mut *tx)
     .await?;
-    let job_id = insert_job(
+    let job_id = queue_job(
         &mut tx,
         auth.user_id,
-        JobType::Deploy,
         req.agent_id,
-        ("ea_deployment", deployment_id),
-        input,
+        Entity::EaDeployment(deployment_id),
+        JobInput::Deploy(input),
     )
     .await?;
     tx.commit().await?;
@@ -447,7 +439,7 @@ pub async fn queue_test(
     let symbol = required_symbol(&req.symbol)?;
     let (mut tx, v) = begin_queue(&state, &auth, id, req.agent_id).await?;
     require_compiled(&v)?;
-    let input = to_value(&TestInput {
+    let input = JobInput::Test(TestInput {
         version_id: v.id,
         symbol,
         timeframe: req.timeframe,
@@ -457,13 +449,12 @@ pub async fn queue_test(
         deposit: req.deposit,
         leverage: req.leverage,
         inputs: req.inputs.clone(),
-    })?;
-    let job_id = insert_job(
+    });
+    let job_id = queue_job(
         &mut tx,
         auth.user_id,
-        JobType::Test,
         req.agent_id,
-        ("ea_version", v.id),
+        Entity::EaVersion(v.id),
         input,
     )
     .await?;

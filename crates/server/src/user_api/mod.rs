@@ -4,7 +4,6 @@
 
 pub mod broker_connections;
 pub mod ea;
-pub mod jobs;
 pub mod signals;
 pub mod strategies;
 

@@ -233,7 +233,7 @@ pub async fn get_one(
     .await?;
     let signal = Signal::from(row.ok_or_else(|| ApiError::not_found("signal"))?);
     let job = match signal.job_id {
-        Some(job_id) => super::jobs::fetch(&mut tx, job_id).await?,
+        Some(job_id) => crate::queue::view::fetch(&mut tx, job_id).await?,
         None => None,
     };
     tx.commit().await?;

@@ -1,23 +1,21 @@
-//! Webhook ingest: one request for a known strategy → one `tv_signals` row, and for
-//! an accepted signal its `trade` / `close_position` job, in one transaction (the
-//! `jobs` trigger NOTIFYs the agent on commit). Runs as the server's RLS-bypassing
-//! role: the request is authenticated by the strategy's secret, not by a user.
+//! Webhook ingest, the storing half: one request for a known strategy → one
+//! `tv_signals` row, and for an accepted signal its `trade` / `close_position` job
+//! (through the queue's `enqueue`), in one transaction (the `jobs` trigger NOTIFYs
+//! the agent on commit). What a signal becomes is `decide`'s. Runs as the server's
+//! RLS-bypassing role: the request is authenticated by the strategy's secret, not by a user.
+
+use std::time::Duration;
 
 use chrono::Utc;
-use companion_protocol::{
-    ClosePositionInput, JobType, Side, SignalAction, SignalStatus, TradeInput, WebhookResponse,
-};
+use companion_protocol::{SignalAction, SignalStatus, WebhookResponse};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::decide::{decide, Context, Discard};
 use super::dedup::{DedupKey, BODY_WINDOW_SECS};
 use super::parse::{self, normalize_symbol, ParsedSignal, Rejected};
-use super::sizing::{self, Instrument, Sizing, SizingContext, SizingError};
-
-/// `user_settings` defaults when the user has no row.
-const DEFAULT_RISK_PCT: f64 = 1.0;
-const DEFAULT_DAILY_LOSS_LIMIT_PCT: f64 = 5.0;
+use crate::queue::{enqueue, Entity, NewJob};
 
 /// The strategy a secret names, with the owner's settings.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -48,63 +46,6 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
     .bind(secret)
     .fetch_optional(db)
     .await
-}
-
-/// Why a logged signal was not acted on. `code()` is stable; the row's
-/// `error_message` and the response's `reason` are `code: message`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Discard {
-    Disabled,
-    Parse(Rejected),
-    PairNotAllowed(String),
-    Duplicate(Uuid),
-    DailyLossLimit { loss_today: f64, limit: f64 },
-    NoAgent,
-    Sizing(SizingError),
-}
-
-impl Discard {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Discard::Disabled => "disabled",
-            Discard::Parse(r) => r.reason.code(),
-            Discard::PairNotAllowed(_) => "pair_not_allowed",
-            Discard::Duplicate(_) => "duplicate",
-            Discard::DailyLossLimit { .. } => "daily_loss_limit",
-            Discard::NoAgent => "no_agent",
-            Discard::Sizing(_) => "volume_below_minimum",
-        }
-    }
-
-    pub fn reason(&self) -> String {
-        let msg = match self {
-            Discard::Disabled => "the strategy is disabled".to_string(),
-            Discard::Parse(r) => r.reason.to_string(),
-            Discard::PairNotAllowed(s) => format!("{s} is not in this strategy's allowed pairs"),
-            Discard::Duplicate(id) => format!("same signal as {id}"),
-            Discard::DailyLossLimit { loss_today, limit } => format!(
-                "today's realised loss {loss_today:.2} reached the daily limit {limit:.2}; only closes are accepted until 00:00 UTC"
-            ),
-            Discard::NoAgent => {
-                "no agent serves this strategy's broker connection: pair one first".to_string()
-            }
-            Discard::Sizing(e) => e.to_string(),
-        };
-        format!("{}: {msg}", self.code())
-    }
-}
-
-/// Facts read before deciding: today's P&L, balance, agent, instrument.
-#[derive(Debug, Clone, Default, sqlx::FromRow)]
-struct Context {
-    pnl_today: f64,
-    balance: Option<f64>,
-    agent_id: Option<Uuid>,
-    pip_size: Option<f64>,
-    contract_size: Option<f64>,
-    instrument_type: Option<String>,
-    /// The balance's currency (newest `get_account`), else `user_settings.account_currency`.
-    account_currency: Option<String>,
 }
 
 async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Context, sqlx::Error> {
@@ -253,7 +194,7 @@ pub async fn ingest(
     };
 
     let signal_id = Uuid::new_v4();
-    let (job_type, input) = job.into_input(&signal, signal_id, st.id);
+    let input = job.into_input(&signal, signal_id, st.id);
     let inserted = sqlx::query_scalar::<_, Uuid>(
         "insert into public.tv_signals
            (id, strategy_id, user_id, symbol, action, price, raw_payload, status, dedup_key)
@@ -290,172 +231,29 @@ pub async fn ingest(
         tx.commit().await?;
         return Ok(r.1);
     }
-    sqlx::query(
-        "with j as (
-           insert into public.jobs
-             (user_id, job_type, status, agent_id, entity_type, entity_id, input_data, expires_at)
-           values ($1, $2, 'pending', $3, 'tv_signal', $4, $5, now() + make_interval(secs => $6))
-           returning id)
-         update public.tv_signals s set job_id = j.id from j where s.id = $4",
+    let job = enqueue(
+        &mut tx,
+        NewJob {
+            user_id: st.user_id,
+            agent_id,
+            input: &input,
+            entity: Some(Entity::TvSignal(signal_id)),
+            expires_in: Some(Duration::from_secs(trade_ttl_secs)),
+        },
     )
-    .bind(st.user_id)
-    .bind(job_type.as_str())
-    .bind(agent_id)
-    .bind(signal_id)
-    .bind(&input)
-    .bind(trade_ttl_secs as f64)
-    .execute(&mut *tx)
     .await?;
+    sqlx::query("update public.tv_signals set job_id = $1 where id = $2")
+        .bind(job.id)
+        .bind(signal_id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
-    tracing::info!(%signal_id, strategy_id = %st.id, job_type = %job_type, "signal queued");
+    tracing::info!(%signal_id, strategy_id = %st.id, job_type = %job.job_type, "signal queued");
     Ok(WebhookResponse {
         signal_id,
         status: SignalStatus::Pending,
         reason: None,
     })
-}
-
-/// The job an accepted signal becomes.
-enum JobPlan {
-    /// The order, and the daily-loss check the agent must make first when the server
-    /// knows today's losses but no balance to compare them with.
-    Trade(Sizing, Option<DailyLossCheck>),
-    Close,
-}
-
-/// `daily_loss_check` of a trade job's input: the agent reads the live balance and
-/// refuses the order when `loss_today` ≥ `limit_pct` % of it.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-struct DailyLossCheck {
-    loss_today: f64,
-    limit_pct: f64,
-}
-
-impl JobPlan {
-    fn into_input(self, s: &ParsedSignal, signal_id: Uuid, strategy_id: Uuid) -> (JobType, Value) {
-        match self {
-            JobPlan::Close => {
-                let input = ClosePositionInput {
-                    ticket: None,
-                    symbol: Some(s.symbol.clone()),
-                    side: None,
-                    signal_id: Some(signal_id),
-                };
-                let mut v = serde_json::to_value(input).unwrap_or(Value::Null);
-                extra(
-                    &mut v,
-                    "strategy_id",
-                    Value::String(strategy_id.to_string()),
-                );
-                (JobType::ClosePosition, v)
-            }
-            JobPlan::Trade(sizing, loss_check) => {
-                let side = if s.action == SignalAction::Sell {
-                    Side::Sell
-                } else {
-                    Side::Buy
-                };
-                let (volume, risk_pct, sl_pips, basis, max_volume) = match sizing {
-                    Sizing::Lots { volume, basis } => {
-                        (Some(volume), None, s.sl_pips, basis.as_str(), None)
-                    }
-                    Sizing::Risk {
-                        risk_pct,
-                        sl_pips,
-                        max_volume,
-                    } => (None, Some(risk_pct), sl_pips, "risk_at_agent", max_volume),
-                };
-                let input = TradeInput {
-                    symbol: s.symbol.clone(),
-                    side,
-                    volume,
-                    risk_pct,
-                    sl_pips,
-                    tp_pips: s.tp_pips,
-                    sl: s.sl,
-                    tp: s.tp,
-                    signal_id: Some(signal_id),
-                };
-                let mut v = serde_json::to_value(input).unwrap_or(Value::Null);
-                extra(&mut v, "sizing", Value::String(basis.into()));
-                extra(
-                    &mut v,
-                    "strategy_id",
-                    Value::String(strategy_id.to_string()),
-                );
-                if let Some(m) = max_volume {
-                    extra(&mut v, "max_volume", serde_json::json!(m));
-                }
-                if let Some(c) = loss_check {
-                    extra(&mut v, "daily_loss_check", serde_json::json!(c));
-                }
-                if let Some(p) = s.price {
-                    extra(&mut v, "signal_price", serde_json::json!(p));
-                }
-                if let Some(c) = &s.comment {
-                    extra(&mut v, "comment", Value::String(c.clone()));
-                }
-                (JobType::Trade, v)
-            }
-        }
-    }
-}
-
-fn extra(v: &mut Value, key: &str, value: Value) {
-    if let Value::Object(m) = v {
-        m.insert(key.to_string(), value);
-    }
-}
-
-/// The daily-loss, agent and sizing rules (docs/webhook.md).
-fn decide(st: &StrategyRow, s: &ParsedSignal, ctx: &Context) -> Result<(Uuid, JobPlan), Discard> {
-    let pct = st
-        .daily_loss_limit_pct
-        .unwrap_or(DEFAULT_DAILY_LOSS_LIMIT_PCT);
-    let loss_today = -ctx.pnl_today;
-    // Without losses today the limit cannot be reached, whatever the balance. With
-    // losses and no known balance, the agent checks against the live balance before
-    // sending (the limit never silently stops applying).
-    let mut loss_check = None;
-    if s.action != SignalAction::Close && pct > 0.0 && loss_today > 0.0 {
-        match ctx.balance.filter(|b| *b > 0.0) {
-            Some(balance) => {
-                let limit = balance * pct / 100.0;
-                if loss_today >= limit {
-                    return Err(Discard::DailyLossLimit { loss_today, limit });
-                }
-            }
-            None => {
-                loss_check = Some(DailyLossCheck {
-                    loss_today,
-                    limit_pct: pct,
-                })
-            }
-        }
-    }
-    let agent_id = ctx.agent_id.ok_or(Discard::NoAgent)?;
-    if s.action == SignalAction::Close {
-        return Ok((agent_id, JobPlan::Close));
-    }
-    let instrument = match (ctx.pip_size, ctx.contract_size) {
-        (Some(pip_size), Some(contract_size)) => Instrument::from_config(
-            &s.symbol,
-            pip_size,
-            contract_size,
-            ctx.instrument_type.as_deref().unwrap_or(""),
-            ctx.account_currency.as_deref().unwrap_or("USD"),
-        ),
-        _ => None,
-    };
-    let sizing_ctx = SizingContext {
-        strategy_risk_pct: st.risk_override_pct,
-        user_risk_pct: st.risk_percent.unwrap_or(DEFAULT_RISK_PCT),
-        max_lots: st.max_lots.filter(|m| *m > 0.0),
-        balance: ctx.balance,
-        instrument,
-    };
-    let plan = sizing::size(s, &sizing_ctx).map_err(Discard::Sizing)?;
-    Ok((agent_id, JobPlan::Trade(plan, loss_check)))
 }
 
 async fn find_duplicate(

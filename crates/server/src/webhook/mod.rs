@@ -1,8 +1,10 @@
 //! The TradingView webhook: `POST /api/v1/webhooks/tv/{webhook_secret}`.
 //! `parse` reads alert messages, `sizing` sizes orders, `dedup` recognises repeats,
-//! `ingest` logs the request and queues the job, `limit` rate-limits per strategy.
+//! `decide` turns a signal into a job input or a discard reason, `ingest` logs the
+//! request and queues the job, `limit` rate-limits per strategy.
 //! Formats, discard reasons and rules: docs/webhook.md.
 
+pub mod decide;
 pub mod dedup;
 pub mod ingest;
 pub mod limit;

@@ -2,6 +2,8 @@
 //! or risk % of balance over the stop distance with `instrument_config` pip values.
 //! Pure; the rules are documented in docs/webhook.md ("Sizing").
 
+use companion_protocol::SizingBasis;
+
 use super::parse::ParsedSignal;
 
 /// Smallest order (and lot step) we send.
@@ -95,13 +97,14 @@ pub enum LotsBasis {
 }
 
 impl LotsBasis {
-    pub fn as_str(self) -> &'static str {
+    /// As recorded in the trade input's `sizing`.
+    pub fn sizing_basis(self) -> SizingBasis {
         match self {
-            LotsBasis::Explicit => "explicit",
-            LotsBasis::CappedByMaxLots => "explicit_capped_by_max_lots",
-            LotsBasis::Risk => "risk",
-            LotsBasis::RiskCappedByMaxLots => "risk_capped_by_max_lots",
-            LotsBasis::MinimumNoStop => "minimum_no_stop",
+            LotsBasis::Explicit => SizingBasis::Explicit,
+            LotsBasis::CappedByMaxLots => SizingBasis::ExplicitCappedByMaxLots,
+            LotsBasis::Risk => SizingBasis::Risk,
+            LotsBasis::RiskCappedByMaxLots => SizingBasis::RiskCappedByMaxLots,
+            LotsBasis::MinimumNoStop => SizingBasis::MinimumNoStop,
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Test harness: a fresh migrated database, the real router served over real HTTP on
 //! 127.0.0.1:0, and helpers that create users and agents through the admin code.
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration-test helpers: a panic is a failed test"
+)]
 #![allow(dead_code)]
 
 use std::time::Duration;

@@ -2,6 +2,10 @@
 //! database (companion-testkit), the real router served over real HTTP on
 //! 127.0.0.1:0, users and agents made by the testkit fixtures, user requests signed
 //! with a test JWT secret.
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration-test helpers: a panic is a failed test"
+)]
 #![allow(dead_code)]
 
 use std::time::Duration;

@@ -17,8 +17,8 @@ use crate::terminal::*;
 pub const MAX_COMMENT_CHARS: usize = 31;
 
 /// The order comment that carries a job id: `cj:` + the first 28 hex digits of the
-/// UUID (112 bits), 31 characters, the most MT5 keeps. Same format as the agent's
-/// `executor::job_comment`.
+/// UUID (112 bits), 31 characters, the most MT5 keeps. Stable: the same job always
+/// gets the same comment (the agent finds its orders by it after a crash).
 pub fn job_comment(job_id: uuid::Uuid) -> String {
     let hex = job_id.simple().to_string();
     format!("cj:{}", &hex[..28])

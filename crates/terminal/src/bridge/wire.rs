@@ -14,67 +14,8 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// the largest messages: 5,000 bars at ~120 bytes each fit comfortably.
 pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 
-/// MT5 trade server return codes and runtime error codes used on the wire.
-pub mod retcode {
-    /// TRADE_RETCODE_REQUOTE
-    pub const REQUOTE: u32 = 10004;
-    /// TRADE_RETCODE_REJECT
-    pub const REJECT: u32 = 10006;
-    /// TRADE_RETCODE_DONE
-    pub const DONE: u32 = 10009;
-    /// TRADE_RETCODE_ERROR (common error)
-    pub const ERROR: u32 = 10011;
-    /// TRADE_RETCODE_INVALID (invalid request)
-    pub const INVALID: u32 = 10013;
-    /// TRADE_RETCODE_INVALID_VOLUME
-    pub const INVALID_VOLUME: u32 = 10014;
-    /// TRADE_RETCODE_INVALID_STOPS
-    pub const INVALID_STOPS: u32 = 10016;
-    /// TRADE_RETCODE_TRADE_DISABLED
-    pub const TRADE_DISABLED: u32 = 10017;
-    /// TRADE_RETCODE_MARKET_CLOSED
-    pub const MARKET_CLOSED: u32 = 10018;
-    /// TRADE_RETCODE_NO_MONEY
-    pub const NO_MONEY: u32 = 10019;
-    /// TRADE_RETCODE_CLIENT_DISABLES_AT (autotrading disabled in the terminal)
-    pub const AUTOTRADING_DISABLED: u32 = 10027;
-    /// TRADE_RETCODE_POSITION_CLOSED
-    pub const POSITION_CLOSED: u32 = 10036;
-    /// ERR_WRONG_PARAMETER: the request's arguments are missing or malformed.
-    pub const BAD_ARGS: u32 = 4003;
-    /// ERR_FUNCTION_NOT_ALLOWED: used for an unknown command.
-    pub const UNKNOWN_COMMAND: u32 = 4014;
-    /// ERR_CHART_WRONG_ID
-    pub const CHART_WRONG_ID: u32 = 4101;
-    /// ERR_MARKET_UNKNOWN_SYMBOL
-    pub const UNKNOWN_SYMBOL: u32 = 4301;
-    /// ERR_TRADE_POSITION_NOT_FOUND
-    pub const POSITION_NOT_FOUND: u32 = 4753;
-
-    /// A short English description of a retcode, for messages.
-    pub fn describe(code: u32) -> &'static str {
-        match code {
-            REQUOTE => "requote",
-            REJECT => "request rejected",
-            DONE => "done",
-            ERROR => "request processing error",
-            INVALID => "invalid request",
-            INVALID_VOLUME => "invalid volume",
-            INVALID_STOPS => "invalid stops",
-            TRADE_DISABLED => "trade is disabled",
-            MARKET_CLOSED => "market is closed",
-            NO_MONEY => "not enough money",
-            AUTOTRADING_DISABLED => "autotrading disabled in the terminal",
-            POSITION_CLOSED => "position already closed",
-            BAD_ARGS => "wrong parameters",
-            UNKNOWN_COMMAND => "unknown command",
-            CHART_WRONG_ID => "wrong chart id",
-            UNKNOWN_SYMBOL => "unknown symbol",
-            POSITION_NOT_FOUND => "position not found",
-            _ => "error",
-        }
-    }
-}
+/// MT5 return codes, as the wire carries them (one table, in [`crate::retcode`]).
+pub use crate::retcode;
 
 /// The terminal's identity, sent in the hello.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

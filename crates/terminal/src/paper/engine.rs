@@ -1,18 +1,23 @@
 //! The paper terminal's trading engine: it answers every bridge command against
-//! the deterministic [`Market`], keeps positions, deals, orders and the account
-//! (balance, equity, margin with leverage), closes positions at SL/TP, rejects
-//! orders as the fault switches say, and logs every order it receives.
+//! the deterministic [`Market`] and rejects orders as the fault switches say. This
+//! file is the dispatch (commands, orders, closes); the positions, deals and the
+//! account arithmetic are in [`book`], the orders log and the state file in
+//! [`persistence`].
+
+mod book;
+mod persistence;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::market::{Market, Quote};
+use super::market::Market;
 use crate::bridge::wire::{self, retcode, Reply, Request};
 use crate::bridge::{parse_timeframe, MAX_COMMENT_CHARS};
+
+use book::{apply_fill, fresh_book_id, Book, Chart};
+pub use persistence::{LoggedFill, OrderLogLine};
 
 /// Which orders to reject.
 #[derive(Debug, Clone, Default)]
@@ -71,94 +76,11 @@ impl Default for EngineConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PaperPosition {
-    ticket: u64,
-    symbol: String,
-    buy: bool,
-    volume: f64,
-    price_open: f64,
-    sl: f64,
-    tp: f64,
-    comment: String,
-    magic: i64,
-    time: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Chart {
-    symbol: String,
-    timeframe: String,
-    expert: String,
-    template: String,
-    running: bool,
-}
-
-/// Everything that survives a restart when a state file is set.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Book {
-    /// Tells this book's lines in the orders log from other runs' (0 in old files).
-    #[serde(default)]
-    id: u64,
-    balance: f64,
-    next_order: u64,
-    next_deal: u64,
-    next_chart: i64,
-    orders_received: u64,
-    positions: Vec<PaperPosition>,
-    deals: Vec<wire::DealWire>,
-    orders: Vec<wire::OrderWire>,
-    charts: BTreeMap<i64, Chart>,
-}
-
 /// The simulated terminal.
 pub struct Engine {
     cfg: EngineConfig,
     market: Market,
     book: Book,
-}
-
-/// One line of `--orders-log`. With a state file, the line is also the order's
-/// commit record: it is appended (one write) before the book is saved, and at start
-/// every line of this book newer than the saved book is replayed into it, so a kill
-/// between the two writes can neither lose the order's record nor its effect.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OrderLogLine {
-    pub time_us: i64,
-    pub comment: String,
-    pub symbol: String,
-    pub side: String,
-    pub volume: f64,
-    /// Ticket of the opened position; absent when rejected.
-    pub ticket: Option<u64>,
-    pub retcode: u32,
-    /// The book (state file) this order was applied to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub book: Option<u64>,
-    /// The order's number in that book (`orders_received` after it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seq: Option<u64>,
-    /// What the order did to the book (absent when rejected).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fill: Option<LoggedFill>,
-}
-
-/// The effect of a filled order, enough to apply it again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LoggedFill {
-    pub order: u64,
-    pub deal: u64,
-    pub price: f64,
-    pub sl: f64,
-    pub tp: f64,
-    pub magic: i64,
-    /// Seconds.
-    pub time: i64,
-}
-
-fn round_to(x: f64, digits: u32) -> f64 {
-    let f = 10f64.powi(digits as i32);
-    (x * f).round() / f
 }
 
 type Outcome = Result<Value, (u32, String)>;
@@ -200,60 +122,6 @@ impl Engine {
         let mut engine = Engine { cfg, market, book };
         engine.replay_orders_log();
         engine
-    }
-
-    /// Applies the orders the log holds for this book beyond the saved book (the
-    /// process ended between an order's log line and its book save), then saves.
-    /// A torn last line (a write cut short) is cut off first.
-    fn replay_orders_log(&mut self) {
-        let (Some(_), Some(log)) = (&self.cfg.state_file, &self.cfg.orders_log) else {
-            return;
-        };
-        let Ok(mut text) = std::fs::read_to_string(log) else {
-            return;
-        };
-        if !text.is_empty() && !text.ends_with('\n') {
-            let keep = text.rfind('\n').map_or(0, |i| i + 1);
-            text.truncate(keep);
-            let cut = std::fs::OpenOptions::new()
-                .write(true)
-                .open(log)
-                .and_then(|f| f.set_len(keep as u64));
-            if let Err(e) = cut {
-                tracing::warn!(error = %e, "could not cut the torn last line of the orders log");
-            }
-        }
-        let mut replayed = 0;
-        for line in text.lines() {
-            let Ok(l) = serde_json::from_str::<OrderLogLine>(line) else {
-                continue;
-            };
-            let (Some(book), Some(seq)) = (l.book, l.seq) else {
-                continue;
-            };
-            if book != self.book.id || seq <= self.book.orders_received {
-                continue;
-            }
-            self.book.orders_received = seq;
-            if let Some(f) = &l.fill {
-                apply_fill(
-                    &mut self.book,
-                    &l.symbol,
-                    l.side == "buy",
-                    l.volume,
-                    &l.comment,
-                    f,
-                );
-            }
-            replayed += 1;
-        }
-        if replayed > 0 {
-            tracing::warn!(
-                replayed,
-                "orders applied from the orders log (the last run ended before saving them)"
-            );
-            self.save();
-        }
     }
 
     /// Answers one request at `now_ms`.
@@ -422,102 +290,6 @@ impl Engine {
         }
     }
 
-    fn quote(&mut self, symbol: &str, now_ms: i64) -> Option<Quote> {
-        self.market.quote(symbol, now_ms)
-    }
-
-    fn profit(&mut self, p: &PaperPosition, close_price: f64, now_ms: i64) -> f64 {
-        let contract = self
-            .market
-            .spec(&p.symbol)
-            .map(|s| s.contract_size)
-            .unwrap_or(1.0);
-        let dir = if p.buy { 1.0 } else { -1.0 };
-        let to_usd = self.market.quote_to_usd(&p.symbol, close_price, now_ms);
-        round_to(
-            (close_price - p.price_open) * dir * p.volume * contract * to_usd,
-            2,
-        )
-    }
-
-    fn close_price(&mut self, p: &PaperPosition, now_ms: i64) -> f64 {
-        match self.quote(&p.symbol, now_ms) {
-            Some(q) if p.buy => q.bid,
-            Some(q) => q.ask,
-            None => p.price_open,
-        }
-    }
-
-    fn margin(&mut self, symbol: &str, volume: f64, price: f64, now_ms: i64) -> f64 {
-        let contract = self
-            .market
-            .spec(symbol)
-            .map(|s| s.contract_size)
-            .unwrap_or(1.0);
-        let to_usd = self.market.quote_to_usd(symbol, price, now_ms);
-        volume * contract * price * to_usd / self.cfg.leverage.max(1) as f64
-    }
-
-    fn account(&mut self, now_ms: i64) -> wire::AccountResult {
-        let positions = self.book.positions.clone();
-        let mut floating = 0.0;
-        let mut margin = 0.0;
-        for p in &positions {
-            let cp = self.close_price(p, now_ms);
-            floating += self.profit(p, cp, now_ms);
-            margin += self.margin(&p.symbol, p.volume, p.price_open, now_ms);
-        }
-        let equity = round_to(self.book.balance + floating, 2);
-        let margin = round_to(margin, 2);
-        wire::AccountResult {
-            balance: round_to(self.book.balance, 2),
-            equity,
-            margin,
-            margin_free: round_to(equity - margin, 2),
-            currency: self.cfg.currency.clone(),
-            leverage: self.cfg.leverage,
-            login: paper_login(self.cfg.seed),
-        }
-    }
-
-    fn position_wire(&mut self, p: &PaperPosition, now_ms: i64) -> wire::PositionWire {
-        let cp = self.close_price(p, now_ms);
-        let profit = self.profit(p, cp, now_ms);
-        wire::PositionWire {
-            ticket: p.ticket,
-            symbol: p.symbol.clone(),
-            side: if p.buy { "buy" } else { "sell" }.into(),
-            volume: p.volume,
-            price_open: p.price_open,
-            price_current: cp,
-            sl: p.sl,
-            tp: p.tp,
-            profit,
-            swap: 0.0,
-            comment: p.comment.clone(),
-            magic: p.magic,
-            time: p.time,
-        }
-    }
-
-    /// Appends the order's line to the orders log: the order's commit record.
-    fn log_order(&self, line: &OrderLogLine) {
-        let Some(path) = &self.cfg.orders_log else {
-            return;
-        };
-        let mut text = serde_json::to_string(line).unwrap_or_default();
-        text.push('\n');
-        // One write of the whole line (O_APPEND): a kill cannot leave half of it.
-        let res = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(text.as_bytes()));
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "could not append to the orders log");
-        }
-    }
-
     fn order_send(&mut self, o: wire::OrderSendArgs, now_ms: i64) -> Outcome {
         self.book.orders_received += 1;
         let n = self.book.orders_received;
@@ -623,56 +395,6 @@ impl Engine {
         ))
     }
 
-    /// Closes `ticket` at `price` with a deal carrying `comment`; returns the result.
-    fn close_at(
-        &mut self,
-        idx: usize,
-        price: f64,
-        comment: &str,
-        now_ms: i64,
-    ) -> wire::PositionCloseResult {
-        let p = self.book.positions.remove(idx);
-        let profit = self.profit(&p, price, now_ms);
-        self.book.balance = round_to(self.book.balance + profit, 2);
-        let order = self.book.next_order;
-        self.book.next_order += 1;
-        let deal = self.book.next_deal;
-        self.book.next_deal += 1;
-        let time = now_ms / 1000;
-        let side = if p.buy { "sell" } else { "buy" }.to_string();
-        self.book.orders.push(wire::OrderWire {
-            order,
-            position: p.ticket,
-            symbol: p.symbol.clone(),
-            side: side.clone(),
-            volume: p.volume,
-            price,
-            state: "filled".into(),
-            comment: comment.to_string(),
-            time,
-        });
-        self.book.deals.push(wire::DealWire {
-            deal,
-            order,
-            position: p.ticket,
-            symbol: p.symbol.clone(),
-            side,
-            entry: "out".into(),
-            volume: p.volume,
-            price,
-            profit,
-            comment: comment.to_string(),
-            magic: p.magic,
-            time,
-        });
-        wire::PositionCloseResult {
-            ticket: p.ticket,
-            deal,
-            price,
-            profit,
-        }
-    }
-
     fn position_close(&mut self, ticket: u64, comment: &str, now_ms: i64) -> Outcome {
         if comment.chars().count() > MAX_COMMENT_CHARS {
             return Err((retcode::INVALID, "comment longer than 31 characters".into()));
@@ -695,110 +417,6 @@ impl Engine {
         self.save();
         Ok(json!(r))
     }
-
-    /// Closes positions whose stop loss or take profit the price has reached.
-    pub fn check_stops(&mut self, now_ms: i64) {
-        let mut i = 0;
-        let mut changed = false;
-        while i < self.book.positions.len() {
-            let p = self.book.positions[i].clone();
-            let Some(q) = self.quote(&p.symbol, now_ms) else {
-                i += 1;
-                continue;
-            };
-            let digits = self.market.spec(&p.symbol).map(|s| s.digits).unwrap_or(5) as usize;
-            let px = if p.buy { q.bid } else { q.ask };
-            let hit_sl = p.sl > 0.0 && if p.buy { px <= p.sl } else { px >= p.sl };
-            let hit_tp = p.tp > 0.0 && if p.buy { px >= p.tp } else { px <= p.tp };
-            if hit_sl {
-                let c = format!("[sl {:.*}]", digits, p.sl);
-                self.close_at(i, p.sl, &c, now_ms);
-                changed = true;
-            } else if hit_tp {
-                let c = format!("[tp {:.*}]", digits, p.tp);
-                self.close_at(i, p.tp, &c, now_ms);
-                changed = true;
-            } else {
-                i += 1;
-            }
-        }
-        if changed {
-            self.save();
-        }
-    }
-
-    fn save(&self) {
-        let Some(path) = &self.cfg.state_file else {
-            return;
-        };
-        let tmp = path.with_extension("tmp");
-        let res = serde_json::to_vec(&self.book)
-            .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
-            .and_then(|_| std::fs::rename(&tmp, path));
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "could not write the paper state file");
-        }
-    }
-}
-
-/// Opens the position of a filled order: position, order and deal, and the counters.
-fn apply_fill(
-    book: &mut Book,
-    symbol: &str,
-    buy: bool,
-    volume: f64,
-    comment: &str,
-    f: &LoggedFill,
-) {
-    book.next_order = book.next_order.max(f.order + 1);
-    book.next_deal = book.next_deal.max(f.deal + 1);
-    let side = if buy { "buy" } else { "sell" }.to_string();
-    book.positions.push(PaperPosition {
-        ticket: f.order,
-        symbol: symbol.to_string(),
-        buy,
-        volume,
-        price_open: f.price,
-        sl: f.sl,
-        tp: f.tp,
-        comment: comment.to_string(),
-        magic: f.magic,
-        time: f.time,
-    });
-    book.orders.push(wire::OrderWire {
-        order: f.order,
-        position: f.order,
-        symbol: symbol.to_string(),
-        side: side.clone(),
-        volume,
-        price: f.price,
-        state: "filled".into(),
-        comment: comment.to_string(),
-        time: f.time,
-    });
-    book.deals.push(wire::DealWire {
-        deal: f.deal,
-        order: f.order,
-        position: f.order,
-        symbol: symbol.to_string(),
-        side,
-        entry: "in".into(),
-        volume,
-        price: f.price,
-        profit: 0.0,
-        comment: comment.to_string(),
-        magic: f.magic,
-        time: f.time,
-    });
-}
-
-/// An id for a new book (not a secret: it only tells runs' log lines apart).
-fn fresh_book_id() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    (nanos ^ (u64::from(std::process::id()) << 32)).max(1)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The toolchain as the agent's `compile` and `test` jobs use it: EA versions
-//! compiled into `<data>/MQL5/Experts/Companion/<version>.ex5`, tested from there.
+//! compiled into `<data>/MQL5/Experts/Companion/<version>.ex5`, tested from there
+//! (a test run first checks that the version's `.ex5` is there).
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,7 @@ use chrono::NaiveDate;
 use companion_protocol::{CompileOutput, TestInput, TestReport};
 use uuid::Uuid;
 
+use super::configure::{metaeditor_missing, terminal_missing, Mt5Paths};
 use super::launch::Launcher;
 use super::metaeditor::MetaEditor;
 use super::tester::{Tester, TesterRun};
@@ -19,13 +21,13 @@ pub fn expert_name(version_id: Uuid) -> String {
     format!("{EXPERTS_SUBDIR}\\{}", version_id.simple())
 }
 
-/// MetaEditor and the tester of one installation.
+/// MetaEditor and the tester of one installation, each present when configured.
 #[derive(Debug, Clone)]
 pub struct Mt5Toolchain {
-    pub metaeditor: MetaEditor,
-    pub tester: Tester,
+    pub metaeditor: Option<MetaEditor>,
+    pub tester: Option<Tester>,
     /// The terminal's data folder (holds `MQL5/`).
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Mt5Toolchain {
@@ -34,10 +36,38 @@ impl Mt5Toolchain {
     pub fn from_paths(metaeditor: &Path, terminal64: &Path, data_dir: &Path) -> Self {
         let portable = terminal64.parent().is_some_and(|p| p == data_dir);
         Mt5Toolchain {
-            metaeditor: MetaEditor::new(Launcher::for_exe(metaeditor)),
-            tester: Tester::new(Launcher::for_exe(terminal64), data_dir, portable),
-            data_dir: data_dir.to_path_buf(),
+            metaeditor: Some(MetaEditor::new(Launcher::for_exe(metaeditor))),
+            tester: Some(Tester::new(
+                Launcher::for_exe(terminal64),
+                data_dir,
+                portable,
+            )),
+            data_dir: Some(data_dir.to_path_buf()),
         }
+    }
+
+    /// From configured paths (see [`Mt5Paths::with_env_overrides`]); `None` when
+    /// they name neither MetaEditor nor the terminal. The tester needs both the
+    /// terminal and a data folder.
+    pub fn configured(paths: &Mt5Paths) -> Option<Self> {
+        if paths.metaeditor.is_none() && paths.terminal64.is_none() {
+            return None;
+        }
+        let tester = match (&paths.terminal64, &paths.data_dir) {
+            (Some(t), Some(d)) => {
+                let portable = t.parent() == Some(d.as_path());
+                Some(Tester::new(Launcher::for_exe(t), d, portable))
+            }
+            _ => None,
+        };
+        Some(Mt5Toolchain {
+            metaeditor: paths
+                .metaeditor
+                .as_ref()
+                .map(|m| MetaEditor::new(Launcher::for_exe(m))),
+            tester,
+            data_dir: paths.data_dir.clone(),
+        })
     }
 
     /// From a discovered installation.
@@ -45,18 +75,23 @@ impl Mt5Toolchain {
         let me = i.metaeditor_exe.as_ref()?;
         let mut t = Self::from_paths(me, &i.terminal_exe, &i.data_dir);
         if let Some(prefix) = &i.wine_prefix {
-            t.metaeditor.launcher.wine_prefix = Some(prefix.clone());
-            t.tester.launcher.wine_prefix = Some(prefix.clone());
+            if let Some(m) = t.metaeditor.as_mut() {
+                m.launcher.wine_prefix = Some(prefix.clone());
+            }
+            if let Some(tester) = t.tester.as_mut() {
+                tester.launcher.wine_prefix = Some(prefix.clone());
+            }
         }
-        t.tester.portable = i.portable;
+        if let Some(tester) = t.tester.as_mut() {
+            tester.portable = i.portable;
+        }
         Some(t)
     }
 
-    fn experts_dir(&self) -> PathBuf {
+    fn experts_dir(&self) -> Option<PathBuf> {
         self.data_dir
-            .join("MQL5")
-            .join("Experts")
-            .join(EXPERTS_SUBDIR)
+            .as_ref()
+            .map(|d| d.join("MQL5").join("Experts").join(EXPERTS_SUBDIR))
     }
 
     /// Compiles `source` as EA version `version_id`; on success the `.ex5` is in
@@ -66,15 +101,22 @@ impl Mt5Toolchain {
         version_id: Uuid,
         source: &str,
     ) -> Result<CompileOutput, ToolchainError> {
-        let dir = self.experts_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| ToolchainError::io(&dir, e))?;
-        let stem = version_id.simple().to_string();
-        let src = dir.join(format!("{stem}.mq5"));
-        std::fs::write(&src, source).map_err(|e| ToolchainError::io(&src, e))?;
-        let include = self.data_dir.join("MQL5");
-        let c = self
+        let me = self
             .metaeditor
-            .compile_source(&stem, source, Some(&include), Some(&dir))
+            .as_ref()
+            .ok_or_else(|| ToolchainError::NotConfigured(metaeditor_missing()))?;
+        let stem = version_id.simple().to_string();
+        let (include, dir) = match (&self.data_dir, self.experts_dir()) {
+            (Some(data), Some(dir)) => {
+                std::fs::create_dir_all(&dir).map_err(|e| ToolchainError::io(&dir, e))?;
+                let src = dir.join(format!("{stem}.mq5"));
+                std::fs::write(&src, source).map_err(|e| ToolchainError::io(&src, e))?;
+                (Some(data.join("MQL5")), Some(dir))
+            }
+            _ => (None, None),
+        };
+        let c = me
+            .compile_source(&stem, source, include.as_deref(), dir.as_deref())
             .await?;
         Ok(c.output)
     }
@@ -82,21 +124,27 @@ impl Mt5Toolchain {
     /// Runs a `test` job against the compiled version; the report lands in
     /// `<data>/Reports/companion_<version>_<n>.htm`.
     pub async fn test_version(&self, input: &TestInput) -> Result<TestReport, ToolchainError> {
+        let tester = self
+            .tester
+            .as_ref()
+            .ok_or_else(|| ToolchainError::NotConfigured(terminal_missing()))?;
         let date = |s: &str, what: &str| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ToolchainError::Io {
-                path: PathBuf::new(),
-                message: format!("test {what} date {s:?} is not YYYY-MM-DD"),
+            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+                ToolchainError::InvalidInput(format!(
+                    "invalid test input: {what} {s:?} is not a YYYY-MM-DD date"
+                ))
             })
         };
-        let ex5 = self
-            .experts_dir()
-            .join(format!("{}.ex5", input.version_id.simple()));
-        if !ex5.exists() {
-            return Err(ToolchainError::Io {
-                path: ex5,
-                message: "this EA version is not compiled on this agent; run a compile job first"
-                    .into(),
-            });
+        if let Some(dir) = self.experts_dir() {
+            let ex5 = dir.join(format!("{}.ex5", input.version_id.simple()));
+            if !ex5.exists() {
+                return Err(ToolchainError::Io {
+                    path: ex5,
+                    message:
+                        "this EA version is not compiled on this agent; run a compile job first"
+                            .into(),
+                });
+            }
         }
         let run = TesterRun {
             expert: format!("{}.ex5", expert_name(input.version_id)),
@@ -117,6 +165,6 @@ impl Mt5Toolchain {
             login: None,
             server: None,
         };
-        self.tester.run(&run).await
+        tester.run(&run).await
     }
 }

@@ -1,5 +1,9 @@
 //! Helpers shared by the schema test files: catalog snapshots, applying SQL files,
 //! the spec's scratch database and a small world of two users' rows.
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration-test helpers: a panic is a failed test"
+)]
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

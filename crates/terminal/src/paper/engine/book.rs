@@ -1,0 +1,276 @@
+//! The paper terminal's book: positions, deals, orders and charts, and the account
+//! arithmetic on them (profit, margin, equity), closes at a price and at SL/TP.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::persistence::LoggedFill;
+use super::{paper_login, Engine};
+use crate::bridge::wire;
+use crate::paper::market::Quote;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct PaperPosition {
+    pub(super) ticket: u64,
+    pub(super) symbol: String,
+    pub(super) buy: bool,
+    pub(super) volume: f64,
+    pub(super) price_open: f64,
+    pub(super) sl: f64,
+    pub(super) tp: f64,
+    pub(super) comment: String,
+    pub(super) magic: i64,
+    pub(super) time: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Chart {
+    pub(super) symbol: String,
+    pub(super) timeframe: String,
+    pub(super) expert: String,
+    pub(super) template: String,
+    pub(super) running: bool,
+}
+
+/// Everything that survives a restart when a state file is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Book {
+    /// Tells this book's lines in the orders log from other runs' (0 in old files).
+    #[serde(default)]
+    pub(super) id: u64,
+    pub(super) balance: f64,
+    pub(super) next_order: u64,
+    pub(super) next_deal: u64,
+    pub(super) next_chart: i64,
+    pub(super) orders_received: u64,
+    pub(super) positions: Vec<PaperPosition>,
+    pub(super) deals: Vec<wire::DealWire>,
+    pub(super) orders: Vec<wire::OrderWire>,
+    pub(super) charts: BTreeMap<i64, Chart>,
+}
+
+pub(super) fn round_to(x: f64, digits: u32) -> f64 {
+    let f = 10f64.powi(digits as i32);
+    (x * f).round() / f
+}
+
+impl Engine {
+    pub(super) fn quote(&mut self, symbol: &str, now_ms: i64) -> Option<Quote> {
+        self.market.quote(symbol, now_ms)
+    }
+
+    pub(super) fn profit(&mut self, p: &PaperPosition, close_price: f64, now_ms: i64) -> f64 {
+        let contract = self
+            .market
+            .spec(&p.symbol)
+            .map(|s| s.contract_size)
+            .unwrap_or(1.0);
+        let dir = if p.buy { 1.0 } else { -1.0 };
+        let to_usd = self.market.quote_to_usd(&p.symbol, close_price, now_ms);
+        round_to(
+            (close_price - p.price_open) * dir * p.volume * contract * to_usd,
+            2,
+        )
+    }
+
+    pub(super) fn close_price(&mut self, p: &PaperPosition, now_ms: i64) -> f64 {
+        match self.quote(&p.symbol, now_ms) {
+            Some(q) if p.buy => q.bid,
+            Some(q) => q.ask,
+            None => p.price_open,
+        }
+    }
+
+    pub(super) fn margin(&mut self, symbol: &str, volume: f64, price: f64, now_ms: i64) -> f64 {
+        let contract = self
+            .market
+            .spec(symbol)
+            .map(|s| s.contract_size)
+            .unwrap_or(1.0);
+        let to_usd = self.market.quote_to_usd(symbol, price, now_ms);
+        volume * contract * price * to_usd / self.cfg.leverage.max(1) as f64
+    }
+
+    pub(super) fn account(&mut self, now_ms: i64) -> wire::AccountResult {
+        let positions = self.book.positions.clone();
+        let mut floating = 0.0;
+        let mut margin = 0.0;
+        for p in &positions {
+            let cp = self.close_price(p, now_ms);
+            floating += self.profit(p, cp, now_ms);
+            margin += self.margin(&p.symbol, p.volume, p.price_open, now_ms);
+        }
+        let equity = round_to(self.book.balance + floating, 2);
+        let margin = round_to(margin, 2);
+        wire::AccountResult {
+            balance: round_to(self.book.balance, 2),
+            equity,
+            margin,
+            margin_free: round_to(equity - margin, 2),
+            currency: self.cfg.currency.clone(),
+            leverage: self.cfg.leverage,
+            login: paper_login(self.cfg.seed),
+        }
+    }
+
+    pub(super) fn position_wire(&mut self, p: &PaperPosition, now_ms: i64) -> wire::PositionWire {
+        let cp = self.close_price(p, now_ms);
+        let profit = self.profit(p, cp, now_ms);
+        wire::PositionWire {
+            ticket: p.ticket,
+            symbol: p.symbol.clone(),
+            side: if p.buy { "buy" } else { "sell" }.into(),
+            volume: p.volume,
+            price_open: p.price_open,
+            price_current: cp,
+            sl: p.sl,
+            tp: p.tp,
+            profit,
+            swap: 0.0,
+            comment: p.comment.clone(),
+            magic: p.magic,
+            time: p.time,
+        }
+    }
+
+    /// Closes `ticket` at `price` with a deal carrying `comment`; returns the result.
+    pub(super) fn close_at(
+        &mut self,
+        idx: usize,
+        price: f64,
+        comment: &str,
+        now_ms: i64,
+    ) -> wire::PositionCloseResult {
+        let p = self.book.positions.remove(idx);
+        let profit = self.profit(&p, price, now_ms);
+        self.book.balance = round_to(self.book.balance + profit, 2);
+        let order = self.book.next_order;
+        self.book.next_order += 1;
+        let deal = self.book.next_deal;
+        self.book.next_deal += 1;
+        let time = now_ms / 1000;
+        let side = if p.buy { "sell" } else { "buy" }.to_string();
+        self.book.orders.push(wire::OrderWire {
+            order,
+            position: p.ticket,
+            symbol: p.symbol.clone(),
+            side: side.clone(),
+            volume: p.volume,
+            price,
+            state: "filled".into(),
+            comment: comment.to_string(),
+            time,
+        });
+        self.book.deals.push(wire::DealWire {
+            deal,
+            order,
+            position: p.ticket,
+            symbol: p.symbol.clone(),
+            side,
+            entry: "out".into(),
+            volume: p.volume,
+            price,
+            profit,
+            comment: comment.to_string(),
+            magic: p.magic,
+            time,
+        });
+        wire::PositionCloseResult {
+            ticket: p.ticket,
+            deal,
+            price,
+            profit,
+        }
+    }
+
+    /// Closes positions whose stop loss or take profit the price has reached.
+    pub fn check_stops(&mut self, now_ms: i64) {
+        let mut i = 0;
+        let mut changed = false;
+        while i < self.book.positions.len() {
+            let p = self.book.positions[i].clone();
+            let Some(q) = self.quote(&p.symbol, now_ms) else {
+                i += 1;
+                continue;
+            };
+            let digits = self.market.spec(&p.symbol).map(|s| s.digits).unwrap_or(5) as usize;
+            let px = if p.buy { q.bid } else { q.ask };
+            let hit_sl = p.sl > 0.0 && if p.buy { px <= p.sl } else { px >= p.sl };
+            let hit_tp = p.tp > 0.0 && if p.buy { px >= p.tp } else { px <= p.tp };
+            if hit_sl {
+                let c = format!("[sl {:.*}]", digits, p.sl);
+                self.close_at(i, p.sl, &c, now_ms);
+                changed = true;
+            } else if hit_tp {
+                let c = format!("[tp {:.*}]", digits, p.tp);
+                self.close_at(i, p.tp, &c, now_ms);
+                changed = true;
+            } else {
+                i += 1;
+            }
+        }
+        if changed {
+            self.save();
+        }
+    }
+}
+
+/// Opens the position of a filled order: position, order and deal, and the counters.
+pub(super) fn apply_fill(
+    book: &mut Book,
+    symbol: &str,
+    buy: bool,
+    volume: f64,
+    comment: &str,
+    f: &LoggedFill,
+) {
+    book.next_order = book.next_order.max(f.order + 1);
+    book.next_deal = book.next_deal.max(f.deal + 1);
+    let side = if buy { "buy" } else { "sell" }.to_string();
+    book.positions.push(PaperPosition {
+        ticket: f.order,
+        symbol: symbol.to_string(),
+        buy,
+        volume,
+        price_open: f.price,
+        sl: f.sl,
+        tp: f.tp,
+        comment: comment.to_string(),
+        magic: f.magic,
+        time: f.time,
+    });
+    book.orders.push(wire::OrderWire {
+        order: f.order,
+        position: f.order,
+        symbol: symbol.to_string(),
+        side: side.clone(),
+        volume,
+        price: f.price,
+        state: "filled".into(),
+        comment: comment.to_string(),
+        time: f.time,
+    });
+    book.deals.push(wire::DealWire {
+        deal: f.deal,
+        order: f.order,
+        position: f.order,
+        symbol: symbol.to_string(),
+        side,
+        entry: "in".into(),
+        volume,
+        price: f.price,
+        profit: 0.0,
+        comment: comment.to_string(),
+        magic: f.magic,
+        time: f.time,
+    });
+}
+
+/// An id for a new book (not a secret: it only tells runs' log lines apart).
+pub(super) fn fresh_book_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ (u64::from(std::process::id()) << 32)).max(1)
+}
