@@ -11,7 +11,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use companion_agent::config;
-use companion_agent::secret::AgentKey;
 use tokio_util::sync::CancellationToken;
 
 /// Pairing key for services and CI; takes precedence over the keychain.

@@ -172,7 +172,9 @@ async fn crash_between_claim_and_journal(s: &mut Stack, job: uuid::Uuid) {
         let agent = s.agent.as_mut().unwrap();
         tokio::task::block_in_place(|| common::wait_exit(&mut agent.child, Duration::from_secs(90)))
     };
-    assert!(!status.expect("the agent aborts at the crash hook").success());
+    assert!(!status
+        .expect("the agent aborts at the crash hook")
+        .success());
     s.agent = None;
     let (st, _, _) = s.job_row(job).await;
     assert_eq!(st, "running", "claimed by the agent that crashed");
@@ -185,7 +187,10 @@ async fn a_job_claimed_just_before_a_crash_is_taken_back_at_once_on_restart() {
     let comment = companion_agent::job_comment(job);
     s.start_paper(&[]);
     crash_between_claim_and_journal(&mut s, job).await;
-    assert!(s.orders_with_comment(&comment).is_empty(), "nothing was sent");
+    assert!(
+        s.orders_with_comment(&comment).is_empty(),
+        "nothing was sent"
+    );
 
     // The server's stale-claim sweeper would give it back only after 300 s, long past
     // the trade's 60 s deadline: completing now proves the agent took it back itself.
@@ -198,7 +203,11 @@ async fn a_job_claimed_just_before_a_crash_is_taken_back_at_once_on_restart() {
     );
     assert_eq!(st, "completed", "{err:?}");
     assert_eq!(out.unwrap()["volume"], json!(0.2));
-    assert_eq!(s.orders_with_comment(&comment).len(), 1, "exactly one order");
+    assert_eq!(
+        s.orders_with_comment(&comment).len(),
+        1,
+        "exactly one order"
+    );
     let sig: String = sqlx::query_scalar("SELECT status FROM tv_signals WHERE id = $1")
         .bind(signal)
         .fetch_one(&s.db.pool)
@@ -235,7 +244,8 @@ async fn a_job_taken_back_after_its_deadline_fails_at_once_as_expired() {
     let err = err.unwrap_or_default();
     assert!(err.starts_with("expired: not executed"), "{err}");
     assert!(
-        s.orders_with_comment(&companion_agent::job_comment(job)).is_empty(),
+        s.orders_with_comment(&companion_agent::job_comment(job))
+            .is_empty(),
         "never sent"
     );
 }
@@ -256,7 +266,8 @@ async fn a_claim_whose_response_was_lost_comes_back_without_a_restart() {
     let (st, _, err) = s.wait_job(job).await;
     assert_eq!(st, "completed", "{err:?}");
     assert_eq!(
-        s.orders_with_comment(&companion_agent::job_comment(job)).len(),
+        s.orders_with_comment(&companion_agent::job_comment(job))
+            .len(),
         1,
         "exactly one order"
     );
@@ -267,6 +278,9 @@ async fn a_claim_whose_response_was_lost_comes_back_without_a_restart() {
             .join("e2e-logs/lost_claim/agent.log"),
     )
     .unwrap();
-    assert!(log.contains("dropping this claim's response"), "the hook fired");
+    assert!(
+        log.contains("dropping this claim's response"),
+        "the hook fired"
+    );
     assert!(log.contains("taking back a job"), "it was taken back");
 }

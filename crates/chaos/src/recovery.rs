@@ -55,7 +55,9 @@ impl Recoveries {
             .fetch_one(db)
             .await;
         match now {
-            Ok(t) => self.restarts.push((t, std::mem::take(&mut self.held_at_kill))),
+            Ok(t) => self
+                .restarts
+                .push((t, std::mem::take(&mut self.held_at_kill))),
             Err(e) => println!("chaos: cannot read the database clock: {e}"),
         }
     }

@@ -293,10 +293,7 @@ fn field(v: &serde_json::Value, name: &str) -> Result<String, TestkitError> {
 /// Spawns `cmd` with stdout and stderr appended to `log`. On Linux the child gets
 /// SIGTERM when the process that started it dies, so a killed test or stack process
 /// leaves no server or terminal behind.
-pub fn spawn_logged(
-    mut cmd: Command,
-    log: &Path,
-) -> Result<std::process::Child, TestkitError> {
+pub fn spawn_logged(mut cmd: Command, log: &Path) -> Result<std::process::Child, TestkitError> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -307,9 +304,8 @@ pub fn spawn_logged(
         .map_err(|e| TestkitError::Stack(format!("opening {}: {e}", log.display())))?;
     cmd.stdout(Stdio::from(file)).stderr(Stdio::from(err));
     die_with_parent(&mut cmd);
-    cmd.spawn().map_err(|e| {
-        TestkitError::Stack(format!("starting {:?}: {e}", cmd.get_program()))
-    })
+    cmd.spawn()
+        .map_err(|e| TestkitError::Stack(format!("starting {:?}: {e}", cmd.get_program())))
 }
 
 #[cfg(target_os = "linux")]

@@ -23,10 +23,20 @@ fn ensure_built() {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "-p", "companion-server", "-p", "companion-terminal", "--bins"])
+        .args([
+            "build",
+            "-p",
+            "companion-server",
+            "-p",
+            "companion-terminal",
+            "--bins",
+        ])
         .status()
         .expect("run cargo build");
-    assert!(status.success(), "building companion-server / companion-terminal failed");
+    assert!(
+        status.success(),
+        "building companion-server / companion-terminal failed"
+    );
 }
 
 fn alive(pid: u32) -> bool {
@@ -41,7 +51,14 @@ async fn up_prints_a_working_stack_and_sigterm_removes_all_of_it() {
     ensure_built();
     let work = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_companion-stack"))
-        .args(["up", "--email", "stack@companion.local", "--paper", "--other-user", "other@companion.local"])
+        .args([
+            "up",
+            "--email",
+            "stack@companion.local",
+            "--paper",
+            "--other-user",
+            "other@companion.local",
+        ])
         .arg("--work-dir")
         .arg(work.path())
         .arg("--bin-dir")
@@ -57,7 +74,12 @@ async fn up_prints_a_working_stack_and_sigterm_removes_all_of_it() {
         .expect("read the JSON line");
     let up: serde_json::Value = serde_json::from_str(&line)
         .unwrap_or_else(|e| panic!("companion-stack printed no JSON ({e}): {line:?}"));
-    let s = |k: &str| up[k].as_str().unwrap_or_else(|| panic!("no {k} in {up}")).to_string();
+    let s = |k: &str| {
+        up[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {k} in {up}"))
+            .to_string()
+    };
 
     // Its own cluster, not the test run's.
     if let Ok(outer) = std::env::var("DATABASE_URL") {
@@ -80,7 +102,9 @@ async fn up_prints_a_working_stack_and_sigterm_removes_all_of_it() {
         .await
         .unwrap();
     assert_eq!(agents.status(), 200, "the user token is accepted");
-    assert!(up["other_user"]["user_id"].as_str().is_some_and(|o| o != s("user_id")));
+    assert!(up["other_user"]["user_id"]
+        .as_str()
+        .is_some_and(|o| o != s("user_id")));
 
     let server_pid = up["server_pid"].as_u64().unwrap() as u32;
     let paper_pid = up["paper_pid"].as_u64().expect("paper terminal started") as u32;
@@ -108,13 +132,17 @@ async fn up_prints_a_working_stack_and_sigterm_removes_all_of_it() {
         .env("DEV_DB_DIR", work.path().join("db"))
         .status()
         .unwrap();
-    assert!(!cluster.success(), "the stack's PostgreSQL is still running");
+    assert!(
+        !cluster.success(),
+        "the stack's PostgreSQL is still running"
+    );
     let refused = tokio::time::timeout(
         Duration::from_secs(5),
-        tokio::net::TcpStream::connect(
-            s("server_url").trim_start_matches("http://").to_string(),
-        ),
+        tokio::net::TcpStream::connect(s("server_url").trim_start_matches("http://").to_string()),
     )
     .await;
-    assert!(matches!(refused, Ok(Err(_))), "the server port still accepts connections");
+    assert!(
+        matches!(refused, Ok(Err(_))),
+        "the server port still accepts connections"
+    );
 }

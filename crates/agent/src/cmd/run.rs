@@ -37,6 +37,7 @@ pub async fn run(
             short_poll_interval: short_poll_secs.map(Duration::from_secs),
             ..Default::default()
         },
+        identity: None,
     };
     // Launching retries while the server is unreachable: a stop ends that wait too.
     let launched = tokio::select! {

@@ -181,7 +181,11 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
     /// uncertain trade is, and never sent twice.
     pub async fn take_back(&self, job: &ClaimedJob) -> Result<JobResultRequest, JournalError> {
         if job.job_type.is_trading() {
-            if let Ok(deals) = self.terminal.find_by_comment(&job_comment(job.job_id)).await {
+            if let Ok(deals) = self
+                .terminal
+                .find_by_comment(&job_comment(job.job_id))
+                .await
+            {
                 if !deals.is_empty() {
                     tracing::warn!(job_id = %job.job_id, "taken back: the terminal already has this job's order; not sending it");
                     self.journal.record_claim(job).await?;

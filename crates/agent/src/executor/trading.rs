@@ -62,7 +62,11 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         }
     }
 
-    pub(super) fn result_from_deals(&self, job: &ClaimedJob, deals: &[DealRecord]) -> JobResultRequest {
+    pub(super) fn result_from_deals(
+        &self,
+        job: &ClaimedJob,
+        deals: &[DealRecord],
+    ) -> JobResultRequest {
         let last = &deals[deals.len() - 1];
         match job.job_type {
             JobType::ClosePosition => completed(&ClosePositionOutput {

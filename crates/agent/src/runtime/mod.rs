@@ -178,7 +178,10 @@ impl<T, C> Shared<T, C> {
     }
     /// Marks `id` in hand; false when it already was.
     fn take(&self, id: uuid::Uuid) -> bool {
-        self.in_hand.lock().map(|mut h| h.insert(id)).unwrap_or(false)
+        self.in_hand
+            .lock()
+            .map(|mut h| h.insert(id))
+            .unwrap_or(false)
     }
     fn release(&self, id: uuid::Uuid) {
         if let Ok(mut h) = self.in_hand.lock() {

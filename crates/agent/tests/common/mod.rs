@@ -184,7 +184,9 @@ impl Stack {
             agent_name: "e2e-agent",
             ..Who::new(&email)
         };
-        let p = admin(&db).provision(&who).expect("provision user and agent");
+        let p = admin(&db)
+            .provision(&who)
+            .expect("provision user and agent");
         let data_dir = tempfile::tempdir().unwrap();
         let orders_log = data_dir.path().join("paper-orders.jsonl");
         let mut s = Stack {

@@ -156,8 +156,7 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .remove(0);
     let agent_id = agent.id;
-    let user_token =
-        admin.run(&["token", "--user", &user.to_string()])?;
+    let user_token = admin.run(&["token", "--user", &user.to_string()])?;
 
     let port = stack::free_port()?;
     let bridge_port = stack::free_port()?;

@@ -76,7 +76,10 @@ pub async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<JobView>,
 }
 
 /// The jobs among `ids` visible to the connection, in one query (event replay).
-pub async fn fetch_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<JobView>, sqlx::Error> {
+pub async fn fetch_many(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<JobView>, sqlx::Error> {
     let rows: Vec<ViewRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {VIEW_COLUMNS} from public.jobs where id = any($1)"
     )))

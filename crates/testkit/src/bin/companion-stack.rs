@@ -21,7 +21,10 @@ use companion_testkit::stack::{self, Admin, Cluster, Who};
 use serde::Serialize;
 
 #[derive(Parser)]
-#[command(name = "companion-stack", about = "Start PostgreSQL + server + user + agent (+ paper terminal) for scripts")]
+#[command(
+    name = "companion-stack",
+    about = "Start PostgreSQL + server + user + agent (+ paper terminal) for scripts"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -105,7 +108,9 @@ async fn up(a: UpArgs) -> Result<(), Box<dyn std::error::Error>> {
             (d.canonicalize()?, None)
         }
         None => {
-            let t = tempfile::Builder::new().prefix("companion-stack.").tempdir()?;
+            let t = tempfile::Builder::new()
+                .prefix("companion-stack.")
+                .tempdir()?;
             (t.path().to_path_buf(), Some(t))
         }
     };
