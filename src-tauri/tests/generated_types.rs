@@ -2,6 +2,11 @@
 //! what the Rust types render to. Fails when a Rust type changed without
 //! regenerating; `COMPANION_WRITE_TYPES=1` (what `scripts/gen-types` sets) rewrites it.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use std::path::PathBuf;
 
 use companion_agent::app::typescript::{render, GENERATED_PATH};

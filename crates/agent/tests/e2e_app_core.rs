@@ -4,6 +4,11 @@
 //! the session, unpair. Temp data dir and an in-memory key store: no keychain, no
 //! home config.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::sync::Arc;

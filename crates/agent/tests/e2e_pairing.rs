@@ -1,6 +1,11 @@
 //! Pairing and key handling through the real binaries: the key is checked with
 //! the server, never written to a file, and a refused key stops the agent.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::process::Command;

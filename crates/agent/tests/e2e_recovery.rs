@@ -2,6 +2,11 @@
 //! the order and the result, the server down while a result is pending, the
 //! terminal disconnected and back.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,11 @@
 //! A TradingView webhook becomes exactly one order in the paper terminal and the
 //! signal resolves `executed` with the fill price and broker order id.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::{eventually, Stack};

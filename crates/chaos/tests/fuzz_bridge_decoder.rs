@@ -5,6 +5,11 @@
 //! Short by default; `FUZZ_CASES=200000 cargo test -p companion-chaos --release
 //! --test fuzz_bridge_decoder` (or `make fuzz-long`) for a long run.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use companion_terminal::bridge::codec::{FrameDecoder, FrameError};
 use companion_terminal::bridge::wire::{
     Hello, HelloRefusal, HelloTerminal, Message, Reply, Request,

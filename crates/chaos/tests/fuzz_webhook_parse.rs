@@ -6,6 +6,11 @@
 //! A failure prints the minimal input and the seed that reproduces it
 //! (proptest also writes it to `proptest-regressions/`).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use companion_protocol::SignalAction;
 use companion_server::webhook::parse::{
     self, action_word, normalize_symbol, valid_symbol, ParsedSignal, MAX_COMMENT_LEN, MAX_KEY_LEN,

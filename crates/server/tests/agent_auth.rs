@@ -1,6 +1,11 @@
 //! Agent authentication over real HTTP: missing / wrong / other agent's key, prefix
 //! collisions, rotation and deletion, failed-attempt limiting, user auth and RLS.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::{assert_error, TestServer};

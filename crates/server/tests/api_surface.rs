@@ -1,6 +1,11 @@
 //! The HTTP surface: the jobs API for users (validation per type, reading a result,
 //! listing), JSON errors everywhere, `/healthz`, the OpenAPI document, prices.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::{assert_error, completed, TestServer};

@@ -1,6 +1,11 @@
 //! The real `companion-server` binary: migrate, admin commands (machine-readable with
 //! `--json`), and `serve` answering an agent that uses the printed key.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::process::{Command, Stdio};

@@ -8,6 +8,11 @@
 //!   result (signal marked `executed`, EA version marked `failed`) and in the sweeper
 //!   (pending signal failed).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,11 @@
 //! restart, or a poll whose response was lost), with the claim's heartbeat refreshed
 //! so the sweeper leaves them alone; nobody else sees them.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::{assert_error, completed, TestServer};

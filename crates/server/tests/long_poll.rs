@@ -1,6 +1,11 @@
 //! The job long-poll over real HTTP: woken by the NOTIFY of a job inserted by any
 //! writer, 204 at the deadline, and never the same job to two agents.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::collections::HashSet;

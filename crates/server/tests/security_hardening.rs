@@ -1,6 +1,11 @@
 //! Issue 17 over real HTTP (server items 2, 4, 5, 6, 8). Cross-tenant job writes
 //! (item 3) are in `cross_tenant_jobs.rs`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::time::Duration;

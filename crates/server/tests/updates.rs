@@ -1,5 +1,10 @@
 //! The updater endpoint serving `RELEASES_DIR/latest.json`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::{assert_error, TestServer};

@@ -2,6 +2,11 @@
 //! validation, update (absent = unchanged, null = clear), rotate, delete; broker
 //! connections list; signals with keyset pagination and filters; EA job queueing.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod webhook_support;
 
 use std::collections::HashSet;

@@ -2,6 +2,11 @@
 //! documented outcome (docs/webhook.md) — HTTP status, a `tv_signals` row with the
 //! status / reason / action / symbol, and a job where one is due.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod webhook_support;
 
 use reqwest::StatusCode;

@@ -2,6 +2,11 @@
 //! the environment when the router is built. Refused requests answer 429 with
 //! `Retry-After` and are not logged; other strategies are unaffected.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod webhook_support;
 
 use reqwest::StatusCode;

@@ -2,6 +2,11 @@
 //! `ping` and `order_send` latency percentiles (prints figures; no assertions).
 //! Run: `cargo bench -p companion-terminal --bench bridge_latency`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use std::time::{Duration, Instant};
 
 use companion_protocol::Side;

@@ -2,6 +2,12 @@
 //! running system (`DiscoveryRoots::from_env`). It writes a fixture tree there, so it only
 //! runs when `COMPANION_WINE_FIXTURES=1` says the system is a throwaway Wine prefix
 //! (`scripts/wine-e2e` sets it); elsewhere it is compiled out or skipped.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 #![cfg(windows)]
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,10 @@
 //! The harness itself: fresh migrated databases, isolation, RLS helpers.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use companion_testkit::{as_anon, as_user, create_agent, create_job, create_user, TestDb};
 
 #[tokio::test]

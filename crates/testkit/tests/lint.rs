@@ -2,6 +2,11 @@
 //! offending objects and must return nothing. Each lint is also run against the
 //! spec's SQL as written, to show it finds real problems (it is not vacuous).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,11 @@
 //! Migration 0006: users cannot point jobs at another user's agent, nor agents at
 //! another user's broker connection, even through their own rows.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 use companion_testkit::{agent_broker_connection, as_user, create_agent, create_user, TestDb};
 
 #[tokio::test]

@@ -1,6 +1,11 @@
 //! Row level security for every user-owned table, exercised the PostgREST way
 //! (role `authenticated` + JWT claims, or role `anon` without claims).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::*;

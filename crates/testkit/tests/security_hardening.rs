@@ -5,6 +5,11 @@
 //!   `ea_projects.current_version_id`, `tv_signals.job_id`) must name their own rows,
 //!   and `tv_strategies.webhook_secret` has the server's format (40 base62).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use common::*;

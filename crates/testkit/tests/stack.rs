@@ -1,6 +1,12 @@
 //! `companion-stack up`: the JSON it prints describes a working stack (the server
 //! answers, the agent key and the user token are accepted, the paper terminal runs),
 //! and SIGTERM takes all of it down: server, terminal and PostgreSQL cluster.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 #![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader};
