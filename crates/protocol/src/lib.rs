@@ -8,6 +8,7 @@ pub mod agents;
 pub mod api;
 pub mod error;
 pub mod jobs;
+pub mod updates;
 pub mod user;
 
 pub use agents::*;
