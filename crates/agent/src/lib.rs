@@ -17,6 +17,7 @@ pub mod runtime;
 pub mod secret;
 pub mod sizing;
 pub mod toolchain;
+pub mod update;
 pub mod user_client;
 #[cfg(windows)]
 pub mod winservice;

@@ -59,6 +59,8 @@ enum Cmd {
     },
     /// Forget the pairing key and the server.
     Unpair,
+    /// Update this binary from the server's signed release (docs/release.md).
+    Update(companion_agent::update::UpdateArgs),
     /// Run the agent as a Windows service (Windows only).
     #[command(subcommand)]
     Service(ServiceCmd),
@@ -165,6 +167,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Status { server, json } => status(&dir, server, json).await,
         Cmd::Unpair => unpair(&dir).await,
+        Cmd::Update(args) => companion_agent::update::command(&dir, args).await,
         Cmd::Service(cmd) => service(&dir, cmd).await,
     }
 }
@@ -383,6 +386,7 @@ async fn run(
     let server = resolve_server(server, &cfg)?;
     let (key, source) = resolve_key(&cfg).await?;
     tracing::info!(%server, key = %key, key_source = source, data_dir = %dir.display(), "starting");
+    let auto_update = companion_agent::update::AutoUpdate::spawn(&server, stop.clone());
     let opts = LaunchOptions {
         bridge_port,
         bridge_token,
@@ -412,6 +416,7 @@ async fn run(
         cancel.cancel();
     });
     match launched.wait().await {
+        Ok(()) if auto_update.updated() => Ok(auto_update.restart()),
         Ok(()) => {
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
