@@ -225,19 +225,27 @@ pub fn replace_binary(exe: &Path, bytes: &[u8]) -> Result<(), UpdateError> {
         std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode | 0o111))
             .map_err(io("setting permissions of", &staged))?;
     }
-    #[cfg(windows)]
-    {
-        let old = sibling(exe, ".old");
-        let _ = std::fs::remove_file(&old);
-        std::fs::rename(exe, &old).map_err(io("moving aside", exe))?;
-        if let Err(e) = std::fs::rename(&staged, exe) {
-            let _ = std::fs::rename(&old, exe);
-            return Err(io("replacing", exe)(e));
-        }
-        return Ok(());
+    swap_in(&staged, exe)
+}
+
+/// Moves the staged binary over `exe`: one rename (atomic on Unix).
+#[cfg(not(windows))]
+fn swap_in(staged: &Path, exe: &Path) -> Result<(), UpdateError> {
+    std::fs::rename(staged, exe).map_err(io("replacing", exe))
+}
+
+/// Windows cannot overwrite a running `.exe` but can rename it: the old one moves aside
+/// (removed on the next start) and the new one takes its name.
+#[cfg(windows)]
+fn swap_in(staged: &Path, exe: &Path) -> Result<(), UpdateError> {
+    let old = sibling(exe, ".old");
+    let _ = std::fs::remove_file(&old);
+    std::fs::rename(exe, &old).map_err(io("moving aside", exe))?;
+    if let Err(e) = std::fs::rename(staged, exe) {
+        let _ = std::fs::rename(&old, exe);
+        return Err(io("replacing", exe)(e));
     }
-    #[cfg(not(windows))]
-    std::fs::rename(&staged, exe).map_err(io("replacing", exe))
+    Ok(())
 }
 
 /// Removes what a previous Windows update left (`companion-agent.exe.old`).
@@ -366,6 +374,7 @@ fn service_control(action: &str, name: &str) -> Result<(), UpdateError> {
 #[derive(Clone, Default)]
 pub struct AutoUpdate {
     updated: Arc<AtomicBool>,
+    #[cfg_attr(not(unix), allow(dead_code))]
     exe: Option<PathBuf>,
 }
 
