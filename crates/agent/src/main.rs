@@ -21,7 +21,7 @@ const SERVER_ENV: &str = "COMPANION_SERVER";
 #[derive(Parser)]
 #[command(
     name = "companion-agent",
-    version,
+    version = companion_agent::update::VERSION,
     about = "Companion agent: executes platform jobs on the local MetaTrader 5 terminal"
 )]
 struct Cli {
