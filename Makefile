@@ -1,5 +1,5 @@
 # Thin entry points; the work is in scripts/.
-.PHONY: test mql5-check screenshots demo bench lint fmt db chaos chaos-short fuzz fuzz-long windows wine-e2e
+.PHONY: test mql5-check screenshots demo bench lint fmt db chaos chaos-short fuzz fuzz-long windows wine-e2e release installer-e2e
 
 test:        ## build everything and run every test against an ephemeral PostgreSQL
 	bash scripts/test
@@ -46,3 +46,9 @@ windows:     ## cross-build companion-agent.exe and companion-paper-terminal.exe
 
 wine-e2e:    ## the Windows agent under Wine against the Linux server and PostgreSQL
 	bash scripts/wine-e2e
+
+release:     ## cut a release: make release VERSION=x.y.z (build, sign, publish to RELEASES_DIR; docs/release.md)
+	VERSION=$(VERSION) bash scripts/release
+
+installer-e2e: ## the Windows installer (NSIS, stub payload) installed, updated and uninstalled under Wine
+	bash scripts/installer-e2e

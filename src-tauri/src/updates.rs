@@ -1,5 +1,6 @@
 //! Self-update through `tauri-plugin-updater`: the endpoint is the paired
-//! server's `/api/v1/updates/{{target}}/{{arch}}/{{current_version}}` (204 = none),
+//! server's `/api/v1/updates/{{target}}/{{arch}}/{{bundle_type}}/{{current_version}}`
+//! (204 = none; `{{bundle_type}}` makes a `.deb` install get a `.deb`, docs/release.md),
 //! artifacts are minisign-verified against `plugins.updater.pubkey`. The committed
 //! config carries no key (scripts/release injects the production one; the dev overlay
 //! `tauri.dev.conf.json` a development one): a build without a key does not update.
@@ -19,7 +20,7 @@ pub struct Pending(pub Mutex<Option<Update>>);
 /// The updater endpoint for a server base URL.
 pub fn endpoint(server: &str) -> String {
     format!(
-        "{}/api/v1/updates/{{{{target}}}}/{{{{arch}}}}/{{{{current_version}}}}",
+        "{}/api/v1/updates/{{{{target}}}}/{{{{arch}}}}/{{{{bundle_type}}}}/{{{{current_version}}}}",
         server.trim_end_matches('/')
     )
 }
@@ -150,7 +151,7 @@ mod tests {
     fn endpoint_keeps_the_updater_placeholders() {
         assert_eq!(
             endpoint("http://127.0.0.1:8080/"),
-            "http://127.0.0.1:8080/api/v1/updates/{{target}}/{{arch}}/{{current_version}}"
+            "http://127.0.0.1:8080/api/v1/updates/{{target}}/{{arch}}/{{bundle_type}}/{{current_version}}"
         );
     }
 

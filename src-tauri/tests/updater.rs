@@ -31,7 +31,7 @@ struct Release {
 
 async fn manifest(
     State(r): State<Release>,
-    Path((_t, _a, _v)): Path<(String, String, String)>,
+    Path((_t, _a, _b, _v)): Path<(String, String, String, String)>,
 ) -> Response {
     Json(json!({
         "version": r.version,
@@ -53,7 +53,10 @@ async fn serve(version: &'static str, artifact_bytes: Vec<u8>) -> String {
     let addr: SocketAddr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
     let app = Router::new()
-        .route("/api/v1/updates/{target}/{arch}/{current}", get(manifest))
+        .route(
+            "/api/v1/updates/{target}/{arch}/{bundle_type}/{current}",
+            get(manifest),
+        )
         .route("/releases/Companion.AppImage", get(artifact))
         .with_state(Release {
             version,

@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod secret;
 pub mod sizing;
 pub mod toolchain;
+pub mod update;
 #[cfg(windows)]
 pub mod winservice;
 

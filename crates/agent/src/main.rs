@@ -21,7 +21,7 @@ const SERVER_ENV: &str = "COMPANION_SERVER";
 #[derive(Parser)]
 #[command(
     name = "companion-agent",
-    version,
+    version = companion_agent::update::VERSION,
     about = "Companion agent: executes platform jobs on the local MetaTrader 5 terminal"
 )]
 struct Cli {
@@ -64,6 +64,8 @@ enum Cmd {
     },
     /// Forget the pairing key and the server.
     Unpair,
+    /// Update this binary from the server's signed release (docs/release.md).
+    Update(companion_agent::update::UpdateArgs),
     /// Run the agent as a Windows service (Windows only).
     #[command(subcommand)]
     Service(ServiceCmd),
@@ -179,6 +181,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Status { server, json } => cmd::status::status(&dir, server, json).await,
         Cmd::Unpair => cmd::unpair::unpair(&dir).await,
+        Cmd::Update(args) => companion_agent::update::command(&dir, args).await,
         Cmd::Service(c) => cmd::service::service(&dir, c).await,
     }
 }

@@ -10,6 +10,7 @@ pub mod api;
 pub mod contract;
 pub mod error;
 pub mod jobs;
+pub mod updates;
 pub mod user;
 
 pub use agents::*;

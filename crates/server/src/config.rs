@@ -69,6 +69,11 @@ pub struct Config {
     /// Directory holding updater manifests and artifacts.
     #[arg(long, env = "RELEASES_DIR")]
     pub releases_dir: Option<PathBuf>,
+    /// Where release artifacts are downloaded from when not from this server (a CDN or
+    /// file host holding a copy of `RELEASES_DIR`): manifest URLs point there and
+    /// `/api/v1/releases/...` redirects there.
+    #[arg(long, env = "RELEASES_DOWNLOAD_URL")]
+    pub releases_download_url: Option<String>,
     /// Lifetime of a trade job after its signal arrived, in seconds.
     #[arg(long, env = "TRADE_TTL_SECS", default_value_t = 60)]
     pub trade_ttl_secs: u64,
@@ -135,6 +140,7 @@ impl Config {
             public_base_url: None,
             supabase_jwt_secret: None,
             releases_dir: None,
+            releases_download_url: None,
             trade_ttl_secs: 60,
             stale_claim_secs: 300,
             trading_stale_claim_secs: 5,

@@ -29,6 +29,7 @@ pub async fn run(
     let server = resolve_server(server, &cfg)?;
     let (key, source) = resolve_key(&cfg).await?;
     tracing::info!(%server, key = %key, key_source = source, data_dir = %dir.display(), "starting");
+    let auto_update = companion_agent::update::AutoUpdate::spawn(&server, stop.clone());
     let opts = LaunchOptions {
         bridge_port,
         bridge_token,
@@ -59,6 +60,7 @@ pub async fn run(
         cancel.cancel();
     });
     match launched.wait().await {
+        Ok(()) if auto_update.updated() => Ok(auto_update.restart()),
         Ok(()) => {
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)

@@ -12,7 +12,7 @@ pub(super) fn heartbeat_body<T, C>(shared: &Shared<T, C>, status: AgentStatus) -
     let view = shared.status.borrow().clone();
     HeartbeatRequest {
         status,
-        app_version: env!("CARGO_PKG_VERSION").to_string(),
+        app_version: crate::update::VERSION.to_string(),
         terminal: Some(view.terminal),
         running_jobs: view.current_jobs.iter().map(|j| j.job_id).collect(),
     }
