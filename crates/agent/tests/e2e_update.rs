@@ -11,6 +11,11 @@
 //! its PID and its arguments (a real second agent build would need another full compile
 //! with `COMPANION_VERSION=0.2.0`). Everything else is the real agent.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

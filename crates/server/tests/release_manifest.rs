@@ -5,6 +5,11 @@
 //! checking it as the updater does (`companion_protocol::updates::verify_artifact`, the
 //! plugin's check: minisign + signed version).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "integration test: a panic in a helper is a failed test"
+)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,6 @@
     clippy::unwrap_used,
     reason = "integration test: a panic in a helper is a failed test"
 )]
-
 #![cfg(windows)]
 
 use std::path::{Path, PathBuf};

@@ -6,7 +6,6 @@
     clippy::unwrap_used,
     reason = "integration test: a panic in a helper is a failed test"
 )]
-
 #![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader};
@@ -48,7 +47,12 @@ fn ensure_built() {
 fn alive(pid: u32) -> bool {
     // A zombie is not alive: it has exited and waits to be reaped by its parent.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"))
+        // The state follows the parenthesised command name, which may hold spaces.
+        .map(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_none_or(|state| state != "Z")
+        })
         .unwrap_or(false)
 }
 
