@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use companion_agent::app::{
-    logs, AppResult, Core, SettingsDto, SignalFilter, StatusDto, StrategyInput, UpdateInfo,
+    logs, AppResult, Core, PairOffer, SettingsDto, SignalFilter, StatusDto, StrategyInput,
+    UpdateInfo,
 };
 use companion_protocol::{
     AccountOutput, BrokerConnection, Candle, ClosePositionOutput, EaProject, EaVersion,
@@ -25,6 +26,21 @@ pub fn status(c: C<'_>) -> StatusDto {
 #[tauri::command]
 pub async fn pair(c: C<'_>, key: String, server: Option<String>) -> AppResult<StatusDto> {
     c.inner().pair(key, server).await
+}
+
+#[tauri::command]
+pub async fn pending_link_pairing(c: C<'_>) -> AppResult<Option<PairOffer>> {
+    Ok(c.pending_link_pairing().await)
+}
+
+#[tauri::command]
+pub async fn confirm_link_pairing(c: C<'_>, offer_id: Uuid) -> AppResult<StatusDto> {
+    c.inner().confirm_link_pairing(offer_id).await
+}
+
+#[tauri::command]
+pub async fn dismiss_link_pairing(c: C<'_>, offer_id: Uuid) -> AppResult<()> {
+    c.dismiss_link_pairing(offer_id).await
 }
 
 #[tauri::command]

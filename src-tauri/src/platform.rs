@@ -46,7 +46,10 @@ pub fn parse_pair_link(url: &url::Url) -> Option<(String, Option<String>)> {
     key.filter(|k| !k.is_empty()).map(|k| (k, server))
 }
 
-/// Pairs from a deep link entirely in Rust (the key never reaches the webview).
+/// A deep link's key stays in Rust: the core checks it and the server, asks whose key
+/// it is, and keeps it pending; the webview gets a `pair-offer` (server, account, key
+/// prefix, the pairing it replaces — never the key) and pairs only when the trader
+/// confirms (`confirm_link_pairing`). A refused link is a `pair-failed` with the error.
 pub fn handle_urls(app: &AppHandle, urls: Vec<url::Url>) {
     for u in urls {
         let Some((key, server)) = parse_pair_link(&u) else {
@@ -58,18 +61,14 @@ pub fn handle_urls(app: &AppHandle, urls: Vec<url::Url>) {
             let Some(b) = app.try_state::<Arc<Core>>().map(|s| Arc::clone(&s)) else {
                 return;
             };
-            match b.pair(key, server).await {
-                Ok(_) => {
-                    notify(
-                        &app,
-                        "Companion paired",
-                        "This computer is now connected to your account.",
-                    );
+            match b.offer_link_pairing(key, server).await {
+                Ok(offer) => {
+                    let _ = app.emit("pair-offer", &offer);
                 }
                 Err(e) => {
-                    tracing::warn!(code = %e.code, "pairing from a link failed");
+                    tracing::warn!(code = %e.code, "a pairing link was refused");
                     let _ = app.emit("pair-failed", &e);
-                    notify(&app, "Pairing failed", &e.message);
+                    notify(&app, "Pairing link refused", &e.message);
                 }
             }
             crate::show_main(&app);

@@ -3,10 +3,10 @@
 // scripts/e2e-app. Saves a screenshot of each screen into SHOTS (target/screenshots;
 // `make screenshots` refreshes docs/screenshots/).
 //
-// Env: APP (binary), SERVER, AGENT_KEY, DATABASE_URL, EA_PROJECT_ID, EA_V1_ID,
+// Env: APP (binary), SERVER, AGENT_KEY, TOKEN (the user's JWT), DATABASE_URL, EA_PROJECT_ID, EA_V1_ID,
 // SHOTS (screenshot dir), WEBDRIVER_URL (tauri-driver), EXECUTOR=1 when an agent + paper terminal execute jobs.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { Driver } from './webdriver.mjs';
 
@@ -20,6 +20,7 @@ const SERVER = env('SERVER');
 const KEY = env('AGENT_KEY');
 const DB = env('DATABASE_URL');
 const SHOTS = env('SHOTS');
+const TOKEN = env('TOKEN');
 const EXECUTOR = process.env.EXECUTOR === '1';
 mkdirSync(SHOTS, { recursive: true });
 
@@ -193,6 +194,61 @@ try {
     await d.waitFor('h1', { text: 'Settings' });
     await sleep(500);
     await d.screenshot(`${SHOTS}/settings.png`);
+  });
+
+  // A companion://pair link delivered the way the OS does on Linux: a second start of the
+  // binary with the URL; single-instance (deep-link feature) hands it to the running app.
+  // The app asks before it pairs: Cancel keeps the old pairing, Confirm replaces it.
+  let laptop = null;
+  const openLink = (url) =>
+    new Promise((resolve, reject) =>
+      execFile(APP, [url], { timeout: 30000 }, (e, _out, err) =>
+        e ? reject(new Error(`second instance: ${e.message} ${err}`)) : resolve(),
+      ),
+    );
+  const linkUrl = () => `companion://pair?key=${encodeURIComponent(laptop.pairing_key)}&server=${encodeURIComponent(SERVER)}`;
+  const oldAgent = sql("select id from mt5_agents where agent_name = 'E2E PC'");
+
+  await step('a pairing link while paired → confirmation dialog → Cancel keeps the pairing', async () => {
+    const res = await fetch(`${SERVER}/api/v1/agents/pair`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ agent_name: 'E2E laptop' }),
+    });
+    if (res.status !== 201) throw new Error(`pairing a second agent answered ${res.status}`);
+    laptop = await res.json();
+    await d.click(await d.find('[data-route=dashboard]'));
+    await openLink(linkUrl());
+    const host = new URL(SERVER).host;
+    await d.waitFor('dialog[open] [data-testid=offer-host]', { text: host, timeoutMs: 30000 });
+    await d.waitFor('dialog[open] [data-testid=offer-account]', { text: 'e2e@companion.local' });
+    await d.waitFor('dialog[open] [data-testid=offer-account]', { text: 'E2E laptop' });
+    await d.waitFor('dialog[open] [data-testid=offer-key]', { text: laptop.pairing_key.slice(0, 8) });
+    await d.waitFor('dialog[open] [data-testid=offer-replaces]', { text: 'E2E PC' });
+    const shown = await d.text(await d.find('dialog[open]'));
+    if (shown.includes(laptop.pairing_key)) throw new Error('the dialog shows the whole key');
+    await sleep(300);
+    await d.screenshot(`${SHOTS}/pair-confirm.png`);
+    await d.clickButton('Cancel', 'dialog[open]');
+    const end = Date.now() + 10000;
+    while ((await d.findAll('dialog[open]')).length) {
+      if (Date.now() > end) throw new Error('the dialog stayed open after Cancel');
+      await sleep(200);
+    }
+    // Still the old agent: its heartbeats go on; the link's agent was never run.
+    await d.waitFor('.who', { text: 'E2E PC' });
+    const since = sql('select now()');
+    await waitSql(`select count(*) from mt5_agents where id = '${oldAgent}' and last_heartbeat > '${since}'`, '1', 60000);
+    const laptopBeat = sql(`select coalesce(last_heartbeat::text, 'never') from mt5_agents where id = '${laptop.agent_id}'`);
+    if (laptopBeat !== 'never') throw new Error(`the link's agent ran before confirmation (heartbeat ${laptopBeat})`);
+  });
+
+  await step('a second link → Confirm → paired with the link’s key', async () => {
+    await openLink(linkUrl());
+    await d.waitFor('dialog[open] [data-testid=offer-account]', { text: 'E2E laptop', timeoutMs: 30000 });
+    await d.clickButton('Confirm', 'dialog[open]');
+    await d.waitFor('.who', { text: 'E2E laptop', timeoutMs: 30000 });
+    await waitSql(`select count(*) from mt5_agents where id = '${laptop.agent_id}' and last_heartbeat is not null`, '1', 60000);
   });
 } catch {
   failed = true;

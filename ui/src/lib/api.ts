@@ -24,6 +24,9 @@ import type {
 
 export type {
   AgentStatus,
+  AppError,
+  CurrentPairing,
+  PairOffer,
   AgentSummary,
   BrokerConnection,
   Candle,
@@ -58,11 +61,13 @@ export type {
 } from './generated/types';
 
 import type {
+  AppError,
   BrokerConnection,
   Candle,
   EaProject,
   EaVersion,
   EaVersionSource,
+  PairOffer,
   Position,
   QueuedJob,
   ServerEvent,
@@ -147,6 +152,10 @@ export const api = {
   pair: (key: string, server?: string | null) =>
     call<Status>('pair', { key, server: server && server.trim() ? server.trim() : null }),
   unpair: () => call<Status>('unpair'),
+  /** A `companion://pair` link waiting for confirmation (its key stays in Rust). */
+  pendingLinkPairing: () => call<PairOffer | null>('pending_link_pairing'),
+  confirmLinkPairing: (offerId: Uuid) => call<Status>('confirm_link_pairing', { offerId }),
+  dismissLinkPairing: (offerId: Uuid) => call<void>('dismiss_link_pairing', { offerId }),
   setPaused: (paused: boolean) => call<Status>('set_paused', { paused }),
 
   account: () => call<Account>('account'),
@@ -191,6 +200,8 @@ export const EVENTS = {
   status: 'status-changed',
   server: 'server-event',
   update: 'update-progress',
+  pairOffer: 'pair-offer',
+  pairFailed: 'pair-failed',
 } as const;
 
 export function onStatus(handler: (s: Status) => void): Promise<UnlistenFn> {
@@ -199,6 +210,16 @@ export function onStatus(handler: (s: Status) => void): Promise<UnlistenFn> {
 
 export function onServerEvent(handler: (e: ServerEvent) => void): Promise<UnlistenFn> {
   return listen<ServerEvent>(EVENTS.server, (e) => handler(e.payload));
+}
+
+/** A `companion://pair` link was opened: confirm or dismiss it (never the key). */
+export function onPairOffer(handler: (o: PairOffer) => void): Promise<UnlistenFn> {
+  return listen<PairOffer>(EVENTS.pairOffer, (e) => handler(e.payload));
+}
+
+/** A `companion://pair` link was refused (bad key, insecure server, unreachable). */
+export function onPairFailed(handler: (e: ApiError) => void): Promise<UnlistenFn> {
+  return listen<AppError>(EVENTS.pairFailed, (e) => handler(new ApiError(e.payload.code, e.payload.message)));
 }
 
 export function onUpdateProgress(handler: (p: UpdateProgress) => void): Promise<UnlistenFn> {

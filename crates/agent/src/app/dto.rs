@@ -230,3 +230,32 @@ mod tests {
         );
     }
 }
+
+/// A `companion://pair` link waiting for the trader's confirmation (the `pair-offer`
+/// event): who the link's key belongs to and what it would replace. Never the key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PairOffer {
+    /// Names this offer in `confirm_link_pairing` / `dismiss_link_pairing`.
+    pub offer_id: Uuid,
+    /// The server the link points at (normalised: `https://host[:port]`).
+    pub server_url: String,
+    /// The server's host, as shown to the trader.
+    pub server_host: String,
+    /// The account the key belongs to (from `GET /agents/me`).
+    pub email: Option<String>,
+    /// The agent the key belongs to.
+    pub agent_name: String,
+    /// The key's first characters (like the web app shows them), never the key.
+    pub key_prefix: String,
+    /// The pairing this link would replace, when the app is paired.
+    pub replaces: Option<CurrentPairing>,
+}
+
+/// The app's current pairing, as named in a [`PairOffer`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CurrentPairing {
+    pub server_url: String,
+    pub agent_name: Option<String>,
+}

@@ -26,8 +26,8 @@ pub mod user_api;
 mod tests;
 
 pub use dto::{
-    ServerEvent, ServerEventKind, SettingsDto, SignalFilter, StatusDto, StrategyInput, TerminalDto,
-    UpdateInfo, UpdateProgress,
+    CurrentPairing, PairOffer, ServerEvent, ServerEventKind, SettingsDto, SignalFilter, StatusDto,
+    StrategyInput, TerminalDto, UpdateInfo, UpdateProgress,
 };
 pub use error::{AppError, AppErrorCode, AppResult};
 pub use session::{Core, CoreOptions};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch, Mutex, RwLock};
 use uuid::Uuid;
 
-use crate::app::dto::{ServerEvent, SettingsDto, StatusDto};
+use crate::app::dto::{CurrentPairing, PairOffer, ServerEvent, SettingsDto, StatusDto};
 use crate::app::error::{AppError, AppErrorCode, AppResult};
 use crate::app::events::stream_events;
 use crate::app::link::{self, AgentLink, RuntimeSpec};
@@ -27,6 +27,8 @@ pub const KEY_ENV: &str = "COMPANION_AGENT_KEY";
 pub const BRIDGE_PORT_ENV: &str = "COMPANION_BRIDGE_PORT";
 /// Bridge token override (tests, the demo); else the agent config (generated once).
 pub const BRIDGE_TOKEN_ENV: &str = "COMPANION_BRIDGE_TOKEN";
+/// How long a link's pairing offer waits for the trader's confirmation.
+pub const LINK_OFFER_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// How the core is set up; [`CoreOptions::from_env`] is the desktop app's.
 pub struct CoreOptions {
@@ -77,6 +79,14 @@ impl CoreOptions {
     }
 }
 
+/// A link's key waiting for the trader's confirmation (one at a time: a newer link
+/// replaces it). The key stays here, in Rust; the webview sees the [`PairOffer`].
+struct PendingLink {
+    offer: PairOffer,
+    key: AgentKey,
+    at: std::time::Instant,
+}
+
 /// A paired session.
 pub(crate) struct Session {
     pub(crate) agent_id: Uuid,
@@ -94,6 +104,7 @@ pub struct Core {
     /// Serialises read-modify-write of `config.json` by the core.
     config_lock: Mutex<()>,
     session: RwLock<Option<Arc<Session>>>,
+    pending_link: Mutex<Option<PendingLink>>,
     status: watch::Sender<StatusDto>,
     events: broadcast::Sender<ServerEvent>,
 }
@@ -129,6 +140,7 @@ impl Core {
             runtime: opts.runtime,
             config_lock: Mutex::new(()),
             session: RwLock::new(None),
+            pending_link: Mutex::new(None),
             status: watch::channel(status).0,
             events: broadcast::channel(256).0,
         });
@@ -185,19 +197,12 @@ impl Core {
         key: String,
         server: Option<String>,
     ) -> AppResult<StatusDto> {
-        let key = key.trim().to_string();
-        if !key.starts_with(companion_protocol::PAIRING_KEY_PREFIX) || key.len() < 35 {
-            return Err(AppError::new(
-                AppErrorCode::BadKey,
-                "Pairing keys start with “pk_” followed by at least 32 letters and digits.",
-            ));
-        }
-        let server = server
-            .filter(|s| !s.trim().is_empty())
-            .or_else(|| self.status.borrow().server_url.clone())
-            .unwrap_or_else(default_server);
-        let server = normalise_server(&server)?;
-        let key = AgentKey::new(key);
+        let (server, key) = self.checked(key, server)?;
+        self.pair_with(server, key).await
+    }
+
+    /// Pairs with a checked key on a normalised server.
+    async fn pair_with(self: &Arc<Self>, server: String, key: AgentKey) -> AppResult<StatusDto> {
         let api = UserApi::new(&server, key.clone());
         let me = api.me().await?;
         self.store.set(&me.agent_id.to_string(), &key)?;
@@ -212,6 +217,118 @@ impl Core {
         self.start_session(me.agent_id, Some(me.agent_name.clone()), api, Some(me))
             .await;
         Ok(self.status())
+    }
+
+    /// The key's format and the server (given, else the current one, else the default;
+    /// https, or plain http to this computer only).
+    fn checked(&self, key: String, server: Option<String>) -> AppResult<(String, AgentKey)> {
+        let key = key.trim().to_string();
+        if !key.starts_with(companion_protocol::PAIRING_KEY_PREFIX) || key.len() < 35 {
+            return Err(AppError::new(
+                AppErrorCode::BadKey,
+                "Pairing keys start with “pk_” followed by at least 32 letters and digits.",
+            ));
+        }
+        let server = server
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| self.status.borrow().server_url.clone())
+            .unwrap_or_else(default_server);
+        Ok((normalise_server(&server)?, AgentKey::new(key)))
+    }
+
+    // -- pairing from a companion://pair link: offer, then confirm ------------------
+
+    /// Step one of pairing from a link: checks the key and the server, asks the server
+    /// whose key it is (`GET /agents/me`), and keeps the key here until the trader
+    /// confirms. Nothing is paired, stored or replaced yet. The answer names the server,
+    /// the account, the key's prefix and the pairing it would replace — never the key.
+    pub async fn offer_link_pairing(
+        &self,
+        key: String,
+        server: Option<String>,
+    ) -> AppResult<PairOffer> {
+        let (server, key) = self.checked(key, server)?;
+        let me = UserApi::new(&server, key.clone()).me().await?;
+        let server_host = url::Url::parse(&server)
+            .ok()
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| u.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
+            })
+            .unwrap_or_else(|| server.clone());
+        let replaces = {
+            let st = self.status.borrow();
+            match (st.paired, st.server_url.clone()) {
+                (true, Some(server_url)) => Some(CurrentPairing {
+                    server_url,
+                    agent_name: st.agent_name.clone(),
+                }),
+                _ => None,
+            }
+        };
+        let offer = PairOffer {
+            offer_id: Uuid::new_v4(),
+            server_url: server,
+            server_host,
+            email: me.email,
+            agent_name: me.agent_name,
+            key_prefix: key.prefix().to_string(),
+            replaces,
+        };
+        tracing::info!(server = %offer.server_url, key = %key, "a pairing link waits for confirmation");
+        *self.pending_link.lock().await = Some(PendingLink {
+            offer: offer.clone(),
+            key,
+            at: std::time::Instant::now(),
+        });
+        Ok(offer)
+    }
+
+    /// The offer waiting for confirmation, if any (the UI asks on start: a link that
+    /// opened the app arrived before the webview listened).
+    pub async fn pending_link_pairing(&self) -> Option<PairOffer> {
+        let mut slot = self.pending_link.lock().await;
+        if slot
+            .as_ref()
+            .is_some_and(|p| p.at.elapsed() > LINK_OFFER_TTL)
+        {
+            *slot = None;
+        }
+        slot.as_ref().map(|p| p.offer.clone())
+    }
+
+    /// Step two: the trader confirmed `offer_id`; pairs with the link's key (the
+    /// [`Core::pair`] path: asked again, stored, the session replaced).
+    pub async fn confirm_link_pairing(self: &Arc<Self>, offer_id: Uuid) -> AppResult<StatusDto> {
+        let pending = {
+            let mut slot = self.pending_link.lock().await;
+            match slot.take() {
+                Some(p) if p.offer.offer_id == offer_id => p,
+                other => {
+                    *slot = other;
+                    return Err(AppError::new(
+                        AppErrorCode::NotFound,
+                        "This pairing link is no longer waiting; open the link again.",
+                    ));
+                }
+            }
+        };
+        if pending.at.elapsed() > LINK_OFFER_TTL {
+            return Err(AppError::new(
+                AppErrorCode::Expired,
+                "This pairing link waited too long; open the link again.",
+            ));
+        }
+        self.pair_with(pending.offer.server_url, pending.key).await
+    }
+
+    /// The trader declined `offer_id`: the link's key is forgotten.
+    pub async fn dismiss_link_pairing(&self, offer_id: Uuid) -> AppResult<()> {
+        let mut slot = self.pending_link.lock().await;
+        if slot.as_ref().is_some_and(|p| p.offer.offer_id == offer_id) {
+            *slot = None;
+        }
+        Ok(())
     }
 
     /// Stops the session and removes the key from the keychain.

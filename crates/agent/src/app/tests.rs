@@ -265,3 +265,186 @@ async fn the_servers_error_codes_reach_the_ui_and_a_429_is_not_unreachable() {
     let gone = crate::app::UserApi::new("http://127.0.0.1:9", AgentKey::new(KEY));
     assert_eq!(gone.me().await.unwrap_err().code, AppErrorCode::Unreachable);
 }
+
+// -- pairing from a companion://pair link: offer, then confirm -----------------------
+
+const OTHER_KEY: &str = "pk_zyxwvutsrqponmlkjihgfedcba9876543210";
+
+/// A second server whose `/agents/me` accepts [`OTHER_KEY`] for "laptop" of a@b.c.
+async fn other_server() -> (String, Uuid, Arc<AtomicUsize>) {
+    let agent_id = Uuid::new_v4();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let app = Router::new()
+        .route(
+            "/api/v1/agents/me",
+            get(move |h: HeaderMap| {
+                let c = Arc::clone(&c);
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    if h.get(AGENT_KEY_HEADER).and_then(|v| v.to_str().ok()) != Some(OTHER_KEY) {
+                        return refused();
+                    }
+                    Json(AgentMe {
+                        agent_id,
+                        agent_name: "laptop".into(),
+                        user_id: Uuid::new_v4(),
+                        email: Some("a@b.c".into()),
+                        broker_connection_id: None,
+                        pairing_key_prefix: OTHER_KEY[..8].into(),
+                    })
+                    .into_response()
+                }
+            }),
+        )
+        .route("/api/v1/events", get(|| async { StatusCode::NOT_FOUND }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), agent_id, calls)
+}
+
+#[tokio::test]
+async fn a_link_offer_names_the_account_and_keeps_the_key_until_confirmed() {
+    let (server, agent_id, calls) = other_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::default());
+    let core = Core::open(options(dir.path(), Arc::clone(&store))).await;
+
+    let offer = core
+        .offer_link_pairing(OTHER_KEY.into(), Some(format!("{server}/")))
+        .await
+        .unwrap();
+    assert_eq!(offer.server_url, server);
+    assert_eq!(offer.server_host, server.trim_start_matches("http://"));
+    assert_eq!(offer.email.as_deref(), Some("a@b.c"));
+    assert_eq!(offer.agent_name, "laptop");
+    assert_eq!(offer.key_prefix, &OTHER_KEY[..8]);
+    assert_eq!(offer.replaces, None);
+    // The offer (what the webview gets) carries no key.
+    let wire = serde_json::to_string(&offer).unwrap();
+    assert!(!wire.contains(OTHER_KEY), "{wire}");
+    assert!(!wire.contains(&OTHER_KEY[8..]), "{wire}");
+    assert_eq!(core.pending_link_pairing().await, Some(offer.clone()));
+
+    // Nothing is paired or stored before the trader confirms.
+    assert!(!core.status().paired);
+    assert_eq!(store.get(&agent_id.to_string()).unwrap(), None);
+    assert_eq!(AgentConfig::load(dir.path()).unwrap().agent_id, None);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // A wrong offer id pairs nothing and keeps the offer.
+    let e = core.confirm_link_pairing(Uuid::new_v4()).await.unwrap_err();
+    assert_eq!(e.code, AppErrorCode::NotFound);
+    assert!(!core.status().paired);
+
+    let s = core.confirm_link_pairing(offer.offer_id).await.unwrap();
+    assert!(s.paired);
+    assert_eq!(s.agent_id, Some(agent_id));
+    assert_eq!(s.agent_name.as_deref(), Some("laptop"));
+    assert_eq!(s.server_url.as_deref(), Some(server.as_str()));
+    assert_eq!(
+        store.get(&agent_id.to_string()).unwrap(),
+        Some(AgentKey::new(OTHER_KEY))
+    );
+    // The offer is used up.
+    assert_eq!(core.pending_link_pairing().await, None);
+    assert_eq!(
+        core.confirm_link_pairing(offer.offer_id)
+            .await
+            .unwrap_err()
+            .code,
+        AppErrorCode::NotFound
+    );
+}
+
+#[tokio::test]
+async fn a_link_offer_reports_the_pairing_it_replaces_and_dismiss_keeps_it() {
+    let (server, fake) = fake_server().await;
+    let (other, other_id, _calls) = other_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::default());
+    let core = Core::open(options(dir.path(), Arc::clone(&store))).await;
+    core.pair(KEY.into(), Some(server.clone())).await.unwrap();
+
+    let offer = core
+        .offer_link_pairing(OTHER_KEY.into(), Some(other.clone()))
+        .await
+        .unwrap();
+    let replaces = offer
+        .replaces
+        .clone()
+        .expect("the current pairing is named");
+    assert_eq!(replaces.server_url, server);
+    assert_eq!(replaces.agent_name.as_deref(), Some("desk"));
+
+    // The old pairing is untouched while the offer waits, and after it is dismissed.
+    let check_old = |core: &Core| {
+        let s = core.status();
+        assert!(s.paired);
+        assert_eq!(s.agent_id, Some(fake.agent_id));
+        assert_eq!(s.server_url.as_deref(), Some(server.as_str()));
+    };
+    check_old(&core);
+    core.dismiss_link_pairing(offer.offer_id).await.unwrap();
+    assert_eq!(core.pending_link_pairing().await, None);
+    assert_eq!(
+        core.confirm_link_pairing(offer.offer_id)
+            .await
+            .unwrap_err()
+            .code,
+        AppErrorCode::NotFound
+    );
+    check_old(&core);
+    assert_eq!(store.get(&other_id.to_string()).unwrap(), None);
+    let cfg = AgentConfig::load(dir.path()).unwrap();
+    assert_eq!(cfg.agent_id, Some(fake.agent_id));
+
+    // A second link, confirmed, replaces the pairing.
+    let offer = core
+        .offer_link_pairing(OTHER_KEY.into(), Some(other.clone()))
+        .await
+        .unwrap();
+    check_old(&core);
+    let s = core.confirm_link_pairing(offer.offer_id).await.unwrap();
+    assert_eq!(s.agent_id, Some(other_id));
+    assert_eq!(s.server_url.as_deref(), Some(other.as_str()));
+    assert_eq!(
+        AgentConfig::load(dir.path()).unwrap().agent_id,
+        Some(other_id)
+    );
+}
+
+#[tokio::test]
+async fn a_link_offer_refuses_bad_keys_refused_keys_and_plain_http_to_other_hosts() {
+    let (server, fake) = fake_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let core = Core::open(options(dir.path(), Arc::new(MemoryStore::default()))).await;
+
+    let e = core
+        .offer_link_pairing("pk_short".into(), Some(server.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, AppErrorCode::BadKey);
+    // A key the server does not know.
+    let e = core
+        .offer_link_pairing(OTHER_KEY.into(), Some(server.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, AppErrorCode::BadKey);
+    // Plain http to a host that is not this computer: refused before any request.
+    for insecure in [
+        "http://example.com",
+        "http://10.0.0.5:8080",
+        "ftp://example.com",
+    ] {
+        let e = core
+            .offer_link_pairing(KEY.into(), Some(insecure.into()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, AppErrorCode::InvalidRequest, "{insecure}");
+    }
+    assert_eq!(fake.me_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(core.pending_link_pairing().await, None);
+    assert!(!core.status().paired);
+}

@@ -7,8 +7,8 @@
 use ts_rs::{Config, TS};
 
 use crate::app::dto::{
-    ServerEvent, ServerEventKind, SettingsDto, SignalFilter, StatusDto, StrategyInput, TerminalDto,
-    UpdateInfo, UpdateProgress,
+    CurrentPairing, PairOffer, ServerEvent, ServerEventKind, SettingsDto, SignalFilter, StatusDto,
+    StrategyInput, TerminalDto, UpdateInfo, UpdateProgress,
 };
 use crate::app::error::{AppError, AppErrorCode};
 use companion_protocol as p;
@@ -35,6 +35,8 @@ pub fn render() -> String {
         decl::<ServerEvent>(&cfg),
         decl::<StrategyInput>(&cfg),
         decl::<SignalFilter>(&cfg),
+        decl::<PairOffer>(&cfg),
+        decl::<CurrentPairing>(&cfg),
         decl::<AppErrorCode>(&cfg),
         decl::<AppError>(&cfg),
         // companion_protocol: jobs

@@ -48,6 +48,38 @@ risk_override_pct: number | null, is_enabled: boolean, };
 
 export type SignalFilter = { strategy_id?: string | null, status?: SignalStatus | null, symbol?: string | null, from?: string | null, to?: string | null, };
 
+export type PairOffer = { 
+/**
+ * Names this offer in `confirm_link_pairing` / `dismiss_link_pairing`.
+ */
+offer_id: string, 
+/**
+ * The server the link points at (normalised: `https://host[:port]`).
+ */
+server_url: string, 
+/**
+ * The server's host, as shown to the trader.
+ */
+server_host: string, 
+/**
+ * The account the key belongs to (from `GET /agents/me`).
+ */
+email: string | null, 
+/**
+ * The agent the key belongs to.
+ */
+agent_name: string, 
+/**
+ * The key's first characters (like the web app shows them), never the key.
+ */
+key_prefix: string, 
+/**
+ * The pairing this link would replace, when the app is paired.
+ */
+replaces: CurrentPairing | null, };
+
+export type CurrentPairing = { server_url: string, agent_name: string | null, };
+
 export type AppErrorCode = "bad_key" | "unreachable" | "rate_limited" | "no_keychain" | "not_paired" | "terminal_offline" | "invalid_request" | "not_found" | "forbidden" | "conflict" | "expired" | "timeout" | "job_failed" | "update" | "internal";
 
 export type AppError = { code: AppErrorCode, message: string, };
