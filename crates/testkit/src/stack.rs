@@ -85,17 +85,10 @@ impl Admin {
     /// A user with an MT5 broker connection, an agent (pairing key) on it and a user
     /// token valid for `token_ttl_secs`.
     pub fn provision(&self, who: &Who<'_>) -> Result<Provisioned, TestkitError> {
-        let user = self.run_json(&["create-user", "--email", who.email, "--json"])?;
-        let user_id = field(&user, "user_id")?;
-        let conn = self.run_json(&[
-            "create-broker-connection",
-            "--user",
-            &user_id,
-            "--name",
-            who.connection_name,
-            "--json",
-        ])?;
-        let broker_connection_id = field(&conn, "broker_connection_id")?;
+        let OtherUser {
+            user_id,
+            broker_connection_id,
+        } = self.user_with_connection(who.email, who.connection_name)?;
         let agent = self.run_json(&[
             "create-agent",
             "--user",
@@ -125,6 +118,14 @@ impl Admin {
 
     /// A second user with a broker connection and no agent (isolation checks).
     pub fn other_user(&self, email: &str) -> Result<OtherUser, TestkitError> {
+        self.user_with_connection(email, "Other account")
+    }
+
+    fn user_with_connection(
+        &self,
+        email: &str,
+        connection: &str,
+    ) -> Result<OtherUser, TestkitError> {
         let user = self.run_json(&["create-user", "--email", email, "--json"])?;
         let user_id = field(&user, "user_id")?;
         let conn = self.run_json(&[
@@ -132,7 +133,7 @@ impl Admin {
             "--user",
             &user_id,
             "--name",
-            "Other account",
+            connection,
             "--json",
         ])?;
         Ok(OtherUser {
@@ -192,6 +193,26 @@ pub struct Provisioned {
 pub struct OtherUser {
     pub user_id: String,
     pub broker_connection_id: String,
+}
+
+/// Builds `packages`' binaries once per test process, unless the caller built them
+/// (`COMPANION_E2E_SKIP_BUILD=1`, as `make test` does): end-to-end tests need the real
+/// server and paper terminal beside their own binary. Panics when the build fails.
+pub fn ensure_built(packages: &[&str]) {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        if std::env::var("COMPANION_E2E_SKIP_BUILD").is_ok_and(|v| v == "1") {
+            return;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.arg("build").arg("--bins");
+        for p in packages {
+            cmd.args(["-p", p]);
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building {packages:?} failed");
+    });
 }
 
 /// `http://127.0.0.1:port`.

@@ -20,30 +20,6 @@ fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The server and paper terminal binaries (the `cargo` step of `make test` builds them
-/// first and sets COMPANION_E2E_SKIP_BUILD=1).
-fn ensure_built() {
-    if std::env::var("COMPANION_E2E_SKIP_BUILD").is_ok_and(|v| v == "1") {
-        return;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-p",
-            "companion-server",
-            "-p",
-            "companion-terminal",
-            "--bins",
-        ])
-        .status()
-        .expect("run cargo build");
-    assert!(
-        status.success(),
-        "building companion-server / companion-terminal failed"
-    );
-}
-
 fn alive(pid: u32) -> bool {
     // A zombie is not alive: it has exited and waits to be reaped by its parent.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -58,7 +34,8 @@ fn alive(pid: u32) -> bool {
 
 #[tokio::test]
 async fn up_prints_a_working_stack_and_sigterm_removes_all_of_it() {
-    ensure_built();
+    // The server and paper terminal binaries (`make test` builds them first).
+    companion_testkit::stack::ensure_built(&["companion-server", "companion-terminal"]);
     let work = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_companion-stack"))
         .args([

@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -35,29 +34,7 @@ pub fn agent_bin() -> PathBuf {
 /// Builds `companion-server` and the terminal crate's binaries once per test run
 /// (skipped with `COMPANION_E2E_SKIP_BUILD=1` when the caller built them).
 pub fn ensure_built() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        if std::env::var("COMPANION_E2E_SKIP_BUILD").is_ok_and(|v| v == "1") {
-            return;
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "companion-server",
-                "-p",
-                "companion-terminal",
-                "--bins",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build");
-        assert!(
-            status.success(),
-            "building companion-server / companion-terminal binaries failed"
-        );
-    });
+    stack::ensure_built(&["companion-server", "companion-terminal"]);
 }
 
 pub fn free_port() -> u16 {
