@@ -10,7 +10,10 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-/// What an update check answers when an update exists (Tauri's "dynamic" format).
+/// What an update check answers when an update exists (Tauri's "dynamic" format):
+/// the server sends it, the agent and the app's updater read it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = UpdateManifest))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpdateInfo {
     pub version: String,

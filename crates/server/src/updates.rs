@@ -79,17 +79,8 @@ pub struct PlatformArtifact {
     pub signature: String,
 }
 
-/// What the updater receives when an update exists.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct UpdateManifest {
-    pub version: String,
-    pub url: String,
-    pub signature: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notes: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pub_date: Option<String>,
-}
+/// What the updater receives when an update exists (one type with the agent's reader).
+pub use companion_protocol::updates::UpdateInfo as UpdateManifest;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
