@@ -61,6 +61,16 @@ pub struct TerminalInfo {
     pub company: Option<String>,
     #[serde(default)]
     pub build: Option<i64>,
+    /// `ACCOUNT_MARGIN_MODE` (absent from bridges before protocol 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin_mode: Option<crate::MarginMode>,
+    /// Demo, contest or real account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_kind: Option<crate::AccountKind>,
+    /// Trade-server time minus UTC, seconds (`TimeCurrent() - TimeGMT()`): MT5 times
+    /// (ticks, bars, deals) are the trade server's clock, not Unix time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gmt_offset_secs: Option<i64>,
 }
 
 /// Agent status reported by heartbeats (`mt5_agents.status`).

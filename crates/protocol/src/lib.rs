@@ -7,6 +7,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod broker;
 pub mod contract;
 pub mod error;
 pub mod jobs;
@@ -15,6 +16,7 @@ pub mod user;
 
 pub use agents::*;
 pub use api::*;
+pub use broker::*;
 pub use contract::{JobInput, JobOutput};
 pub use error::{ApiErrorBody, ErrorCode};
 pub use jobs::*;

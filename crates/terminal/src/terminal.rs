@@ -2,7 +2,9 @@
 
 use std::future::Future;
 
-use companion_protocol::{AccountOutput, Candle, Position, Side, TerminalInfo, Timeframe};
+use companion_protocol::{
+    AccountOutput, BrokerSymbol, Candle, ClosedDeal, Position, Side, TerminalInfo, Timeframe,
+};
 
 /// Why a terminal call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -136,4 +138,26 @@ pub trait Terminal: Send + Sync {
     ) -> impl Future<Output = Result<i64, TerminalError>> + Send;
     fn run(&self, chart_id: i64) -> impl Future<Output = Result<(), TerminalError>> + Send;
     fn stop(&self, chart_id: i64) -> impl Future<Output = Result<(), TerminalError>> + Send;
+    /// Every symbol the broker offers (bridge command `symbols`), for symbol resolution.
+    fn symbols(&self) -> impl Future<Output = Result<Vec<BrokerSymbol>, TerminalError>> + Send {
+        async {
+            Err(TerminalError::Other(
+                "this terminal cannot list its symbols".into(),
+            ))
+        }
+    }
+    /// Deals that realised profit or loss (entry out, inout, out_by) with `DEAL_TIME`
+    /// at or after `from` (trade-server seconds), oldest first (bridge command
+    /// `deals_since`): every close on the account, whoever made it.
+    fn closed_deals(
+        &self,
+        from: i64,
+    ) -> impl Future<Output = Result<Vec<ClosedDeal>, TerminalError>> + Send {
+        let _ = from;
+        async {
+            Err(TerminalError::Other(
+                "this terminal cannot list its deals".into(),
+            ))
+        }
+    }
 }

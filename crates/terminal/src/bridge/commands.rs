@@ -202,6 +202,7 @@ impl Terminal for BridgeTerminal {
             server: non_empty(r.server),
             company: non_empty(r.company),
             build: (r.build != 0).then_some(r.build),
+            ..Default::default()
         })
     }
 

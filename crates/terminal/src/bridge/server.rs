@@ -104,6 +104,7 @@ fn disconnected_info() -> TerminalInfo {
         server: None,
         company: None,
         build: None,
+        ..Default::default()
     }
 }
 
@@ -405,6 +406,7 @@ impl BridgeTerminal {
             server: non_empty(&t.server),
             company: non_empty(&t.company),
             build: (t.build != 0).then_some(t.build),
+            ..Default::default()
         };
         tracing::info!(%peer, paper = t.paper, "bridge terminal connected");
         self.inner.info_tx.send_replace(info);
