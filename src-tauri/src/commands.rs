@@ -187,6 +187,12 @@ pub async fn check_update(app: AppHandle, c: C<'_>) -> AppResult<UpdateInfo> {
     crate::updates::check(&app, &c).await
 }
 
+/// The last update check's result (automatic or manual), without checking again.
+#[tauri::command]
+pub fn last_update_check(app: AppHandle) -> Option<UpdateInfo> {
+    crate::updates::last(&app)
+}
+
 #[tauri::command]
 pub async fn install_update(app: AppHandle, c: C<'_>) -> AppResult<()> {
     crate::updates::install(&app, &c).await

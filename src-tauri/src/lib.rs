@@ -1,8 +1,8 @@
 //! Companion desktop app: the Tauri shell around the app core
 //! (`companion_agent::app::Core`, free of Tauri) — the builder, plugins (single
 //! instance, deep link, autostart, notification, updater), the tray, the commands
-//! of `ui/src/lib/api.ts`, and the events `status-changed`, `server-event` and
-//! `update-progress`. Closing the window hides it; the agent keeps running until Quit.
+//! of `ui/src/lib/api.ts`, and the events `status-changed`, `server-event`,
+//! `update-progress` and `update-available`. Closing the window hides it; the agent keeps running until Quit.
 
 pub mod commands;
 pub mod platform;
@@ -43,6 +43,7 @@ pub fn run() {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_updater::Builder::new().build())
         .manage(updates::Pending::default())
+        .manage(updates::Watch::default())
         .invoke_handler(tauri::generate_handler![
             commands::status,
             commands::pair,
@@ -73,6 +74,7 @@ pub fn run() {
             commands::get_settings,
             commands::save_settings,
             commands::check_update,
+            commands::last_update_check,
             commands::install_update,
             commands::read_logs,
         ])
@@ -87,6 +89,8 @@ pub fn run() {
             tracing::info!(%version, data_dir = %opts.data_dir.display(), "Companion starting");
             let core = tauri::async_runtime::block_on(Core::open(opts));
             app.manage(Arc::clone(&core));
+
+            updates::spawn_auto_check(&handle, Arc::clone(&core));
 
             let items = tray::build(&handle)?;
             tray::update(&handle, &items, &core.status());

@@ -4,18 +4,99 @@
 //! artifacts are minisign-verified against `plugins.updater.pubkey`. The committed
 //! config carries no key (scripts/release injects the production one; the dev overlay
 //! `tauri.dev.conf.json` a development one): a build without a key does not update.
+//! The app checks by itself too ([`spawn_auto_check`], schedule and "tell once per
+//! version" in `companion_agent::app::update_watch`); installing stays the trader's click.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_updater::{Update, UpdaterExt};
 
 use companion_agent::app::settings::default_server;
+use companion_agent::app::update_watch::{UpdateSchedule, UpdateWatch};
 use companion_agent::app::{AppError, AppErrorCode, AppResult, Core, UpdateInfo, UpdateProgress};
 
 /// The update found by the last check, waiting for "Install".
 #[derive(Default)]
 pub struct Pending(pub Mutex<Option<Update>>);
+
+/// The last check's result and the version already announced (see `UpdateWatch`).
+#[derive(Default)]
+pub struct Watch(pub Mutex<UpdateWatch>);
+
+/// The webview event carrying an `UpdateInfo` when a check finds a newer version.
+pub const UPDATE_AVAILABLE_EVENT: &str = "update-available";
+
+/// The last check's result (automatic or manual), if any.
+pub fn last(app: &AppHandle) -> Option<UpdateInfo> {
+    app.try_state::<Watch>()
+        .and_then(|w| w.0.lock().ok().and_then(|w| w.last()))
+}
+
+/// Checks the paired server on the schedule of `UpdateSchedule::from_env` (a minute
+/// after the start, or at pairing if that is later; then every six hours): a newer version goes to Settings (`update-available`) and,
+/// once per version, to a system notification. Builds without an updater key (debug
+/// builds without the dev overlay) do not check.
+pub fn spawn_auto_check(app: &AppHandle, core: Arc<Core>) {
+    let schedule = UpdateSchedule::from_env();
+    let Some(interval) = schedule.interval else {
+        tracing::info!("automatic update checks are off");
+        return;
+    };
+    if configured_pubkey(app.config().plugins.0.get("updater")).is_none() {
+        tracing::debug!("no updater key in this build: no automatic update checks");
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(schedule.first_delay).await;
+        let mut status = core.subscribe_status();
+        loop {
+            // The paired server is the update server: before pairing there is none to ask.
+            if status
+                .wait_for(|s| s.paired && s.server_url.is_some())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let wait = match check(&app, &core).await {
+                Ok(info) => {
+                    tracing::info!(available = info.available, version = ?info.version, "automatic update check");
+                    interval
+                }
+                // Offline, or the server is restarting: try again sooner than the interval.
+                Err(e) => {
+                    tracing::info!(error = %e.message, "automatic update check failed");
+                    interval.min(RETRY_AFTER_FAILURE)
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    });
+}
+
+/// How soon a failed automatic check is tried again (at most the interval).
+const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Records a result; announces a version the trader has not been told about.
+fn record(app: &AppHandle, info: &UpdateInfo) {
+    let announce = app
+        .try_state::<Watch>()
+        .and_then(|w| w.0.lock().ok().map(|mut w| w.record(info.clone())))
+        .unwrap_or(false);
+    if info.available {
+        let _ = app.emit(UPDATE_AVAILABLE_EVENT, info);
+    }
+    if announce {
+        let version = info.version.as_deref().unwrap_or("");
+        crate::platform::notify(
+            app,
+            "Companion update available",
+            &format!("Version {version} is ready to install: open Settings → Updates."),
+        );
+    }
+}
 
 /// The updater endpoint for a server base URL.
 pub fn endpoint(server: &str) -> String {
@@ -93,6 +174,7 @@ pub async fn check(app: &AppHandle, c: &Core) -> AppResult<UpdateInfo> {
             *slot = found;
         }
     }
+    record(app, &info);
     Ok(info)
 }
 

@@ -190,8 +190,13 @@ try {
     await d.waitFor('h1', { text: 'Charts' });
     await sleep(EXECUTOR ? 5000 : 1500);
     await d.screenshot(`${SHOTS}/charts.png`);
+    // The app checked for updates by itself (a second after start): Settings is marked
+    // and shows the release's notes without a click on "Check for updates".
+    await d.waitFor('[data-testid=update-badge]');
     await d.click(await d.find('[data-route=settings]'));
     await d.waitFor('h1', { text: 'Settings' });
+    await d.waitFor('[data-testid=update-available]', { text: 'Version 9.9.9 is available.' });
+    await d.waitFor('[data-testid=update-available]', { text: 'End-to-end release notes.' });
     await sleep(500);
     await d.screenshot(`${SHOTS}/settings.png`);
   });

@@ -27,6 +27,16 @@ describe('App shell', () => {
     await screen.findByText('LIVE', { selector: '[data-testid=mode-badge] *' });
   });
 
+  it('marks Settings when the app finds an update by itself', async () => {
+    backend({ status: pairedStatus(), ...dashboardData, last_update_check: null });
+    render(App);
+    await screen.findByTestId('mode-badge');
+    expect(screen.queryByTestId('update-badge')).not.toBeInTheDocument();
+    await emit('update-available', { available: true, current_version: '0.1.0', version: '0.2.0', notes: null, pub_date: null });
+    const badge = await screen.findByTestId('update-badge');
+    expect(badge).toHaveAttribute('title', 'Version 0.2.0 is available');
+  });
+
   it('ignores a status snapshot older than the one it shows', async () => {
     backend({ status: pairedStatus({ seq: 5 }), ...dashboardData });
     render(App);

@@ -188,6 +188,8 @@ export const api = {
   getSettings: () => call<Settings>('get_settings'),
   saveSettings: (settings: Settings) => call<Settings>('save_settings', { settings }),
   checkUpdate: () => call<UpdateInfo>('check_update'),
+  /** The last check's result (the app checks by itself too), without checking again. */
+  lastUpdateCheck: () => call<UpdateInfo | null>('last_update_check'),
   installUpdate: () => call<void>('install_update'),
   readLogs: () => call<string>('read_logs'),
 };
@@ -200,6 +202,7 @@ export const EVENTS = {
   status: 'status-changed',
   server: 'server-event',
   update: 'update-progress',
+  updateAvailable: 'update-available',
   pairOffer: 'pair-offer',
   pairFailed: 'pair-failed',
 } as const;
@@ -224,6 +227,11 @@ export function onPairFailed(handler: (e: ApiError) => void): Promise<UnlistenFn
 
 export function onUpdateProgress(handler: (p: UpdateProgress) => void): Promise<UnlistenFn> {
   return listen<UpdateProgress>(EVENTS.update, (e) => handler(e.payload));
+}
+
+/** A check (automatic or from Settings) found a newer version. */
+export function onUpdateAvailable(handler: (u: UpdateInfo) => void): Promise<UnlistenFn> {
+  return listen<UpdateInfo>(EVENTS.updateAvailable, (e) => handler(e.payload));
 }
 
 /** Polls `get_job` until the job is finished; resolves with it (failed jobs too). */

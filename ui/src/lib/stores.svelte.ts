@@ -1,7 +1,7 @@
 // App-wide reactive state: the agent status (pushed by `status-changed`), a small
 // toast queue, and a fan-out of server events to the screens that want them.
 
-import { api, onServerEvent, onStatus, type ServerEvent, type Status } from './api';
+import { api, onServerEvent, onStatus, onUpdateAvailable, type ServerEvent, type Status, type UpdateInfo } from './api';
 
 export const EMPTY_STATUS: Status = {
   paired: false,
@@ -55,6 +55,31 @@ class AppState {
 
 export const app = new AppState();
 
+/** The last update check's result (the app checks by itself; Settings can too). */
+class UpdateState {
+  info = $state<UpdateInfo | null>(null);
+
+  get available(): boolean {
+    return this.info?.available === true;
+  }
+
+  set(info: UpdateInfo | null): void {
+    this.info = info;
+  }
+
+  /** Reads the last result the app has (none before its first check). */
+  async refresh(): Promise<void> {
+    try {
+      const info = await api.lastUpdateCheck();
+      if (info) this.info = info;
+    } catch {
+      // No result to show; Settings can still check by hand.
+    }
+  }
+}
+
+export const updates = new UpdateState();
+
 export interface Toast {
   id: number;
   kind: 'info' | 'success' | 'error';
@@ -98,6 +123,7 @@ export function onResync(fn: () => void): () => void {
 /** Wires Tauri events into the stores once, at startup. */
 export async function startEventBridge(): Promise<() => void> {
   const offStatus = await onStatus((s) => app.set(s));
+  const offUpdate = await onUpdateAvailable((u) => updates.set(u));
   const offServer = await onServerEvent((e) => {
     // Missed events may include agent changes: the status is read again too.
     if (e.kind === 'resync') void app.refresh();
@@ -106,5 +132,6 @@ export async function startEventBridge(): Promise<() => void> {
   return () => {
     offStatus();
     offServer();
+    offUpdate();
   };
 }

@@ -75,6 +75,31 @@ describe('Settings', () => {
     expect(await screen.findByTestId('up-to-date')).toBeInTheDocument();
   });
 
+  it('shows the update the app found by itself, without a click', async () => {
+    app.set(pairedStatus());
+    const log = backend({
+      get_settings: settings,
+      last_update_check: { available: true, current_version: '0.1.0', version: '0.3.0', notes: 'Trailing stops.', pub_date: null },
+    });
+    render(Settings, { onUnpaired: vi.fn() });
+    const card = await screen.findByTestId('update-available');
+    expect(card).toHaveTextContent('Version 0.3.0 is available.');
+    expect(card).toHaveTextContent('Trailing stops.');
+    expect(callsOf(log, 'check_update')).toHaveLength(0);
+  });
+
+  it('shows an update announced while it is open', async () => {
+    app.set(pairedStatus());
+    backend({ get_settings: settings, last_update_check: null });
+    const { startEventBridge } = await import('../lib/stores.svelte');
+    const stop = await startEventBridge();
+    render(Settings, { onUnpaired: vi.fn() });
+    expect(screen.getByRole('button', { name: 'Check for updates' })).toBeInTheDocument();
+    await emit('update-available', { available: true, current_version: '0.1.0', version: '0.4.0', notes: null, pub_date: null });
+    expect(await screen.findByTestId('update-available')).toHaveTextContent('Version 0.4.0 is available.');
+    stop();
+  });
+
   it('unpairs after confirmation', async () => {
     app.set(pairedStatus());
     const log = backend({ get_settings: settings, unpair: unpairedStatus });

@@ -2,7 +2,7 @@ import '@testing-library/jest-dom/vitest';
 import { afterEach } from 'vitest';
 import { cleanup } from '@testing-library/svelte';
 import { clearMocks } from '@tauri-apps/api/mocks';
-import { app } from '../lib/stores.svelte';
+import { app, updates } from '../lib/stores.svelte';
 
 // jsdom lacks <dialog> methods; emulate the open attribute.
 if (typeof HTMLDialogElement !== 'undefined') {
@@ -18,4 +18,5 @@ afterEach(() => {
   cleanup();
   clearMocks();
   app.reset();
+  updates.set(null);
 });

@@ -20,6 +20,7 @@ pub mod settings;
 pub mod status;
 #[cfg(feature = "ts")]
 pub mod typescript;
+pub mod update_watch;
 pub mod user_api;
 
 #[cfg(test)]
