@@ -785,6 +785,86 @@ mod tests {
     }
 
     #[test]
+    fn netting_replay_reduces_the_position_again_and_foreign_positions_open_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let netting = || EngineConfig {
+            margin_mode: MarginMode::Netting,
+            foreign_positions: vec!["EURUSD:buy:0.3:0".parse().unwrap()],
+            ..persisted(dir.path())
+        };
+        let mut e = Engine::new(netting(), 0);
+        let pos = positions(&mut e);
+        assert_eq!(pos.len(), 1);
+        assert_eq!(
+            (pos[0]["magic"].as_i64(), pos[0]["comment"].as_str()),
+            (Some(0), Some(""))
+        );
+        let ticket = pos[0]["ticket"].as_u64().unwrap();
+        let book_before = std::fs::read(&state).unwrap();
+        let r = e
+            .handle(
+                &req(
+                    "order_send",
+                    json!({"symbol":"EURUSD","side":"sell","volume":0.1,"comment":"j1","magic":5}),
+                ),
+                0,
+            )
+            .result
+            .unwrap();
+        assert_eq!(r["position"].as_u64(), Some(ticket));
+        let balance = e.handle(&req("account", json!({})), 0).result.unwrap()["balance"].clone();
+        drop(e);
+        // Killed between the log line and the book save: the replay reduces it again.
+        std::fs::write(&state, &book_before).unwrap();
+        let mut restarted = Engine::new(netting(), 0);
+        let pos = positions(&mut restarted);
+        assert_eq!(
+            pos.len(),
+            1,
+            "the foreign position is not opened a second time"
+        );
+        assert_eq!(pos[0]["ticket"].as_u64(), Some(ticket));
+        assert!((pos[0]["volume"].as_f64().unwrap() - 0.2).abs() < 1e-9);
+        let deals = restarted
+            .handle(&req("deals_since", json!({"from":0})), 0)
+            .result
+            .unwrap();
+        let deals = deals["deals"].as_array().unwrap();
+        assert_eq!(deals.len(), 1);
+        assert_eq!(deals[0]["entry"], "out");
+        assert_eq!(deals[0]["magic"].as_i64(), Some(5));
+        let acct = restarted
+            .handle(&req("account", json!({})), 0)
+            .result
+            .unwrap();
+        assert_eq!(acct["balance"], balance, "the realised loss is booked once");
+    }
+
+    #[test]
+    fn foreign_position_specs_parse() {
+        let f: ForeignPosition = "US30.cash:sell:0.5:777".parse().unwrap();
+        assert_eq!(
+            f,
+            ForeignPosition {
+                symbol: "US30.cash".into(),
+                buy: false,
+                volume: 0.5,
+                magic: 777
+            }
+        );
+        for bad in [
+            "EURUSD:buy:0.1",
+            "EURUSD:long:0.1:0",
+            "EURUSD:buy:-1:0",
+            "EURUSD:buy:0.1:x",
+            ":buy:0.1:0",
+        ] {
+            assert!(bad.parse::<ForeignPosition>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_kill_between_the_log_line_and_the_book_save_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state.json");
