@@ -572,3 +572,55 @@ async fn bad_set_ups_exit_with_a_clear_error() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("side \"long\""), "{err}");
 }
+
+#[tokio::test]
+async fn without_a_symbol_list_the_builtins_are_listed_and_any_pair_trades() {
+    let (_s, t, _child) = broker(&[]).await;
+    let info = t.info().await.unwrap();
+    assert_eq!(info.margin_mode, Some(MarginMode::Hedging));
+    assert_eq!(info.account_kind, Some(AccountKind::Demo));
+    assert_eq!(info.gmt_offset_secs, Some(0));
+    let names: Vec<_> = t
+        .symbols()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert!(names.iter().any(|n| n == "EURUSD") && names.iter().any(|n| n == "XAUUSD"));
+    assert!(
+        names.iter().all(|n| n != "SEKNOK"),
+        "derived pairs are not listed"
+    );
+    let si = t.symbol_info("SEKNOK").await.unwrap();
+    assert_eq!(si.trade_mode, SymbolTradeMode::Full);
+    assert_eq!(si.currency_profit, "NOK");
+    // No filling given: FOK, which every built-in symbol allows.
+    t.send_order(&order("SEKNOK", Side::Buy, 0.1))
+        .await
+        .unwrap();
+    assert_eq!(
+        retcode_of(t.symbol_info("EURUSD.pro").await),
+        retcode::UNKNOWN_SYMBOL
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_symbol_refuses_closes_and_a_close_only_one_accepts_them() {
+    let (_s, t, _child) = broker(&[
+        "--profile",
+        "dotted-pro",
+        "--foreign-position",
+        "USDRUB.pro:buy:0.1:0",
+        "--foreign-position",
+        "US2000.cash:sell:0.5:0",
+    ])
+    .await;
+    let pos = t.positions().await.unwrap();
+    let rub = pos.iter().find(|p| p.symbol == "USDRUB.pro").unwrap();
+    let r = t.close_position(rub.ticket, "x").await;
+    assert_eq!(retcode_of(r), retcode::TRADE_DISABLED);
+    let us2000 = pos.iter().find(|p| p.symbol == "US2000.cash").unwrap();
+    t.close_position(us2000.ticket, "x").await.unwrap();
+    assert_eq!(t.positions().await.unwrap().len(), 1);
+}

@@ -604,6 +604,14 @@ impl Engine {
         }
         let idx = self.position_index(ticket)?;
         let p = self.book.positions[idx].clone();
+        // A disabled symbol refuses closes too (close-only ones accept them).
+        if self
+            .market
+            .spec(&p.symbol)
+            .is_some_and(|s| s.trade_mode == SymbolTradeMode::Disabled)
+        {
+            return Err(reject(retcode::TRADE_DISABLED));
+        }
         let price = self.close_price(&p, now_ms);
         let r = self.close_at(idx, price, comment, p.magic, now_ms);
         self.save();
