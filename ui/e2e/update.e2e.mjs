@@ -86,7 +86,10 @@ try {
 
   await step(`the installed ${V_OLD} starts; paste the key → paired`, async () => {
     await d.waitFor('h1', { text: 'Connect this computer', timeoutMs: 60000 });
-    const [pid] = await until('the app process', () => ourApps());
+    const [pid] = await until('the app process', () => {
+      const pids = ourApps();
+      return pids.length === 1 ? pids : null;
+    });
     firstPid = pid;
     await d.type(await d.find('#pair-key'), KEY);
     await d.click(await d.find('details summary'));
@@ -119,7 +122,9 @@ try {
     if (installedVersion() !== V_OLD) throw new Error(`dpkg shows ${installedVersion()} after a refused update`);
     const pids = ourApps();
     if (pids.length !== 1 || pids[0] !== firstPid) throw new Error(`the app is not the same process (${pids} vs ${firstPid})`);
+    if ((await d.findAll('[role=progressbar]')).length) throw new Error('a progress bar is still shown after the refusal');
     await d.waitFor('[data-testid=update-available]', { text: `Version ${V_NEW} is available.` });
+    await d.exec('arguments[0].scrollIntoView({block: "center"})', [{ 'element-6066-11e4-a52e-4f735466cecf': alert }]);
     await sleep(300);
     await d.screenshot(`${SHOTS}/release-e2e-refused.png`);
   });
@@ -127,8 +132,11 @@ try {
   await step(`the signed .deb back → Install and restart → ${V_NEW} installed, the app restarted`, async () => {
     copyFileSync(GOOD_DEB, PUBLISHED_DEB);
     await d.clickButton('Install and restart');
-    await d.waitFor('[role=progressbar]', { timeoutMs: 10000 }).catch(() => {
-      /* the download of a local file may finish before the first look */
+    // The bar stays up through the download, the signature check and dpkg (the app says
+    // "finished" only once the package is installed), so it is seen before the restart.
+    await d.waitFor('[role=progressbar][aria-label="Update download"]', { timeoutMs: 15000 });
+    await d.screenshot(`${SHOTS}/release-e2e-installing.png`).catch(() => {
+      /* the app may already be restarting */
     });
     const newPid = await until(
       'a new /usr/bin/companion process',
