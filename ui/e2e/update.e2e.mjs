@@ -135,9 +135,14 @@ try {
     // The bar stays up through the download, the signature check and dpkg (the app says
     // "finished" only once the package is installed), so it is seen before the restart.
     await d.waitFor('[role=progressbar][aria-label="Update download"]', { timeoutMs: 15000 });
-    await d.screenshot(`${SHOTS}/release-e2e-installing.png`).catch(() => {
-      /* the app may already be restarting */
-    });
+    // Downloaded (the server sends Content-Length) while dpkg runs: a screenshot of that,
+    // if the app is not already restarting.
+    try {
+      await d.waitFor('[role=progressbar][aria-valuenow="100"]', { timeoutMs: 10000 });
+      await d.screenshot(`${SHOTS}/release-e2e-installing.png`);
+    } catch {
+      /* restarting already */
+    }
     const newPid = await until(
       'a new /usr/bin/companion process',
       () => {
