@@ -1,5 +1,5 @@
 # Thin entry points; the work is in scripts/.
-.PHONY: test mql5-check screenshots demo bench lint fmt db chaos chaos-short fuzz fuzz-long windows wine-e2e release installer-e2e
+.PHONY: test mql5-check screenshots demo bench lint fmt db chaos chaos-short fuzz fuzz-long windows wine-e2e release installer-e2e release-e2e
 
 test:        ## build everything and run every test against an ephemeral PostgreSQL
 	bash scripts/test
@@ -52,3 +52,6 @@ release:     ## cut a release: make release VERSION=x.y.z (build, sign, publish 
 
 installer-e2e: ## the Windows installer (NSIS, stub payload) installed, updated and uninstalled under Wine
 	bash scripts/installer-e2e
+
+release-e2e: ## the Linux app: .deb N installed, updated to N+1 by itself (tampered download refused), restarted
+	bash scripts/release-e2e

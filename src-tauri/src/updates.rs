@@ -193,9 +193,10 @@ pub async fn install(app: &AppHandle, c: &Core) -> AppResult<()> {
     };
     let mut downloaded: u64 = 0;
     let emitter = app.clone();
-    let done = app.clone();
-    update
-        .download_and_install(
+    // Download and signature check first; "finished" only once the package is installed
+    // (the plugin's own download-finished callback fires before the signature is checked).
+    let bytes = update
+        .download(
             move |chunk, total| {
                 downloaded += chunk as u64;
                 let _ = emitter.emit(
@@ -207,19 +208,19 @@ pub async fn install(app: &AppHandle, c: &Core) -> AppResult<()> {
                     },
                 );
             },
-            move || {
-                let _ = done.emit(
-                    "update-progress",
-                    UpdateProgress {
-                        downloaded: 0,
-                        total: None,
-                        finished: true,
-                    },
-                );
-            },
+            || {},
         )
         .await
         .map_err(err)?;
+    update.install(bytes).map_err(err)?;
+    let _ = app.emit(
+        "update-progress",
+        UpdateProgress {
+            downloaded: 0,
+            total: None,
+            finished: true,
+        },
+    );
     tracing::info!(version = %update.version, "update installed; restarting");
     app.request_restart();
     Ok(())

@@ -66,6 +66,27 @@ describe('Settings', () => {
     expect(callsOf(log, 'install_update')).toHaveLength(1);
   });
 
+  it('a refused update (bad signature) says why and leaves no progress on screen', async () => {
+    app.set(pairedStatus());
+    let refuse: (e: unknown) => void = () => {};
+    backend({
+      get_settings: settings,
+      check_update: { available: true, current_version: '0.1.0', version: '0.2.0', notes: 'Faster fills.' },
+      install_update: () => new Promise((_, reject) => (refuse = reject)),
+    });
+    const user = userEvent.setup();
+    render(Settings, { onUnpaired: vi.fn() });
+    await user.click(screen.getByRole('button', { name: 'Check for updates' }));
+    await user.click(await screen.findByRole('button', { name: 'Install and restart' }));
+    await emit('update-progress', { downloaded: 1024, total: 1024, finished: false });
+    await vi.waitFor(() => expect(screen.getByRole('progressbar', { name: 'Update download' })).toHaveAttribute('aria-valuenow', '100'));
+    refuse({ code: 'update', message: 'Update failed: the signature verification failed' });
+    expect(await screen.findByTestId('update-error')).toHaveTextContent('signature verification failed');
+    expect(screen.queryByRole('progressbar')).not.toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Install and restart' })).toBeEnabled();
+    expect(screen.getByTestId('update-available')).toHaveTextContent('Version 0.2.0 is available.');
+  });
+
   it('says when the app is up to date', async () => {
     app.set(pairedStatus());
     backend({ get_settings: settings, check_update: { available: false, current_version: '0.1.0' } });
