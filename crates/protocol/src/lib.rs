@@ -12,6 +12,7 @@ pub mod contract;
 pub mod error;
 pub mod jobs;
 pub mod updates;
+pub mod symbols;
 pub mod user;
 
 pub use agents::*;
