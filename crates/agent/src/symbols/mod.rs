@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use companion_protocol::symbols::SymbolDecision;
 use companion_terminal::Terminal;
 
+pub use companion_protocol::symbols::SymbolDecision;
 pub use resolve::{resolve, Purpose, Resolution, ResolveError, SymbolList};
 
 /// A symbol list older than this is fetched again before resolving.
