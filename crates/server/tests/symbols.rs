@@ -65,11 +65,11 @@ async fn jobs_carry_the_canonical_name_and_the_alerts_own_spelling() {
 
 /// The `UPDATE public.tv_strategies` statement of migration 0010, run again on
 /// rows written the old way.
-fn renormalise_statement() -> String {
+fn renormalise_statement() -> &'static str {
     let sql = include_str!("../../../migrations/0010_symbol_resolution.sql");
     let start = sql.find("UPDATE public.tv_strategies").unwrap();
     let end = start + sql[start..].find(';').unwrap();
-    sql[start..end].to_string()
+    &sql[start..end]
 }
 
 async fn set_pairs(srv: &Srv, strategy: Uuid, pairs: &[&str]) {
@@ -96,7 +96,7 @@ async fn allowed_pairs_stored_the_old_way_are_renormalised_and_still_allow() {
     let (sid, secret) = srv.strategy(&t, json!({})).await;
     // What the old normaliser stored for EURUSD, NAS100USD, EURUSDm, TVC:GOLD, GBPUSD.
     set_pairs(&srv, sid, &["EURUSD", "NAS100USD", "EURUSDM", "GOLD", "GBPUSD"]).await;
-    let done = sqlx::query(&renormalise_statement())
+    let done = sqlx::query(renormalise_statement())
         .execute(&srv.db.pool)
         .await
         .unwrap();
@@ -106,7 +106,7 @@ async fn allowed_pairs_stored_the_old_way_are_renormalised_and_still_allow() {
         ["EURUSD", "NAS100", "EURUSDM", "XAUUSD", "GBPUSD"]
     );
     // Already canonical: untouched by a second run.
-    sqlx::query(&renormalise_statement())
+    sqlx::query(renormalise_statement())
         .execute(&srv.db.pool)
         .await
         .unwrap();
