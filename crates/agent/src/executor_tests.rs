@@ -11,8 +11,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::executor::{job_comment, Executor, ExecutorOptions};
-use crate::symbols;
 use crate::journal::{Journal, JournalState};
+use crate::symbols;
 use crate::toolchain::{ToolchainError, Unconfigured};
 
 #[derive(Default)]
@@ -546,24 +546,52 @@ async fn trades_and_closes_use_the_brokers_symbol() {
         async move { ex.run_claimed(&job(JobType::Trade, input)).await.unwrap() }
     };
     for (input, sent) in [
-        (json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1}), "EURUSD.pro"),
-        (json!({"symbol": "XAUUSD", "side": "sell", "volume": 0.1}), "GOLD"),
-        (json!({"symbol": "US30", "raw_symbol": "US30.cash", "side": "buy", "volume": 0.1}), "US30.cash"),
-        (json!({"symbol": "NAS100", "raw_symbol": "NAS100USD", "side": "buy", "volume": 0.1}), "USTEC"),
+        (
+            json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1}),
+            "EURUSD.pro",
+        ),
+        (
+            json!({"symbol": "XAUUSD", "side": "sell", "volume": 0.1}),
+            "GOLD",
+        ),
+        (
+            json!({"symbol": "US30", "raw_symbol": "US30.cash", "side": "buy", "volume": 0.1}),
+            "US30.cash",
+        ),
+        (
+            json!({"symbol": "NAS100", "raw_symbol": "NAS100USD", "side": "buy", "volume": 0.1}),
+            "USTEC",
+        ),
     ] {
         let r = trade(input.clone()).await;
         assert_eq!(r.status, ResultStatus::Completed, "{input}: {r:?}");
-        assert_eq!(t.orders.lock().unwrap().last().unwrap().symbol, sent, "{input}");
+        assert_eq!(
+            t.orders.lock().unwrap().last().unwrap().symbol,
+            sent,
+            "{input}"
+        );
     }
-    assert_eq!(t.symbols_calls.load(Ordering::SeqCst), 1, "the list is cached");
+    assert_eq!(
+        t.symbols_calls.load(Ordering::SeqCst),
+        1,
+        "the list is cached"
+    );
     let decided: Vec<(String, String, symbols::SymbolDecision)> = ex
         .symbols()
         .resolutions()
         .into_iter()
         .map(|r| (r.canonical, r.broker_symbol, r.decided))
         .collect();
-    assert!(decided.contains(&("XAUUSD".into(), "GOLD".into(), symbols::SymbolDecision::Alias)));
-    assert!(decided.contains(&("US30".into(), "US30.cash".into(), symbols::SymbolDecision::Raw)));
+    assert!(decided.contains(&(
+        "XAUUSD".into(),
+        "GOLD".into(),
+        symbols::SymbolDecision::Alias
+    )));
+    assert!(decided.contains(&(
+        "US30".into(),
+        "US30.cash".into(),
+        symbols::SymbolDecision::Raw
+    )));
 
     // A symbol the broker lacks: not sent, the message names what exists.
     let r = trade(json!({"symbol": "UKOIL", "side": "buy", "volume": 0.1})).await;
@@ -572,13 +600,25 @@ async fn trades_and_closes_use_the_brokers_symbol() {
         r.error_message.as_deref(),
         Some("no symbol for UKOIL at this broker; set one in Symbols")
     );
-    assert_eq!(t.symbols_calls.load(Ordering::SeqCst), 2, "a miss looks again");
+    assert_eq!(
+        t.symbols_calls.load(Ordering::SeqCst),
+        2,
+        "a miss looks again"
+    );
     assert_eq!(t.orders.lock().unwrap().len(), 4);
     // ... and once the broker lists it, it is found.
-    t.symbols.lock().unwrap().as_mut().unwrap().push(broker_symbol("UKOIL.cash"));
+    t.symbols
+        .lock()
+        .unwrap()
+        .as_mut()
+        .unwrap()
+        .push(broker_symbol("UKOIL.cash"));
     let r = trade(json!({"symbol": "UKOIL", "side": "buy", "volume": 0.1})).await;
     assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
-    assert_eq!(t.orders.lock().unwrap().last().unwrap().symbol, "UKOIL.cash");
+    assert_eq!(
+        t.orders.lock().unwrap().last().unwrap().symbol,
+        "UKOIL.cash"
+    );
 
     // Close by canonical symbol: the positions on the broker's name (GOLD) close.
     let r = ex
@@ -587,11 +627,21 @@ async fn trades_and_closes_use_the_brokers_symbol() {
         .unwrap();
     assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
     let out: ClosePositionOutput = serde_json::from_value(r.output_data.unwrap()).unwrap();
-    assert_eq!(out.tickets, vec![5001], "only the GOLD position (the second order)");
+    assert_eq!(
+        out.tickets,
+        vec![5001],
+        "only the GOLD position (the second order)"
+    );
 
     // An override wins.
-    t.symbols.lock().unwrap().as_mut().unwrap().push(broker_symbol("XAUUSD.x"));
-    ex.symbols().set_overrides([("xauusd".to_string(), "XAUUSD.x".to_string())]);
+    t.symbols
+        .lock()
+        .unwrap()
+        .as_mut()
+        .unwrap()
+        .push(broker_symbol("XAUUSD.x"));
+    ex.symbols()
+        .set_overrides([("xauusd".to_string(), "XAUUSD.x".to_string())]);
     let r = trade(json!({"symbol": "XAUUSD", "side": "buy", "volume": 0.1})).await;
     assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
     assert_eq!(t.orders.lock().unwrap().last().unwrap().symbol, "XAUUSD.x");

@@ -11,8 +11,8 @@ pub mod broker;
 pub mod contract;
 pub mod error;
 pub mod jobs;
-pub mod updates;
 pub mod symbols;
+pub mod updates;
 pub mod user;
 
 pub use agents::*;

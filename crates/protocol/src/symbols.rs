@@ -60,25 +60,55 @@ pub const INSTRUMENT_ALIASES: &[&[&str]] = &[
     &["XAGUSD", "SILVER"],
     &["XPTUSD", "PLATINUM"],
     &["XPDUSD", "PALLADIUM"],
-    &["US30", "US30USD", "DJ30", "WS30", "DJI", "USA30", "DOW30", "DJIA", "YM"],
     &[
-        "NAS100", "NAS100USD", "USTEC", "US100", "NDX", "USTECH", "USTECH100", "NQ", "NSDQ100",
+        "US30", "US30USD", "DJ30", "WS30", "DJI", "USA30", "DOW30", "DJIA", "YM",
     ],
     &[
-        "SPX500", "SPX500USD", "US500", "SP500", "SPX", "USA500", "ES",
+        "NAS100",
+        "NAS100USD",
+        "USTEC",
+        "US100",
+        "NDX",
+        "USTECH",
+        "USTECH100",
+        "NQ",
+        "NSDQ100",
+    ],
+    &[
+        "SPX500",
+        "SPX500USD",
+        "US500",
+        "SP500",
+        "SPX",
+        "USA500",
+        "ES",
     ],
     &["US2000", "US2000USD", "RUSSELL2000", "RUT", "US2000CASH"],
     &[
         "GER40", "DE30EUR", "DE40EUR", "DE40", "GER30", "DAX40", "DE30", "DAX", "GER40EUR",
     ],
     &["UK100", "UK100GBP", "FTSE100", "FTSE", "UKX"],
-    &["JPN225", "JP225USD", "JP225", "NIKKEI225", "NIKKEI", "NI225", "JPN225USD"],
+    &[
+        "JPN225",
+        "JP225USD",
+        "JP225",
+        "NIKKEI225",
+        "NIKKEI",
+        "NI225",
+        "JPN225USD",
+    ],
     &["FRA40", "FR40EUR", "FRA40EUR", "FR40", "CAC40", "CAC"],
-    &["EU50", "EU50EUR", "STOXX50", "EUSTX50", "STOXX50E", "ESTX50"],
+    &[
+        "EU50", "EU50EUR", "STOXX50", "EUSTX50", "STOXX50E", "ESTX50",
+    ],
     &["AUS200", "AU200AUD", "AUS200AUD", "AU200", "ASX200"],
     &["HK50", "HK33HKD", "HK50HKD", "HSI", "HK33"],
-    &["USOIL", "WTICOUSD", "WTI", "XTIUSD", "CL", "USCRUDE", "CRUDEOIL", "OILUS", "WTIUSD"],
-    &["UKOIL", "BCOUSD", "BRENT", "XBRUSD", "BRN", "UKBRENT", "OILUK", "BRENTUSD"],
+    &[
+        "USOIL", "WTICOUSD", "WTI", "XTIUSD", "CL", "USCRUDE", "CRUDEOIL", "OILUS", "WTIUSD",
+    ],
+    &[
+        "UKOIL", "BCOUSD", "BRENT", "XBRUSD", "BRN", "UKBRENT", "OILUK", "BRENTUSD",
+    ],
     &["NATGAS", "NATGASUSD", "XNGUSD", "NG", "NGAS"],
     &["BTCUSD", "BTCUSDT", "BITCOIN", "XBTUSD", "BTCUSDC"],
     &["ETHUSD", "ETHUSDT", "ETHEREUM", "ETHUSDC"],
@@ -100,10 +130,11 @@ pub fn canonical_alias(name: &str) -> Option<&'static str> {
 /// Every spelling of canonical instrument `canonical` (itself first); just
 /// `[canonical]` when it has no aliases.
 pub fn aliases_of(canonical: &str) -> Vec<&str> {
-    match INSTRUMENT_ALIASES
-        .iter()
-        .find(|group| group.first().is_some_and(|c| c.eq_ignore_ascii_case(canonical)))
-    {
+    match INSTRUMENT_ALIASES.iter().find(|group| {
+        group
+            .first()
+            .is_some_and(|c| c.eq_ignore_ascii_case(canonical))
+    }) {
         Some(group) => group.to_vec(),
         None => vec![canonical],
     }
@@ -142,7 +173,9 @@ mod tests {
         for group in INSTRUMENT_ALIASES {
             for a in *group {
                 assert!(seen.insert(*a), "{a} is in two groups");
-                assert!(a.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+                assert!(a
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
             }
         }
     }

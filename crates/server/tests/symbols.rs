@@ -95,7 +95,12 @@ async fn allowed_pairs_stored_the_old_way_are_renormalised_and_still_allow() {
     let t = srv.trader("pairs@example.test").await;
     let (sid, secret) = srv.strategy(&t, json!({})).await;
     // What the old normaliser stored for EURUSD, NAS100USD, EURUSDm, TVC:GOLD, GBPUSD.
-    set_pairs(&srv, sid, &["EURUSD", "NAS100USD", "EURUSDM", "GOLD", "GBPUSD"]).await;
+    set_pairs(
+        &srv,
+        sid,
+        &["EURUSD", "NAS100USD", "EURUSDM", "GOLD", "GBPUSD"],
+    )
+    .await;
     let done = sqlx::query(renormalise_statement())
         .execute(&srv.db.pool)
         .await
@@ -138,7 +143,15 @@ async fn the_sql_mapping_agrees_with_the_webhook_on_every_alias() {
         .flat_map(|g| g.iter().map(|a| a.to_string()))
         .collect();
     names.extend(
-        ["EURUSD", "GBPJPY", "EURUSDM", "USDJPYECN", "GBPUSDPRO", "US30"].map(String::from),
+        [
+            "EURUSD",
+            "GBPJPY",
+            "EURUSDM",
+            "USDJPYECN",
+            "GBPUSDPRO",
+            "US30",
+        ]
+        .map(String::from),
     );
     for name in names {
         let sql: String = sqlx::query_scalar("select public.canonical_symbol($1)")
@@ -197,7 +210,13 @@ async fn dedup_keys_stored_the_old_way_still_dedup() {
         .await;
     assert_eq!(first["status"], "pending", "{first}");
     let key: String = sqlx::query_scalar("select dedup_key from tv_signals where id = $1")
-        .bind(first["signal_id"].as_str().unwrap().parse::<Uuid>().unwrap())
+        .bind(
+            first["signal_id"]
+                .as_str()
+                .unwrap()
+                .parse::<Uuid>()
+                .unwrap(),
+        )
         .fetch_one(&srv.db.pool)
         .await
         .unwrap();
@@ -213,7 +232,10 @@ async fn dedup_keys_stored_the_old_way_still_dedup() {
 }
 
 fn overrides_path(t: &Trader) -> String {
-    format!("/api/v1/broker-connections/{}/symbol-overrides", t.connection)
+    format!(
+        "/api/v1/broker-connections/{}/symbol-overrides",
+        t.connection
+    )
 }
 
 #[tokio::test]
@@ -284,7 +306,12 @@ async fn symbol_overrides_are_set_listed_and_cleared_per_connection() {
         ("%7B%7Bticker%7D%7D", json!({"broker_symbol": "GOLD"})),
     ] {
         let (status, v) = srv
-            .call(t.user, Method::PUT, &format!("{base}/{canonical}"), Some(&body))
+            .call(
+                t.user,
+                Method::PUT,
+                &format!("{base}/{canonical}"),
+                Some(&body),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert_eq!(v["code"], "invalid_request");

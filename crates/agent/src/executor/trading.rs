@@ -266,16 +266,14 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             (Some(t), _) => vec![t],
             (None, Some(symbol)) => match self.terminal.positions().await {
                 Ok(ps) => {
-                    let names = self
-                        .close_names(symbol, input.raw_symbol.as_deref())
-                        .await;
+                    let names = self.close_names(symbol, input.raw_symbol.as_deref()).await;
                     ps.into_iter()
-                    .filter(|p| {
-                        names.iter().any(|n| p.symbol.eq_ignore_ascii_case(n))
-                            && input.side.is_none_or(|s| s == p.side)
-                    })
-                    .map(|p| p.ticket)
-                    .collect()
+                        .filter(|p| {
+                            names.iter().any(|n| p.symbol.eq_ignore_ascii_case(n))
+                                && input.side.is_none_or(|s| s == p.side)
+                        })
+                        .map(|p| p.ticket)
+                        .collect()
                 }
                 Err(e) => {
                     return Ok(failed(format!(
@@ -349,7 +347,11 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         {
             Ok(r) => vec![r.broker_symbol],
             Err(ResolveError::Ambiguous { candidates, .. }) => candidates,
-            Err(_) => [Some(canonical), raw].into_iter().flatten().map(String::from).collect(),
+            Err(_) => [Some(canonical), raw]
+                .into_iter()
+                .flatten()
+                .map(String::from)
+                .collect(),
         }
     }
 }

@@ -81,7 +81,10 @@ impl SymbolList {
     pub fn new(symbols: Vec<BrokerSymbol>) -> Self {
         let mut by_upper: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, s) in symbols.iter().enumerate() {
-            by_upper.entry(s.name.to_ascii_uppercase()).or_default().push(i);
+            by_upper
+                .entry(s.name.to_ascii_uppercase())
+                .or_default()
+                .push(i);
         }
         let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
         for s in &symbols {
@@ -123,7 +126,11 @@ impl SymbolList {
         if let Some(s) = self.symbols.iter().find(|s| s.name == name) {
             return Some(s);
         }
-        match self.by_upper.get(&name.to_ascii_uppercase()).map(Vec::as_slice) {
+        match self
+            .by_upper
+            .get(&name.to_ascii_uppercase())
+            .map(Vec::as_slice)
+        {
             Some([i]) => self.symbols.get(*i),
             _ => None,
         }
@@ -217,7 +224,10 @@ pub fn resolve(
             None => Err(bad("is not in the terminal's symbol list")),
         };
     }
-    if let Some(s) = raw.and_then(|r| list.named(r)).filter(|s| qualifies(s, purpose)) {
+    if let Some(s) = raw
+        .and_then(|r| list.named(r))
+        .filter(|s| qualifies(s, purpose))
+    {
         return Ok(found(s, SymbolDecision::Raw));
     }
     if let Some(s) = list.named(canonical).filter(|s| qualifies(s, purpose)) {

@@ -65,7 +65,8 @@ fn dotted_pro_broker() {
     let e = open(&l, "UKOIL", None).unwrap_err();
     assert!(matches!(e, ResolveError::NotFound { .. }), "{e}");
     assert!(
-        e.to_string().starts_with("no symbol for UKOIL at this broker"),
+        e.to_string()
+            .starts_with("no symbol for UKOIL at this broker"),
         "{e}"
     );
 }
@@ -86,14 +87,23 @@ fn suffix_m_broker() {
 
 #[test]
 fn dash_ecn_and_prefix_brokers() {
-    let l = list(&["EURUSD-ECN", "GBPUSD-ECN", "USDJPY-ECN", "XAUUSD-ECN", "US30-ECN"]);
+    let l = list(&[
+        "EURUSD-ECN",
+        "GBPUSD-ECN",
+        "USDJPY-ECN",
+        "XAUUSD-ECN",
+        "US30-ECN",
+    ]);
     assert_eq!(l.affixes()[0], (String::new(), "-ECN".to_string()));
     assert_eq!(ok(&l, "EURUSD", None).0, "EURUSD-ECN");
     assert_eq!(ok(&l, "XAUUSD", None).0, "XAUUSD-ECN");
     let l = list(&["#EURUSD", "#GBPUSD", "#USDJPY", "#XAGUSD", "#GOLD"]);
     assert_eq!(l.affixes()[0], ("#".to_string(), String::new()));
     assert_eq!(ok(&l, "EURUSD", None).0, "#EURUSD");
-    assert_eq!(ok(&l, "XAUUSD", None), ("#GOLD".into(), SymbolDecision::Alias));
+    assert_eq!(
+        ok(&l, "XAUUSD", None),
+        ("#GOLD".into(), SymbolDecision::Alias)
+    );
 }
 
 #[test]
@@ -123,11 +133,19 @@ fn ambiguous_candidates_are_named_unless_one_is_visible() {
 
 #[test]
 fn close_only_symbols_cannot_open_but_can_close() {
-    let mut symbols = vec![sym("EURUSD"), sym("EURUSD.pro"), sym("GBPUSD.pro"), sym("GOLD")];
+    let mut symbols = vec![
+        sym("EURUSD"),
+        sym("EURUSD.pro"),
+        sym("GBPUSD.pro"),
+        sym("GOLD"),
+    ];
     symbols[0].trade_mode = SymbolTradeMode::CloseOnly;
     symbols[3].trade_mode = SymbolTradeMode::CloseOnly;
     let l = SymbolList::new(symbols);
-    assert_eq!(ok(&l, "EURUSD", None), ("EURUSD.pro".into(), SymbolDecision::Affix));
+    assert_eq!(
+        ok(&l, "EURUSD", None),
+        ("EURUSD.pro".into(), SymbolDecision::Affix)
+    );
     let close = resolve("EURUSD", None, &l, &HashMap::new(), Purpose::Close).unwrap();
     assert_eq!(close.broker_symbol, "EURUSD");
     let e = open(&l, "XAUUSD", None).unwrap_err();
@@ -150,5 +168,8 @@ fn overrides_come_first_and_must_exist() {
     );
     let overrides = HashMap::from([("XAUUSD".to_string(), "XAU.x".to_string())]);
     let e = resolve("XAUUSD", None, &l, &overrides, Purpose::Open).unwrap_err();
-    assert!(e.to_string().contains("not in the terminal's symbol list"), "{e}");
+    assert!(
+        e.to_string().contains("not in the terminal's symbol list"),
+        "{e}"
+    );
 }

@@ -285,14 +285,13 @@ pub fn read_symbol(raw: &str) -> Option<SymbolName> {
         return None;
     }
     let canonical = normalize_symbol(raw);
-    let ok = (2..=20).contains(&canonical.len())
-        && canonical.chars().any(|c| c.is_ascii_alphabetic());
+    let ok =
+        (2..=20).contains(&canonical.len()) && canonical.chars().any(|c| c.is_ascii_alphabetic());
     if !ok {
         return None;
     }
     let own = strip_exchange(raw);
-    let alert_spelling = (!own.eq_ignore_ascii_case(&canonical)
-        && own.len() <= MAX_RAW_SYMBOL_LEN)
+    let alert_spelling = (!own.eq_ignore_ascii_case(&canonical) && own.len() <= MAX_RAW_SYMBOL_LEN)
         .then(|| own.to_string());
     Some(SymbolName {
         canonical,
