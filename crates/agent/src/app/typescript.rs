@@ -8,7 +8,7 @@ use ts_rs::{Config, TS};
 
 use crate::app::dto::{
     CurrentPairing, PairOffer, ServerEvent, ServerEventKind, SettingsDto, SignalFilter, StatusDto,
-    StrategyInput, TerminalDto, UpdateInfo, UpdateProgress,
+    StrategyInput, SymbolRow, TerminalDto, UpdateInfo, UpdateProgress,
 };
 use crate::app::error::{AppError, AppErrorCode};
 use companion_protocol as p;
