@@ -18,7 +18,8 @@ use uuid::Uuid;
 /// symbol of its order if any, error message).
 async fn alert(s: &Stack, secret: &str, symbol: &str) -> (String, Option<String>, Option<String>) {
     let url = format!("{}/api/v1/webhooks/tv/{secret}", s.server_url());
-    let body = json!({"action": "buy", "symbol": symbol, "volume": 0.1, "id": Uuid::new_v4().to_string()});
+    let body =
+        json!({"action": "buy", "symbol": symbol, "volume": 0.1, "id": Uuid::new_v4().to_string()});
     let v: serde_json::Value = s
         .http
         .post(&url)

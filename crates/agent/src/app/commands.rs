@@ -144,7 +144,9 @@ impl Core {
         let overrides = s.api.symbol_overrides(connection).await?;
         let resolved = s.symbol_book().map(|b| b.resolutions()).unwrap_or_default();
         Ok(symbol_rows(
-            overrides.into_iter().map(|o| (o.canonical, o.broker_symbol)),
+            overrides
+                .into_iter()
+                .map(|o| (o.canonical, o.broker_symbol)),
             resolved,
         ))
     }
@@ -261,7 +263,12 @@ impl Core {
 pub fn path_symbol(raw: &str) -> AppResult<String> {
     let s = raw.trim();
     let s = s.rsplit(':').next().unwrap_or(s).trim();
-    if s.is_empty() || s.len() > 32 || !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+    if s.is_empty()
+        || s.len() > 32
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
         return Err(AppError::invalid(format!("{raw:?} is not a symbol")));
     }
     Ok(s.to_string())

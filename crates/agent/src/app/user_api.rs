@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
+use companion_protocol::symbols::{SetSymbolOverride, SymbolOverride};
 use companion_protocol::{
     AgentMe, ApiErrorBody, BrokerConnection, CreateJobRequest, EaProject, EaVersion,
     EaVersionSource, ErrorCode, JobView, QueuedJob, SetCurrentVersionRequest, SignalDetail,
     SignalPage, Strategy, AGENT_KEY_HEADER,
 };
-use companion_protocol::symbols::{SetSymbolOverride, SymbolOverride};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -190,8 +190,10 @@ impl UserApi {
     }
 
     pub async fn symbol_overrides(&self, connection: Uuid) -> AppResult<Vec<SymbolOverride>> {
-        self.get(&format!("/broker-connections/{connection}/symbol-overrides"))
-            .await
+        self.get(&format!(
+            "/broker-connections/{connection}/symbol-overrides"
+        ))
+        .await
     }
 
     /// `canonical` must be a path-safe spelling (see `Core::set_symbol_override`).
