@@ -1,7 +1,8 @@
 //! Symbol resolution end to end: TradingView alerts (canonical names, the
 //! alert's own spelling) through the real server and agent to a paper terminal
-//! set up as a real broker (`--profile`), each order on the broker's own symbol;
-//! a symbol the broker lacks fails naming what it has.
+//! set up as a real broker (`--profile`), each order on the broker's own symbol
+//! (or the trader's override, loaded by the agent from the server); a symbol the
+//! broker lacks fails naming what it has.
 
 #![allow(
     clippy::unwrap_used,
@@ -47,8 +48,22 @@ async fn alert(s: &Stack, secret: &str, symbol: &str) -> (String, Option<String>
     (status, sent, error)
 }
 
-async fn stack(test: &str, profile: &str) -> (Stack, String) {
+/// `overrides` (canonical, broker symbol) are the trader's, stored before the
+/// agent starts (it loads them at start).
+async fn stack(test: &str, profile: &str, overrides: &[(&str, &str)]) -> (Stack, String) {
     let mut s = Stack::new(test).await;
+    for (canonical, symbol) in overrides {
+        sqlx::query(
+            "INSERT INTO broker_symbol_overrides (broker_connection_id, canonical, broker_symbol)
+             VALUES ($1, $2, $3)",
+        )
+        .bind(s.broker_connection_id.unwrap())
+        .bind(canonical)
+        .bind(symbol)
+        .execute(&s.db.pool)
+        .await
+        .unwrap();
+    }
     s.start_agent(&[]);
     s.start_paper(&["--profile", profile]);
     s.wait_terminal_ready().await;
@@ -58,13 +73,20 @@ async fn stack(test: &str, profile: &str) -> (Stack, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alerts_fill_on_a_dotted_pro_brokers_own_symbols() {
-    let (s, secret) = stack("symbols_dotted_pro", "dotted-pro").await;
+    // This broker has no S&P 500; the trader chose to trade those alerts on the Dow.
+    let (s, secret) = stack(
+        "symbols_dotted_pro",
+        "dotted-pro",
+        &[("SPX500", "US30.cash")],
+    )
+    .await;
     for (symbol, at_broker) in [
         ("OANDA:EURUSD", "EURUSD.pro"),
         ("XAUUSD", "GOLD"),
         ("OANDA:NAS100USD", "US100.cash"),
         ("US30.cash", "US30.cash"),
         ("PEPPERSTONE:GER40", "GER40.cash"),
+        ("OANDA:SPX500USD", "US30.cash"),
     ] {
         let (status, sent, error) = alert(&s, &secret, symbol).await;
         assert_eq!(status, "completed", "{symbol}: {error:?}");
@@ -88,7 +110,7 @@ async fn alerts_fill_on_a_dotted_pro_brokers_own_symbols() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alerts_fill_on_a_suffix_m_brokers_own_symbols() {
-    let (s, secret) = stack("symbols_suffix_m", "suffix-m").await;
+    let (s, secret) = stack("symbols_suffix_m", "suffix-m", &[]).await;
     for (symbol, at_broker) in [
         ("FX:EURUSD", "EURUSDm"),
         ("TVC:GOLD", "XAUUSDm"),
