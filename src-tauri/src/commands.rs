@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use companion_agent::app::{
     logs, AppResult, Core, PairOffer, SettingsDto, SignalFilter, StatusDto, StrategyInput,
-    UpdateInfo,
+    SymbolRow, UpdateInfo,
 };
 use companion_protocol::{
     AccountOutput, BrokerConnection, Candle, ClosePositionOutput, EaProject, EaVersion,
@@ -116,6 +116,25 @@ pub async fn rotate_strategy_secret(c: C<'_>, id: Uuid) -> AppResult<Strategy> {
 #[tauri::command]
 pub async fn list_broker_connections(c: C<'_>) -> AppResult<Vec<BrokerConnection>> {
     c.list_broker_connections().await
+}
+
+#[tauri::command]
+pub async fn list_symbols(c: C<'_>) -> AppResult<Vec<SymbolRow>> {
+    c.list_symbols().await
+}
+
+#[tauri::command]
+pub async fn set_symbol_override(
+    c: C<'_>,
+    canonical: String,
+    broker_symbol: String,
+) -> AppResult<Vec<SymbolRow>> {
+    c.set_symbol_override(&canonical, &broker_symbol).await
+}
+
+#[tauri::command]
+pub async fn clear_symbol_override(c: C<'_>, canonical: String) -> AppResult<Vec<SymbolRow>> {
+    c.clear_symbol_override(&canonical).await
 }
 
 #[tauri::command]

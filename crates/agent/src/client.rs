@@ -235,6 +235,21 @@ impl ApiClient {
         check(resp).await.map(|_| ())
     }
 
+    /// `GET /broker-connections/{id}/symbol-overrides` (user API, with the agent
+    /// key): the trader's broker symbols for canonical instruments.
+    pub async fn symbol_overrides(
+        &self,
+        connection: Uuid,
+    ) -> Result<Vec<companion_protocol::symbols::SymbolOverride>, ClientError> {
+        let path = format!("/broker-connections/{connection}/symbol-overrides");
+        let resp = send(
+            self.request(reqwest::Method::GET, &path)
+                .timeout(Duration::from_secs(15)),
+        )
+        .await?;
+        decode(resp).await
+    }
+
     /// `POST /agents/{id}/prices`.
     pub async fn push_prices(&self, prices: &PricesRequest) -> Result<(), ClientError> {
         let path = format!("/agents/{}/prices", self.id()?);

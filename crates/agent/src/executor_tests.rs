@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::executor::{job_comment, Executor, ExecutorOptions};
 use crate::journal::{Journal, JournalState};
+use crate::symbols;
 use crate::toolchain::{ToolchainError, Unconfigured};
 
 #[derive(Default)]
@@ -25,6 +26,9 @@ struct Scripted {
     info_calls: AtomicU32,
     /// Connect after this many `info` calls (0 = never changes).
     connect_after: AtomicU32,
+    /// The symbol list (`None`: the terminal cannot list its symbols).
+    symbols: Mutex<Option<Vec<BrokerSymbol>>>,
+    symbols_calls: AtomicU32,
 }
 
 impl Scripted {
@@ -194,6 +198,15 @@ impl Terminal for Scripted {
     }
     async fn stop(&self, _chart_id: i64) -> Result<(), TerminalError> {
         self.check()
+    }
+    async fn symbols(&self) -> Result<Vec<BrokerSymbol>, TerminalError> {
+        self.check()?;
+        self.symbols_calls.fetch_add(1, Ordering::SeqCst);
+        self.symbols
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| TerminalError::Other("unknown command symbols".into()))
     }
 }
 
@@ -506,4 +519,150 @@ async fn compile_and_test_without_toolchain_say_how_to_configure_it() {
         ToolchainError::NotConfigured(m.clone()),
         ToolchainError::NotConfigured(_)
     ));
+}
+
+fn broker_symbol(name: &str) -> BrokerSymbol {
+    BrokerSymbol {
+        name: name.into(),
+        description: String::new(),
+        path: String::new(),
+        trade_mode: SymbolTradeMode::Full,
+        digits: 5,
+        visible: true,
+    }
+}
+
+/// Trades and closes name the canonical instrument; the executor sends the
+/// broker's own symbol, found in the terminal's list (fetched once, again on a miss).
+#[tokio::test]
+async fn trades_and_closes_use_the_brokers_symbol() {
+    let t = Scripted::connected();
+    *t.symbols.lock().unwrap() = Some(
+        ["EURUSD.pro", "GBPUSD.pro", "GOLD", "US30.cash", "USTEC"]
+            .map(broker_symbol)
+            .to_vec(),
+    );
+    let (ex, _d) = executor(t.clone()).await;
+    let trade = |input: serde_json::Value| {
+        let ex = &ex;
+        async move { ex.run_claimed(&job(JobType::Trade, input)).await.unwrap() }
+    };
+    for (input, sent) in [
+        (
+            json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1}),
+            "EURUSD.pro",
+        ),
+        (
+            json!({"symbol": "XAUUSD", "side": "sell", "volume": 0.1}),
+            "GOLD",
+        ),
+        (
+            json!({"symbol": "US30", "raw_symbol": "US30.cash", "side": "buy", "volume": 0.1}),
+            "US30.cash",
+        ),
+        (
+            json!({"symbol": "NAS100", "raw_symbol": "NAS100USD", "side": "buy", "volume": 0.1}),
+            "USTEC",
+        ),
+    ] {
+        let r = trade(input.clone()).await;
+        assert_eq!(r.status, ResultStatus::Completed, "{input}: {r:?}");
+        assert_eq!(
+            t.orders.lock().unwrap().last().unwrap().symbol,
+            sent,
+            "{input}"
+        );
+    }
+    assert_eq!(
+        t.symbols_calls.load(Ordering::SeqCst),
+        1,
+        "the list is cached"
+    );
+    let decided: Vec<(String, String, symbols::SymbolDecision)> = ex
+        .symbols()
+        .resolutions()
+        .into_iter()
+        .map(|r| (r.canonical, r.broker_symbol, r.decided))
+        .collect();
+    assert!(decided.contains(&(
+        "XAUUSD".into(),
+        "GOLD".into(),
+        symbols::SymbolDecision::Alias
+    )));
+    assert!(decided.contains(&(
+        "US30".into(),
+        "US30.cash".into(),
+        symbols::SymbolDecision::Raw
+    )));
+
+    // A symbol the broker lacks: not sent, the message names what exists.
+    let r = trade(json!({"symbol": "UKOIL", "side": "buy", "volume": 0.1})).await;
+    assert_eq!(r.status, ResultStatus::Failed);
+    assert_eq!(
+        r.error_message.as_deref(),
+        Some("no symbol for UKOIL at this broker; set one in Symbols")
+    );
+    assert_eq!(
+        t.symbols_calls.load(Ordering::SeqCst),
+        2,
+        "a miss looks again"
+    );
+    assert_eq!(t.orders.lock().unwrap().len(), 4);
+    // ... and once the broker lists it, it is found.
+    t.symbols
+        .lock()
+        .unwrap()
+        .as_mut()
+        .unwrap()
+        .push(broker_symbol("UKOIL.cash"));
+    let r = trade(json!({"symbol": "UKOIL", "side": "buy", "volume": 0.1})).await;
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    assert_eq!(
+        t.orders.lock().unwrap().last().unwrap().symbol,
+        "UKOIL.cash"
+    );
+
+    // Close by canonical symbol: the positions on the broker's name (GOLD) close.
+    let r = ex
+        .run_claimed(&job(JobType::ClosePosition, json!({"symbol": "XAUUSD"})))
+        .await
+        .unwrap();
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    let out: ClosePositionOutput = serde_json::from_value(r.output_data.unwrap()).unwrap();
+    assert_eq!(
+        out.tickets,
+        vec![5001],
+        "only the GOLD position (the second order)"
+    );
+
+    // An override wins.
+    t.symbols
+        .lock()
+        .unwrap()
+        .as_mut()
+        .unwrap()
+        .push(broker_symbol("XAUUSD.x"));
+    ex.symbols()
+        .set_overrides([("xauusd".to_string(), "XAUUSD.x".to_string())]);
+    let r = trade(json!({"symbol": "XAUUSD", "side": "buy", "volume": 0.1})).await;
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    assert_eq!(t.orders.lock().unwrap().last().unwrap().symbol, "XAUUSD.x");
+    ex.symbols().set_overrides([]);
+}
+
+/// A terminal that cannot list its symbols (an older bridge EA): names are sent as
+/// the job gives them, as before.
+#[tokio::test]
+async fn without_a_symbol_list_the_canonical_name_is_sent() {
+    let t = Scripted::connected();
+    let (ex, _d) = executor(t.clone()).await;
+    let r = ex
+        .run_claimed(&job(
+            JobType::Trade,
+            json!({"symbol": "XAUUSD", "raw_symbol": "GOLD", "side": "buy", "volume": 0.1}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    assert_eq!(t.orders.lock().unwrap()[0].symbol, "XAUUSD");
 }

@@ -64,6 +64,8 @@ pub struct Launched {
     pub bridge_addr: SocketAddr,
     /// The token the bridge EA / paper terminal must present.
     pub bridge_token: String,
+    /// The executor's symbol resolutions and overrides (the app's Symbols view).
+    pub symbols: Arc<crate::symbols::SymbolBook>,
     journal: Journal,
     bridge: BridgeServer,
 }
@@ -139,12 +141,14 @@ pub async fn launch(
     if ropts.price_symbols.is_empty() {
         ropts.price_symbols = cfg.price_symbols.clone();
     }
+    let symbols = executor.symbols().clone();
     let handle = runtime::start(client.with_agent_id(me.agent_id), executor, ropts);
     Ok(Launched {
         handle,
         me,
         bridge_addr,
         bridge_token: token,
+        symbols,
         journal,
         bridge,
     })

@@ -98,3 +98,110 @@ async fn the_app_core_pairs_runs_jobs_pauses_resumes_after_a_restart_and_unpairs
     assert!(store.get(&s.agent_id.to_string()).unwrap().is_none());
     s.stop_paper();
 }
+
+/// Posts a buy alert for `symbol` to the strategy `secret` and waits for its job.
+async fn alert(s: &Stack, secret: &str, symbol: &str) -> (String, Option<String>) {
+    let url = format!("{}/api/v1/webhooks/tv/{secret}", s.server_url());
+    let body = serde_json::json!({"action": "buy", "symbol": symbol, "volume": 0.1, "id": uuid::Uuid::new_v4().to_string()});
+    let v: serde_json::Value = s
+        .http
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let signal: uuid::Uuid = v["signal_id"].as_str().unwrap().parse().unwrap();
+    let job: uuid::Uuid = sqlx::query_scalar("SELECT job_id FROM tv_signals WHERE id = $1")
+        .bind(signal)
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
+    let (status, _, _) = s.wait_job(job).await;
+    let orders = s.orders_with_comment(&companion_agent::job_comment(job));
+    (
+        status,
+        orders
+            .first()
+            .and_then(|o| o["symbol"].as_str())
+            .map(String::from),
+    )
+}
+
+/// The Symbols view's commands: overrides set and cleared through the user API with
+/// the app's agent key, applied at once by the embedded runtime, and the
+/// resolutions it made with how each was decided.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_symbols_view_shows_resolutions_and_sets_overrides_the_runtime_applies() {
+    use companion_agent::symbols::SymbolDecision;
+    let mut s = Stack::new("app_core_symbols").await;
+    let store = Arc::new(MemoryStore::default());
+    let core = Core::open(options(&s, Arc::clone(&store))).await;
+    core.pair(s.key.clone(), Some(s.server_url()))
+        .await
+        .expect("pair");
+    s.start_paper(&["--profile", "dotted-pro"]);
+    status_reaches(&core, "terminal connected", |st| st.terminal.connected).await;
+    assert!(core.list_symbols().await.expect("symbols").is_empty());
+    let (_, secret) = s.insert_strategy().await;
+
+    assert_eq!(
+        alert(&s, &secret, "OANDA:EURUSD").await,
+        ("completed".into(), Some("EURUSD.pro".into()))
+    );
+    assert_eq!(
+        alert(&s, &secret, "OANDA:NAS100USD").await,
+        ("completed".into(), Some("US100.cash".into()))
+    );
+    let rows = core.list_symbols().await.expect("symbols");
+    let line = |rows: &[companion_agent::app::SymbolRow], c: &str| {
+        rows.iter()
+            .find(|r| r.canonical == c)
+            .cloned()
+            .unwrap_or_else(|| panic!("{c} in {rows:?}"))
+    };
+    let eur = line(&rows, "EURUSD");
+    assert_eq!(
+        (eur.broker_symbol.as_deref(), eur.decided),
+        (Some("EURUSD.pro"), Some(SymbolDecision::Affix))
+    );
+    let nas = line(&rows, "NAS100");
+    assert_eq!(
+        (nas.broker_symbol.as_deref(), nas.decided),
+        (Some("US100.cash"), Some(SymbolDecision::Alias))
+    );
+
+    // The trader prefers another symbol for the Nasdaq (any spelling names it).
+    let rows = core
+        .set_symbol_override("OANDA:NAS100USD", "US30.cash")
+        .await
+        .expect("set override");
+    assert_eq!(
+        line(&rows, "NAS100").override_symbol.as_deref(),
+        Some("US30.cash")
+    );
+    assert_eq!(
+        alert(&s, &secret, "NAS100").await,
+        ("completed".into(), Some("US30.cash".into()))
+    );
+    let nas = line(&core.list_symbols().await.unwrap(), "NAS100");
+    assert_eq!(
+        (nas.broker_symbol.as_deref(), nas.decided),
+        (Some("US30.cash"), Some(SymbolDecision::Override))
+    );
+    let bad = core.set_symbol_override("NAS100", "US 30").await;
+    assert!(bad.is_err(), "{bad:?}");
+
+    // Cleared: the agent resolves it itself again.
+    let rows = core.clear_symbol_override("NAS100").await.expect("clear");
+    assert!(rows.iter().all(|r| r.override_symbol.is_none()), "{rows:?}");
+    assert_eq!(
+        alert(&s, &secret, "NAS100").await,
+        ("completed".into(), Some("US100.cash".into()))
+    );
+
+    core.close().await;
+    s.stop_paper();
+}

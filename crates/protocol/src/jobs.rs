@@ -151,7 +151,13 @@ impl Timeframe {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TradeInput {
+    /// The canonical instrument (`EURUSD`, `XAUUSD`, `NAS100`); the agent resolves
+    /// it to the broker's own name.
     pub symbol: String,
+    /// The alert's own symbol (exchange prefix stripped) when it differs from the
+    /// canonical one, e.g. `US30.cash`: used as is when the broker has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_symbol: Option<String>,
     pub side: Side,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume: Option<f64>,
@@ -193,6 +199,7 @@ impl TradeInput {
     pub fn new(symbol: impl Into<String>, side: Side) -> Self {
         TradeInput {
             symbol: symbol.into(),
+            raw_symbol: None,
             side,
             volume: None,
             risk_pct: None,
@@ -259,8 +266,12 @@ pub struct TradeOutput {
 pub struct ClosePositionInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<u64>,
+    /// The canonical instrument (resolved by the agent like a trade's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
+    /// The alert's own symbol when it differs from `symbol` (see `TradeInput`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_symbol: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub side: Option<Side>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

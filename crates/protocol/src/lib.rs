@@ -11,6 +11,7 @@ pub mod broker;
 pub mod contract;
 pub mod error;
 pub mod jobs;
+pub mod symbols;
 pub mod updates;
 pub mod user;
 

@@ -53,6 +53,8 @@ export type {
   Status,
   Strategy,
   StrategyInput,
+  SymbolDecision,
+  SymbolRow,
   TerminalStatus,
   TestReport,
   Timeframe,
@@ -78,6 +80,7 @@ import type {
   Status,
   Strategy,
   StrategyInput,
+  SymbolRow,
   UpdateInfo,
   UpdateProgress,
 } from './generated/types';
@@ -171,6 +174,10 @@ export const api = {
   deleteStrategy: (id: Uuid) => call<void>('delete_strategy', { id }),
   rotateStrategySecret: (id: Uuid) => call<Strategy>('rotate_strategy_secret', { id }),
   listBrokerConnections: () => call<BrokerConnection[]>('list_broker_connections'),
+  listSymbols: () => call<SymbolRow[]>('list_symbols'),
+  setSymbolOverride: (canonical: string, brokerSymbol: string) =>
+    call<SymbolRow[]>('set_symbol_override', { canonical, brokerSymbol }),
+  clearSymbolOverride: (canonical: string) => call<SymbolRow[]>('clear_symbol_override', { canonical }),
 
   listSignals: (filter: SignalFilter, cursor?: string | null) =>
     call<SignalPage>('list_signals', { filter, cursor: cursor ?? null }),

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::app::dto::{SignalFilter, StrategyInput};
+use crate::app::dto::{SignalFilter, StrategyInput, SymbolRow};
 use crate::app::error::{AppError, AppErrorCode, AppResult};
 use crate::app::session::Core;
 
@@ -136,6 +136,66 @@ impl Core {
         self.session().await?.api.broker_connections().await
     }
 
+    /// The Symbols view: every instrument with an override or resolved since the
+    /// embedded runtime started, by canonical name.
+    pub async fn list_symbols(&self) -> AppResult<Vec<SymbolRow>> {
+        let s = self.session().await?;
+        let connection = self.own_connection(&s.api).await?;
+        let overrides = s.api.symbol_overrides(connection).await?;
+        let resolved = s.symbol_book().map(|b| b.resolutions()).unwrap_or_default();
+        Ok(symbol_rows(
+            overrides
+                .into_iter()
+                .map(|o| (o.canonical, o.broker_symbol)),
+            resolved,
+        ))
+    }
+
+    /// Sets the broker symbol for `canonical` (any spelling: `OANDA:XAUUSD`, `gold`)
+    /// on this agent's broker connection; the embedded runtime applies it at once.
+    pub async fn set_symbol_override(
+        &self,
+        canonical: &str,
+        broker_symbol: &str,
+    ) -> AppResult<Vec<SymbolRow>> {
+        let s = self.session().await?;
+        let connection = self.own_connection(&s.api).await?;
+        s.api
+            .set_symbol_override(connection, &path_symbol(canonical)?, broker_symbol)
+            .await?;
+        self.reload_overrides(&s, connection).await?;
+        self.list_symbols().await
+    }
+
+    /// Clears the override for `canonical`: the agent resolves it itself again.
+    pub async fn clear_symbol_override(&self, canonical: &str) -> AppResult<Vec<SymbolRow>> {
+        let s = self.session().await?;
+        let connection = self.own_connection(&s.api).await?;
+        s.api
+            .delete_symbol_override(connection, &path_symbol(canonical)?)
+            .await?;
+        self.reload_overrides(&s, connection).await?;
+        self.list_symbols().await
+    }
+
+    async fn own_connection(&self, api: &crate::app::UserApi) -> AppResult<Uuid> {
+        api.me().await?.broker_connection_id.ok_or_else(|| {
+            AppError::invalid("this agent serves no broker connection; pair it again")
+        })
+    }
+
+    async fn reload_overrides(
+        &self,
+        s: &crate::app::session::Session,
+        connection: Uuid,
+    ) -> AppResult<()> {
+        if let Some(book) = s.symbol_book() {
+            let list = s.api.symbol_overrides(connection).await?;
+            book.set_overrides(list.into_iter().map(|o| (o.canonical, o.broker_symbol)));
+        }
+        Ok(())
+    }
+
     pub async fn list_signals(
         &self,
         filter: &SignalFilter,
@@ -195,4 +255,48 @@ impl Core {
             .queue_ea_job(version_id, job_type, &Value::Object(body))
             .await
     }
+}
+
+/// A symbol as typed in the Symbols view, safe as one URL path segment: the part
+/// after an exchange prefix, letters, digits and `. _ -` only (the server
+/// normalises it to the canonical name).
+pub fn path_symbol(raw: &str) -> AppResult<String> {
+    let s = raw.trim();
+    let s = s.rsplit(':').next().unwrap_or(s).trim();
+    if s.is_empty()
+        || s.len() > 32
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(AppError::invalid(format!("{raw:?} is not a symbol")));
+    }
+    Ok(s.to_string())
+}
+
+/// Overrides and resolutions merged into one row per canonical name, sorted.
+pub fn symbol_rows(
+    overrides: impl IntoIterator<Item = (String, String)>,
+    resolved: Vec<crate::symbols::Resolution>,
+) -> Vec<SymbolRow> {
+    let mut rows: std::collections::BTreeMap<String, SymbolRow> = Default::default();
+    let row = |c: &str| SymbolRow {
+        canonical: c.to_string(),
+        broker_symbol: None,
+        decided: None,
+        override_symbol: None,
+    };
+    for (canonical, symbol) in overrides {
+        rows.entry(canonical.clone())
+            .or_insert_with(|| row(&canonical))
+            .override_symbol = Some(symbol);
+    }
+    for r in resolved {
+        let e = rows
+            .entry(r.canonical.to_ascii_uppercase())
+            .or_insert_with(|| row(&r.canonical.to_ascii_uppercase()));
+        e.broker_symbol = Some(r.broker_symbol);
+        e.decided = Some(r.decided);
+    }
+    rows.into_values().collect()
 }

@@ -259,3 +259,18 @@ pub struct CurrentPairing {
     pub server_url: String,
     pub agent_name: Option<String>,
 }
+
+/// One line of the Symbols view: a canonical instrument, the broker symbol the
+/// agent uses for it and how that was decided, and the trader's override.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SymbolRow {
+    /// `XAUUSD`.
+    pub canonical: String,
+    /// The broker's symbol last resolved for it (`GOLD.pro`); `null` before a
+    /// trade or close on it since the runtime started.
+    pub broker_symbol: Option<String>,
+    pub decided: Option<companion_protocol::symbols::SymbolDecision>,
+    /// The trader's override for this broker connection.
+    pub override_symbol: Option<String>,
+}

@@ -4,7 +4,7 @@
 //! paired session; stops when the session's stop signal fires.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use companion_protocol::AgentMe;
 use tokio::sync::watch;
@@ -15,6 +15,7 @@ use crate::app::status::{apply_runtime_view, update};
 use crate::launch::{launch, LaunchOptions};
 use crate::runtime::AgentStatusView;
 use crate::secret::AgentKey;
+use crate::symbols::SymbolBook;
 
 /// What the embedded runtime needs besides the session.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +30,8 @@ pub struct RuntimeSpec {
 pub struct AgentLink {
     paused: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// The running executor's symbol book, once the runtime started.
+    symbols: Arc<Mutex<Option<Arc<SymbolBook>>>>,
 }
 
 impl AgentLink {
@@ -37,7 +40,13 @@ impl AgentLink {
         AgentLink {
             paused: watch::channel(false).0,
             task: Mutex::new(None),
+            symbols: Arc::default(),
         }
+    }
+
+    /// The embedded runtime's symbol book (resolutions, overrides), once it runs.
+    pub fn symbol_book(&self) -> Option<Arc<SymbolBook>> {
+        self.symbols.lock().ok().and_then(|b| b.clone())
     }
 
     /// Pause stops claiming new jobs (running ones finish); resume claims again.
@@ -67,6 +76,8 @@ pub fn start(
     mut stop: watch::Receiver<bool>,
 ) -> AgentLink {
     let (paused_tx, mut paused) = watch::channel(false);
+    let symbols: Arc<Mutex<Option<Arc<SymbolBook>>>> = Arc::default();
+    let book_slot = symbols.clone();
     let task = tokio::spawn(async move {
         let opts = LaunchOptions {
             bridge_port: spec.bridge_port,
@@ -87,6 +98,9 @@ pub fn start(
             }
         };
         tracing::info!(bridge = %launched.bridge_addr, "agent runtime running in the app");
+        if let Ok(mut slot) = book_slot.lock() {
+            *slot = Some(launched.symbols.clone());
+        }
         let port = launched.bridge_addr.port();
         update(&status, |s| s.bridge_port = Some(port));
         if *paused.borrow_and_update() {
@@ -120,5 +134,6 @@ pub fn start(
     AgentLink {
         paused: paused_tx,
         task: Mutex::new(Some(task)),
+        symbols,
     }
 }

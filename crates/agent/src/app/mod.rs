@@ -28,7 +28,7 @@ mod tests;
 
 pub use dto::{
     CurrentPairing, PairOffer, ServerEvent, ServerEventKind, SettingsDto, SignalFilter, StatusDto,
-    StrategyInput, TerminalDto, UpdateInfo, UpdateProgress,
+    StrategyInput, SymbolRow, TerminalDto, UpdateInfo, UpdateProgress,
 };
 pub use error::{AppError, AppErrorCode, AppResult};
 pub use session::{Core, CoreOptions};

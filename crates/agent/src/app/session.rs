@@ -95,6 +95,13 @@ pub(crate) struct Session {
     stop: watch::Sender<bool>,
 }
 
+impl Session {
+    /// The embedded runtime's symbol book, when a runtime runs in this process.
+    pub(crate) fn symbol_book(&self) -> Option<Arc<crate::symbols::SymbolBook>> {
+        self.link.symbol_book()
+    }
+}
+
 /// The app core: one per process, shared (`Arc`) by the shell's commands and tasks.
 pub struct Core {
     version: String,

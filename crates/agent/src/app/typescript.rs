@@ -8,7 +8,7 @@ use ts_rs::{Config, TS};
 
 use crate::app::dto::{
     CurrentPairing, PairOffer, ServerEvent, ServerEventKind, SettingsDto, SignalFilter, StatusDto,
-    StrategyInput, TerminalDto, UpdateInfo, UpdateProgress,
+    StrategyInput, SymbolRow, TerminalDto, UpdateInfo, UpdateProgress,
 };
 use crate::app::error::{AppError, AppErrorCode};
 use companion_protocol as p;
@@ -34,6 +34,7 @@ pub fn render() -> String {
         decl::<ServerEventKind>(&cfg),
         decl::<ServerEvent>(&cfg),
         decl::<StrategyInput>(&cfg),
+        decl::<SymbolRow>(&cfg),
         decl::<SignalFilter>(&cfg),
         decl::<PairOffer>(&cfg),
         decl::<CurrentPairing>(&cfg),
@@ -57,6 +58,7 @@ pub fn render() -> String {
         decl::<p::AgentStatus>(&cfg),
         decl::<p::AgentSummary>(&cfg),
         decl::<p::BrokerConnection>(&cfg),
+        decl::<p::symbols::SymbolDecision>(&cfg),
         decl::<p::SignalStatus>(&cfg),
         decl::<p::SignalAction>(&cfg),
         decl::<p::Signal>(&cfg),

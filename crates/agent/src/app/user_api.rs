@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use companion_protocol::symbols::{SetSymbolOverride, SymbolOverride};
 use companion_protocol::{
     AgentMe, ApiErrorBody, BrokerConnection, CreateJobRequest, EaProject, EaVersion,
     EaVersionSource, ErrorCode, JobView, QueuedJob, SetCurrentVersionRequest, SignalDetail,
@@ -186,6 +187,42 @@ impl UserApi {
 
     pub async fn broker_connections(&self) -> AppResult<Vec<BrokerConnection>> {
         self.get("/broker-connections").await
+    }
+
+    pub async fn symbol_overrides(&self, connection: Uuid) -> AppResult<Vec<SymbolOverride>> {
+        self.get(&format!(
+            "/broker-connections/{connection}/symbol-overrides"
+        ))
+        .await
+    }
+
+    /// `canonical` must be a path-safe spelling (see `Core::set_symbol_override`).
+    pub async fn set_symbol_override(
+        &self,
+        connection: Uuid,
+        canonical: &str,
+        broker_symbol: &str,
+    ) -> AppResult<SymbolOverride> {
+        self.call(
+            Method::PUT,
+            &format!("/broker-connections/{connection}/symbol-overrides/{canonical}"),
+            Some(&SetSymbolOverride {
+                broker_symbol: broker_symbol.to_string(),
+            }),
+        )
+        .await
+    }
+
+    pub async fn delete_symbol_override(&self, connection: Uuid, canonical: &str) -> AppResult<()> {
+        let resp = self
+            .req(
+                Method::DELETE,
+                &format!("/broker-connections/{connection}/symbol-overrides/{canonical}"),
+            )
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        check(resp).await.map(|_| ())
     }
 
     pub async fn signals(

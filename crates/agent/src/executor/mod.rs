@@ -27,6 +27,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::journal::{Journal, JournalError, JournalState};
+use crate::symbols::SymbolBook;
 use crate::toolchain::Toolchain;
 
 /// Test-only hook: `COMPANION_AGENT_CRASH_AFTER=sent_to_terminal` aborts the process
@@ -78,6 +79,8 @@ pub struct Executor<T, C> {
     toolchain: Arc<C>,
     journal: Journal,
     opts: ExecutorOptions,
+    /// Canonical instrument → broker symbol (trade and close paths).
+    symbols: Arc<SymbolBook>,
 }
 
 impl<T, C> Clone for Executor<T, C> {
@@ -87,6 +90,7 @@ impl<T, C> Clone for Executor<T, C> {
             toolchain: self.toolchain.clone(),
             journal: self.journal.clone(),
             opts: self.opts.clone(),
+            symbols: self.symbols.clone(),
         }
     }
 }
@@ -131,6 +135,11 @@ impl<T, C> Executor<T, C> {
     pub fn journal(&self) -> &Journal {
         &self.journal
     }
+
+    /// The symbol resolver's cache (overrides, the terminal's list, resolutions).
+    pub fn symbols(&self) -> &Arc<SymbolBook> {
+        &self.symbols
+    }
 }
 
 impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
@@ -145,6 +154,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             toolchain,
             journal,
             opts,
+            symbols: Arc::new(SymbolBook::new()),
         }
     }
 

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::journal::JournalError;
 use crate::sizing;
+use crate::symbols::{Purpose, ResolveError};
 use crate::toolchain::Toolchain;
 
 fn expired(job: &ClaimedJob, now: DateTime<Utc>) -> bool {
@@ -133,12 +134,25 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             }
             return Ok(failed(describe_terminal_error(&e)));
         }
-        let si = match self.terminal.symbol_info(&input.symbol).await {
+        // The job names the canonical instrument; the broker may call it otherwise.
+        let symbol = match self
+            .symbols
+            .resolve(
+                &*self.terminal,
+                &input.symbol,
+                input.raw_symbol.as_deref(),
+                Purpose::Open,
+            )
+            .await
+        {
+            Ok(r) => r.broker_symbol,
+            Err(e) => return Ok(failed(e.to_string())),
+        };
+        let si = match self.terminal.symbol_info(&symbol).await {
             Ok(si) => si,
             Err(e) => {
                 return Ok(failed(format!(
-                    "cannot read symbol {}: {}",
-                    input.symbol,
+                    "cannot read symbol {symbol}: {}",
                     describe_terminal_error(&e)
                 )))
             }
@@ -179,7 +193,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         let (sl, tp) = sizing::stops(&input, &si);
         let comment = job_comment(job.job_id);
         let order = OrderRequest {
-            symbol: input.symbol.clone(),
+            symbol,
             side: input.side,
             volume,
             sl,
@@ -252,14 +266,16 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         let tickets: Vec<u64> = match (input.ticket, &input.symbol) {
             (Some(t), _) => vec![t],
             (None, Some(symbol)) => match self.terminal.positions().await {
-                Ok(ps) => ps
-                    .into_iter()
-                    .filter(|p| {
-                        p.symbol.eq_ignore_ascii_case(symbol)
-                            && input.side.is_none_or(|s| s == p.side)
-                    })
-                    .map(|p| p.ticket)
-                    .collect(),
+                Ok(ps) => {
+                    let names = self.close_names(symbol, input.raw_symbol.as_deref()).await;
+                    ps.into_iter()
+                        .filter(|p| {
+                            names.iter().any(|n| p.symbol.eq_ignore_ascii_case(n))
+                                && input.side.is_none_or(|s| s == p.side)
+                        })
+                        .map(|p| p.ticket)
+                        .collect()
+                }
                 Err(e) => {
                     return Ok(failed(format!(
                         "cannot list positions: {}",
@@ -319,6 +335,25 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             }),
         };
         self.after_terminal_reply(job, &result).await
+    }
+
+    /// The broker names whose positions a close of `canonical` closes: the symbol
+    /// resolved as for an order (any trade mode); every candidate when several
+    /// fit; the job's own names when nothing at the broker does.
+    async fn close_names(&self, canonical: &str, raw: Option<&str>) -> Vec<String> {
+        match self
+            .symbols
+            .resolve(&*self.terminal, canonical, raw, Purpose::Close)
+            .await
+        {
+            Ok(r) => vec![r.broker_symbol],
+            Err(ResolveError::Ambiguous { candidates, .. }) => candidates,
+            Err(_) => [Some(canonical), raw]
+                .into_iter()
+                .flatten()
+                .map(String::from)
+                .collect(),
+        }
     }
 }
 

@@ -3,11 +3,12 @@
 //! loop: [`poll`] (long-poll claim, one task per job), [`take_back`] (the jobs the
 //! server says this agent holds, after a restart or a lost poll), [`report`] (result
 //! delivery with retries), [`heartbeat`], [`terminal_watch`] (terminal state and
-//! price push).
+//! price push), [`symbols`] (the trader's symbol overrides).
 
 mod heartbeat;
 mod poll;
 mod report;
+mod symbols;
 mod take_back;
 mod terminal_watch;
 
@@ -33,6 +34,7 @@ use crate::toolchain::Toolchain;
 use heartbeat::{heartbeat_body, heartbeat_loop};
 use poll::poll_loop;
 use report::{report_pending, reporter_loop};
+use symbols::overrides_loop;
 use terminal_watch::terminal_loop;
 
 /// How the runtime behaves.
@@ -283,6 +285,7 @@ where
         tokio::spawn(reporter_loop(shared.clone())),
         tokio::spawn(heartbeat_loop(shared.clone())),
         tokio::spawn(terminal_loop(shared.clone())),
+        tokio::spawn(overrides_loop(shared.clone())),
     ];
     poll_loop(shared.clone(), &mut jobs).await;
 

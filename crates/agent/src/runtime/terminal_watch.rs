@@ -38,6 +38,8 @@ where
             let changed = s.terminal != info;
             if changed {
                 if info.connected {
+                    // Perhaps another account or broker: list its symbols afresh.
+                    shared.executor.symbols().invalidate();
                     tracing::info!(
                         paper = info.paper,
                         login = info.login.as_deref().unwrap_or(""),

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::queue::{enqueue, Entity, NewJob};
 use crate::state::AppState;
-use crate::webhook::parse::normalize_symbol;
+use crate::webhook::parse::legacy_normalize_symbol;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -316,7 +316,8 @@ fn queued(
 
 /// The normalised symbol of a request, or 400.
 fn required_symbol(raw: &str) -> Result<String, ApiError> {
-    let symbol = normalize_symbol(raw);
+    // The chart symbol at the broker: only the exchange prefix and suffix go, no aliases.
+    let symbol = legacy_normalize_symbol(raw);
     if symbol.len() < 2 {
         return Err(ApiError::invalid("symbol is required"));
     }

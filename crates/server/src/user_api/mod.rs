@@ -1,11 +1,12 @@
 //! User API (`Authorization: Bearer <JWT>` or an agent key acting for its owner),
 //! every query under RLS through `AppState::user_tx`: strategies, broker
-//! connections, signals, EA projects and versions.
+//! connections and their symbol overrides, signals, EA projects and versions.
 
 pub mod broker_connections;
 pub mod ea;
 pub mod signals;
 pub mod strategies;
+pub mod symbol_overrides;
 
 use axum::Router;
 
@@ -22,6 +23,9 @@ use crate::state::AppState;
         strategies::delete,
         strategies::rotate_secret,
         broker_connections::list,
+        symbol_overrides::list,
+        symbol_overrides::set,
+        symbol_overrides::delete,
         signals::list,
         signals::get_one,
         ea::list_projects,
@@ -39,6 +43,8 @@ use crate::state::AppState;
         companion_protocol::UpdateStrategyRequest,
         companion_protocol::BrokerConnection,
         companion_protocol::AgentSummary,
+        companion_protocol::symbols::SymbolOverride,
+        companion_protocol::symbols::SetSymbolOverride,
         companion_protocol::Signal,
         companion_protocol::SignalAction,
         companion_protocol::SignalDetail,
@@ -70,6 +76,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(strategies::routes())
         .merge(broker_connections::routes())
+        .merge(symbol_overrides::routes())
         .merge(signals::routes())
         .merge(ea::routes())
 }

@@ -92,6 +92,7 @@ impl JobPlan {
             JobPlan::Close => JobInput::ClosePosition(ClosePositionInput {
                 ticket: None,
                 symbol: Some(s.symbol.clone()),
+                raw_symbol: s.raw_symbol.clone(),
                 side: None,
                 signal_id: Some(signal_id),
                 strategy_id: Some(strategy_id),
@@ -120,6 +121,7 @@ impl JobPlan {
                 };
                 JobInput::Trade(TradeInput {
                     symbol: s.symbol.clone(),
+                    raw_symbol: s.raw_symbol.clone(),
                     side,
                     volume,
                     risk_pct,

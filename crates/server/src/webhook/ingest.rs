@@ -262,12 +262,15 @@ async fn find_duplicate(
     key: &DedupKey,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     match key {
-        DedupKey::Explicit { key } => {
+        DedupKey::Explicit { key, legacy } => {
             sqlx::query_scalar(
-                "select id from public.tv_signals where strategy_id = $1 and dedup_key = $2",
+                "select id from public.tv_signals
+                  where strategy_id = $1 and dedup_key in ($2, $3)
+                  order by received_at limit 1",
             )
             .bind(strategy_id)
             .bind(key)
+            .bind(legacy.as_deref().unwrap_or(key))
             .fetch_optional(&mut **tx)
             .await
         }

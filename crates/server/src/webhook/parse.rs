@@ -26,8 +26,11 @@ pub const MAX_COMMENT_LEN: usize = 256;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedSignal {
     pub action: SignalAction,
-    /// Normalised (`OANDA:EURUSD` → `EURUSD`).
+    /// The canonical instrument (`OANDA:EURUSD` → `EURUSD`, `OANDA:NAS100USD` →
+    /// `NAS100`): allowed pairs, de-duplication and sizing use it.
     pub symbol: String,
+    /// The alert's own spelling when it differs from `symbol` (`US30.cash`).
+    pub raw_symbol: Option<String>,
     pub price: Option<f64>,
     /// Lots.
     pub volume: Option<f64>,
@@ -50,6 +53,7 @@ impl ParsedSignal {
         ParsedSignal {
             action,
             symbol: symbol.into(),
+            raw_symbol: None,
             price: None,
             volume: None,
             risk_pct: None,
@@ -181,10 +185,75 @@ pub fn parse(body: &[u8]) -> Result<ParsedSignal, Rejected> {
     })
 }
 
-/// Normalises a symbol as TradingView or a broker may spell it:
-/// `OANDA:EURUSD`, `EURUSD.m`, `eurusd`, `EUR/USD`, `EUR_USD`, `ES1!` → upper-case
-/// letters and digits, exchange prefix and broker suffix removed.
+/// Exchanges whose tickers are stocks: their names are never read as instrument
+/// aliases (`NYSE:GOLD` is Barrick Gold, not gold).
+const STOCK_EXCHANGES: &[&str] = &["NYSE", "NASDAQ", "AMEX", "BATS", "LSE", "XETR", "TSX"];
+
+/// The alert's own spelling of a symbol: whitespace and the exchange prefix
+/// (`OANDA:`, `FX:`, `TVC:`, `PEPPERSTONE:` ...) removed, nothing else changed.
+pub fn strip_exchange(raw: &str) -> &str {
+    let s = raw.trim();
+    s.rsplit(':').next().unwrap_or(s).trim()
+}
+
+/// The canonical instrument a symbol means, as TradingView or a broker may spell
+/// it: exchange prefix removed (`OANDA:EURUSD`), broker suffix removed
+/// (`EURUSD.pro`, `US30.cash`, `EURUSD-ECN`, `EURUSDm`), separators dropped
+/// (`EUR/USD`, `EUR_USD`, `BTC-USD`), upper case, then TradingView CFD tickers and
+/// other aliases mapped to one name (`NAS100USD` → `NAS100`, `DE30EUR` → `GER40`,
+/// `TVC:GOLD` → `XAUUSD`, `BTCUSDT` → `BTCUSD`; see
+/// [`companion_protocol::symbols::INSTRUMENT_ALIASES`]).
 pub fn normalize_symbol(raw: &str) -> String {
+    let trimmed = raw.trim();
+    let exchange = trimmed
+        .rsplit_once(':')
+        .map(|(e, _)| e.trim().to_ascii_uppercase());
+    let s = strip_exchange(raw);
+    // A broker suffix after a dot: `EURUSD.pro`, `US30.cash`.
+    let s = s.split('.').next().unwrap_or(s);
+    // A dash before a broker suffix (`EURUSD-ECN`), not between two currencies
+    // (`EUR-USD`, `BTC-USD`).
+    let s = match s.split_once('-') {
+        Some((head, _)) if alnum_len(head) >= 4 => head,
+        _ => s,
+    };
+    let s = strip_lowercase_suffix(s);
+    let base: String = s
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let stock = exchange.is_some_and(|e| STOCK_EXCHANGES.contains(&e.as_str()));
+    match companion_protocol::symbols::canonical_alias(&base) {
+        Some(canonical) if !stock => canonical.to_string(),
+        _ => base,
+    }
+}
+
+fn alnum_len(s: &str) -> usize {
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).count()
+}
+
+/// `EURUSDm` → `EURUSD`, `US30m` → `US30`: a run of lower-case letters after an
+/// upper-case name of at least 3 characters is a broker suffix. All-lower-case
+/// (`eurusd`) and mixed names (`Gold`) are kept.
+fn strip_lowercase_suffix(s: &str) -> &str {
+    let head = s.trim_end_matches(|c: char| c.is_ascii_lowercase());
+    let is_suffix = head.len() < s.len()
+        && alnum_len(head) >= 3
+        && !head.chars().any(|c| c.is_ascii_lowercase())
+        && head.chars().any(|c| c.is_ascii_uppercase());
+    if is_suffix {
+        head
+    } else {
+        s
+    }
+}
+
+/// How the old normaliser (before migration 0010) spelled a symbol: exchange
+/// prefix and everything after a dot removed, letters and digits upper-cased, no
+/// aliases. Explicit de-duplication keys stored before then use it.
+pub fn legacy_normalize_symbol(raw: &str) -> String {
     let s = raw.trim();
     let s = s.rsplit(':').next().unwrap_or(s);
     let s = s.split('.').next().unwrap_or(s);
@@ -194,17 +263,45 @@ pub fn normalize_symbol(raw: &str) -> String {
         .collect()
 }
 
-/// The normalised symbol if `raw` is a plausible instrument name: letters, digits
-/// and `: . _ / - !` only; 2 to 20 letters and digits after normalising.
-pub fn valid_symbol(raw: &str) -> Option<String> {
+/// A symbol as an alert named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolName {
+    /// The canonical instrument ([`normalize_symbol`]).
+    pub canonical: String,
+    /// The alert's spelling ([`strip_exchange`]) when it differs from the
+    /// canonical name other than by case.
+    pub raw: Option<String>,
+}
+
+/// Longest raw symbol kept (the agent API's symbol limit).
+pub const MAX_RAW_SYMBOL_LEN: usize = 32;
+
+/// The symbol if `raw` is a plausible instrument name: letters, digits and
+/// `: . _ / - !` only; 2 to 20 letters and digits after normalising.
+pub fn read_symbol(raw: &str) -> Option<SymbolName> {
     let allowed =
         |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '/' | '-' | '!' | ' ');
     if !raw.chars().all(allowed) {
         return None;
     }
-    let s = normalize_symbol(raw);
-    let ok = (2..=20).contains(&s.len()) && s.chars().any(|c| c.is_ascii_alphabetic());
-    ok.then_some(s)
+    let canonical = normalize_symbol(raw);
+    let ok =
+        (2..=20).contains(&canonical.len()) && canonical.chars().any(|c| c.is_ascii_alphabetic());
+    if !ok {
+        return None;
+    }
+    let own = strip_exchange(raw);
+    let alert_spelling = (!own.eq_ignore_ascii_case(&canonical) && own.len() <= MAX_RAW_SYMBOL_LEN)
+        .then(|| own.to_string());
+    Some(SymbolName {
+        canonical,
+        raw: alert_spelling,
+    })
+}
+
+/// The canonical symbol if `raw` is a plausible instrument name ([`read_symbol`]).
+pub fn valid_symbol(raw: &str) -> Option<String> {
+    read_symbol(raw).map(|s| s.canonical)
 }
 
 fn find_placeholder(text: &str) -> Option<String> {
@@ -287,6 +384,7 @@ struct Fields {
     action_word: Option<String>,
     flat: bool,
     symbol: Option<String>,
+    raw_symbol: Option<String>,
     price: Option<f64>,
     volume: Option<f64>,
     risk_pct: Option<f64>,
@@ -317,9 +415,10 @@ impl Fields {
     }
 
     fn set_symbol(&mut self, raw: &str) -> Result<(), Rejection> {
-        match valid_symbol(raw) {
+        match read_symbol(raw) {
             Some(s) => {
-                self.symbol = Some(s);
+                self.symbol = Some(s.canonical);
+                self.raw_symbol = s.raw;
                 Ok(())
             }
             None if raw.trim().is_empty() => Err(Rejection::MissingSymbol),
@@ -414,6 +513,7 @@ impl Fields {
         Ok(ParsedSignal {
             action,
             symbol,
+            raw_symbol: self.raw_symbol.clone(),
             price: self.price,
             volume: self.volume,
             risk_pct: self.risk_pct,
@@ -641,9 +741,70 @@ mod tests {
             (" xauusd.pro ", "XAUUSD"),
             ("CAPITALCOM:US30", "US30"),
             ("CME_MINI:ES1!", "ES1"),
+            ("EURUSD-ECN", "EURUSD"),
+            ("EUR-USD", "EURUSD"),
+            ("COINBASE:BTC-USD", "BTCUSD"),
+            ("EURUSDm", "EURUSD"),
+            ("US30m", "US30"),
+            ("US30.cash", "US30"),
+            ("Gold", "XAUUSD"),
+            ("NYSE:GOLD", "GOLD"),
         ] {
             assert_eq!(normalize_symbol(raw), want, "{raw}");
         }
+    }
+
+    #[test]
+    fn maps_tradingview_cfd_tickers_to_canonical_names() {
+        for (raw, want) in [
+            ("OANDA:NAS100USD", "NAS100"),
+            ("OANDA:SPX500USD", "SPX500"),
+            ("OANDA:US30USD", "US30"),
+            ("OANDA:DE30EUR", "GER40"),
+            ("OANDA:UK100GBP", "UK100"),
+            ("OANDA:JP225USD", "JPN225"),
+            ("OANDA:BCOUSD", "UKOIL"),
+            ("OANDA:WTICOUSD", "USOIL"),
+            ("OANDA:XAUUSD", "XAUUSD"),
+            ("TVC:GOLD", "XAUUSD"),
+            ("TVC:SILVER", "XAGUSD"),
+            ("BINANCE:BTCUSDT", "BTCUSD"),
+            ("BINANCE:ETHUSDT", "ETHUSD"),
+            ("PEPPERSTONE:US500", "SPX500"),
+            ("PEPPERSTONE:GER40", "GER40"),
+            ("FX:GBPJPY", "GBPJPY"),
+            ("TVC:DJI", "US30"),
+            ("TVC:NDX", "NAS100"),
+        ] {
+            assert_eq!(normalize_symbol(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn keeps_the_alerts_own_spelling_when_it_differs() {
+        let read = |raw: &str| read_symbol(raw).unwrap_or_else(|| panic!("{raw}"));
+        for (raw, canonical, own) in [
+            ("OANDA:EURUSD", "EURUSD", None),
+            (" eurusd ", "EURUSD", None),
+            ("US30.cash", "US30", Some("US30.cash")),
+            ("PEPPERSTONE:US30.cash", "US30", Some("US30.cash")),
+            ("OANDA:NAS100USD", "NAS100", Some("NAS100USD")),
+            ("XAUUSDm", "XAUUSD", Some("XAUUSDm")),
+            ("TVC:GOLD", "XAUUSD", Some("GOLD")),
+        ] {
+            let s = read(raw);
+            assert_eq!(s.canonical, canonical, "{raw}");
+            assert_eq!(s.raw.as_deref(), own, "{raw}");
+        }
+        let s = ok(r#"{"action":"buy","symbol":"US30.cash"}"#);
+        assert_eq!(
+            (s.symbol.as_str(), s.raw_symbol.as_deref()),
+            ("US30", Some("US30.cash"))
+        );
+        let s = ok("sell OANDA:EURUSD");
+        assert_eq!(s.raw_symbol, None);
+        assert_eq!(legacy_normalize_symbol("OANDA:NAS100USD"), "NAS100USD");
+        assert_eq!(legacy_normalize_symbol("EURUSDm"), "EURUSDM");
     }
 
     #[test]
@@ -771,7 +932,7 @@ mod tests {
     prop_compose! {
         fn arb_signal()(
             action in prop_oneof![Just(SignalAction::Buy), Just(SignalAction::Sell), Just(SignalAction::Close)],
-            symbol in "[A-Z]{3,6}[0-9]{0,2}".prop_filter("not an action word", |s| action_word(s).is_none()),
+            symbol in "[A-Z]{3,6}[0-9]{0,2}".prop_filter("not an action word or an alias", |s| action_word(s).is_none() && normalize_symbol(s) == *s),
             price in opt(arb_num().prop_filter("price", |x| *x <= MAX_PRICE)),
             volume in opt((1u32..100_000).prop_map(|v| f64::from(v) / 100.0)),
             risk_pct in opt((1u32..=100).prop_map(|v| f64::from(v) / 10.0)),
@@ -790,7 +951,7 @@ mod tests {
             };
             let wrong = price.is_some_and(|p| lo.is_some_and(|l| l >= p) || hi.is_some_and(|h| h <= p));
             let (sl, tp) = if wrong { (None, None) } else { (sl, tp) };
-            ParsedSignal { action, symbol, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment }
+            ParsedSignal { action, symbol, raw_symbol: None, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment }
         }
     }
 
@@ -893,9 +1054,11 @@ mod tests {
 
         #[test]
         fn round_trips_through_every_syntax(s in arb_signal()) {
-            for body in [render_json(&s), render_text(&s), render_comma(&s)] {
+            let dotted = Some(format!("{}.m", s.symbol));
+            for (body, raw) in [(render_json(&s), None), (render_text(&s), None), (render_comma(&s), dotted)] {
                 let back = parse(body.as_bytes()).map_err(|e| TestCaseError::fail(format!("{body:?}: {e}")))?;
-                prop_assert_eq!(&back, &s, "{}", body);
+                let want = ParsedSignal { raw_symbol: raw, ..s.clone() };
+                prop_assert_eq!(&back, &want, "{}", body);
             }
         }
     }

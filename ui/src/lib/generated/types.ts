@@ -46,6 +46,21 @@ allowed_pairs: Array<string> | null,
  */
 risk_override_pct: number | null, is_enabled: boolean, };
 
+export type SymbolRow = { 
+/**
+ * `XAUUSD`.
+ */
+canonical: string, 
+/**
+ * The broker's symbol last resolved for it (`GOLD.pro`); `null` before a
+ * trade or close on it since the runtime started.
+ */
+broker_symbol: string | null, decided: SymbolDecision | null, 
+/**
+ * The trader's override for this broker connection.
+ */
+override_symbol: string | null, };
+
 export type SignalFilter = { strategy_id?: string | null, status?: SignalStatus | null, symbol?: string | null, from?: string | null, to?: string | null, };
 
 export type PairOffer = { 
@@ -151,6 +166,8 @@ export type BrokerConnection = { id: string, name: string, broker_type: string, 
  * The agents (MT5 terminals) serving this connection.
  */
 agents: Array<AgentSummary>, created_at: string, updated_at: string, };
+
+export type SymbolDecision = "override" | "raw" | "exact" | "affix" | "alias" | "unchecked";
 
 export type SignalStatus = "pending" | "executed" | "failed" | "discarded";
 
