@@ -34,7 +34,7 @@ impl DedupKey {
     pub fn for_signal(s: &ParsedSignal, body: &[u8], now_epoch_secs: i64) -> Self {
         match &s.signal_key {
             Some(id) => DedupKey::Explicit {
-                key: format!("id:{id}:{}:{}", s.action.as_str(), s.symbol),
+                key: format!("id:{id}:{}:{}", s.dedup_action(), s.symbol),
             },
             None => {
                 let hash = Sha256::digest(body.trim_ascii());
