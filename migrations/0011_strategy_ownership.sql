@@ -10,7 +10,7 @@
 -- 2. tv_strategies.close_scope ('strategy' | 'all_companion') and
 --    tv_strategies.opposite_entry ('reverse' | 'hedge' | 'reject').
 -- 3. user_settings.trading_day_tz: the IANA time zone of the trader's day (daily
---    loss limit). Validated by the server against pg_timezone_names.
+--    loss limit); a CHECK refuses names PostgreSQL does not know.
 -- 4. broker_deals: closed deals (realised P&L) the agent reads from the terminal,
 --    keyed by (broker_connection_id, deal) so a deal reported twice counts once.
 --    Written only by the server (agent endpoint); the owner may read them (RLS).
@@ -53,7 +53,29 @@ COMMENT ON COLUMN public.tv_strategies.opposite_entry IS
 -- ---------------------------------------------------------------------------
 -- 3. user_settings.trading_day_tz
 -- ---------------------------------------------------------------------------
+-- True when PostgreSQL knows the time zone name (IANA names such as Europe/Berlin,
+-- or UTC). Declared immutable for the CHECK below: the zone database only grows.
+CREATE OR REPLACE FUNCTION public.is_time_zone(p_tz text)
+RETURNS boolean
+LANGUAGE plpgsql
+IMMUTABLE
+SET search_path = ''
+AS $fn$
+BEGIN
+  IF p_tz IS NULL OR length(p_tz) > 64 THEN
+    RETURN false;
+  END IF;
+  PERFORM now() AT TIME ZONE p_tz;
+  RETURN true;
+EXCEPTION WHEN invalid_parameter_value THEN
+  RETURN false;
+END
+$fn$;
+
 ALTER TABLE public.user_settings ADD COLUMN IF NOT EXISTS trading_day_tz text NOT NULL DEFAULT 'UTC';
+ALTER TABLE public.user_settings DROP CONSTRAINT IF EXISTS user_settings_trading_day_tz_check;
+ALTER TABLE public.user_settings ADD CONSTRAINT user_settings_trading_day_tz_check
+  CHECK (public.is_time_zone(trading_day_tz));
 COMMENT ON COLUMN public.user_settings.trading_day_tz IS
   'IANA time zone in which the trader''s day (daily loss limit) starts at 00:00';
 

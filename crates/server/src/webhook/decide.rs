@@ -24,7 +24,11 @@ pub enum Discard {
     Parse(Rejected),
     PairNotAllowed(String),
     Duplicate(Uuid),
-    DailyLossLimit { loss_today: f64, limit: f64 },
+    DailyLossLimit {
+        loss_today: f64,
+        limit: f64,
+        tz: String,
+    },
     NoAgent,
     Sizing(SizingError),
 }
@@ -48,8 +52,12 @@ impl Discard {
             Discard::Parse(r) => r.reason.to_string(),
             Discard::PairNotAllowed(s) => format!("{s} is not in this strategy's allowed pairs"),
             Discard::Duplicate(id) => format!("same signal as {id}"),
-            Discard::DailyLossLimit { loss_today, limit } => format!(
-                "today's realised loss {loss_today:.2} reached the daily limit {limit:.2}; only closes are accepted until 00:00 UTC"
+            Discard::DailyLossLimit {
+                loss_today,
+                limit,
+                tz,
+            } => format!(
+                "today's realised loss {loss_today:.2} reached the daily limit {limit:.2}; only closes are accepted until 00:00 ({tz})"
             ),
             Discard::NoAgent => {
                 "no agent serves this strategy's broker connection: pair one first".to_string()
@@ -64,6 +72,8 @@ impl Discard {
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub(super) struct Context {
     pub pnl_today: f64,
+    /// The trader's day's time zone (`user_settings.trading_day_tz`, default UTC).
+    pub trading_day_tz: Option<String>,
     pub balance: Option<f64>,
     pub agent_id: Option<Uuid>,
     pub pip_size: Option<f64>,
@@ -183,7 +193,11 @@ pub(super) fn decide(
             Some(balance) => {
                 let limit = balance * pct / 100.0;
                 if loss_today >= limit {
-                    return Err(Discard::DailyLossLimit { loss_today, limit });
+                    return Err(Discard::DailyLossLimit {
+                        loss_today,
+                        limit,
+                        tz: ctx.trading_day_tz.clone().unwrap_or_else(|| "UTC".into()),
+                    });
                 }
             }
             None => {

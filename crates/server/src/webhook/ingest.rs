@@ -62,11 +62,21 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
 async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Context, sqlx::Error> {
     sqlx::query_as::<_, Context>(
         "select
-           (select coalesce(sum(te.profit_loss), 0)::float8
-              from public.trade_events te
-             where te.broker_connection_id = $2 and te.user_id = $1
-               and te.created_at >= date_trunc('day', now() at time zone 'utc') at time zone 'utc')
-             as pnl_today,
+           -- Realised P&L since 00:00 of the trader's day (user_settings.trading_day_tz):
+           -- the terminal's closed deals (every close on the account: stop-loss hits,
+           -- manual, other EAs') once the agent reports them, else Companion's own
+           -- trade events (agents before 0.11).
+           case when exists (select 1 from public.broker_deals d
+                              where d.broker_connection_id = $2 and d.user_id = $1)
+             then (select coalesce(sum(d.net), 0)::float8 from public.broker_deals d
+                    where d.broker_connection_id = $2 and d.user_id = $1
+                      and d.deal_time >= day.start)
+             else (select coalesce(sum(te.profit_loss), 0)::float8
+                     from public.trade_events te
+                    where te.broker_connection_id = $2 and te.user_id = $1
+                      and te.created_at >= day.start)
+           end as pnl_today,
+           day.tz as trading_day_tz,
            acct.balance,
            coalesce(acct.currency,
                     (select us.account_currency from public.user_settings us where us.user_id = $1))
@@ -77,7 +87,11 @@ async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Con
              limit 1) as agent_id,
            i.pip_size::float8 as pip_size, i.contract_size::float8 as contract_size,
            i.instrument_type
-         from (select 1) one
+         from (select coalesce((select us.trading_day_tz from public.user_settings us
+                                 where us.user_id = $1), 'UTC') as tz) tzs
+         cross join lateral (
+           select tzs.tz, date_trunc('day', now() at time zone tzs.tz) at time zone tzs.tz as start
+         ) day
          left join public.instrument_config i on i.pair = $3
          left join lateral (
            select case when jsonb_typeof(j.output_data -> 'balance') = 'number'
