@@ -250,3 +250,62 @@ async fn netting_adds_reverses_closes_flat_and_refuses_hedge() {
     assert_eq!(status, "failed");
     assert!(err.unwrap().starts_with("opposite_position"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_loss_hit_counts_toward_the_daily_loss_limit() {
+    let mut s = Stack::new("own_sl_daily_loss").await;
+    s.start_agent(&[]);
+    // Fast prices, and a trade server two hours ahead of UTC.
+    s.start_paper(&["--tick-ms", "50", "--gmt-offset-secs", "7200"]);
+    s.wait_terminal_ready().await;
+    // 0.1 % of the 10,000 balance: one stop-loss hit of 1 lot at 1.5 pips is over it.
+    sqlx::query(
+        "INSERT INTO user_settings (user_id, daily_loss_limit_pct, trading_day_tz)
+         VALUES ($1, 0.1, 'America/New_York')
+         ON CONFLICT (user_id) DO UPDATE SET daily_loss_limit_pct = 0.1,
+                                             trading_day_tz = 'America/New_York'",
+    )
+    .bind(s.user_id)
+    .execute(&s.db.pool)
+    .await
+    .unwrap();
+    let url = strategy(&s, 8001, "hedge").await;
+    // A buy and a sell with tight stops: whichever way prices go, one stop is hit.
+    // (The buy's may be hit before the sell arrives: the sell is then refused already.)
+    let (status, err, _) = signal(&s, &url, "buy 1 EURUSD sl=1.5").await;
+    assert_eq!(status, "executed", "{err:?}");
+    let (status, err, _) = signal(&s, &url, "sell 1 EURUSD sl=1.5").await;
+    assert!(
+        status == "executed"
+            || (status == "discarded" && err.as_deref().is_some_and(|e| e.starts_with("daily_loss_limit"))),
+        "{status}: {err:?}"
+    );
+    // The terminal's stop-loss deal reaches the server through the agent.
+    let (net, offset_secs): (f64, f64) = eventually(
+        Duration::from_secs(120),
+        "a stop-loss deal in broker_deals",
+        || async {
+            sqlx::query_as::<_, (f64, f64)>(
+                "SELECT net, extract(epoch from now() - deal_time)::float8 FROM broker_deals
+                  WHERE user_id = $1 AND entry IN ('out', 'out_by') LIMIT 1",
+            )
+            .bind(s.user_id)
+            .fetch_optional(&s.db.pool)
+            .await
+            .unwrap()
+        },
+    )
+    .await;
+    assert!(net < 0.0, "a stop-loss hit loses: {net}");
+    // Deal times are stored in UTC (the trade server's two hours taken off).
+    assert!(offset_secs.abs() < 1800.0, "deal_time is {offset_secs} s from now");
+    // The next entry is refused at the webhook (the balance is known).
+    let (status, reason, _) = signal(&s, &url, "buy 0.1 GBPUSD").await;
+    assert_eq!(status, "discarded");
+    let reason = reason.unwrap();
+    assert!(reason.starts_with("daily_loss_limit"), "{reason}");
+    assert!(reason.contains("America/New_York"), "{reason}");
+    // Closes are still accepted.
+    let (status, _, _) = signal(&s, &url, "closeall").await;
+    assert_ne!(status, "discarded");
+}

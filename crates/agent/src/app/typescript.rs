@@ -53,6 +53,8 @@ pub fn render() -> String {
         decl::<p::TradeOutput>(&cfg),
         decl::<p::OppositeEntry>(&cfg),
         decl::<p::CloseScope>(&cfg),
+        decl::<p::MarginMode>(&cfg),
+        decl::<p::AccountKind>(&cfg),
         decl::<p::Candle>(&cfg),
         decl::<p::Diagnostic>(&cfg),
         decl::<p::CompileOutput>(&cfg),
