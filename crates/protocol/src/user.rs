@@ -149,6 +149,46 @@ pub struct UpdateStrategyRequest {
 }
 
 // ---------------------------------------------------------------------------
+// Trading day (realised P&L against the daily loss limit)
+// ---------------------------------------------------------------------------
+
+/// `GET /api/v1/trading-day` item: one broker connection's realised P&L since 00:00
+/// of the trader's day, against the daily loss limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TradingDay {
+    pub broker_connection_id: Uuid,
+    /// `user_settings.trading_day_tz` (IANA name, default `UTC`).
+    pub trading_day_tz: String,
+    /// 00:00 of today in that time zone, as UTC.
+    pub day_start: DateTime<Utc>,
+    /// Realised P&L today (account currency): the terminal's closed deals (profit +
+    /// swap + commission + fee) when the agent reports them, else Companion's closes.
+    pub realised_pnl: f64,
+    /// True when `realised_pnl` counts the terminal's deals (every close on the account).
+    pub from_terminal: bool,
+    /// Closed deals counted today (0 when not from the terminal).
+    pub deals: i64,
+    /// The last known balance (newest `get_account`), if any.
+    pub balance: Option<f64>,
+    /// `user_settings.daily_loss_limit_pct`.
+    pub daily_loss_limit_pct: f64,
+    /// The loss at which entries are refused (`balance × pct / 100`), when the
+    /// balance is known.
+    pub loss_limit: Option<f64>,
+}
+
+/// `PUT /api/v1/trading-day/time-zone`: the time zone whose midnight starts the
+/// trader's day (an IANA name such as `Europe/Berlin`, or `UTC`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TradingDayTimeZone {
+    pub trading_day_tz: String,
+}
+
+// ---------------------------------------------------------------------------
 // Broker connections
 // ---------------------------------------------------------------------------
 

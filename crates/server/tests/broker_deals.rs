@@ -122,3 +122,58 @@ async fn an_invalid_trading_day_time_zone_is_refused_by_the_database() {
         .unwrap();
     assert_eq!(done.rows_affected(), 1);
 }
+
+#[tokio::test]
+async fn the_trading_day_sums_todays_deals_in_the_traders_time_zone() {
+    let s = TestServer::start().await;
+    let u = s.user("day@example.com").await;
+    let a = s.agent(u, "day mt5").await;
+    let now = chrono::Utc::now().timestamp();
+    // Today's loss and one deal from three days ago (not today in any time zone).
+    let body = json!({"gmt_offset_secs": 0, "deals": [deal(1, -40.0, now - 5), deal(2, -500.0, now - 3 * 86_400)]});
+    let r = s
+        .agent_post(&a.pairing_key, &format!("/api/v1/agents/{}/deals", a.agent_id), &body)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let put = |tz: &str| {
+        s.http
+            .put(s.url("/api/v1/trading-day/time-zone"))
+            .bearer_auth(s.jwt(u))
+            .json(&json!({"trading_day_tz": tz}))
+            .send()
+    };
+    let r = put("Mars/Olympus").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = put("Asia/Tokyo").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let days: Value = s
+        .user_get(u, "/api/v1/trading-day")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let day = &days[0];
+    assert_eq!(day["broker_connection_id"], json!(a.broker_connection_id));
+    assert_eq!(day["trading_day_tz"], "Asia/Tokyo");
+    assert_eq!(day["from_terminal"], true);
+    assert_eq!(day["deals"], 1);
+    assert!((day["realised_pnl"].as_f64().unwrap() - (-40.0 - 1.2)).abs() < 1e-9, "{day}");
+    // No balance known yet: no limit figure.
+    assert_eq!(day["loss_limit"], Value::Null);
+    assert_eq!(day["daily_loss_limit_pct"], json!(5.0));
+    // Another user sees only their own connections.
+    let other = s.user("day-other@example.com").await;
+    let theirs: Value = s
+        .user_get(other, "/api/v1/trading-day")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(theirs
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["broker_connection_id"] != json!(a.broker_connection_id)));
+}

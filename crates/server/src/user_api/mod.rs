@@ -1,11 +1,13 @@
 //! User API (`Authorization: Bearer <JWT>` or an agent key acting for its owner),
 //! every query under RLS through `AppState::user_tx`: strategies, broker
-//! connections, signals, EA projects and versions.
+//! connections, the trading day (realised P&L vs the daily loss limit), signals, EA
+//! projects and versions.
 
 pub mod broker_connections;
 pub mod ea;
 pub mod signals;
 pub mod strategies;
+pub mod trading_day;
 
 use axum::Router;
 
@@ -22,6 +24,8 @@ use crate::state::AppState;
         strategies::delete,
         strategies::rotate_secret,
         broker_connections::list,
+        trading_day::list,
+        trading_day::set_time_zone,
         signals::list,
         signals::get_one,
         ea::list_projects,
@@ -38,6 +42,8 @@ use crate::state::AppState;
         companion_protocol::CreateStrategyRequest,
         companion_protocol::UpdateStrategyRequest,
         companion_protocol::BrokerConnection,
+        companion_protocol::TradingDay,
+        companion_protocol::TradingDayTimeZone,
         companion_protocol::AgentSummary,
         companion_protocol::Signal,
         companion_protocol::SignalAction,
@@ -70,6 +76,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(strategies::routes())
         .merge(broker_connections::routes())
+        .merge(trading_day::routes())
         .merge(signals::routes())
         .merge(ea::routes())
 }
