@@ -44,12 +44,14 @@ async fn signal(s: &Stack, url: &str, body: &str) -> (String, Option<String>, Op
     let v: Value = resp.json().await.unwrap();
     let id: Uuid = v["signal_id"].as_str().unwrap().parse().unwrap();
     if v["status"] == "discarded" {
-        return ("discarded".into(), v["reason"].as_str().map(String::from), None);
+        return (
+            "discarded".into(),
+            v["reason"].as_str().map(String::from),
+            None,
+        );
     }
-    let (status, error, job): (String, Option<String>, Option<Uuid>) = eventually(
-        Duration::from_secs(90),
-        "signal resolved",
-        || async {
+    let (status, error, job): (String, Option<String>, Option<Uuid>) =
+        eventually(Duration::from_secs(90), "signal resolved", || async {
             let row: (String, Option<String>, Option<Uuid>) = sqlx::query_as(
                 "SELECT status, error_message, job_id FROM tv_signals WHERE id = $1",
             )
@@ -58,9 +60,8 @@ async fn signal(s: &Stack, url: &str, body: &str) -> (String, Option<String>, Op
             .await
             .unwrap();
             (row.0 != "pending").then_some(row)
-        },
-    )
-    .await;
+        })
+        .await;
     let out = match job {
         Some(j) => s.job_row(j).await.1,
         None => None,
@@ -161,7 +162,13 @@ async fn closeall_closes_the_strategy_on_every_symbol_and_nothing_else() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| format!("{} {}", c["symbol"].as_str().unwrap(), c["side"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["symbol"].as_str().unwrap(),
+                c["side"].as_str().unwrap()
+            )
+        })
         .collect();
     closed.sort();
     assert_eq!(closed, vec!["EURUSD buy", "GBPUSD sell", "USDJPY buy"]);
@@ -219,29 +226,38 @@ async fn netting_adds_reverses_closes_flat_and_refuses_hedge() {
     assert_eq!(positions(&s).await, vec![]);
 
     // And at save time once the agent's heartbeat told the server the mode.
-    eventually(Duration::from_secs(60), "heartbeat with margin_mode", || async {
-        let m: Option<String> = sqlx::query_scalar(
-            "SELECT terminal_info ->> 'margin_mode' FROM mt5_agents WHERE id = $1",
-        )
-        .bind(s.agent_id)
-        .fetch_one(&s.db.pool)
-        .await
-        .unwrap();
-        (m.as_deref() == Some("netting")).then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "heartbeat with margin_mode",
+        || async {
+            let m: Option<String> = sqlx::query_scalar(
+                "SELECT terminal_info ->> 'margin_mode' FROM mt5_agents WHERE id = $1",
+            )
+            .bind(s.agent_id)
+            .fetch_one(&s.db.pool)
+            .await
+            .unwrap();
+            (m.as_deref() == Some("netting")).then_some(())
+        },
+    )
     .await;
     let resp = s
         .http
         .post(format!("{}/api/v1/strategies", s.server_url()))
         .bearer_auth(&s.jwt)
-        .json(&json!({"name": "hedger", "broker_connection_id": s.broker_connection_id,
-                      "opposite_entry": "hedge"}))
+        .json(
+            &json!({"name": "hedger", "broker_connection_id": s.broker_connection_id,
+                      "opposite_entry": "hedge"}),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("netting"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("netting"),
+        "{body}"
+    );
     // Reject mode: an entry against the strategy's own opposite position fails.
     let rej = strategy(&s, 7003, "reject").await;
     let (status, _, _) = signal(&s, &rej, "buy 0.1 EURUSD").await;
@@ -277,7 +293,10 @@ async fn a_stop_loss_hit_counts_toward_the_daily_loss_limit() {
     let (status, err, _) = signal(&s, &url, "sell 1 EURUSD sl=1.5").await;
     assert!(
         status == "executed"
-            || (status == "discarded" && err.as_deref().is_some_and(|e| e.starts_with("daily_loss_limit"))),
+            || (status == "discarded"
+                && err
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("daily_loss_limit"))),
         "{status}: {err:?}"
     );
     // The terminal's stop-loss deal reaches the server through the agent.
@@ -298,7 +317,10 @@ async fn a_stop_loss_hit_counts_toward_the_daily_loss_limit() {
     .await;
     assert!(net < 0.0, "a stop-loss hit loses: {net}");
     // Deal times are stored in UTC (the trade server's two hours taken off).
-    assert!(offset_secs.abs() < 1800.0, "deal_time is {offset_secs} s from now");
+    assert!(
+        offset_secs.abs() < 1800.0,
+        "deal_time is {offset_secs} s from now"
+    );
     // The next entry is refused at the webhook (the balance is known).
     let (status, reason, _) = signal(&s, &url, "buy 0.1 GBPUSD").await;
     assert_eq!(status, "discarded");

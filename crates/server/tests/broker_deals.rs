@@ -34,20 +34,15 @@ async fn deals_are_stored_once_per_ticket_in_utc_and_visible_to_their_owner_only
     // Another agent's key, or none: refused, nothing stored.
     let r = s.agent_post(&b.pairing_key, &path, &body).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = s
-        .http
-        .post(s.url(&path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = s.http.post(s.url(&path)).json(&body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let r = s.agent_post(&a.pairing_key, &path, &body).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"stored": 2}));
     // Reported again (an agent restart re-reads two days): nothing counts twice.
-    let again = json!({"gmt_offset_secs": 7200, "deals": [deal(2, 5.0, t + 60), deal(3, -1.0, t + 90)]});
+    let again =
+        json!({"gmt_offset_secs": 7200, "deals": [deal(2, 5.0, t + 60), deal(3, -1.0, t + 90)]});
     let r = s.agent_post(&a.pairing_key, &path, &again).await;
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"stored": 1}));
 
@@ -61,7 +56,10 @@ async fn deals_are_stored_once_per_ticket_in_utc_and_visible_to_their_owner_only
     .await
     .unwrap();
     assert_eq!(count, 3);
-    assert!((net - (-12.0 + 5.0 - 1.0 - 3.0 * 1.2)).abs() < 1e-9, "{net}");
+    assert!(
+        (net - (-12.0 + 5.0 - 1.0 - 3.0 * 1.2)).abs() < 1e-9,
+        "{net}"
+    );
     assert_eq!(Some(connection), a.broker_connection_id);
     assert_eq!(first_utc, t - 7200, "server time minus the GMT offset");
 
@@ -103,10 +101,11 @@ async fn deals_are_stored_once_per_ticket_in_utc_and_visible_to_their_owner_only
 async fn an_invalid_trading_day_time_zone_is_refused_by_the_database() {
     let s = TestServer::start().await;
     let u = s.user("tz@example.com").await;
-    let bad = sqlx::query("update user_settings set trading_day_tz = 'Mars/Olympus' where user_id = $1")
-        .bind(u)
-        .execute(&s.pool)
-        .await;
+    let bad =
+        sqlx::query("update user_settings set trading_day_tz = 'Mars/Olympus' where user_id = $1")
+            .bind(u)
+            .execute(&s.pool)
+            .await;
     assert!(bad.is_err());
     let default: String =
         sqlx::query_scalar("select trading_day_tz from user_settings where user_id = $1")
@@ -115,11 +114,12 @@ async fn an_invalid_trading_day_time_zone_is_refused_by_the_database() {
             .await
             .unwrap();
     assert_eq!(default, "UTC");
-    let done = sqlx::query("update user_settings set trading_day_tz = 'Europe/Berlin' where user_id = $1")
-        .bind(u)
-        .execute(&s.pool)
-        .await
-        .unwrap();
+    let done =
+        sqlx::query("update user_settings set trading_day_tz = 'Europe/Berlin' where user_id = $1")
+            .bind(u)
+            .execute(&s.pool)
+            .await
+            .unwrap();
     assert_eq!(done.rows_affected(), 1);
 }
 
@@ -132,7 +132,11 @@ async fn the_trading_day_sums_todays_deals_in_the_traders_time_zone() {
     // Today's loss and one deal from three days ago (not today in any time zone).
     let body = json!({"gmt_offset_secs": 0, "deals": [deal(1, -40.0, now - 5), deal(2, -500.0, now - 3 * 86_400)]});
     let r = s
-        .agent_post(&a.pairing_key, &format!("/api/v1/agents/{}/deals", a.agent_id), &body)
+        .agent_post(
+            &a.pairing_key,
+            &format!("/api/v1/agents/{}/deals", a.agent_id),
+            &body,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 
@@ -159,7 +163,10 @@ async fn the_trading_day_sums_todays_deals_in_the_traders_time_zone() {
     assert_eq!(day["trading_day_tz"], "Asia/Tokyo");
     assert_eq!(day["from_terminal"], true);
     assert_eq!(day["deals"], 1);
-    assert!((day["realised_pnl"].as_f64().unwrap() - (-40.0 - 1.2)).abs() < 1e-9, "{day}");
+    assert!(
+        (day["realised_pnl"].as_f64().unwrap() - (-40.0 - 1.2)).abs() < 1e-9,
+        "{day}"
+    );
     // No balance known yet: no limit figure.
     assert_eq!(day["loss_limit"], Value::Null);
     assert_eq!(day["daily_loss_limit_pct"], json!(5.0));

@@ -212,11 +212,19 @@ async fn strategy_magic_close_scope_and_opposite_entry() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     assert_eq!(
-        (c["magic"].as_i64(), c["close_scope"].as_str(), c["opposite_entry"].as_str()),
+        (
+            c["magic"].as_i64(),
+            c["close_scope"].as_str(),
+            c["opposite_entry"].as_str()
+        ),
         (Some(424242), Some("all_companion"), Some("reject"))
     );
     let (status, v) = srv
-        .post(t.user, "/api/v1/strategies", &create("d", json!({"magic": 424242})))
+        .post(
+            t.user,
+            "/api/v1/strategies",
+            &create("d", json!({"magic": 424242})),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
     assert_eq!(v["code"], "conflict");
@@ -253,11 +261,20 @@ async fn strategy_magic_close_scope_and_opposite_entry() {
         .await;
     assert_eq!(status, StatusCode::OK, "{u}");
     assert_eq!(
-        (u["magic"].as_i64(), u["close_scope"].as_str(), u["opposite_entry"].as_str()),
+        (
+            u["magic"].as_i64(),
+            u["close_scope"].as_str(),
+            u["opposite_entry"].as_str()
+        ),
         (Some(777001), Some("strategy"), Some("hedge"))
     );
     let (status, _) = srv
-        .call(t.user, Method::PATCH, &path, Some(&json!({"magic": 424242})))
+        .call(
+            t.user,
+            Method::PATCH,
+            &path,
+            Some(&json!({"magic": 424242})),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
@@ -272,14 +289,27 @@ async fn strategy_magic_close_scope_and_opposite_entry() {
     .await
     .unwrap();
     let (status, v) = srv
-        .post(t.user, "/api/v1/strategies", &create("h", json!({"opposite_entry": "hedge"})))
+        .post(
+            t.user,
+            "/api/v1/strategies",
+            &create("h", json!({"opposite_entry": "hedge"})),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["message"].as_str().unwrap().contains("netting"), "{v}");
     let (status, _) = srv
-        .call(t.user, Method::PATCH, &path, Some(&json!({"name": "renamed"})))
+        .call(
+            t.user,
+            Method::PATCH,
+            &path,
+            Some(&json!({"name": "renamed"})),
+        )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a hedging strategy on netting stays refused");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a hedging strategy on netting stays refused"
+    );
     let (status, u) = srv
         .call(
             t.user,

@@ -63,6 +63,8 @@ export type {
   TestReport,
   Timeframe,
   TradeOutput,
+  TradingDay,
+  TradingDayTimeZone,
   UpdateInfo,
   UpdateProgress,
 } from './generated/types';
@@ -85,6 +87,8 @@ import type {
   Status,
   Strategy,
   StrategyInput,
+  TradingDay,
+  TradingDayTimeZone,
   UpdateInfo,
   UpdateProgress,
 } from './generated/types';
@@ -171,6 +175,10 @@ export const api = {
   recentJobs: () => call<Job[]>('recent_jobs'),
   candles: (symbol: string, timeframe: Timeframe, count: number) =>
     call<Candle[]>('candles', { symbol, timeframe, count }),
+
+  /** Today's realised P&L against the daily loss limit (this agent's broker connection). */
+  tradingDay: () => call<TradingDay | null>('trading_day'),
+  setTradingDayTz: (tz: string) => call<TradingDayTimeZone>('set_trading_day_tz', { tz }),
 
   listStrategies: () => call<Strategy[]>('list_strategies'),
   createStrategy: (input: StrategyInput) => call<Strategy>('create_strategy', { input }),

@@ -64,6 +64,8 @@ pub fn render() -> String {
         decl::<p::AgentStatus>(&cfg),
         decl::<p::AgentSummary>(&cfg),
         decl::<p::BrokerConnection>(&cfg),
+        decl::<p::TradingDay>(&cfg),
+        decl::<p::TradingDayTimeZone>(&cfg),
         decl::<p::SignalStatus>(&cfg),
         decl::<p::SignalAction>(&cfg),
         decl::<p::Signal>(&cfg),

@@ -24,9 +24,7 @@ pub(super) fn close_selection(positions: &[Position], input: &ClosePositionInput
     positions
         .iter()
         .filter(|p| input.magics.is_empty() || input.magics.contains(&p.magic))
-        .filter(|p| {
-            input.all_symbols || input.symbol.as_deref().is_some_and(|s| on_symbol(p, s))
-        })
+        .filter(|p| input.all_symbols || input.symbol.as_deref().is_some_and(|s| on_symbol(p, s)))
         .filter(|p| input.side.is_none_or(|s| s == p.side))
         .cloned()
         .collect()
@@ -176,20 +174,52 @@ mod tests {
 
     #[test]
     fn reverse_closes_the_strategy_opposite_only_reject_refuses_hedge_keeps() {
-        let p = entry_plan(&book(), "EURUSD", Side::Sell, 7, OppositeEntry::Reverse, false)
-            .unwrap();
+        let p = entry_plan(
+            &book(),
+            "EURUSD",
+            Side::Sell,
+            7,
+            OppositeEntry::Reverse,
+            false,
+        )
+        .unwrap();
         assert_eq!(tickets(&p.close_first), vec![1]);
         assert_eq!(p.net_before, None);
-        assert_eq!(position_effect(&p, Side::Sell, 0.1), PositionEffect::Reversed);
-        let e = entry_plan(&book(), "EURUSD", Side::Sell, 7, OppositeEntry::Reject, false)
-            .unwrap_err();
+        assert_eq!(
+            position_effect(&p, Side::Sell, 0.1),
+            PositionEffect::Reversed
+        );
+        let e = entry_plan(
+            &book(),
+            "EURUSD",
+            Side::Sell,
+            7,
+            OppositeEntry::Reject,
+            false,
+        )
+        .unwrap_err();
         assert!(e.starts_with("opposite_position:"), "{e}");
-        let p =
-            entry_plan(&book(), "EURUSD", Side::Sell, 7, OppositeEntry::Hedge, false).unwrap();
+        let p = entry_plan(
+            &book(),
+            "EURUSD",
+            Side::Sell,
+            7,
+            OppositeEntry::Hedge,
+            false,
+        )
+        .unwrap();
         assert!(p.close_first.is_empty());
         assert_eq!(position_effect(&p, Side::Sell, 0.1), PositionEffect::Opened);
         // Nothing opposite: reject lets the entry through.
-        let p = entry_plan(&book(), "GBPUSD", Side::Buy, 7, OppositeEntry::Reject, false).unwrap();
+        let p = entry_plan(
+            &book(),
+            "GBPUSD",
+            Side::Buy,
+            7,
+            OppositeEntry::Reject,
+            false,
+        )
+        .unwrap();
         assert!(p.close_first.is_empty());
     }
 
@@ -202,9 +232,8 @@ mod tests {
     #[test]
     fn netting_effects_follow_the_symbol_position() {
         let long = vec![pos(1, "EURUSD", Side::Buy, 0.2, 7)];
-        let plan = |ps: &[Position], side, mode| {
-            entry_plan(ps, "EURUSD", side, 7, mode, true).unwrap()
-        };
+        let plan =
+            |ps: &[Position], side, mode| entry_plan(ps, "EURUSD", side, 7, mode, true).unwrap();
         let p = plan(&[], Side::Buy, OppositeEntry::Reverse);
         assert_eq!(position_effect(&p, Side::Buy, 0.1), PositionEffect::Opened);
         let p = plan(&long, Side::Buy, OppositeEntry::Reverse);
@@ -212,13 +241,22 @@ mod tests {
         // Reverse closes the strategy's long first: one short of the order's size.
         let p = plan(&long, Side::Sell, OppositeEntry::Reverse);
         assert_eq!(tickets(&p.close_first), vec![1]);
-        assert_eq!(position_effect(&p, Side::Sell, 0.1), PositionEffect::Reversed);
+        assert_eq!(
+            position_effect(&p, Side::Sell, 0.1),
+            PositionEffect::Reversed
+        );
         // A manual long is not the strategy's: the sell nets against it.
         let manual = vec![pos(1, "EURUSD", Side::Buy, 0.2, 0)];
         let p = plan(&manual, Side::Sell, OppositeEntry::Reverse);
         assert!(p.close_first.is_empty());
-        assert_eq!(position_effect(&p, Side::Sell, 0.1), PositionEffect::Reduced);
+        assert_eq!(
+            position_effect(&p, Side::Sell, 0.1),
+            PositionEffect::Reduced
+        );
         assert_eq!(position_effect(&p, Side::Sell, 0.2), PositionEffect::Closed);
-        assert_eq!(position_effect(&p, Side::Sell, 0.3), PositionEffect::Reversed);
+        assert_eq!(
+            position_effect(&p, Side::Sell, 0.3),
+            PositionEffect::Reversed
+        );
     }
 }

@@ -30,7 +30,9 @@ fn finite(field: &str, x: f64) -> Result<f64, ApiError> {
     if x.is_finite() {
         Ok(x)
     } else {
-        Err(ApiError::invalid(format!("{field} must be a finite number")))
+        Err(ApiError::invalid(format!(
+            "{field} must be a finite number"
+        )))
     }
 }
 
@@ -56,12 +58,11 @@ pub async fn deals(
     let mut tx = state.db.begin().await?;
     // The agent's owner and connection: deals are filed under them, never under
     // anything the body names.
-    let owner: Option<(Uuid, Option<Uuid>)> = sqlx::query_as(
-        "select user_id, broker_connection_id from public.mt5_agents where id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let owner: Option<(Uuid, Option<Uuid>)> =
+        sqlx::query_as("select user_id, broker_connection_id from public.mt5_agents where id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let Some((user_id, Some(connection))) = owner else {
         return Err(ApiError::Conflict(
             "this agent serves no broker connection; its deals cannot be filed".into(),

@@ -4,7 +4,8 @@
 //! Runs inside the transaction that records the outcome.
 
 use companion_protocol::{
-    ClosePositionOutput, ClosedPosition, CompileOutput, DeployOutput, JobInput, JobType, TradeInput, TradeOutput,
+    ClosePositionOutput, ClosedPosition, CompileOutput, DeployOutput, JobInput, JobType,
+    TradeInput, TradeOutput,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -180,7 +181,8 @@ async fn record_closed_positions(
 ) -> Result<(), sqlx::Error> {
     let bc = broker_connection_of(&mut *conn, job.user_id, job.agent_id).await?;
     for c in closed {
-        let metadata = serde_json::json!({ "job_id": job.id, "signal_id": signal, "tickets": [c.ticket] });
+        let metadata =
+            serde_json::json!({ "job_id": job.id, "signal_id": signal, "tickets": [c.ticket] });
         sqlx::query(
             "insert into trade_events (user_id, broker_connection_id, event_type, pair, direction, quantity, \
              exit_price, profit_loss, external_order_id, metadata) \

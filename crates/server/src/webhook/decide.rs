@@ -108,7 +108,12 @@ pub(super) fn close_magics(st: &StrategyRow) -> Vec<i64> {
 
 impl JobPlan {
     /// The job's input for signal `signal_id` of strategy `st`.
-    pub(super) fn into_input(self, s: &ParsedSignal, signal_id: Uuid, st: &StrategyRow) -> JobInput {
+    pub(super) fn into_input(
+        self,
+        s: &ParsedSignal,
+        signal_id: Uuid,
+        st: &StrategyRow,
+    ) -> JobInput {
         let strategy_id = st.id;
         match self {
             JobPlan::Close => {
@@ -167,7 +172,11 @@ impl JobPlan {
                     signal_price: s.price,
                     comment: s.comment.clone(),
                     magic: Some(st.magic),
-                    opposite_entry: Some(st.opposite_entry.parse::<OppositeEntry>().unwrap_or_default()),
+                    opposite_entry: Some(
+                        st.opposite_entry
+                            .parse::<OppositeEntry>()
+                            .unwrap_or_default(),
+                    ),
                 })
             }
         }
@@ -294,7 +303,10 @@ mod tests {
     #[test]
     fn all_companion_scope_closes_every_strategy_magic_of_the_owner() {
         let st = strategy("all_companion", "reverse");
-        assert_eq!(close_input(&st, "close EURUSD").magics, vec![17, 4242, 9000]);
+        assert_eq!(
+            close_input(&st, "close EURUSD").magics,
+            vec![17, 4242, 9000]
+        );
         // Never empty, and always the strategy's own.
         let mut lone = strategy("all_companion", "reverse");
         lone.owner_magics.clear();

@@ -769,7 +769,11 @@ mod tests {
             assert_eq!((s.action, s.close), (SignalAction::Close, target), "{w}");
             if !w.contains(' ') {
                 let s = ok(&format!("{w} EURUSD"));
-                assert_eq!((s.action, s.close), (SignalAction::Close, target), "text {w}");
+                assert_eq!(
+                    (s.action, s.close),
+                    (SignalAction::Close, target),
+                    "text {w}"
+                );
             }
         }
         // Entries carry no close target.
@@ -785,14 +789,21 @@ mod tests {
         }
         assert_eq!(ok("closeall GBPUSD").symbol, "GBPUSD");
         for body in ["close_long", "close", r#"{"action":"exit_short"}"#] {
-            assert_eq!(err(body.as_bytes()).reason, Rejection::MissingSymbol, "{body}");
+            assert_eq!(
+                err(body.as_bytes()).reason,
+                Rejection::MissingSymbol,
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn market_position_flat_closes_both_sides_but_keeps_closeall() {
         let s = ok(r#"{"action":"sell","symbol":"EURUSD","market_position":"flat"}"#);
-        assert_eq!((s.action, s.close), (SignalAction::Close, CloseTarget::Both));
+        assert_eq!(
+            (s.action, s.close),
+            (SignalAction::Close, CloseTarget::Both)
+        );
         let s = ok(r#"{"action":"closeall","market_position":"flat"}"#);
         assert_eq!(s.close, CloseTarget::All);
     }
