@@ -453,7 +453,7 @@ pub(crate) fn check_daily_loss(c: &DailyLossCheck, balance: f64) -> Result<(), S
     let limit = balance * c.limit_pct / 100.0;
     if c.loss_today >= limit {
         return Err(format!(
-            "daily_loss_limit: today's realised loss {:.2} reached the daily limit {limit:.2} ({}% of the balance {balance:.2}); only closes are accepted until 00:00 UTC",
+            "daily_loss_limit: today's realised loss {:.2} reached the daily limit {limit:.2} ({}% of the balance {balance:.2}); only closes are accepted until the trading day ends (00:00 in your trading-day time zone)",
             c.loss_today, c.limit_pct
         ));
     }
