@@ -11,6 +11,7 @@ use companion_agent::app::{
 use companion_protocol::{
     AccountOutput, BrokerConnection, Candle, ClosePositionOutput, EaProject, EaVersion,
     EaVersionSource, JobView, Position, QueuedJob, SignalDetail, SignalPage, Strategy, Timeframe,
+    TradingDay, TradingDayTimeZone,
 };
 use serde_json::Value;
 use tauri::{AppHandle, State};
@@ -86,6 +87,16 @@ pub async fn recent_jobs(c: C<'_>) -> AppResult<Vec<JobView>> {
 #[tauri::command]
 pub async fn get_job(c: C<'_>, id: Uuid) -> AppResult<JobView> {
     c.get_job(id).await
+}
+
+#[tauri::command]
+pub async fn trading_day(c: C<'_>) -> AppResult<Option<TradingDay>> {
+    c.trading_day().await
+}
+
+#[tauri::command]
+pub async fn set_trading_day_tz(c: C<'_>, tz: String) -> AppResult<TradingDayTimeZone> {
+    c.set_trading_day_tz(&tz).await
 }
 
 #[tauri::command]

@@ -58,6 +58,8 @@ pub fn run() {
             commands::recent_jobs,
             commands::candles,
             commands::get_job,
+            commands::trading_day,
+            commands::set_trading_day_tz,
             commands::list_strategies,
             commands::create_strategy,
             commands::update_strategy,

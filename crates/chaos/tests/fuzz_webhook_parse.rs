@@ -13,8 +13,9 @@
 
 use companion_protocol::SignalAction;
 use companion_server::webhook::parse::{
-    self, action_word, normalize_symbol, valid_symbol, ParsedSignal, MAX_COMMENT_LEN, MAX_KEY_LEN,
-    MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
+    self, action_word, normalize_symbol, valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS,
+    MAX_COMMENT_LEN, MAX_KEY_LEN, MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS,
+    MIN_RISK_PCT,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -38,8 +39,11 @@ fn config() -> ProptestConfig {
 /// `tv_signals` columns, the agent's order) relies on.
 fn assert_invariants(s: &ParsedSignal, body: &[u8]) {
     let ctx = || String::from_utf8_lossy(body).into_owned();
+    // `closeall` without a symbol closes every symbol: its symbol is the marker.
+    let every_symbol = s.close == CloseTarget::All && s.symbol == ALL_SYMBOLS;
     assert!(
-        (2..=20).contains(&s.symbol.len())
+        every_symbol
+            || (2..=20).contains(&s.symbol.len())
             && s.symbol
                 .chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())

@@ -41,6 +41,11 @@ pub struct Strategy {
     /// Risk per trade in percent of balance; `null` = `user_settings.risk_percent`.
     pub risk_override_pct: Option<f64>,
     pub is_enabled: bool,
+    /// The MT5 magic number of the strategy's orders (unique per user, 1 ..= 2^63-1).
+    /// Signal closes touch only positions carrying it (see `close_scope`).
+    pub magic: i64,
+    pub close_scope: CloseScope,
+    pub opposite_entry: crate::OppositeEntry,
     /// `{PUBLIC_BASE_URL}/api/v1/webhooks/tv/{webhook_secret}` — paste into TradingView.
     pub webhook_url: String,
     pub created_at: DateTime<Utc>,
@@ -64,6 +69,49 @@ pub struct CreateStrategyRequest {
     /// Defaults to true.
     #[serde(default)]
     pub is_enabled: Option<bool>,
+    /// 1 ..= 2^63-1, unique among the caller's strategies; absent = the next free
+    /// number of the server's sequence.
+    #[serde(default)]
+    pub magic: Option<i64>,
+    /// Absent = `strategy`.
+    #[serde(default)]
+    pub close_scope: Option<CloseScope>,
+    /// Absent = `reverse`.
+    #[serde(default)]
+    pub opposite_entry: Option<crate::OppositeEntry>,
+}
+
+/// Which positions a strategy's close signal closes (`tv_strategies.close_scope`).
+/// Manual positions (magic 0) and other EAs' are never closed by a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum CloseScope {
+    /// Positions with this strategy's magic.
+    #[default]
+    Strategy,
+    /// Positions with the magic of any of the owner's strategies.
+    AllCompanion,
+}
+
+impl CloseScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseScope::Strategy => "strategy",
+            CloseScope::AllCompanion => "all_companion",
+        }
+    }
+}
+
+impl std::str::FromStr for CloseScope {
+    type Err = crate::jobs::UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [CloseScope::Strategy, CloseScope::AllCompanion]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| crate::jobs::UnknownValue(s.to_string()))
+    }
 }
 
 /// `PATCH /api/v1/strategies/{id}`: absent = unchanged; `null` clears a nullable field.
@@ -92,6 +140,52 @@ pub struct UpdateStrategyRequest {
     pub risk_override_pct: Option<Option<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub magic: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_scope: Option<CloseScope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opposite_entry: Option<crate::OppositeEntry>,
+}
+
+// ---------------------------------------------------------------------------
+// Trading day (realised P&L against the daily loss limit)
+// ---------------------------------------------------------------------------
+
+/// `GET /api/v1/trading-day` item: one broker connection's realised P&L since 00:00
+/// of the trader's day, against the daily loss limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TradingDay {
+    pub broker_connection_id: Uuid,
+    /// `user_settings.trading_day_tz` (IANA name, default `UTC`).
+    pub trading_day_tz: String,
+    /// 00:00 of today in that time zone, as UTC.
+    pub day_start: DateTime<Utc>,
+    /// Realised P&L today (account currency): the terminal's closed deals (profit +
+    /// swap + commission + fee) when the agent reports them, else Companion's closes.
+    pub realised_pnl: f64,
+    /// True when `realised_pnl` counts the terminal's deals (every close on the account).
+    pub from_terminal: bool,
+    /// Closed deals counted today (0 when not from the terminal).
+    pub deals: i64,
+    /// The last known balance (newest `get_account`), if any.
+    pub balance: Option<f64>,
+    /// `user_settings.daily_loss_limit_pct`.
+    pub daily_loss_limit_pct: f64,
+    /// The loss at which entries are refused (`balance × pct / 100`), when the
+    /// balance is known.
+    pub loss_limit: Option<f64>,
+}
+
+/// `PUT /api/v1/trading-day/time-zone`: the time zone whose midnight starts the
+/// trader's day (an IANA name such as `Europe/Berlin`, or `UTC`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TradingDayTimeZone {
+    pub trading_day_tz: String,
 }
 
 // ---------------------------------------------------------------------------

@@ -30,6 +30,8 @@ export type {
   AgentSummary,
   BrokerConnection,
   Candle,
+  ClosedPosition,
+  CloseScope,
   CompileOutput,
   Diagnostic,
   EaProject,
@@ -38,7 +40,11 @@ export type {
   EaVersionStatus,
   JobStatus,
   JobType,
+  MarginMode,
+  AccountKind,
+  OppositeEntry,
   Position,
+  PositionEffect,
   QueuedJob,
   ServerEvent,
   ServerEventKind,
@@ -58,6 +64,9 @@ export type {
   TerminalStatus,
   TestReport,
   Timeframe,
+  TradeOutput,
+  TradingDay,
+  TradingDayTimeZone,
   UpdateInfo,
   UpdateProgress,
 } from './generated/types';
@@ -81,6 +90,8 @@ import type {
   Strategy,
   StrategyInput,
   SymbolRow,
+  TradingDay,
+  TradingDayTimeZone,
   UpdateInfo,
   UpdateProgress,
 } from './generated/types';
@@ -167,6 +178,10 @@ export const api = {
   recentJobs: () => call<Job[]>('recent_jobs'),
   candles: (symbol: string, timeframe: Timeframe, count: number) =>
     call<Candle[]>('candles', { symbol, timeframe, count }),
+
+  /** Today's realised P&L against the daily loss limit (this agent's broker connection). */
+  tradingDay: () => call<TradingDay | null>('trading_day'),
+  setTradingDayTz: (tz: string) => call<TradingDayTimeZone>('set_trading_day_tz', { tz }),
 
   listStrategies: () => call<Strategy[]>('list_strategies'),
   createStrategy: (input: StrategyInput) => call<Strategy>('create_strategy', { input }),

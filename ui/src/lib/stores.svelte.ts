@@ -9,7 +9,7 @@ export const EMPTY_STATUS: Status = {
   agent_name: null,
   server_url: null,
   server_connected: false,
-  terminal: { connected: false, paper: false, login: null, server: null, company: null },
+  terminal: { connected: false, paper: false, login: null, server: null, company: null, margin_mode: null, account_kind: null },
   paused: false,
   pause_requested: false,
   last_error: null,

@@ -65,4 +65,32 @@ describe('Dashboard', () => {
     await user.click(screen.getAllByRole('button', { name: 'Try again' })[0]!);
     expect(await screen.findByText('No open positions')).toBeInTheDocument();
   });
+
+  it('shows realised P&L today against the daily loss limit', async () => {
+    app.set(pairedStatus());
+    backend({
+      account,
+      positions: [],
+      recent_jobs: [],
+      trading_day: {
+        broker_connection_id: 'c1',
+        trading_day_tz: 'America/New_York',
+        day_start: '2026-11-30T05:00:00Z',
+        realised_pnl: -510,
+        from_terminal: true,
+        deals: 3,
+        balance: 10000,
+        daily_loss_limit_pct: 5,
+        loss_limit: 500,
+      },
+    });
+    render(Dashboard);
+    const card = await screen.findByTestId('realised-today');
+    await vi.waitFor(() => expect(within(card).getByTestId('realised-value')).toHaveTextContent('−510.00'));
+    expect(within(card).getByText('Daily loss limit reached')).toBeInTheDocument();
+    expect(within(card).getByRole('meter', { name: 'Daily loss limit used' })).toHaveAttribute('aria-valuenow', '100');
+    expect(within(card).getByTestId('realised-note')).toHaveTextContent(
+      'new entries are refused until 00:00 America/New_York · 3 closed deals on the account',
+    );
+  });
 });

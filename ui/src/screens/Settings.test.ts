@@ -133,4 +133,32 @@ describe('Settings', () => {
     await user.click(within(dialog).getByRole('button', { name: 'Unpair' }));
     await vi.waitFor(() => expect(onUnpaired).toHaveBeenCalledWith(unpairedStatus));
   });
+
+  it('shows and saves the trading day time zone, with the server\'s refusal', async () => {
+    app.set(pairedStatus());
+    const log = backend({
+      get_settings: settings,
+      trading_day: { broker_connection_id: 'c1', trading_day_tz: 'UTC', day_start: '2026-11-30T00:00:00Z', realised_pnl: 0,
+        from_terminal: false, deals: 0, balance: null, daily_loss_limit_pct: 5, loss_limit: null },
+      set_trading_day_tz: ({ tz }: Record<string, unknown>) =>
+        tz === 'Mars/Olympus'
+          ? Promise.reject({ code: 'invalid_request', message: '"Mars/Olympus" is not a time zone name PostgreSQL knows' })
+          : { trading_day_tz: tz },
+    });
+    const user = userEvent.setup();
+    render(Settings, { onUnpaired: vi.fn() });
+    const form = await screen.findByRole('form', { name: 'Trading day time zone' });
+    const input = within(form).getByLabelText('Time zone');
+    await vi.waitFor(() => expect(input).toHaveValue('UTC'));
+    await user.clear(input);
+    await user.type(input, 'Mars/Olympus');
+    await user.click(within(form).getByRole('button', { name: 'Save time zone' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent('not a time zone name');
+    await user.clear(input);
+    await user.type(input, 'Europe/Berlin');
+    await user.click(within(form).getByRole('button', { name: 'Save time zone' }));
+    await vi.waitFor(() => expect(callsOf(log, 'set_trading_day_tz')).toHaveLength(2));
+    expect(callsOf(log, 'set_trading_day_tz')[1]).toEqual({ tz: 'Europe/Berlin' });
+    await vi.waitFor(() => expect(screen.queryByRole('alert')).not.toBeInTheDocument());
+  });
 });

@@ -7,7 +7,7 @@ use std::time::Duration;
 use companion_protocol::{
     AccountOutput, BrokerConnection, Candle, CandlesOutput, ClosePositionOutput, CreateJobRequest,
     EaProject, EaVersion, EaVersionSource, JobStatus, JobType, JobView, Position, PositionsOutput,
-    QueuedJob, SignalDetail, SignalPage, Strategy, Timeframe,
+    QueuedJob, SignalDetail, SignalPage, Strategy, Timeframe, TradingDay, TradingDayTimeZone,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -130,6 +130,22 @@ impl Core {
 
     pub async fn rotate_strategy_secret(&self, id: Uuid) -> AppResult<Strategy> {
         self.session().await?.api.rotate_strategy_secret(id).await
+    }
+
+    /// Today's realised P&L against the daily loss limit for this agent's broker
+    /// connection (`None` when the server lists none for it).
+    pub async fn trading_day(&self) -> AppResult<Option<TradingDay>> {
+        let s = self.session().await?;
+        let days = s.api.trading_day().await?;
+        let mine = s.api.me().await.ok().and_then(|m| m.broker_connection_id);
+        Ok(match mine {
+            Some(bc) => days.into_iter().find(|d| d.broker_connection_id == bc),
+            None => days.into_iter().next(),
+        })
+    }
+
+    pub async fn set_trading_day_tz(&self, tz: &str) -> AppResult<TradingDayTimeZone> {
+        self.session().await?.api.set_trading_day_tz(tz).await
     }
 
     pub async fn list_broker_connections(&self) -> AppResult<Vec<BrokerConnection>> {

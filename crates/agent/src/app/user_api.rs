@@ -9,7 +9,7 @@ use companion_protocol::symbols::{SetSymbolOverride, SymbolOverride};
 use companion_protocol::{
     AgentMe, ApiErrorBody, BrokerConnection, CreateJobRequest, EaProject, EaVersion,
     EaVersionSource, ErrorCode, JobView, QueuedJob, SetCurrentVersionRequest, SignalDetail,
-    SignalPage, Strategy, AGENT_KEY_HEADER,
+    SignalPage, Strategy, TradingDay, TradingDayTimeZone, AGENT_KEY_HEADER,
 };
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -181,6 +181,22 @@ impl UserApi {
             Method::POST,
             &format!("/strategies/{id}/rotate-secret"),
             Some(&serde_json::json!({})),
+        )
+        .await
+    }
+
+    /// Realised P&L today against the daily loss limit, per broker connection.
+    pub async fn trading_day(&self) -> AppResult<Vec<TradingDay>> {
+        self.get("/trading-day").await
+    }
+
+    pub async fn set_trading_day_tz(&self, tz: &str) -> AppResult<TradingDayTimeZone> {
+        self.call(
+            Method::PUT,
+            "/trading-day/time-zone",
+            Some(&TradingDayTimeZone {
+                trading_day_tz: tz.to_string(),
+            }),
         )
         .await
     }

@@ -1,12 +1,14 @@
 //! User API (`Authorization: Bearer <JWT>` or an agent key acting for its owner),
 //! every query under RLS through `AppState::user_tx`: strategies, broker
-//! connections and their symbol overrides, signals, EA projects and versions.
+//! connections and their symbol overrides, the trading day (realised P&L vs the daily
+//! loss limit), signals, EA projects and versions.
 
 pub mod broker_connections;
 pub mod ea;
 pub mod signals;
 pub mod strategies;
 pub mod symbol_overrides;
+pub mod trading_day;
 
 use axum::Router;
 
@@ -26,6 +28,8 @@ use crate::state::AppState;
         symbol_overrides::list,
         symbol_overrides::set,
         symbol_overrides::delete,
+        trading_day::list,
+        trading_day::set_time_zone,
         signals::list,
         signals::get_one,
         ea::list_projects,
@@ -42,6 +46,8 @@ use crate::state::AppState;
         companion_protocol::CreateStrategyRequest,
         companion_protocol::UpdateStrategyRequest,
         companion_protocol::BrokerConnection,
+        companion_protocol::TradingDay,
+        companion_protocol::TradingDayTimeZone,
         companion_protocol::AgentSummary,
         companion_protocol::symbols::SymbolOverride,
         companion_protocol::symbols::SetSymbolOverride,
@@ -77,6 +83,7 @@ pub fn routes() -> Router<AppState> {
         .merge(strategies::routes())
         .merge(broker_connections::routes())
         .merge(symbol_overrides::routes())
+        .merge(trading_day::routes())
         .merge(signals::routes())
         .merge(ea::routes())
 }

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use companion_protocol::{CreateStrategyRequest, Strategy, UpdateStrategyRequest};
+use companion_protocol::{
+    CloseScope, CreateStrategyRequest, OppositeEntry, Strategy, UpdateStrategyRequest,
+};
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -47,6 +49,9 @@ struct Row {
     allowed_pairs: Option<Vec<String>>,
     risk_override_pct: Option<f64>,
     is_enabled: bool,
+    magic: i64,
+    close_scope: String,
+    opposite_entry: String,
     webhook_secret: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -55,7 +60,8 @@ struct Row {
 macro_rules! strategy_columns {
     () => {
         "id, name, broker_connection_id, allowed_pairs, \
-     risk_override_pct::float8 as risk_override_pct, is_enabled, webhook_secret, created_at, updated_at"
+     risk_override_pct::float8 as risk_override_pct, is_enabled, magic, close_scope, opposite_entry, \
+     webhook_secret, created_at, updated_at"
     };
 }
 
@@ -69,6 +75,10 @@ impl Row {
             allowed_pairs: self.allowed_pairs,
             risk_override_pct: self.risk_override_pct,
             is_enabled: self.is_enabled,
+            magic: self.magic,
+            // The table's CHECK constraints allow only known values.
+            close_scope: self.close_scope.parse().unwrap_or_default(),
+            opposite_entry: self.opposite_entry.parse().unwrap_or_default(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -115,6 +125,55 @@ fn valid_risk(r: Option<f64>) -> Result<Option<f64>, ApiError> {
             "risk_override_pct must be between {MIN_RISK_PCT} and {MAX_RISK_PCT}"
         ))),
         other => Ok(other),
+    }
+}
+
+/// A magic number the strategy may carry: positive (MT5's magic is a ulong; 0 is
+/// the magic of manual trades), within PostgreSQL's bigint.
+pub fn valid_magic(m: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match m {
+        Some(x) if x < 1 => Err(ApiError::invalid(format!(
+            "magic must be between 1 and {} (0 is the magic of manual trades)",
+            i64::MAX
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A unique violation on `(user_id, magic)` as the 409 it is.
+fn magic_taken(err: sqlx::Error, magic: Option<i64>) -> ApiError {
+    match &err {
+        sqlx::Error::Database(db) if db.constraint() == Some("tv_strategies_user_magic_key") => {
+            ApiError::Conflict(format!(
+                "magic {} is already used by another of your strategies",
+                magic.map(|m| m.to_string()).unwrap_or_default()
+            ))
+        }
+        _ => err.into(),
+    }
+}
+
+/// `opposite_entry = hedge` is refused on a connection whose agent last reported a
+/// netting account (one position per symbol: an opposite order would reduce it).
+/// Unknown margin mode: accepted here, refused at execution when netting.
+async fn check_hedge_allowed(
+    conn: &mut PgConnection,
+    broker_connection_id: Uuid,
+) -> Result<(), ApiError> {
+    let mode: Option<String> = sqlx::query_scalar(
+        "select a.terminal_info ->> 'margin_mode' from public.mt5_agents a
+          where a.broker_connection_id = $1 and a.terminal_info ? 'margin_mode'
+          order by a.last_heartbeat desc nulls last limit 1",
+    )
+    .bind(broker_connection_id)
+    .fetch_optional(conn)
+    .await?
+    .flatten();
+    match mode.as_deref() {
+        Some(m @ ("netting" | "exchange")) => Err(ApiError::invalid(format!(
+            "opposite_entry hedge is impossible: the account of this broker connection is {m} (one position per symbol); use reverse or reject"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -183,11 +242,19 @@ pub async fn create(
     let name = valid_name(&req.name)?;
     let pairs = normalize_pairs(req.allowed_pairs.as_deref().unwrap_or_default())?;
     let risk = valid_risk(req.risk_override_pct)?;
+    let magic = valid_magic(req.magic)?;
+    let close_scope = req.close_scope.unwrap_or_default();
+    let opposite_entry = req.opposite_entry.unwrap_or_default();
     let mut tx = state.user_tx(auth.user_id).await?;
     check_broker_connection(&mut tx, req.broker_connection_id).await?;
+    if opposite_entry == OppositeEntry::Hedge {
+        check_hedge_allowed(&mut tx, req.broker_connection_id).await?;
+    }
     let row: Row = sqlx::query_as(concat!("insert into public.tv_strategies
-           (user_id, broker_connection_id, name, webhook_secret, risk_override_pct, allowed_pairs, is_enabled)
-         values ($1, $2, $3, $4, $5::numeric, $6, $7)
+           (user_id, broker_connection_id, name, webhook_secret, risk_override_pct, allowed_pairs, is_enabled,
+            magic, close_scope, opposite_entry)
+         values ($1, $2, $3, $4, $5::numeric, $6, $7,
+                 coalesce($8, nextval('public.tv_strategies_magic_seq')), $9, $10)
          returning ", strategy_columns!()))
     .bind(auth.user_id)
     .bind(req.broker_connection_id)
@@ -196,8 +263,12 @@ pub async fn create(
     .bind(risk)
     .bind(pairs)
     .bind(req.is_enabled.unwrap_or(true))
+    .bind(magic)
+    .bind(close_scope.as_str())
+    .bind(opposite_entry.as_str())
     .fetch_one(&mut *tx)
-    .await?;
+    .await
+    .map_err(|e| magic_taken(e, magic))?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -225,6 +296,7 @@ pub async fn update(
         None => None,
         Some(r) => Some(valid_risk(r)?),
     };
+    let magic = valid_magic(req.magic)?;
     let mut tx = state.user_tx(auth.user_id).await?;
     if let Some(bc) = req.broker_connection_id {
         check_broker_connection(&mut tx, bc).await?;
@@ -236,6 +308,9 @@ pub async fn update(
            allowed_pairs = case when $4 then $5::text[] else allowed_pairs end,
            risk_override_pct = case when $6 then $7::numeric else risk_override_pct end,
            is_enabled = coalesce($8, is_enabled),
+           magic = coalesce($9, magic),
+           close_scope = coalesce($10, close_scope),
+           opposite_entry = coalesce($11, opposite_entry),
            updated_at = now()
          where id = $1
          returning ",
@@ -249,8 +324,17 @@ pub async fn update(
     .bind(risk.is_some())
     .bind(risk.flatten())
     .bind(req.is_enabled)
+    .bind(magic)
+    .bind(req.close_scope.map(CloseScope::as_str))
+    .bind(req.opposite_entry.map(OppositeEntry::as_str))
     .fetch_optional(&mut *tx)
-    .await?;
+    .await
+    .map_err(|e| magic_taken(e, magic))?;
+    // Checked after the update, in the same transaction: the row's final broker
+    // connection and mode decide (nothing is committed when refused).
+    if let Some(r) = row.as_ref().filter(|r| r.opposite_entry == "hedge") {
+        check_hedge_allowed(&mut tx, r.broker_connection_id).await?;
+    }
     tx.commit().await?;
     let row = row.ok_or_else(|| ApiError::not_found("strategy"))?;
     Ok(Json(row.into_api(&state.config.public_base_url())))
@@ -319,5 +403,14 @@ mod tests {
         assert_eq!(p, Some(vec!["EURUSD".to_string(), "XAUUSD".to_string()]));
         assert_eq!(normalize_pairs(&[]).unwrap(), None);
         assert!(normalize_pairs(&["!!".into()]).is_err());
+    }
+
+    #[test]
+    fn magic_must_be_positive() {
+        assert!(valid_magic(Some(0)).is_err());
+        assert!(valid_magic(Some(-5)).is_err());
+        assert_eq!(valid_magic(Some(1)).unwrap(), Some(1));
+        assert_eq!(valid_magic(Some(i64::MAX)).unwrap(), Some(i64::MAX));
+        assert_eq!(valid_magic(None).unwrap(), None);
     }
 }

@@ -40,7 +40,9 @@ impl DedupKey {
     pub fn for_signal(s: &ParsedSignal, body: &[u8], now_epoch_secs: i64) -> Self {
         match &s.signal_key {
             Some(id) => {
-                let key = format!("id:{id}:{}:{}", s.action.as_str(), s.symbol);
+                let key = format!("id:{id}:{}:{}", s.dedup_action(), s.symbol);
+                // Keys stored before 0010/0011: the old symbol normalisation and the
+                // action word alone (every close word was `close` then).
                 let old = legacy_normalize_symbol(s.raw_symbol.as_deref().unwrap_or(&s.symbol));
                 let legacy = format!("id:{id}:{}:{old}", s.action.as_str());
                 DedupKey::Explicit {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::decide::{decide, Context, Discard};
 use super::dedup::{DedupKey, BODY_WINDOW_SECS};
-use super::parse::{self, normalize_symbol, ParsedSignal, Rejected};
+use super::parse::{self, normalize_symbol, CloseTarget, ParsedSignal, Rejected};
 use crate::queue::{enqueue, Entity, NewJob};
 
 /// The strategy a secret names, with the owner's settings.
@@ -29,6 +29,14 @@ pub struct StrategyRow {
     pub risk_percent: Option<f64>,
     pub daily_loss_limit_pct: Option<f64>,
     pub max_lots: Option<f64>,
+    /// The MT5 magic number of the strategy's orders.
+    pub magic: i64,
+    /// `strategy` or `all_companion` (`tv_strategies.close_scope`).
+    pub close_scope: String,
+    /// `reverse`, `hedge` or `reject` (`tv_strategies.opposite_entry`).
+    pub opposite_entry: String,
+    /// The magics of all the owner's strategies (for `close_scope = all_companion`).
+    pub owner_magics: Vec<i64>,
 }
 
 /// Looks a strategy up by its webhook secret.
@@ -38,7 +46,10 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
                 s.risk_override_pct::float8 as risk_override_pct,
                 us.risk_percent::float8 as risk_percent,
                 us.daily_loss_limit_pct::float8 as daily_loss_limit_pct,
-                us.max_lots::float8 as max_lots
+                us.max_lots::float8 as max_lots,
+                s.magic, s.close_scope, s.opposite_entry,
+                array(select o.magic from public.tv_strategies o
+                       where o.user_id = s.user_id order by o.magic) as owner_magics
            from public.tv_strategies s
            left join public.user_settings us on us.user_id = s.user_id
           where s.webhook_secret = $1",
@@ -51,11 +62,21 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
 async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Context, sqlx::Error> {
     sqlx::query_as::<_, Context>(
         "select
-           (select coalesce(sum(te.profit_loss), 0)::float8
-              from public.trade_events te
-             where te.broker_connection_id = $2 and te.user_id = $1
-               and te.created_at >= date_trunc('day', now() at time zone 'utc') at time zone 'utc')
-             as pnl_today,
+           -- Realised P&L since 00:00 of the trader's day (user_settings.trading_day_tz):
+           -- the terminal's closed deals (every close on the account: stop-loss hits,
+           -- manual, other EAs') once the agent reports them, else Companion's own
+           -- trade events (agents before 0.11).
+           case when exists (select 1 from public.broker_deals d
+                              where d.broker_connection_id = $2 and d.user_id = $1)
+             then (select coalesce(sum(d.net), 0)::float8 from public.broker_deals d
+                    where d.broker_connection_id = $2 and d.user_id = $1
+                      and d.deal_time >= day.start)
+             else (select coalesce(sum(te.profit_loss), 0)::float8
+                     from public.trade_events te
+                    where te.broker_connection_id = $2 and te.user_id = $1
+                      and te.created_at >= day.start)
+           end as pnl_today,
+           day.tz as trading_day_tz,
            acct.balance,
            coalesce(acct.currency,
                     (select us.account_currency from public.user_settings us where us.user_id = $1))
@@ -66,7 +87,11 @@ async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Con
              limit 1) as agent_id,
            i.pip_size::float8 as pip_size, i.contract_size::float8 as contract_size,
            i.instrument_type
-         from (select 1) one
+         from (select coalesce((select us.trading_day_tz from public.user_settings us
+                                 where us.user_id = $1), 'UTC') as tz) tzs
+         cross join lateral (
+           select tzs.tz, date_trunc('day', now() at time zone tzs.tz) at time zone tzs.tz as start
+         ) day
          left join public.instrument_config i on i.pair = $3
          left join lateral (
            select case when jsonb_typeof(j.output_data -> 'balance') = 'number'
@@ -154,7 +179,12 @@ pub async fn ingest(
         (true, Err(r)) => return log_discarded(db, st, &fields, &payload, Discard::Parse(r)).await,
         (true, Ok(s)) => s,
     };
-    if let Some(pairs) = st.allowed_pairs.as_ref().filter(|p| !p.is_empty()) {
+    let every_symbol = signal.action == SignalAction::Close && signal.close == CloseTarget::All;
+    if let Some(pairs) = st
+        .allowed_pairs
+        .as_ref()
+        .filter(|p| !p.is_empty() && !every_symbol)
+    {
         if !pairs.iter().any(|p| normalize_symbol(p) == signal.symbol) {
             let d = Discard::PairNotAllowed(signal.symbol.clone());
             return log_discarded(db, st, &fields, &payload, d).await;
@@ -194,7 +224,7 @@ pub async fn ingest(
     };
 
     let signal_id = Uuid::new_v4();
-    let input = job.into_input(&signal, signal_id, st.id);
+    let input = job.into_input(&signal, signal_id, st);
     let inserted = sqlx::query_scalar::<_, Uuid>(
         "insert into public.tv_signals
            (id, strategy_id, user_id, symbol, action, price, raw_payload, status, dedup_key)

@@ -24,7 +24,15 @@ export type TerminalStatus = { connected: boolean,
 /**
  * True when the terminal is the paper terminal (simulated money).
  */
-paper: boolean, login: string | null, server: string | null, company: string | null, };
+paper: boolean, login: string | null, server: string | null, company: string | null, 
+/**
+ * Hedging or netting (`null`: a bridge that does not say).
+ */
+margin_mode: MarginMode | null, 
+/**
+ * Demo, contest or real money (`null`: unknown).
+ */
+account_kind: AccountKind | null, };
 
 export type Settings = { server_url: string, terminal_path: string | null, metaeditor_path: string | null, terminal_data_dir: string | null, autostart: boolean, notify_failed_signals: boolean, };
 
@@ -44,7 +52,12 @@ allowed_pairs: Array<string> | null,
 /**
  * `null` = the account's default risk.
  */
-risk_override_pct: number | null, is_enabled: boolean, };
+risk_override_pct: number | null, is_enabled: boolean, 
+/**
+ * The strategy's MT5 magic number; `null` on create = the server picks one,
+ * `null` on update = unchanged.
+ */
+magic?: number | null, close_scope?: CloseScope | null, opposite_entry?: OppositeEntry | null, };
 
 export type SymbolRow = { 
 /**
@@ -117,11 +130,55 @@ export type Position = {
  */
 id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, };
 
+export type ClosedPosition = { ticket: number, symbol: string, 
+/**
+ * The position's side (a buy position is closed by a sell deal).
+ */
+side: Side, volume: number, 
+/**
+ * The closing price.
+ */
+price: number, 
+/**
+ * Realised P&L of this position (0 when reconciled from the terminal's history).
+ */
+pnl: number, };
+
 export type ClosePositionOutput = { closed_price: number, pnl: number, 
 /**
  * Tickets closed (a symbol-wide close may close several).
  */
-tickets: Array<number>, };
+tickets: Array<number>, 
+/**
+ * Each position closed, with its own price and P&L (`closed_price` is the last
+ * one's, `pnl` their sum).
+ */
+closed: Array<ClosedPosition>, };
+
+export type PositionEffect = "opened" | "added" | "reduced" | "closed" | "reversed";
+
+export type TradeOutput = { fill_price: number, 
+/**
+ * The position the deal went to (on netting accounts the symbol's one position).
+ */
+ticket: number, order_id: number, volume: number, 
+/**
+ * What the order did to the position; absent from agents before 0.11 and from
+ * results reconciled by comment.
+ */
+position_effect?: PositionEffect | null, 
+/**
+ * Positions closed before the order (`opposite_entry` = `reverse`).
+ */
+closed?: Array<ClosedPosition>, };
+
+export type OppositeEntry = "reverse" | "hedge" | "reject";
+
+export type CloseScope = "strategy" | "all_companion";
+
+export type MarginMode = "hedging" | "netting" | "exchange";
+
+export type AccountKind = "demo" | "contest" | "real";
 
 export type Candle = { 
 /**
@@ -153,6 +210,11 @@ allowed_pairs: Array<string> | null,
  */
 risk_override_pct: number | null, is_enabled: boolean, 
 /**
+ * The MT5 magic number of the strategy's orders (unique per user, 1 ..= 2^63-1).
+ * Signal closes touch only positions carrying it (see `close_scope`).
+ */
+magic: number, close_scope: CloseScope, opposite_entry: OppositeEntry, 
+/**
  * `{PUBLIC_BASE_URL}/api/v1/webhooks/tv/{webhook_secret}` — paste into TradingView.
  */
 webhook_url: string, created_at: string, updated_at: string, };
@@ -168,6 +230,44 @@ export type BrokerConnection = { id: string, name: string, broker_type: string, 
 agents: Array<AgentSummary>, created_at: string, updated_at: string, };
 
 export type SymbolDecision = "override" | "raw" | "exact" | "affix" | "alias" | "unchecked";
+
+export type TradingDay = { broker_connection_id: string, 
+/**
+ * `user_settings.trading_day_tz` (IANA name, default `UTC`).
+ */
+trading_day_tz: string, 
+/**
+ * 00:00 of today in that time zone, as UTC.
+ */
+day_start: string, 
+/**
+ * Realised P&L today (account currency): the terminal's closed deals (profit +
+ * swap + commission + fee) when the agent reports them, else Companion's closes.
+ */
+realised_pnl: number, 
+/**
+ * True when `realised_pnl` counts the terminal's deals (every close on the account).
+ */
+from_terminal: boolean, 
+/**
+ * Closed deals counted today (0 when not from the terminal).
+ */
+deals: number, 
+/**
+ * The last known balance (newest `get_account`), if any.
+ */
+balance: number | null, 
+/**
+ * `user_settings.daily_loss_limit_pct`.
+ */
+daily_loss_limit_pct: number, 
+/**
+ * The loss at which entries are refused (`balance × pct / 100`), when the
+ * balance is known.
+ */
+loss_limit: number | null, };
+
+export type TradingDayTimeZone = { trading_day_tz: string, };
 
 export type SignalStatus = "pending" | "executed" | "failed" | "discarded";
 
