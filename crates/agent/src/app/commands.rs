@@ -316,3 +316,57 @@ pub fn symbol_rows(
     }
     rows.into_values().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::symbols::{Resolution, SymbolDecision};
+
+    #[test]
+    fn path_symbols_are_one_safe_segment() {
+        assert_eq!(
+            path_symbol(" OANDA:NAS100USD ").ok().as_deref(),
+            Some("NAS100USD")
+        );
+        assert_eq!(path_symbol("US30.cash").ok().as_deref(), Some("US30.cash"));
+        for bad in ["", "EUR/USD", "a b", "../x", "X?y=1"] {
+            assert!(path_symbol(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rows_merge_overrides_and_resolutions_by_canonical_name() {
+        let rows = symbol_rows(
+            [("XAUUSD".to_string(), "GOLD.pro".to_string())],
+            vec![
+                Resolution {
+                    canonical: "XAUUSD".into(),
+                    broker_symbol: "GOLD.pro".into(),
+                    decided: SymbolDecision::Override,
+                },
+                Resolution {
+                    canonical: "EURUSD".into(),
+                    broker_symbol: "EURUSD.pro".into(),
+                    decided: SymbolDecision::Affix,
+                },
+            ],
+        );
+        let view: Vec<(&str, Option<&str>, Option<&str>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.canonical.as_str(),
+                    r.broker_symbol.as_deref(),
+                    r.override_symbol.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            view,
+            [
+                ("EURUSD", Some("EURUSD.pro"), None),
+                ("XAUUSD", Some("GOLD.pro"), Some("GOLD.pro"))
+            ]
+        );
+    }
+}

@@ -97,6 +97,9 @@ pub async fn prepare(
                     (_, Some(s)) => check_symbol(s)?,
                     _ => {}
                 }
+                if let Some(raw) = &c.raw_symbol {
+                    check_symbol(raw)?;
+                }
                 if c.signal_id.is_some() {
                     return Err(ApiError::invalid(
                         "signal_id is set by the server, not by users",
