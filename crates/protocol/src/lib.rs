@@ -11,6 +11,7 @@ pub mod broker;
 pub mod contract;
 pub mod error;
 pub mod jobs;
+pub mod pineconnector;
 pub mod updates;
 pub mod user;
 
@@ -20,4 +21,5 @@ pub use broker::*;
 pub use contract::{JobInput, JobOutput};
 pub use error::{ApiErrorBody, ErrorCode};
 pub use jobs::*;
+pub use pineconnector::{AlertDialect, PcTargetType, PcVolumeType};
 pub use user::*;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::ingest::StrategyRow;
 use super::parse::{ParsedSignal, Rejected};
+use super::pineconnector::PineRejected;
 use super::sizing::{self, Instrument, Sizing, SizingContext, SizingError};
 
 /// `user_settings` defaults when the user has no row.
@@ -21,6 +22,8 @@ const DEFAULT_DAILY_LOSS_LIMIT_PCT: f64 = 5.0;
 pub enum Discard {
     Disabled,
     Parse(Rejected),
+    /// A PineConnector message Companion cannot execute (`pineconnector.rs`).
+    PineConnector(PineRejected),
     PairNotAllowed(String),
     Duplicate(Uuid),
     DailyLossLimit { loss_today: f64, limit: f64 },
@@ -33,6 +36,7 @@ impl Discard {
         match self {
             Discard::Disabled => "disabled",
             Discard::Parse(r) => r.reason.code(),
+            Discard::PineConnector(r) => r.error.code(),
             Discard::PairNotAllowed(_) => "pair_not_allowed",
             Discard::Duplicate(_) => "duplicate",
             Discard::DailyLossLimit { .. } => "daily_loss_limit",
@@ -45,6 +49,7 @@ impl Discard {
         let msg = match self {
             Discard::Disabled => "the strategy is disabled".to_string(),
             Discard::Parse(r) => r.reason.to_string(),
+            Discard::PineConnector(r) => r.error.to_string(),
             Discard::PairNotAllowed(s) => format!("{s} is not in this strategy's allowed pairs"),
             Discard::Duplicate(id) => format!("same signal as {id}"),
             Discard::DailyLossLimit { loss_today, limit } => format!(
