@@ -187,7 +187,7 @@ fn every_parameter_is_read_with_its_unit() {
     );
     assert_eq!(p.secret.as_deref(), Some("HappyTrader501"));
     assert_eq!((p.vol_dollar, p.sl_pct, p.tp_pct), (Some(50.0), Some(1.0), Some(2.0)));
-    assert_eq!(p.present.len(), 22);
+    assert_eq!(p.present.len(), 21);
     let m = parse_message("60123456789,buy,EURUSD,vol_lots=0.2,sl_pips=15,tp_price=1.2,sl_price=1.0,tp_pips=30").unwrap();
     let p = &m.params;
     assert_eq!((p.vol_lots, p.sl_pips, p.tp_price, p.sl_price, p.tp_pips), (Some(0.2), Some(15.0), Some(1.2), Some(1.0), Some(30.0)));
