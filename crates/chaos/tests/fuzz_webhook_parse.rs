@@ -13,11 +13,11 @@
 )]
 
 use companion_protocol::SignalAction;
+use companion_protocol::{AlertDialect, PcTargetType, PcVolumeType};
 use companion_server::webhook::parse::{
     self, action_word, normalize_symbol, valid_symbol, ParsedSignal, MAX_COMMENT_LEN, MAX_KEY_LEN,
     MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
 };
-use companion_protocol::{AlertDialect, PcTargetType, PcVolumeType};
 use companion_server::webhook::pineconnector::{
     self as pine, PineCommand, PineOutcome, PineParam, PineSettings,
 };
@@ -409,16 +409,18 @@ fn pine_settings() -> impl Strategy<Value = PineSettings> {
             PcTargetType::Percentage,
         ]),
     )
-        .prop_map(|(pine_only, license, volume_type, target_type)| PineSettings {
-            dialect: if pine_only {
-                AlertDialect::Pineconnector
-            } else {
-                AlertDialect::Auto
+        .prop_map(
+            |(pine_only, license, volume_type, target_type)| PineSettings {
+                dialect: if pine_only {
+                    AlertDialect::Pineconnector
+                } else {
+                    AlertDialect::Auto
+                },
+                license_id: license.map(str::to_string),
+                volume_type,
+                target_type,
             },
-            license_id: license.map(str::to_string),
-            volume_type,
-            target_type,
-        })
+        )
 }
 
 /// `LicenseID,Command,Symbol,Others` with every command word and parameter name,

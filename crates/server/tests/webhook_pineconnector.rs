@@ -29,7 +29,10 @@ async fn job_input(srv: &Srv, answer: &Value) -> (String, Value) {
     .unwrap()
 }
 
-async fn row(srv: &Srv, answer: &Value) -> (String, String, String, Option<String>, Option<String>) {
+async fn row(
+    srv: &Srv,
+    answer: &Value,
+) -> (String, String, String, Option<String>, Option<String>) {
     let id: Uuid = answer["signal_id"].as_str().unwrap().parse().unwrap();
     sqlx::query_as(
         "select status, action, symbol, error_message, dedup_key from tv_signals where id = $1",
@@ -66,16 +69,27 @@ async fn the_licence_is_not_an_id_and_units_follow_the_strategy() {
     assert_eq!(input["side"], "buy");
     let (_, _, _, _, key) = row(&srv, &first).await;
     let key = key.unwrap();
-    assert!(key.starts_with("body:"), "the licence is not a signal id: {key}");
+    assert!(
+        key.starts_with("body:"),
+        "the licence is not a signal id: {key}"
+    );
     assert!(!key.contains("60123456789"), "{key}");
 
     // The same alert on the next bar is a new signal. (Identical bodies within 30 s
     // are one TradingView delivery; the earlier row is moved back past that.)
-    sqlx::query("update tv_signals set received_at = received_at - interval '60 seconds' where id = $1")
-        .bind(first["signal_id"].as_str().unwrap().parse::<Uuid>().unwrap())
-        .execute(&srv.db.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update tv_signals set received_at = received_at - interval '60 seconds' where id = $1",
+    )
+    .bind(
+        first["signal_id"]
+            .as_str()
+            .unwrap()
+            .parse::<Uuid>()
+            .unwrap(),
+    )
+    .execute(&srv.db.pool)
+    .await
+    .unwrap();
     let (_, second) = srv.hook(&secret, alert, TEXT).await;
     assert_eq!(second["status"], "pending", "{second}");
     assert_ne!(second["signal_id"], first["signal_id"]);
@@ -109,7 +123,10 @@ async fn the_licence_is_not_an_id_and_units_follow_the_strategy() {
         .hook(&secret, "60123456789,sell,GBPJPY,sl=50,risk=1", TEXT)
         .await;
     let (_, input) = job_input(&srv, &b).await;
-    assert_eq!((input["volume"].clone(), input["sl_pips"].clone()), (json!(1.0), json!(50.0)));
+    assert_eq!(
+        (input["volume"].clone(), input["sl_pips"].clone()),
+        (json!(1.0), json!(50.0))
+    );
 }
 
 #[tokio::test]
@@ -160,7 +177,10 @@ async fn closes_keep_their_side_and_the_rest_is_refused_with_reasons() {
         let got = v["reason"].as_str().unwrap();
         assert!(got.starts_with(reason), "{alert}: {got}");
         let (status, logged_action, symbol, message, key) = row(&srv, &v).await;
-        assert_eq!((status.as_str(), logged_action.as_str(), symbol.as_str()), ("discarded", action, "GBPUSD"));
+        assert_eq!(
+            (status.as_str(), logged_action.as_str(), symbol.as_str()),
+            ("discarded", action, "GBPUSD")
+        );
         assert_eq!(message.as_deref(), Some(got));
         assert_eq!(key, None);
     }
@@ -174,29 +194,48 @@ async fn eaoff_pauses_and_eaon_resumes_the_strategy() {
 
     let (_, off) = srv.hook(&secret, "60123456789,eaoff", TEXT).await;
     assert_eq!(off["status"], "executed", "{off}");
-    assert!(off["reason"].as_str().unwrap().starts_with("strategy_paused: eaoff"));
+    assert!(off["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("strategy_paused: eaoff"));
     assert!(!enabled(&srv, sid).await);
     let (status, ..) = row(&srv, &off).await;
     assert_eq!(status, "executed");
 
-    let (_, buy) = srv.hook(&secret, "60123456789,buy,EURUSD,risk=0.2", TEXT).await;
+    let (_, buy) = srv
+        .hook(&secret, "60123456789,buy,EURUSD,risk=0.2", TEXT)
+        .await;
     assert_eq!(buy["status"], "discarded");
-    assert!(buy["reason"].as_str().unwrap().starts_with("disabled: "), "{buy}");
+    assert!(
+        buy["reason"].as_str().unwrap().starts_with("disabled: "),
+        "{buy}"
+    );
 
     let (_, on) = srv.hook(&secret, "60123456789,eaon,eaon", TEXT).await;
     assert_eq!(on["status"], "executed", "{on}");
-    assert!(on["reason"].as_str().unwrap().starts_with("strategy_resumed: eaon"));
+    assert!(on["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("strategy_resumed: eaon"));
     assert!(enabled(&srv, sid).await);
 
-    let (_, buy) = srv.hook(&secret, "60123456789,buy,EURUSD,risk=0.2", TEXT).await;
+    let (_, buy) = srv
+        .hook(&secret, "60123456789,buy,EURUSD,risk=0.2", TEXT)
+        .await;
     assert_eq!(buy["status"], "pending", "{buy}");
     // The user API shows the control rows with what was done.
     let (code, detail) = srv
-        .get(t.user, &format!("/api/v1/signals/{}", off["signal_id"].as_str().unwrap()))
+        .get(
+            t.user,
+            &format!("/api/v1/signals/{}", off["signal_id"].as_str().unwrap()),
+        )
         .await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(detail["signal"]["status"], "executed");
-    assert!(detail["signal"]["error_message"].as_str().unwrap().contains("paused"));
+    assert!(detail["signal"]["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("paused"));
 }
 
 #[tokio::test]
@@ -217,12 +256,33 @@ async fn licence_and_dialect_settings_refuse_what_they_should() {
     assert_eq!(s["dedup_window_secs"], 300);
 
     let (_, v) = srv.hook(&secret, "70000000001,buy,EURUSD", TEXT).await;
-    assert!(v["reason"].as_str().unwrap().starts_with("license_mismatch: "), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("license_mismatch: "),
+        "{v}"
+    );
     let (_, v) = srv.hook(&secret, "70000000001,eaoff", TEXT).await;
-    assert!(v["reason"].as_str().unwrap().starts_with("license_mismatch: "), "{v}");
-    assert!(enabled(&srv, sid).await, "another licence cannot pause the strategy");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("license_mismatch: "),
+        "{v}"
+    );
+    assert!(
+        enabled(&srv, sid).await,
+        "another licence cannot pause the strategy"
+    );
     let (_, v) = srv.hook(&secret, "buy EURUSD", TEXT).await;
-    assert!(v["reason"].as_str().unwrap().starts_with("not_pineconnector: "), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not_pineconnector: "),
+        "{v}"
+    );
     let (_, v) = srv.hook(&secret, "60123456789,buy,EURUSD", TEXT).await;
     assert_eq!(v["status"], "pending", "{v}");
 
@@ -233,7 +293,12 @@ async fn licence_and_dialect_settings_refuse_what_they_should() {
         json!({"pc_volume_type": "grams"}),
     ] {
         let (code, _) = srv
-            .call(t.user, Method::PATCH, &format!("/api/v1/strategies/{sid}"), Some(&bad))
+            .call(
+                t.user,
+                Method::PATCH,
+                &format!("/api/v1/strategies/{sid}"),
+                Some(&bad),
+            )
             .await;
         assert!(code.is_client_error(), "{bad}: {code}");
     }
@@ -275,14 +340,25 @@ async fn an_explicit_id_is_a_duplicate_only_within_the_window() {
     let (_, dup) = srv.hook(&secret, body, "application/json").await;
     assert_eq!(dup["status"], "discarded");
     let reason = dup["reason"].as_str().unwrap();
-    assert!(reason.starts_with("duplicate: ") && reason.contains(&first_id), "{reason}");
+    assert!(
+        reason.starts_with("duplicate: ") && reason.contains(&first_id),
+        "{reason}"
+    );
     let (code, detail) = srv
-        .get(t.user, &format!("/api/v1/signals/{}", dup["signal_id"].as_str().unwrap()))
+        .get(
+            t.user,
+            &format!("/api/v1/signals/{}", dup["signal_id"].as_str().unwrap()),
+        )
         .await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(detail["signal"]["duplicate_of"], json!(first_id));
-    let (_, first_detail) = srv.get(t.user, &format!("/api/v1/signals/{first_id}")).await;
-    assert!(first_detail["signal"].get("duplicate_of").is_none(), "{first_detail}");
+    let (_, first_detail) = srv
+        .get(t.user, &format!("/api/v1/signals/{first_id}"))
+        .await;
+    assert!(
+        first_detail["signal"].get("duplicate_of").is_none(),
+        "{first_detail}"
+    );
 
     // Past the window the same id is a new signal (ids like {{time}} repeat by design):
     // the earlier signal is moved 5 s back instead of waiting.
@@ -307,12 +383,17 @@ async fn an_explicit_id_is_a_duplicate_only_within_the_window() {
     let body = r#"{"id":"bar-2","action":"sell","symbol":"EURUSD","qty":0.1}"#;
     let (_, a) = srv.hook(&secret, body, "application/json").await;
     assert_eq!(a["status"], "pending");
-    sqlx::query("update tv_signals set received_at = received_at - interval '30 days' where id = $1")
-        .bind(a["signal_id"].as_str().unwrap().parse::<Uuid>().unwrap())
-        .execute(&srv.db.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update tv_signals set received_at = received_at - interval '30 days' where id = $1",
+    )
+    .bind(a["signal_id"].as_str().unwrap().parse::<Uuid>().unwrap())
+    .execute(&srv.db.pool)
+    .await
+    .unwrap();
     let (_, b) = srv.hook(&secret, body, "application/json").await;
     assert_eq!(b["status"], "discarded", "{b}");
-    assert!(b["reason"].as_str().unwrap().contains(a["signal_id"].as_str().unwrap()));
+    assert!(b["reason"]
+        .as_str()
+        .unwrap()
+        .contains(a["signal_id"].as_str().unwrap()));
 }

@@ -26,7 +26,10 @@ pub enum Discard {
     PineConnector(PineRejected),
     PairNotAllowed(String),
     Duplicate(Uuid),
-    DailyLossLimit { loss_today: f64, limit: f64 },
+    DailyLossLimit {
+        loss_today: f64,
+        limit: f64,
+    },
     NoAgent,
     Sizing(SizingError),
 }

@@ -84,7 +84,11 @@ mod tests {
         let k = DedupKey::for_signal(&s, b"whatever", 0);
         assert_eq!(k.base, "id:1700000000:buy:EURUSD");
         assert_eq!(k.window_secs, None);
-        assert_eq!(k.stored(Uuid::nil()), k.base, "forever keys are unique as such");
+        assert_eq!(
+            k.stored(Uuid::nil()),
+            k.base,
+            "forever keys are unique as such"
+        );
         s.action = SignalAction::Close;
         assert_ne!(DedupKey::for_signal(&s, b"whatever", 0).base, k.base);
     }

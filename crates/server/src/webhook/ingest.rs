@@ -181,9 +181,7 @@ fn read_body(st: &StrategyRow, body: &[u8]) -> Reading {
                 Reading::Refused(Discard::Parse(r), fields)
             }
         },
-        Some(Ok(PineOutcome::Signal { signal, close_side })) => {
-            Reading::Signal(signal, close_side)
-        }
+        Some(Ok(PineOutcome::Signal { signal, close_side })) => Reading::Signal(signal, close_side),
         Some(Ok(PineOutcome::SetEnabled(on))) => Reading::SetEnabled(on),
         Some(Err(r)) => {
             let fields = RowFields {

@@ -489,7 +489,8 @@ pub fn read(body: &[u8], settings: &PineSettings) -> Option<Result<PineOutcome, 
     let Some(text) = text.filter(|_| is_pine) else {
         // PineConnector mode: a licence-first message with an unknown command gets
         // the precise reason; anything else is not PineConnector.
-        let licence_first = text.is_some_and(|t| t.contains(',') && t.split(',').next().is_some_and(is_license_id));
+        let licence_first =
+            text.is_some_and(|t| t.contains(',') && t.split(',').next().is_some_and(is_license_id));
         return Some(Err(match text.map(parse_message) {
             Some(Err(r)) if licence_first => r,
             _ => refuse(PineError::NotPineConnector),
@@ -582,7 +583,10 @@ fn set_param(p: &mut PineParams, param: PineParam, value: &str) -> Result<(), Pi
         }
         PineParam::Secret => p.secret = Some(clip(value, 128)),
         PineParam::AtrTimeframe => {
-            if value.is_empty() || value.len() > 16 || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            if value.is_empty()
+                || value.len() > 16
+                || !value.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
                 return Err(PineError::InvalidNumber {
                     field: "atrtimeframe",
                     value: clip(value, 64),
@@ -726,7 +730,9 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
     }
     // Volume: risk= in the strategy's Volume Type, or vol_lots= in lots.
     if p.risk.is_some() && p.vol_lots.is_some() {
-        return Err(PineError::Conflict("risk= and vol_lots= both give the volume; send one"));
+        return Err(PineError::Conflict(
+            "risk= and vol_lots= both give the volume; send one",
+        ));
     }
     if let Some(lots) = p.vol_lots {
         s.volume = Some(lots);
@@ -766,7 +772,11 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
         ("sl", p.sl_pips, p.sl_price, p.sl),
         ("tp", p.tp_pips, p.tp_price, p.tp),
     ] {
-        let given = [explicit_pips.is_some(), explicit_price.is_some(), bare.is_some()];
+        let given = [
+            explicit_pips.is_some(),
+            explicit_price.is_some(),
+            bare.is_some(),
+        ];
         if given.iter().filter(|g| **g).count() > 1 {
             return Err(PineError::Conflict(if name == "sl" {
                 "the stop loss is given twice (sl=, sl_pips=, sl_price=); send one"

@@ -48,7 +48,10 @@ fn defaults_are_pineconnectors_lots_and_pips() {
 fn documented_samples_for_each_volume_and_target_type() {
     // 60123456789,buy,AUDUSD,risk=0.1
     let (s, side) = signal("60123456789,buy,AUDUSD,risk=0.1", &defaults());
-    assert_eq!((s.action, s.symbol.as_str(), side), (SignalAction::Buy, "AUDUSD", None));
+    assert_eq!(
+        (s.action, s.symbol.as_str(), side),
+        (SignalAction::Buy, "AUDUSD", None)
+    );
     assert_eq!((s.volume, s.risk_pct), (Some(0.1), None));
     assert_eq!(s.signal_key, None, "the licence is never the signal id");
     let pct = settings(PcVolumeType::PercentBalanceRisk, PcTargetType::Pips);
@@ -57,26 +60,41 @@ fn documented_samples_for_each_volume_and_target_type() {
 
     // 60123456789,sell,GBPJPY,sl=50,risk=1
     let (s, _) = signal("60123456789,sell,GBPJPY,sl=50,risk=1", &defaults());
-    assert_eq!((s.action, s.symbol.as_str()), (SignalAction::Sell, "GBPJPY"));
+    assert_eq!(
+        (s.action, s.symbol.as_str()),
+        (SignalAction::Sell, "GBPJPY")
+    );
     assert_eq!((s.volume, s.risk_pct), (Some(1.0), None));
     assert_eq!((s.sl_pips, s.sl), (Some(50.0), None));
     let (s, _) = signal("60123456789,sell,GBPJPY,sl=50,risk=1", &pct);
-    assert_eq!((s.volume, s.risk_pct, s.sl_pips), (None, Some(1.0), Some(50.0)));
+    assert_eq!(
+        (s.volume, s.risk_pct, s.sl_pips),
+        (None, Some(1.0), Some(50.0))
+    );
     let price = settings(PcVolumeType::Lots, PcTargetType::Price);
     let (s, _) = signal("60123456789,sell,GBPJPY,sl=50,risk=1", &price);
     assert_eq!((s.sl_pips, s.sl), (None, Some(50.0)));
     for t in [PcTargetType::Points, PcTargetType::Percentage] {
-        let r = refused("60123456789,sell,GBPJPY,sl=50,risk=1", &settings(PcVolumeType::Lots, t));
+        let r = refused(
+            "60123456789,sell,GBPJPY,sl=50,risk=1",
+            &settings(PcVolumeType::Lots, t),
+        );
         assert_eq!(r.error.code(), "unsupported_setting", "{t:?}");
         assert!(r.to_string().contains(t.as_str()), "{r}");
-        assert_eq!((r.action, r.symbol.as_deref()), (Some(SignalAction::Sell), Some("GBPJPY")));
+        assert_eq!(
+            (r.action, r.symbol.as_deref()),
+            (Some(SignalAction::Sell), Some("GBPJPY"))
+        );
     }
     for v in [
         PcVolumeType::DollarRisk,
         PcVolumeType::PercentBalanceLots,
         PcVolumeType::PercentBalanceMargin,
     ] {
-        let r = refused("60123456789,sell,GBPJPY,sl=50,risk=1", &settings(v, PcTargetType::Pips));
+        let r = refused(
+            "60123456789,sell,GBPJPY,sl=50,risk=1",
+            &settings(v, PcTargetType::Pips),
+        );
         assert_eq!(r.error.code(), "unsupported_setting", "{v:?}");
         assert!(r.to_string().contains(v.as_str()), "{r}");
     }
@@ -84,21 +102,34 @@ fn documented_samples_for_each_volume_and_target_type() {
     // 60123456789,closelong,GBPUSD: close the buys, whatever the unit settings.
     for st in [defaults(), pct.clone(), price.clone()] {
         let (s, side) = signal("60123456789,closelong,GBPUSD", &st);
-        assert_eq!((s.action, s.symbol.as_str(), side), (SignalAction::Close, "GBPUSD", Some(Side::Buy)));
+        assert_eq!(
+            (s.action, s.symbol.as_str(), side),
+            (SignalAction::Close, "GBPUSD", Some(Side::Buy))
+        );
     }
 }
 
 #[test]
 fn documented_refusals_have_specific_reasons() {
-    let r = refused("60123456789,selllimit,GBPUSD,risk=1,sl=30,tp=60,price=15", &defaults());
+    let r = refused(
+        "60123456789,selllimit,GBPUSD,risk=1,sl=30,tp=60,price=15",
+        &defaults(),
+    );
     assert_eq!(
         r.to_string(),
         "unsupported_command: pending orders (selllimit) are not supported yet"
     );
-    assert_eq!((r.action, r.symbol.as_deref()), (Some(SignalAction::Sell), Some("GBPUSD")));
+    assert_eq!(
+        (r.action, r.symbol.as_deref()),
+        (Some(SignalAction::Sell), Some("GBPUSD"))
+    );
     let r = refused("60123456789,cancelshort,GBPUSD", &defaults());
     assert_eq!(r.error.code(), "unsupported_command");
-    assert!(r.to_string().contains("cancelling pending orders (cancelshort)"), "{r}");
+    assert!(
+        r.to_string()
+            .contains("cancelling pending orders (cancelshort)"),
+        "{r}"
+    );
     let r = refused("60123456789,newsltpshort,GBPUSD,sl=40", &defaults());
     assert_eq!(r.error.code(), "unsupported_command");
     assert!(r.to_string().contains("(newsltpshort)"), "{r}");
@@ -109,17 +140,27 @@ fn every_command_word_has_a_meaning() {
     let st = defaults();
     for cmd in PineCommand::ALL {
         assert_eq!(PineCommand::from_word(cmd.as_str()), Some(cmd));
-        assert_eq!(PineCommand::from_word(&cmd.as_str().to_uppercase()), Some(cmd));
+        assert_eq!(
+            PineCommand::from_word(&cmd.as_str().to_uppercase()),
+            Some(cmd)
+        );
         let body = format!("{LIC},{},EURUSD", cmd.as_str());
         let got = outcome(&body, &st);
         match cmd {
             PineCommand::Buy | PineCommand::Sell => {
                 let (s, side) = signal(&body, &st);
                 assert_eq!(side, None);
-                let want = if cmd == PineCommand::Buy { SignalAction::Buy } else { SignalAction::Sell };
+                let want = if cmd == PineCommand::Buy {
+                    SignalAction::Buy
+                } else {
+                    SignalAction::Sell
+                };
                 assert_eq!(s.action, want);
             }
-            PineCommand::CloseLong | PineCommand::CloseShort | PineCommand::CloseLongShort | PineCommand::CloseAll => {
+            PineCommand::CloseLong
+            | PineCommand::CloseShort
+            | PineCommand::CloseLongShort
+            | PineCommand::CloseAll => {
                 let (s, side) = signal(&body, &st);
                 assert_eq!(s.action, SignalAction::Close);
                 let want = match cmd {
@@ -151,8 +192,14 @@ fn every_command_word_has_a_meaning() {
         assert_eq!(m.command_word, w);
     }
     // Commands on every symbol: the symbol may be left out.
-    assert_eq!(outcome(&format!("{LIC},eaoff"), &st), Ok(PineOutcome::SetEnabled(false)));
-    assert_eq!(outcome(&format!("{LIC},eaon,eaon"), &st), Ok(PineOutcome::SetEnabled(true)));
+    assert_eq!(
+        outcome(&format!("{LIC},eaoff"), &st),
+        Ok(PineOutcome::SetEnabled(false))
+    );
+    assert_eq!(
+        outcome(&format!("{LIC},eaon,eaon"), &st),
+        Ok(PineOutcome::SetEnabled(true))
+    );
     let r = refused(&format!("{LIC},closeall"), &st);
     assert_eq!(r.error.code(), "unsupported_command");
     let r = refused(&format!("{LIC},buy"), &st);
@@ -172,12 +219,22 @@ fn every_parameter_is_read_with_its_unit() {
     assert_eq!(m.license_id, LIC);
     assert_eq!(m.symbol.as_deref(), Some("EURUSD"));
     let p = &m.params;
-    assert_eq!((p.risk, p.sl, p.tp, p.price), (Some(0.5), Some(20.0), Some(40.0), Some(1.1)));
+    assert_eq!(
+        (p.risk, p.sl, p.tp, p.price),
+        (Some(0.5), Some(20.0), Some(40.0), Some(1.1))
+    );
     assert_eq!(p.comment.as_deref(), Some("London open"));
     assert_eq!((p.spread, p.accfilter), (Some(2.0), Some(500.0)));
-    assert_eq!((p.be_trigger_pips, p.be_offset_pips), (Some(10.0), Some(0.0)));
     assert_eq!(
-        (p.trail_trigger_pips, p.trail_distance_pips, p.trail_step_pips),
+        (p.be_trigger_pips, p.be_offset_pips),
+        (Some(10.0), Some(0.0))
+    );
+    assert_eq!(
+        (
+            p.trail_trigger_pips,
+            p.trail_distance_pips,
+            p.trail_step_pips
+        ),
         (Some(15.0), Some(10.0), Some(5.0))
     );
     assert_eq!(p.atr_timeframe.as_deref(), Some("60"));
@@ -186,15 +243,27 @@ fn every_parameter_is_read_with_its_unit() {
         (Some(1.0), Some(14.0), Some(1.5), Some(0.0))
     );
     assert_eq!(p.secret.as_deref(), Some("HappyTrader501"));
-    assert_eq!((p.vol_dollar, p.sl_pct, p.tp_pct), (Some(50.0), Some(1.0), Some(2.0)));
+    assert_eq!(
+        (p.vol_dollar, p.sl_pct, p.tp_pct),
+        (Some(50.0), Some(1.0), Some(2.0))
+    );
     assert_eq!(p.present.len(), 21);
-    let m = parse_message("60123456789,buy,EURUSD,vol_lots=0.2,sl_pips=15,tp_price=1.2,sl_price=1.0,tp_pips=30").unwrap();
+    let m = parse_message(
+        "60123456789,buy,EURUSD,vol_lots=0.2,sl_pips=15,tp_price=1.2,sl_price=1.0,tp_pips=30",
+    )
+    .unwrap();
     let p = &m.params;
-    assert_eq!((p.vol_lots, p.sl_pips, p.tp_price, p.sl_price, p.tp_pips), (Some(0.2), Some(15.0), Some(1.2), Some(1.0), Some(30.0)));
+    assert_eq!(
+        (p.vol_lots, p.sl_pips, p.tp_price, p.sl_price, p.tp_pips),
+        (Some(0.2), Some(15.0), Some(1.2), Some(1.0), Some(30.0))
+    );
     assert_eq!(PineParam::ALL.len(), 26);
     for param in PineParam::ALL {
         assert_eq!(PineParam::from_name(param.as_str()), Some(param));
-        assert_eq!(PineParam::from_name(&param.as_str().to_uppercase()), Some(param));
+        assert_eq!(
+            PineParam::from_name(&param.as_str().to_uppercase()),
+            Some(param)
+        );
     }
 }
 
@@ -253,8 +322,14 @@ fn bad_values_have_reasons() {
         ("60123456789,buy,EURUSD,0.5", "unknown_param"),
         ("60123456789,buy,EUR$USD", "invalid_symbol"),
         ("60123456789,buy,{{ticker}},risk=1", "placeholder"),
-        ("60123456789,buy,EURUSD,risk=1,vol_lots=1", "conflicting_params"),
-        ("60123456789,buy,EURUSD,sl=10,sl_pips=10", "conflicting_params"),
+        (
+            "60123456789,buy,EURUSD,risk=1,vol_lots=1",
+            "conflicting_params",
+        ),
+        (
+            "60123456789,buy,EURUSD,sl=10,sl_pips=10",
+            "conflicting_params",
+        ),
     ] {
         let r = refused(body, &st);
         assert_eq!(r.error.code(), code, "{body}: {r}");
@@ -277,21 +352,39 @@ fn licence_and_dialect_rules() {
     assert_eq!(r.error.code(), "license_mismatch");
     assert!(r.to_string().contains("70000000001"), "{r}");
     // eaon / eaoff from another licence are refused too.
-    assert_eq!(refused("70000000001,eaoff", &st).error.code(), "license_mismatch");
+    assert_eq!(
+        refused("70000000001,eaoff", &st).error.code(),
+        "license_mismatch"
+    );
 
     // Auto: other syntaxes are not PineConnector.
     let auto = defaults();
-    for body in ["buy EURUSD", r#"{"action":"buy","symbol":"EURUSD"}"#, "abc,buy,EURUSD", "12:00,buy,EURUSD", "60123456789,close,EURUSD"] {
+    for body in [
+        "buy EURUSD",
+        r#"{"action":"buy","symbol":"EURUSD"}"#,
+        "abc,buy,EURUSD",
+        "12:00,buy,EURUSD",
+        "60123456789,close,EURUSD",
+    ] {
         assert!(read(body.as_bytes(), &auto).is_none(), "{body}");
     }
     // PineConnector mode: they are refused.
     let mut pine = defaults();
     pine.dialect = AlertDialect::Pineconnector;
-    for body in ["buy EURUSD", r#"{"action":"buy","symbol":"EURUSD"}"#, "abc,buy,EURUSD", ""] {
-        let r = read(body.as_bytes(), &pine).expect("read").expect_err("refused");
+    for body in [
+        "buy EURUSD",
+        r#"{"action":"buy","symbol":"EURUSD"}"#,
+        "abc,buy,EURUSD",
+        "",
+    ] {
+        let r = read(body.as_bytes(), &pine)
+            .expect("read")
+            .expect_err("refused");
         assert_eq!(r.error.code(), "not_pineconnector", "{body}");
     }
-    let r = read(b"60123456789,close,EURUSD", &pine).expect("read").expect_err("refused");
+    let r = read(b"60123456789,close,EURUSD", &pine)
+        .expect("read")
+        .expect_err("refused");
     assert_eq!(r.error.code(), "unknown_action");
     // Quoted messages and a BOM are tolerated.
     assert!(read("\u{feff}\"60123456789,buy,EURUSD\"".as_bytes(), &auto).is_some());
@@ -305,7 +398,10 @@ fn recognition_needs_digits_then_a_command() {
     assert!(!recognise("6012345678a,buy,EURUSD"));
     assert!(!recognise("60123456789 buy EURUSD"));
     assert!(!recognise("60123456789,hold,EURUSD"));
-    assert!(!recognise(&format!("{},buy,EURUSD", "1".repeat(MAX_LICENSE_LEN + 1))));
+    assert!(!recognise(&format!(
+        "{},buy,EURUSD",
+        "1".repeat(MAX_LICENSE_LEN + 1)
+    )));
 }
 
 fn arb_command() -> impl Strategy<Value = PineCommand> {
