@@ -37,6 +37,17 @@ describe('App shell', () => {
     expect(badge).toHaveAttribute('title', 'Version 0.2.0 is available');
   });
 
+  it('shows the account margin mode and kind next to PAPER/LIVE', async () => {
+    backend({ status: pairedStatus(), ...dashboardData });
+    render(App);
+    expect(await screen.findByTestId('account-badge')).toHaveTextContent('hedging · demo');
+    await emit(
+      'status-changed',
+      pairedStatus({ terminal: terminal({ connected: true, margin_mode: 'netting', account_kind: 'real' }) }),
+    );
+    await vi.waitFor(() => expect(screen.getByTestId('account-badge')).toHaveTextContent('netting · real'));
+  });
+
   it('ignores a status snapshot older than the one it shows', async () => {
     backend({ status: pairedStatus({ seq: 5 }), ...dashboardData });
     render(App);

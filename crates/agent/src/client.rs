@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use companion_protocol::{
-    AgentMe, ApiErrorBody, ClaimedJob, HeartbeatRequest, JobResultRequest, PricesRequest,
-    ResultAck, AGENT_ID_HEADER, AGENT_KEY_HEADER,
+    AgentMe, ApiErrorBody, ClaimedJob, DealsAccepted, DealsReport, HeartbeatRequest,
+    JobResultRequest, PricesRequest, ResultAck, AGENT_ID_HEADER, AGENT_KEY_HEADER,
 };
 use reqwest::StatusCode;
 use uuid::Uuid;
@@ -233,6 +233,18 @@ impl ApiClient {
         )
         .await?;
         check(resp).await.map(|_| ())
+    }
+
+    /// `POST /agents/{id}/deals`: closed deals read from the terminal.
+    pub async fn post_deals(&self, report: &DealsReport) -> Result<DealsAccepted, ClientError> {
+        let path = format!("/agents/{}/deals", self.id()?);
+        let resp = send(
+            self.request(reqwest::Method::POST, &path)
+                .timeout(Duration::from_secs(15))
+                .json(report),
+        )
+        .await?;
+        decode(resp).await
     }
 
     /// `POST /agents/{id}/prices`.

@@ -149,3 +149,24 @@ impl ClosedDeal {
         self.profit + self.swap + self.commission + self.fee
     }
 }
+
+/// `POST /api/v1/agents/{id}/deals`: closed deals the agent read from its terminal
+/// (`Terminal::closed_deals`). The server stores each once per (broker connection,
+/// deal ticket), so the agent may send a deal again.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealsReport {
+    /// Trade-server time minus UTC, seconds (`TerminalInfo::gmt_offset_secs`; 0 when
+    /// unknown): a deal's UTC time is `time - gmt_offset_secs`.
+    #[serde(default)]
+    pub gmt_offset_secs: i64,
+    pub deals: Vec<ClosedDeal>,
+}
+
+/// The answer to a [`DealsReport`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealsAccepted {
+    /// Deals not seen before (the others were already stored).
+    pub stored: u32,
+}

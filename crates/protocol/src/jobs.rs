@@ -186,6 +186,15 @@ pub struct TradeInput {
     /// The signal's comment (audit trail; the order's MT5 comment is the job's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The MT5 magic number of the order (the strategy's `magic`); absent: the
+    /// agent's own default magic. With a magic the agent applies `opposite_entry`
+    /// to the positions carrying it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub magic: Option<i64>,
+    /// What to do when the strategy (positions with `magic`) holds the opposite
+    /// side of the symbol; absent = `reverse`. Ignored without `magic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opposite_entry: Option<OppositeEntry>,
 }
 
 impl TradeInput {
@@ -207,8 +216,69 @@ impl TradeInput {
             daily_loss_check: None,
             signal_price: None,
             comment: None,
+            magic: None,
+            opposite_entry: None,
         }
     }
+}
+
+/// A strategy's rule for an entry while it holds the opposite side of the symbol
+/// (`tv_strategies.opposite_entry`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum OppositeEntry {
+    /// Close the strategy's opposite positions on the symbol, then open.
+    #[default]
+    Reverse,
+    /// Open alongside (hedging accounts only; refused on netting accounts).
+    Hedge,
+    /// Refuse the entry (`opposite_position`).
+    Reject,
+}
+
+impl OppositeEntry {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OppositeEntry::Reverse => "reverse",
+            OppositeEntry::Hedge => "hedge",
+            OppositeEntry::Reject => "reject",
+        }
+    }
+}
+
+impl std::str::FromStr for OppositeEntry {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            OppositeEntry::Reverse,
+            OppositeEntry::Hedge,
+            OppositeEntry::Reject,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or_else(|| UnknownValue(s.to_string()))
+    }
+}
+
+/// What an order did to the symbol's position (`trade` output `position_effect`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum PositionEffect {
+    /// A new position.
+    Opened,
+    /// Netting: volume added to the existing position of the same side.
+    Added,
+    /// Netting: the opposite position was reduced.
+    Reduced,
+    /// Netting: the opposite position was closed exactly (the account is flat).
+    Closed,
+    /// The opposite position was closed and one of the order's side opened
+    /// (`reverse`: closed first, then opened; or a netting order larger than it).
+    Reversed,
 }
 
 /// How a trade's size was decided (`trade` input `sizing`).
@@ -246,14 +316,42 @@ pub struct DailyLossCheck {
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TradeOutput {
     pub fill_price: f64,
+    /// The position the deal went to (on netting accounts the symbol's one position).
     pub ticket: u64,
     pub order_id: u64,
     pub volume: f64,
+    /// What the order did to the position; absent from agents before 0.11 and from
+    /// results reconciled by comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_effect: Option<PositionEffect>,
+    /// Positions closed before the order (`opposite_entry` = `reverse`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closed: Vec<ClosedPosition>,
 }
 
-/// `close_position` input: a ticket, or a symbol (optionally one side of it).
+/// One position a close (or a reversing entry) closed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ClosedPosition {
+    pub ticket: u64,
+    pub symbol: String,
+    /// The position's side (a buy position is closed by a sell deal).
+    pub side: Side,
+    pub volume: f64,
+    /// The closing price.
+    pub price: f64,
+    /// Realised P&L of this position (0 when reconciled from the terminal's history).
+    pub pnl: f64,
+}
+
+/// `close_position` input: a ticket (the app's close of one position, whoever
+/// owns it), or a symbol (optionally one side of it), or with `all_symbols` every
+/// symbol. `magics`, when not empty, limits a symbol-wide close to positions
+/// carrying one of them (the server sets it for every signal close).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ClosePositionInput {
@@ -268,6 +366,13 @@ pub struct ClosePositionInput {
     /// The TradingView strategy whose close signal this is (set by the server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy_id: Option<Uuid>,
+    /// Only positions with one of these magic numbers (empty: any). Ignored for a
+    /// ticket close.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub magics: Vec<i64>,
+    /// Every symbol (`closeall`); `symbol` is then ignored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_symbols: bool,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -279,6 +384,10 @@ pub struct ClosePositionOutput {
     /// Tickets closed (a symbol-wide close may close several).
     #[serde(default)]
     pub tickets: Vec<u64>,
+    /// Each position closed, with its own price and P&L (`closed_price` is the last
+    /// one's, `pnl` their sum).
+    #[serde(default)]
+    pub closed: Vec<ClosedPosition>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

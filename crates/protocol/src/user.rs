@@ -42,6 +42,11 @@ pub struct Strategy {
     /// Risk per trade in percent of balance; `null` = `user_settings.risk_percent`.
     pub risk_override_pct: Option<f64>,
     pub is_enabled: bool,
+    /// The MT5 magic number of the strategy's orders (unique per user, 1 ..= 2^63-1).
+    /// Signal closes touch only positions carrying it (see `close_scope`).
+    pub magic: i64,
+    pub close_scope: CloseScope,
+    pub opposite_entry: crate::OppositeEntry,
     /// `{PUBLIC_BASE_URL}/api/v1/webhooks/tv/{webhook_secret}` — paste into TradingView.
     pub webhook_url: String,
     /// Which alert syntaxes the webhook accepts (docs/webhook.md, PineConnector).
@@ -95,10 +100,53 @@ pub struct CreateStrategyRequest {
     /// 0 ..= 31536000; defaults to 300.
     #[serde(default)]
     pub dedup_window_secs: Option<i32>,
+    /// 1 ..= 2^63-1, unique among the caller's strategies; absent = the next free
+    /// number of the server's sequence.
+    #[serde(default)]
+    pub magic: Option<i64>,
+    /// Absent = `strategy`.
+    #[serde(default)]
+    pub close_scope: Option<CloseScope>,
+    /// Absent = `reverse`.
+    #[serde(default)]
+    pub opposite_entry: Option<crate::OppositeEntry>,
 }
 
 fn default_dedup_window_secs() -> i32 {
     300
+}
+
+/// Which positions a strategy's close signal closes (`tv_strategies.close_scope`).
+/// Manual positions (magic 0) and other EAs' are never closed by a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum CloseScope {
+    /// Positions with this strategy's magic.
+    #[default]
+    Strategy,
+    /// Positions with the magic of any of the owner's strategies.
+    AllCompanion,
+}
+
+impl CloseScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseScope::Strategy => "strategy",
+            CloseScope::AllCompanion => "all_companion",
+        }
+    }
+}
+
+impl std::str::FromStr for CloseScope {
+    type Err = crate::jobs::UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [CloseScope::Strategy, CloseScope::AllCompanion]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| crate::jobs::UnknownValue(s.to_string()))
+    }
 }
 
 /// `PATCH /api/v1/strategies/{id}`: absent = unchanged; `null` clears a nullable field.
@@ -127,6 +175,12 @@ pub struct UpdateStrategyRequest {
     pub risk_override_pct: Option<Option<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub magic: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_scope: Option<CloseScope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opposite_entry: Option<crate::OppositeEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_dialect: Option<AlertDialect>,
     /// `null` = any licence.

@@ -175,6 +175,154 @@ async fn strategy_lifecycle() {
 }
 
 #[tokio::test]
+async fn strategy_magic_close_scope_and_opposite_entry() {
+    let srv = Srv::start().await;
+    let t = srv.trader("magic@example.test").await;
+    let other = srv.trader("magic-other@example.test").await;
+    let create = |name: &str, extra: Value| {
+        let mut body = json!({"name": name, "broker_connection_id": t.connection});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    // Defaults: a magic from the sequence, distinct per strategy; strategy scope; reverse.
+    let (status, a) = srv
+        .post(t.user, "/api/v1/strategies", &create("a", json!({})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    let (_, b) = srv
+        .post(t.user, "/api/v1/strategies", &create("b", json!({})))
+        .await;
+    assert!(a["magic"].as_i64().unwrap() > 0);
+    assert_ne!(a["magic"], b["magic"]);
+    assert_eq!(a["close_scope"], "strategy");
+    assert_eq!(a["opposite_entry"], "reverse");
+
+    // Explicit values, and a magic already used by the same trader is a 409.
+    let (status, c) = srv
+        .post(
+            t.user,
+            "/api/v1/strategies",
+            &create(
+                "c",
+                json!({"magic": 424242, "close_scope": "all_companion", "opposite_entry": "reject"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert_eq!(
+        (
+            c["magic"].as_i64(),
+            c["close_scope"].as_str(),
+            c["opposite_entry"].as_str()
+        ),
+        (Some(424242), Some("all_companion"), Some("reject"))
+    );
+    let (status, v) = srv
+        .post(
+            t.user,
+            "/api/v1/strategies",
+            &create("d", json!({"magic": 424242})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "conflict");
+    // Another trader may use the same number.
+    let (status, _) = srv
+        .post(
+            other.user,
+            "/api/v1/strategies",
+            &json!({"name": "x", "broker_connection_id": other.connection, "magic": 424242}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for bad in [
+        json!({"magic": 0}),
+        json!({"magic": -1}),
+        json!({"close_scope": "everything"}),
+        json!({"opposite_entry": "maybe"}),
+    ] {
+        let (status, v) = srv
+            .post(t.user, "/api/v1/strategies", &create("bad", bad.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+
+    // PATCH: absent = unchanged.
+    let path = format!("/api/v1/strategies/{}", a["id"].as_str().unwrap());
+    let (status, u) = srv
+        .call(
+            t.user,
+            Method::PATCH,
+            &path,
+            Some(&json!({"magic": 777001, "opposite_entry": "hedge"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{u}");
+    assert_eq!(
+        (
+            u["magic"].as_i64(),
+            u["close_scope"].as_str(),
+            u["opposite_entry"].as_str()
+        ),
+        (Some(777001), Some("strategy"), Some("hedge"))
+    );
+    let (status, _) = srv
+        .call(
+            t.user,
+            Method::PATCH,
+            &path,
+            Some(&json!({"magic": 424242})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Hedge is refused once an agent of the connection reported a netting account.
+    sqlx::query(
+        "update mt5_agents set terminal_info = '{\"connected\":true,\"paper\":true,\"margin_mode\":\"netting\"}',
+                last_heartbeat = now()
+          where broker_connection_id = $1",
+    )
+    .bind(t.connection)
+    .execute(&srv.db.pool)
+    .await
+    .unwrap();
+    let (status, v) = srv
+        .post(
+            t.user,
+            "/api/v1/strategies",
+            &create("h", json!({"opposite_entry": "hedge"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("netting"), "{v}");
+    let (status, _) = srv
+        .call(
+            t.user,
+            Method::PATCH,
+            &path,
+            Some(&json!({"name": "renamed"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a hedging strategy on netting stays refused"
+    );
+    let (status, u) = srv
+        .call(
+            t.user,
+            Method::PATCH,
+            &path,
+            Some(&json!({"opposite_entry": "reverse"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(u["opposite_entry"], "reverse");
+}
+
+#[tokio::test]
 async fn signals_page_newest_first_with_filters() {
     let srv = Srv::start().await;
     let t = srv.trader("pages@example.test").await;

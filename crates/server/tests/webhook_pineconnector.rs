@@ -149,6 +149,14 @@ async fn closes_keep_their_side_and_the_rest_is_refused_with_reasons() {
         let (_, action, ..) = row(&srv, &v).await;
         assert_eq!(action, "close");
     }
+    // closeall: every position of the strategy, on every symbol (helper `ownership`'s
+    // strategy-wide close, limited to the strategy's magic).
+    let (_, v) = srv.hook(&secret, "60123456789,closeall", TEXT).await;
+    assert_eq!(v["status"], "pending", "{v}");
+    let (job_type, input) = job_input(&srv, &v).await;
+    assert_eq!(job_type, "close_position");
+    assert_eq!(input["all_symbols"], json!(true), "{input}");
+    assert!(input.get("symbol").is_none(), "{input}");
 
     for (alert, reason, action) in [
         (

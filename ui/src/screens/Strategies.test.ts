@@ -3,7 +3,20 @@ import { render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import Strategies from './Strategies.svelte';
 import { backend, callsOf, connection, strategy } from '../test/fixtures';
-import type { StrategyInput } from '../lib/api';
+import type { Strategy, StrategyInput } from '../lib/api';
+
+/** What the server answers for a create/update body (defaults for what it leaves out). */
+const created = (i: StrategyInput, id = 'new'): Strategy =>
+  strategy(id, {
+    name: i.name,
+    broker_connection_id: i.broker_connection_id,
+    allowed_pairs: i.allowed_pairs,
+    risk_override_pct: i.risk_override_pct,
+    is_enabled: i.is_enabled,
+    magic: i.magic ?? 100002,
+    close_scope: i.close_scope ?? 'strategy',
+    opposite_entry: i.opposite_entry ?? 'reverse',
+  });
 
 describe('Strategies', () => {
   it('lists strategies with pairs, risk and webhook URL', async () => {
@@ -32,10 +45,7 @@ describe('Strategies', () => {
     const log = backend({
       list_strategies: [],
       list_broker_connections: [connection],
-      create_strategy: ({ input }: Record<string, unknown>) => {
-        const i = input as StrategyInput;
-        return strategy('new', { ...i });
-      },
+      create_strategy: ({ input }: Record<string, unknown>) => created(input as StrategyInput),
     });
     const user = userEvent.setup();
     render(Strategies);
@@ -61,9 +71,38 @@ describe('Strategies', () => {
         allowed_pairs: ['EURUSD'],
         risk_override_pct: 2.5,
         is_enabled: true,
+        magic: null,
+        close_scope: 'strategy',
+        opposite_entry: 'reverse',
       },
     });
     expect(await screen.findByText('London breakout')).toBeInTheDocument();
+  });
+
+  it('sets the magic number, close scope and opposite-entry mode, refusing magic 0', async () => {
+    const log = backend({
+      list_strategies: [],
+      list_broker_connections: [connection],
+      create_strategy: ({ input }: Record<string, unknown>) => created(input as StrategyInput),
+    });
+    const user = userEvent.setup();
+    render(Strategies);
+    await user.click(await screen.findByRole('button', { name: 'New strategy' }));
+    const form = screen.getByRole('form', { name: 'New strategy' });
+    await user.type(within(form).getByLabelText('Name'), 'Scalper');
+    const magic = within(form).getByLabelText('Magic number');
+    await user.type(magic, '0');
+    expect(within(form).getByText(/A whole number from 1/)).toBeInTheDocument();
+    expect(within(form).getByRole('button', { name: 'Create strategy' })).toBeDisabled();
+    await user.clear(magic);
+    await user.type(magic, '5001');
+    await user.selectOptions(within(form).getByLabelText('Close signals close'), 'all_companion');
+    await user.selectOptions(within(form).getByLabelText('Entry against an open opposite position'), 'reject');
+    await user.click(within(form).getByRole('button', { name: 'Create strategy' }));
+    await vi.waitFor(() => expect(callsOf(log, 'create_strategy')).toHaveLength(1));
+    expect(callsOf(log, 'create_strategy')[0]).toMatchObject({
+      input: { name: 'Scalper', magic: 5001, close_scope: 'all_companion', opposite_entry: 'reject' },
+    });
   });
 
   it('rotates the secret only after confirmation and shows the new URL', async () => {
@@ -90,7 +129,7 @@ describe('Strategies', () => {
     const log = backend({
       list_strategies: [strategy('s1', { allowed_pairs: ['XAUUSD'] })],
       list_broker_connections: [connection],
-      update_strategy: ({ input }: Record<string, unknown>) => strategy('s1', input as StrategyInput),
+      update_strategy: ({ input }: Record<string, unknown>) => created(input as StrategyInput, 's1'),
     });
     const user = userEvent.setup();
     render(Strategies);
@@ -98,7 +137,16 @@ describe('Strategies', () => {
     await vi.waitFor(() => expect(callsOf(log, 'update_strategy')).toHaveLength(1));
     expect(callsOf(log, 'update_strategy')[0]).toEqual({
       id: 's1',
-      input: { name: 'Strategy s1', broker_connection_id: 'c1', allowed_pairs: ['XAUUSD'], risk_override_pct: null, is_enabled: false },
+      input: {
+        name: 'Strategy s1',
+        broker_connection_id: 'c1',
+        allowed_pairs: ['XAUUSD'],
+        risk_override_pct: null,
+        is_enabled: false,
+        magic: 100001,
+        close_scope: 'strategy',
+        opposite_entry: 'reverse',
+      },
     });
   });
 });

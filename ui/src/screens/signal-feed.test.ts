@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSignal, matches, upsert } from './signal-feed';
+import { isSignal, matches, outcomeLines, upsert } from './signal-feed';
 import { signal } from '../test/fixtures';
 
 describe('signal feed', () => {
@@ -27,5 +27,37 @@ describe('signal feed', () => {
     expect(isSignal(signal('a'))).toBe(true);
     expect(isSignal({ id: 'x' })).toBe(false);
     expect(isSignal(null)).toBe(false);
+  });
+
+  it('says what a netting order did and lists each position a close closed', () => {
+    expect(
+      outcomeLines('trade', {
+        fill_price: 1.085,
+        ticket: 7,
+        order_id: 9,
+        volume: 0.1,
+        position_effect: 'reversed',
+        closed: [{ ticket: 5, symbol: 'EURUSD', side: 'buy', volume: 0.1, price: 1.0849, pnl: -1.5 }],
+      }),
+    ).toEqual([
+      'Closed #5 EURUSD buy 0.1 at 1.0849 (P&L −1.50)',
+      'Reversed: the opposite position was closed and the new side opened — position #7, 0.1 lots at 1.085',
+    ]);
+    expect(outcomeLines('trade', { fill_price: 1.1, ticket: 3, order_id: 3, volume: 0.2, position_effect: 'added' })[0]).toMatch(
+      /^Added to the open position \(netting\)/,
+    );
+    expect(
+      outcomeLines('close_position', {
+        closed_price: 1.2,
+        pnl: 3,
+        tickets: [1, 2],
+        closed: [
+          { ticket: 1, symbol: 'EURUSD', side: 'buy', volume: 0.1, price: 1.2, pnl: 1 },
+          { ticket: 2, symbol: 'GBPUSD', side: 'sell', volume: 0.2, price: 1.3, pnl: 2 },
+        ],
+      }),
+    ).toHaveLength(2);
+    expect(outcomeLines('get_account', { balance: 1 })).toEqual([]);
+    expect(outcomeLines('trade', null)).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
-// Pure helpers of the live signal feed: filter matching and merging pushed updates.
-import type { Signal, SignalFilter } from '../lib/api';
-import { parsePairs } from '../lib/format';
+// Pure helpers of the live signal feed: filter matching, merging pushed updates, and
+// a trading job's outcome in words.
+import type { ClosedPosition, ClosePositionResult as ClosePositionOutput, JobType, PositionEffect, Signal, SignalFilter, TradeOutput } from '../lib/api';
+import { parsePairs, price, signed } from '../lib/format';
 
 export function matches(s: Signal, f: SignalFilter): boolean {
   if (f.strategy_id && s.strategy_id !== f.strategy_id) return false;
@@ -30,4 +31,37 @@ export function upsert(list: Signal[], s: Signal, f: SignalFilter): Signal[] {
 
 export function isSignal(v: unknown): v is Signal {
   return !!v && typeof v === 'object' && 'id' in v && 'strategy_id' in v && 'status' in v && 'received_at' in v;
+}
+
+const EFFECT_WORDS: Record<PositionEffect, string> = {
+  opened: 'Opened a new position',
+  added: 'Added to the open position (netting)',
+  reduced: 'Reduced the opposite position (netting)',
+  closed: 'Closed the opposite position: the account is flat on the symbol (netting)',
+  reversed: 'Reversed: the opposite position was closed and the new side opened',
+};
+
+function closedLine(c: ClosedPosition): string {
+  return `Closed #${c.ticket} ${c.symbol} ${c.side} ${c.volume} at ${price(c.price)} (P&L ${signed(c.pnl)})`;
+}
+
+/**
+ * What a trading job did, in words, from its output: the position effect of an order
+ * and each position closed (by a close signal, or by `reverse` before an entry).
+ */
+export function outcomeLines(jobType: JobType, output: unknown): string[] {
+  if (!output || typeof output !== 'object') return [];
+  if (jobType === 'trade') {
+    const o = output as Partial<TradeOutput>;
+    const lines = (o.closed ?? []).map(closedLine);
+    if (o.position_effect) {
+      lines.push(`${EFFECT_WORDS[o.position_effect]} — position #${o.ticket ?? '?'}, ${o.volume ?? '?'} lots at ${price(o.fill_price)}`);
+    }
+    return lines;
+  }
+  if (jobType === 'close_position') {
+    const o = output as Partial<ClosePositionOutput>;
+    return (o.closed ?? []).map(closedLine);
+  }
+  return [];
 }

@@ -37,6 +37,10 @@ pub struct TerminalDto {
     pub login: Option<String>,
     pub server: Option<String>,
     pub company: Option<String>,
+    /// Hedging or netting (`null`: a bridge that does not say).
+    pub margin_mode: Option<companion_protocol::MarginMode>,
+    /// Demo, contest or real money (`null`: unknown).
+    pub account_kind: Option<companion_protocol::AccountKind>,
 }
 
 impl From<&companion_protocol::TerminalInfo> for TerminalDto {
@@ -47,6 +51,8 @@ impl From<&companion_protocol::TerminalInfo> for TerminalDto {
             login: t.login.clone(),
             server: t.server.clone(),
             company: t.company.clone(),
+            margin_mode: t.margin_mode,
+            account_kind: t.account_kind,
         }
     }
 }
@@ -62,6 +68,17 @@ pub struct StrategyInput {
     /// `null` = the account's default risk.
     pub risk_override_pct: Option<f64>,
     pub is_enabled: bool,
+    /// The strategy's MT5 magic number; `null` on create = the server picks one,
+    /// `null` on update = unchanged.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub magic: Option<i64>,
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub close_scope: Option<companion_protocol::CloseScope>,
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub opposite_entry: Option<companion_protocol::OppositeEntry>,
 }
 
 /// Filter of the signal list.

@@ -13,6 +13,7 @@
 //! - `compile`, `test`: do not use the bridge.
 
 mod ea;
+mod ownership;
 mod reads;
 mod trading;
 
@@ -35,7 +36,8 @@ use crate::toolchain::Toolchain;
 /// knows it (the window the held-jobs take-back closes).
 pub const CRASH_AFTER_ENV: &str = "COMPANION_AGENT_CRASH_AFTER";
 
-/// Magic number the agent's own orders carry.
+/// Magic number of orders whose job names none (jobs not from a strategy's signal;
+/// a strategy's orders carry its own `magic`).
 pub const AGENT_MAGIC: i64 = 20_260_501;
 
 /// Knobs of the executor.

@@ -4,11 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use companion_protocol::{
-    ClaimedJob, ClosePositionInput, ClosePositionOutput, DailyLossCheck, JobResultRequest, JobType,
-    ResultStatus, TradeInput, TradeOutput,
+    ClaimedJob, ClosePositionInput, ClosePositionOutput, ClosedPosition, DailyLossCheck,
+    JobResultRequest, JobType, Position, ResultStatus, Side, TerminalInfo, TradeInput, TradeOutput,
 };
 use companion_terminal::{DealRecord, OrderRequest, Terminal, TerminalError};
 
+use super::ownership::{self, EntryPlan};
 use super::{
     completed, describe_terminal_error, failed, job_comment, Executor, AGENT_MAGIC, CRASH_AFTER_ENV,
 };
@@ -73,14 +74,30 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 closed_price: last.price,
                 pnl: 0.0,
                 tickets: deals.iter().map(|d| d.ticket).collect(),
+                // A closing deal's side is the opposite of the position's.
+                closed: deals
+                    .iter()
+                    .map(|d| ClosedPosition {
+                        ticket: d.ticket,
+                        symbol: d.symbol.clone(),
+                        side: opposite(d.side),
+                        volume: d.volume,
+                        price: d.price,
+                        pnl: 0.0,
+                    })
+                    .collect(),
             }),
             _ => {
+                // (A reversing entry's closes carry the job's comment too; the
+                // reconciled result reports the first record, as before.)
                 let first = &deals[0];
                 completed(&TradeOutput {
                     fill_price: first.price,
                     ticket: first.ticket,
                     order_id: first.order_id,
                     volume: first.volume,
+                    position_effect: None,
+                    closed: Vec::new(),
                 })
             }
         }
@@ -96,11 +113,11 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
     }
 
     /// Waits until the terminal answers `info` as connected, or `deadline`.
-    async fn wait_connected(&self, deadline: DateTime<Utc>) -> Result<(), TerminalError> {
+    async fn wait_connected(&self, deadline: DateTime<Utc>) -> Result<TerminalInfo, TerminalError> {
         let mut logged = false;
         loop {
             let err = match self.terminal.info().await {
-                Ok(info) if info.connected => return Ok(()),
+                Ok(info) if info.connected => return Ok(info),
                 Ok(_) => TerminalError::NotConnected("the terminal reports no connection".into()),
                 Err(e) => e,
             };
@@ -124,15 +141,18 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             return Ok(expired_result(job));
         }
         let deadline = self.trading_deadline(job);
-        if let Err(e) = self.wait_connected(deadline).await {
-            if expired(job, Utc::now()) {
-                return Ok(failed(format!(
-                    "expired: not executed: {}",
-                    describe_terminal_error(&e)
-                )));
+        let info = match self.wait_connected(deadline).await {
+            Ok(info) => info,
+            Err(e) => {
+                if expired(job, Utc::now()) {
+                    return Ok(failed(format!(
+                        "expired: not executed: {}",
+                        describe_terminal_error(&e)
+                    )));
+                }
+                return Ok(failed(describe_terminal_error(&e)));
             }
-            return Ok(failed(describe_terminal_error(&e)));
-        }
+        };
         let si = match self.terminal.symbol_info(&input.symbol).await {
             Ok(si) => si,
             Err(e) => {
@@ -178,6 +198,33 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         }
         let (sl, tp) = sizing::stops(&input, &si);
         let comment = job_comment(job.job_id);
+        // A strategy's entry: its opposite positions (by magic) decide what happens.
+        let netting = info.margin_mode.is_some_and(|m| m.is_netting());
+        let plan = match input.magic {
+            Some(magic) => {
+                let positions = match self.terminal.positions().await {
+                    Ok(ps) => ps,
+                    Err(e) => {
+                        return Ok(failed(format!(
+                            "cannot list positions to apply opposite_entry: {}",
+                            describe_terminal_error(&e)
+                        )))
+                    }
+                };
+                match ownership::entry_plan(
+                    &positions,
+                    &input.symbol,
+                    input.side,
+                    magic,
+                    input.opposite_entry.unwrap_or_default(),
+                    netting,
+                ) {
+                    Ok(p) => Some(p),
+                    Err(m) => return Ok(failed(m)),
+                }
+            }
+            None => None,
+        };
         let order = OrderRequest {
             symbol: input.symbol.clone(),
             side: input.side,
@@ -185,13 +232,42 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             sl,
             tp,
             comment: comment.clone(),
-            magic: AGENT_MAGIC,
+            magic: input.magic.unwrap_or(AGENT_MAGIC),
+            filling: sizing::filling(&si),
         };
         // Re-check the deadline right before the point of no return.
         if expired(job, Utc::now()) {
             return Ok(expired_result(job));
         }
         self.journal.mark_sent(job.job_id, &comment).await?;
+        // `reverse`: close the strategy's opposite positions first, then open.
+        let mut closed_first = Vec::new();
+        if let Some(p) = &plan {
+            let (closed, error) = self.close_each(&p.close_first, &comment).await;
+            closed_first = closed;
+            if let Some(m) = error {
+                let r = JobResultRequest {
+                    status: ResultStatus::Failed,
+                    output_data: None,
+                    error_message: Some(format!(
+                        "the strategy's opposite position could not be closed ({m}); the entry was not sent{}",
+                        if closed_first.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " (closed before the failure: {})",
+                                closed_first
+                                    .iter()
+                                    .map(|c| format!("#{}", c.ticket))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }
+                    )),
+                };
+                return self.after_terminal_reply(job, &r).await;
+            }
+        }
         let reply = self.terminal.send_order(&order).await;
         let result = match reply {
             Ok(fill) => completed(&TradeOutput {
@@ -199,6 +275,15 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 ticket: fill.ticket,
                 order_id: fill.order_id,
                 volume: fill.volume,
+                position_effect: Some(ownership::position_effect(
+                    plan.as_ref().unwrap_or(&EntryPlan {
+                        close_first: Vec::new(),
+                        net_before: None,
+                    }),
+                    input.side,
+                    fill.volume,
+                )),
+                closed: closed_first,
             }),
             Err(TerminalError::Rejected { retcode, message }) => {
                 failed(describe_terminal_error(&TerminalError::Rejected {
@@ -248,77 +333,111 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             return Ok(failed(describe_terminal_error(&e)));
         }
         let comment = job_comment(job.job_id);
-        let tickets: Vec<u64> = match (input.ticket, &input.symbol) {
-            (Some(t), _) => vec![t],
-            (None, Some(symbol)) => match self.terminal.positions().await {
-                Ok(ps) => ps
-                    .into_iter()
-                    .filter(|p| {
-                        p.symbol.eq_ignore_ascii_case(symbol)
-                            && input.side.is_none_or(|s| s == p.side)
-                    })
-                    .map(|p| p.ticket)
-                    .collect(),
-                Err(e) => {
-                    return Ok(failed(format!(
-                        "cannot list positions: {}",
-                        describe_terminal_error(&e)
-                    )))
-                }
+        let positions = match self.terminal.positions().await {
+            Ok(ps) => ps,
+            Err(e) => {
+                return Ok(failed(format!(
+                    "cannot list positions: {}",
+                    describe_terminal_error(&e)
+                )))
+            }
+        };
+        let selected: Vec<Position> = match (input.ticket, &input.symbol) {
+            // The app's close of one position: whoever owns it.
+            (Some(t), _) => match positions.into_iter().find(|p| p.ticket == t) {
+                Some(p) => vec![p],
+                None => return Ok(failed(format!("no open position with ticket {t}"))),
             },
+            (None, Some(_)) => ownership::close_selection(&positions, &input),
+            (None, None) if input.all_symbols => ownership::close_selection(&positions, &input),
             (None, None) => return Ok(failed("close_position input needs a ticket or a symbol")),
         };
-        if tickets.is_empty() {
+        if selected.is_empty() {
             let side = input
                 .side
                 .map(|s| format!(" ({s:?})").to_lowercase())
                 .unwrap_or_default();
+            let whose = if input.magics.is_empty() {
+                String::new()
+            } else {
+                format!(" with magic {}", join(&input.magics))
+            };
+            let where_ = if input.all_symbols {
+                "any symbol".to_string()
+            } else {
+                input.symbol.clone().unwrap_or_default()
+            };
             return Ok(failed(format!(
-                "no open position on {}{side} to close",
-                input.symbol.unwrap_or_default()
+                "no open position on {where_}{side}{whose} to close"
             )));
         }
         self.journal.mark_sent(job.job_id, &comment).await?;
-        let mut closed = Vec::new();
-        let mut last_price = 0.0;
-        let mut pnl = 0.0;
-        let mut error = None;
-        for t in &tickets {
-            match self.terminal.close_position(*t, &comment).await {
-                Ok(fill) => {
-                    closed.push(fill.ticket);
-                    last_price = fill.price;
-                    pnl += fill.pnl;
-                }
-                Err(e) => {
-                    error = Some(format!(
-                        "closing ticket {t} failed: {}",
-                        describe_terminal_error(&e)
-                    ));
-                    break;
-                }
-            }
-        }
+        let (closed, error) = self.close_each(&selected, &comment).await;
+        let output = ClosePositionOutput {
+            closed_price: closed.last().map(|c| c.price).unwrap_or(0.0),
+            pnl: closed.iter().map(|c| c.pnl).sum(),
+            tickets: closed.iter().map(|c| c.ticket).collect(),
+            closed,
+        };
         let result = match error {
-            Some(m) if closed.is_empty() => failed(m),
+            Some(m) if output.closed.is_empty() => failed(m),
             Some(m) => JobResultRequest {
                 status: ResultStatus::Failed,
-                output_data: serde_json::to_value(ClosePositionOutput {
-                    closed_price: last_price,
-                    pnl,
-                    tickets: closed,
-                })
-                .ok(),
+                output_data: serde_json::to_value(output).ok(),
                 error_message: Some(format!("only some positions were closed; {m}")),
             },
-            None => completed(&ClosePositionOutput {
-                closed_price: last_price,
-                pnl,
-                tickets: closed,
-            }),
+            None => completed(&output),
         };
         self.after_terminal_reply(job, &result).await
     }
+
+    /// Closes `positions` one by one with the job's comment; stops at the first
+    /// failure (closed so far, and the failure).
+    async fn close_each(
+        &self,
+        positions: &[Position],
+        comment: &str,
+    ) -> (Vec<ClosedPosition>, Option<String>) {
+        let mut closed = Vec::new();
+        for p in positions {
+            match self.terminal.close_position(p.ticket, comment).await {
+                Ok(fill) => closed.push(ClosedPosition {
+                    ticket: fill.ticket,
+                    symbol: p.symbol.clone(),
+                    side: p.side,
+                    volume: p.volume,
+                    price: fill.price,
+                    pnl: fill.pnl,
+                }),
+                Err(e) => {
+                    return (
+                        closed,
+                        Some(format!(
+                            "closing ticket {} failed: {}",
+                            p.ticket,
+                            describe_terminal_error(&e)
+                        )),
+                    )
+                }
+            }
+        }
+        (closed, None)
+    }
+}
+
+fn opposite(s: Side) -> Side {
+    match s {
+        Side::Buy => Side::Sell,
+        Side::Sell => Side::Buy,
+    }
+}
+
+fn join(magics: &[i64]) -> String {
+    magics
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The trade input's `daily_loss_check` (set by the webhook when it knew today's

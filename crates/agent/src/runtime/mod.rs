@@ -5,6 +5,7 @@
 //! delivery with retries), [`heartbeat`], [`terminal_watch`] (terminal state and
 //! price push).
 
+mod deals;
 mod heartbeat;
 mod poll;
 mod report;
@@ -30,6 +31,7 @@ use crate::executor::Executor;
 use crate::journal::JournalError;
 use crate::toolchain::Toolchain;
 
+use deals::deals_loop;
 use heartbeat::{heartbeat_body, heartbeat_loop};
 use poll::poll_loop;
 use report::{report_pending, reporter_loop};
@@ -44,6 +46,8 @@ pub struct RuntimeOptions {
     /// polls — the old short-poll behaviour, kept as the benchmark baseline.
     pub short_poll_interval: Option<Duration>,
     pub heartbeat_every: Duration,
+    /// How often closed deals are read from the terminal and reported.
+    pub deals_every: Duration,
     pub prices_every: Duration,
     /// Symbols whose prices are pushed besides those of open positions.
     pub price_symbols: Vec<String>,
@@ -59,6 +63,7 @@ impl Default for RuntimeOptions {
             poll_wait_secs: 25,
             short_poll_interval: None,
             heartbeat_every: Duration::from_secs(10),
+            deals_every: Duration::from_secs(10),
             prices_every: Duration::from_secs(1),
             price_symbols: Vec::new(),
             max_concurrent_jobs: 4,
@@ -157,6 +162,8 @@ struct Shared<T, C> {
     cancel: CancellationToken,
     /// Wakes the reporter when a result is waiting.
     report_wake: Notify,
+    /// Wakes the deals loop after a job finished (a trade or close made deals).
+    deals_wake: Notify,
     fatal: tokio::sync::Mutex<Option<ClientError>>,
     /// Jobs this process is executing (claimed by a poll, taken back, or recovered
     /// from the journal), so a job the server lists as held is never started twice.
@@ -238,6 +245,7 @@ where
         paused: paused_rx,
         cancel: cancel.clone(),
         report_wake: Notify::new(),
+        deals_wake: Notify::new(),
         fatal: tokio::sync::Mutex::new(None),
         in_hand: std::sync::Mutex::new(std::collections::HashSet::new()),
     });
@@ -283,6 +291,7 @@ where
         tokio::spawn(reporter_loop(shared.clone())),
         tokio::spawn(heartbeat_loop(shared.clone())),
         tokio::spawn(terminal_loop(shared.clone())),
+        tokio::spawn(deals_loop(shared.clone())),
     ];
     poll_loop(shared.clone(), &mut jobs).await;
 

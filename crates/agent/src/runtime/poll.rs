@@ -137,4 +137,5 @@ where
         }
     }
     shared.report_wake.notify_one();
+    shared.deals_wake.notify_one();
 }

@@ -1,6 +1,8 @@
 //! Agent endpoints under `/api/v1/agents` (DESIGN section 4): pairing and key
-//! management (user auth), who-am-I, job long-poll, held jobs, results, heartbeat, prices.
+//! management (user auth), who-am-I, job long-poll, held jobs, results, heartbeat, prices,
+//! closed deals.
 
+mod deals;
 mod heartbeat;
 mod held;
 mod jobs;
@@ -16,7 +18,7 @@ use crate::state::AppState;
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(keys::pair, keys::rotate_key, keys::delete_agent, me::me, jobs::next_job, held::held_jobs, jobs::post_result,
-          heartbeat::heartbeat, heartbeat::prices),
+          heartbeat::heartbeat, heartbeat::prices, deals::deals),
     tags((name = "agents", description = "The agent API (X-Agent-Key) and agent management (user auth)"))
 )]
 pub struct ApiDoc;
@@ -35,4 +37,5 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/agents/{id}/heartbeat", post(heartbeat::heartbeat))
         .route("/api/v1/agents/{id}/prices", post(heartbeat::prices))
+        .route("/api/v1/agents/{id}/deals", post(deals::deals))
 }

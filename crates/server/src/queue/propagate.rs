@@ -4,7 +4,8 @@
 //! Runs inside the transaction that records the outcome.
 
 use companion_protocol::{
-    ClosePositionOutput, CompileOutput, DeployOutput, JobInput, JobType, TradeInput, TradeOutput,
+    ClosePositionOutput, ClosedPosition, CompileOutput, DeployOutput, JobInput, JobType,
+    TradeInput, TradeOutput,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -77,6 +78,10 @@ async fn trading(
             let (fill_price, order_ref) = match job_type {
                 JobType::Trade => match serde_json::from_value::<TradeOutput>(output.clone()) {
                     Ok(o) => {
+                        if !o.closed.is_empty() {
+                            // `reverse`: the strategy's opposite positions closed first.
+                            record_closed_positions(&mut *conn, job, signal, &o.closed).await?;
+                        }
                         record_trade_open(&mut *conn, job, signal, &o).await?;
                         (o.fill_price, o.order_id.to_string())
                     }
@@ -166,12 +171,50 @@ async fn record_trade_open(
     Ok(())
 }
 
+/// One `trade_closed` row per position closed, with its own symbol, side, volume,
+/// price and P&L.
+async fn record_closed_positions(
+    conn: &mut PgConnection,
+    job: &JobRow,
+    signal: Option<Uuid>,
+    closed: &[ClosedPosition],
+) -> Result<(), sqlx::Error> {
+    let bc = broker_connection_of(&mut *conn, job.user_id, job.agent_id).await?;
+    for c in closed {
+        let metadata =
+            serde_json::json!({ "job_id": job.id, "signal_id": signal, "tickets": [c.ticket] });
+        sqlx::query(
+            "insert into trade_events (user_id, broker_connection_id, event_type, pair, direction, quantity, \
+             exit_price, profit_loss, external_order_id, metadata) \
+             values ($1, $2, 'trade_closed', $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(job.user_id)
+        .bind(bc)
+        .bind(&c.symbol)
+        .bind(match c.side {
+            companion_protocol::Side::Buy => "buy",
+            companion_protocol::Side::Sell => "sell",
+        })
+        .bind(c.volume)
+        .bind(c.price)
+        .bind(c.pnl)
+        .bind(c.ticket.to_string())
+        .bind(metadata)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 async fn record_trade_close(
     conn: &mut PgConnection,
     job: &JobRow,
     signal: Option<Uuid>,
     out: &ClosePositionOutput,
 ) -> Result<(), sqlx::Error> {
+    if !out.closed.is_empty() {
+        return record_closed_positions(conn, job, signal, &out.closed).await;
+    }
     let symbol = match job.input() {
         Some(JobInput::ClosePosition(c)) => c.symbol,
         _ => None,

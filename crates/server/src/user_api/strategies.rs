@@ -7,8 +7,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use companion_protocol::{
-    AlertDialect, CreateStrategyRequest, PcTargetType, PcVolumeType, Strategy,
-    UpdateStrategyRequest,
+    AlertDialect, CloseScope, CreateStrategyRequest, OppositeEntry, PcTargetType, PcVolumeType,
+    Strategy, UpdateStrategyRequest,
 };
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::PgConnection;
@@ -54,6 +54,9 @@ struct Row {
     allowed_pairs: Option<Vec<String>>,
     risk_override_pct: Option<f64>,
     is_enabled: bool,
+    magic: i64,
+    close_scope: String,
+    opposite_entry: String,
     webhook_secret: String,
     alert_dialect: String,
     pineconnector_license_id: Option<String>,
@@ -67,7 +70,8 @@ struct Row {
 macro_rules! strategy_columns {
     () => {
         "id, name, broker_connection_id, allowed_pairs, \
-     risk_override_pct::float8 as risk_override_pct, is_enabled, webhook_secret, \
+     risk_override_pct::float8 as risk_override_pct, is_enabled, magic, close_scope, opposite_entry, \
+     webhook_secret, \
      alert_dialect, pineconnector_license_id, pc_volume_type, pc_target_type, dedup_window_secs, \
      created_at, updated_at"
     };
@@ -88,6 +92,10 @@ impl Row {
             pc_volume_type: PcVolumeType::parse(&self.pc_volume_type).unwrap_or_default(),
             pc_target_type: PcTargetType::parse(&self.pc_target_type).unwrap_or_default(),
             dedup_window_secs: self.dedup_window_secs,
+            magic: self.magic,
+            // The table's CHECK constraints allow only known values.
+            close_scope: self.close_scope.parse().unwrap_or_default(),
+            opposite_entry: self.opposite_entry.parse().unwrap_or_default(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -156,6 +164,55 @@ fn valid_window(w: Option<i32>) -> Result<Option<i32>, ApiError> {
     }
 }
 
+/// A magic number the strategy may carry: positive (MT5's magic is a ulong; 0 is
+/// the magic of manual trades), within PostgreSQL's bigint.
+pub fn valid_magic(m: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match m {
+        Some(x) if x < 1 => Err(ApiError::invalid(format!(
+            "magic must be between 1 and {} (0 is the magic of manual trades)",
+            i64::MAX
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A unique violation on `(user_id, magic)` as the 409 it is.
+fn magic_taken(err: sqlx::Error, magic: Option<i64>) -> ApiError {
+    match &err {
+        sqlx::Error::Database(db) if db.constraint() == Some("tv_strategies_user_magic_key") => {
+            ApiError::Conflict(format!(
+                "magic {} is already used by another of your strategies",
+                magic.map(|m| m.to_string()).unwrap_or_default()
+            ))
+        }
+        _ => err.into(),
+    }
+}
+
+/// `opposite_entry = hedge` is refused on a connection whose agent last reported a
+/// netting account (one position per symbol: an opposite order would reduce it).
+/// Unknown margin mode: accepted here, refused at execution when netting.
+async fn check_hedge_allowed(
+    conn: &mut PgConnection,
+    broker_connection_id: Uuid,
+) -> Result<(), ApiError> {
+    let mode: Option<String> = sqlx::query_scalar(
+        "select a.terminal_info ->> 'margin_mode' from public.mt5_agents a
+          where a.broker_connection_id = $1 and a.terminal_info ? 'margin_mode'
+          order by a.last_heartbeat desc nulls last limit 1",
+    )
+    .bind(broker_connection_id)
+    .fetch_optional(conn)
+    .await?
+    .flatten();
+    match mode.as_deref() {
+        Some(m @ ("netting" | "exchange")) => Err(ApiError::invalid(format!(
+            "opposite_entry hedge is impossible: the account of this broker connection is {m} (one position per symbol); use reverse or reject"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// 404 unless the broker connection is visible to the caller (RLS hides others').
 async fn check_broker_connection(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError> {
     let found: Option<Uuid> =
@@ -221,14 +278,23 @@ pub async fn create(
     let name = valid_name(&req.name)?;
     let pairs = normalize_pairs(req.allowed_pairs.as_deref().unwrap_or_default())?;
     let risk = valid_risk(req.risk_override_pct)?;
+    let magic = valid_magic(req.magic)?;
+    let close_scope = req.close_scope.unwrap_or_default();
+    let opposite_entry = req.opposite_entry.unwrap_or_default();
     let license = valid_license(req.pineconnector_license_id)?;
     let window = valid_window(req.dedup_window_secs)?;
     let mut tx = state.user_tx(auth.user_id).await?;
     check_broker_connection(&mut tx, req.broker_connection_id).await?;
+    if opposite_entry == OppositeEntry::Hedge {
+        check_hedge_allowed(&mut tx, req.broker_connection_id).await?;
+    }
     let row: Row = sqlx::query_as(concat!("insert into public.tv_strategies
            (user_id, broker_connection_id, name, webhook_secret, risk_override_pct, allowed_pairs, is_enabled,
+            magic, close_scope, opposite_entry,
             alert_dialect, pineconnector_license_id, pc_volume_type, pc_target_type, dedup_window_secs)
-         values ($1, $2, $3, $4, $5::numeric, $6, $7, $8, $9, $10, $11, $12)
+         values ($1, $2, $3, $4, $5::numeric, $6, $7,
+                 coalesce($8, nextval('public.tv_strategies_magic_seq')), $9, $10,
+                 $11, $12, $13, $14, $15)
          returning ", strategy_columns!()))
     .bind(auth.user_id)
     .bind(req.broker_connection_id)
@@ -237,13 +303,17 @@ pub async fn create(
     .bind(risk)
     .bind(pairs)
     .bind(req.is_enabled.unwrap_or(true))
+    .bind(magic)
+    .bind(close_scope.as_str())
+    .bind(opposite_entry.as_str())
     .bind(req.alert_dialect.unwrap_or_default().as_str())
     .bind(license)
     .bind(req.pc_volume_type.unwrap_or_default().as_str())
     .bind(req.pc_target_type.unwrap_or_default().as_str())
     .bind(window.unwrap_or(DEFAULT_ID_WINDOW_SECS as i32))
     .fetch_one(&mut *tx)
-    .await?;
+    .await
+    .map_err(|e| magic_taken(e, magic))?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -271,6 +341,7 @@ pub async fn update(
         None => None,
         Some(r) => Some(valid_risk(r)?),
     };
+    let magic = valid_magic(req.magic)?;
     let license = match req.pineconnector_license_id {
         None => None,
         Some(l) => Some(valid_license(l)?),
@@ -287,11 +358,14 @@ pub async fn update(
            allowed_pairs = case when $4 then $5::text[] else allowed_pairs end,
            risk_override_pct = case when $6 then $7::numeric else risk_override_pct end,
            is_enabled = coalesce($8, is_enabled),
-           alert_dialect = coalesce($9, alert_dialect),
-           pineconnector_license_id = case when $10 then $11 else pineconnector_license_id end,
-           pc_volume_type = coalesce($12, pc_volume_type),
-           pc_target_type = coalesce($13, pc_target_type),
-           dedup_window_secs = coalesce($14, dedup_window_secs),
+           magic = coalesce($9, magic),
+           close_scope = coalesce($10, close_scope),
+           opposite_entry = coalesce($11, opposite_entry),
+           alert_dialect = coalesce($12, alert_dialect),
+           pineconnector_license_id = case when $13 then $14 else pineconnector_license_id end,
+           pc_volume_type = coalesce($15, pc_volume_type),
+           pc_target_type = coalesce($16, pc_target_type),
+           dedup_window_secs = coalesce($17, dedup_window_secs),
            updated_at = now()
          where id = $1
          returning ",
@@ -305,6 +379,9 @@ pub async fn update(
     .bind(risk.is_some())
     .bind(risk.flatten())
     .bind(req.is_enabled)
+    .bind(magic)
+    .bind(req.close_scope.map(CloseScope::as_str))
+    .bind(req.opposite_entry.map(OppositeEntry::as_str))
     .bind(req.alert_dialect.map(AlertDialect::as_str))
     .bind(license.is_some())
     .bind(license.flatten())
@@ -312,7 +389,13 @@ pub async fn update(
     .bind(req.pc_target_type.map(PcTargetType::as_str))
     .bind(window)
     .fetch_optional(&mut *tx)
-    .await?;
+    .await
+    .map_err(|e| magic_taken(e, magic))?;
+    // Checked after the update, in the same transaction: the row's final broker
+    // connection and mode decide (nothing is committed when refused).
+    if let Some(r) = row.as_ref().filter(|r| r.opposite_entry == "hedge") {
+        check_hedge_allowed(&mut tx, r.broker_connection_id).await?;
+    }
     tx.commit().await?;
     let row = row.ok_or_else(|| ApiError::not_found("strategy"))?;
     Ok(Json(row.into_api(&state.config.public_base_url())))
@@ -381,5 +464,14 @@ mod tests {
         assert_eq!(p, Some(vec!["EURUSD".to_string(), "XAUUSD".to_string()]));
         assert_eq!(normalize_pairs(&[]).unwrap(), None);
         assert!(normalize_pairs(&["!!".into()]).is_err());
+    }
+
+    #[test]
+    fn magic_must_be_positive() {
+        assert!(valid_magic(Some(0)).is_err());
+        assert!(valid_magic(Some(-5)).is_err());
+        assert_eq!(valid_magic(Some(1)).unwrap(), Some(1));
+        assert_eq!(valid_magic(Some(i64::MAX)).unwrap(), Some(i64::MAX));
+        assert_eq!(valid_magic(None).unwrap(), None);
     }
 }

@@ -3,12 +3,13 @@
 //! typed input or the reason to discard the signal. Pure: storing is `ingest`'s job.
 
 use companion_protocol::{
-    ClosePositionInput, DailyLossCheck, JobInput, Side, SignalAction, SizingBasis, TradeInput,
+    ClosePositionInput, CloseScope, DailyLossCheck, JobInput, OppositeEntry, Side, SignalAction,
+    SizingBasis, TradeInput,
 };
 use uuid::Uuid;
 
 use super::ingest::StrategyRow;
-use super::parse::{ParsedSignal, Rejected};
+use super::parse::{CloseTarget, ParsedSignal, Rejected};
 use super::pineconnector::PineRejected;
 use super::sizing::{self, Instrument, Sizing, SizingContext, SizingError};
 
@@ -29,6 +30,7 @@ pub enum Discard {
     DailyLossLimit {
         loss_today: f64,
         limit: f64,
+        tz: String,
     },
     NoAgent,
     Sizing(SizingError),
@@ -55,8 +57,12 @@ impl Discard {
             Discard::PineConnector(r) => r.error.to_string(),
             Discard::PairNotAllowed(s) => format!("{s} is not in this strategy's allowed pairs"),
             Discard::Duplicate(id) => format!("same signal as {id}"),
-            Discard::DailyLossLimit { loss_today, limit } => format!(
-                "today's realised loss {loss_today:.2} reached the daily limit {limit:.2}; only closes are accepted until 00:00 UTC"
+            Discard::DailyLossLimit {
+                loss_today,
+                limit,
+                tz,
+            } => format!(
+                "today's realised loss {loss_today:.2} reached the daily limit {limit:.2}; only closes are accepted until 00:00 ({tz})"
             ),
             Discard::NoAgent => {
                 "no agent serves this strategy's broker connection: pair one first".to_string()
@@ -71,6 +77,8 @@ impl Discard {
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub(super) struct Context {
     pub pnl_today: f64,
+    /// The trader's day's time zone (`user_settings.trading_day_tz`, default UTC).
+    pub trading_day_tz: Option<String>,
     pub balance: Option<f64>,
     pub agent_id: Option<Uuid>,
     pub pip_size: Option<f64>,
@@ -88,22 +96,48 @@ pub(super) enum JobPlan {
     Close,
 }
 
+/// The magic numbers a close signal of `st` may touch: the strategy's own, or with
+/// `close_scope = all_companion` those of all the owner's strategies. Never empty
+/// (an empty list would mean "any position" to the agent).
+pub(super) fn close_magics(st: &StrategyRow) -> Vec<i64> {
+    let scope: CloseScope = st.close_scope.parse().unwrap_or_default();
+    let mut magics = match scope {
+        CloseScope::Strategy => vec![st.magic],
+        CloseScope::AllCompanion => st.owner_magics.clone(),
+    };
+    if !magics.contains(&st.magic) {
+        magics.push(st.magic);
+    }
+    magics
+}
+
 impl JobPlan {
-    /// The job's input for signal `signal_id` of strategy `strategy_id`.
+    /// The job's input for signal `signal_id` of strategy `st`.
     pub(super) fn into_input(
         self,
         s: &ParsedSignal,
         signal_id: Uuid,
-        strategy_id: Uuid,
+        st: &StrategyRow,
     ) -> JobInput {
+        let strategy_id = st.id;
         match self {
-            JobPlan::Close => JobInput::ClosePosition(ClosePositionInput {
-                ticket: None,
-                symbol: Some(s.symbol.clone()),
-                side: None,
-                signal_id: Some(signal_id),
-                strategy_id: Some(strategy_id),
-            }),
+            JobPlan::Close => {
+                let (symbol, side, all_symbols) = match s.close {
+                    CloseTarget::Both => (Some(s.symbol.clone()), None, false),
+                    CloseTarget::Long => (Some(s.symbol.clone()), Some(Side::Buy), false),
+                    CloseTarget::Short => (Some(s.symbol.clone()), Some(Side::Sell), false),
+                    CloseTarget::All => (None, None, true),
+                };
+                JobInput::ClosePosition(ClosePositionInput {
+                    ticket: None,
+                    symbol,
+                    side,
+                    signal_id: Some(signal_id),
+                    strategy_id: Some(strategy_id),
+                    magics: close_magics(st),
+                    all_symbols,
+                })
+            }
             JobPlan::Trade(sizing, daily_loss_check) => {
                 let side = if s.action == SignalAction::Sell {
                     Side::Sell
@@ -142,6 +176,12 @@ impl JobPlan {
                     daily_loss_check,
                     signal_price: s.price,
                     comment: s.comment.clone(),
+                    magic: Some(st.magic),
+                    opposite_entry: Some(
+                        st.opposite_entry
+                            .parse::<OppositeEntry>()
+                            .unwrap_or_default(),
+                    ),
                 })
             }
         }
@@ -167,7 +207,11 @@ pub(super) fn decide(
             Some(balance) => {
                 let limit = balance * pct / 100.0;
                 if loss_today >= limit {
-                    return Err(Discard::DailyLossLimit { loss_today, limit });
+                    return Err(Discard::DailyLossLimit {
+                        loss_today,
+                        limit,
+                        tz: ctx.trading_day_tz.clone().unwrap_or_else(|| "UTC".into()),
+                    });
                 }
             }
             None => {
@@ -201,4 +245,118 @@ pub(super) fn decide(
     };
     let plan = sizing::size(s, &sizing_ctx).map_err(Discard::Sizing)?;
     Ok((agent_id, JobPlan::Trade(plan, loss_check)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strategy(close_scope: &str, opposite_entry: &str) -> StrategyRow {
+        StrategyRow {
+            id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+            broker_connection_id: Uuid::new_v4(),
+            is_enabled: true,
+            allowed_pairs: None,
+            risk_override_pct: None,
+            risk_percent: None,
+            daily_loss_limit_pct: None,
+            max_lots: None,
+            alert_dialect: "auto".into(),
+            pineconnector_license_id: None,
+            pc_volume_type: "lots".into(),
+            pc_target_type: "pips".into(),
+            dedup_window_secs: 300,
+            magic: 4242,
+            close_scope: close_scope.into(),
+            opposite_entry: opposite_entry.into(),
+            owner_magics: vec![17, 4242, 9000],
+        }
+    }
+
+    fn ctx() -> Context {
+        Context {
+            agent_id: Some(Uuid::new_v4()),
+            ..Context::default()
+        }
+    }
+
+    fn close_input(st: &StrategyRow, body: &str) -> ClosePositionInput {
+        let s = super::super::parse::parse(body.as_bytes()).unwrap();
+        let (_, plan) = decide(st, &s, &ctx()).unwrap();
+        match plan.into_input(&s, Uuid::new_v4(), st) {
+            JobInput::ClosePosition(c) => c,
+            other => panic!("not a close: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn close_words_become_side_and_symbol_limited_closes_of_the_strategy_magic() {
+        let st = strategy("strategy", "reverse");
+        let c = close_input(&st, "close_long EURUSD");
+        assert_eq!(
+            (c.symbol.as_deref(), c.side, c.all_symbols),
+            (Some("EURUSD"), Some(Side::Buy), false)
+        );
+        assert_eq!(c.magics, vec![4242]);
+        assert_eq!(c.strategy_id, Some(st.id));
+        let c = close_input(&st, "exit_short EURUSD");
+        assert_eq!(c.side, Some(Side::Sell));
+        let c = close_input(&st, "flat EURUSD");
+        assert_eq!((c.side, c.all_symbols), (None, false));
+        let c = close_input(&st, "closeall");
+        assert_eq!((c.symbol, c.side, c.all_symbols), (None, None, true));
+        assert_eq!(c.ticket, None);
+        assert_eq!(c.magics, vec![4242]);
+    }
+
+    #[test]
+    fn all_companion_scope_closes_every_strategy_magic_of_the_owner() {
+        let st = strategy("all_companion", "reverse");
+        assert_eq!(
+            close_input(&st, "close EURUSD").magics,
+            vec![17, 4242, 9000]
+        );
+        // Never empty, and always the strategy's own.
+        let mut lone = strategy("all_companion", "reverse");
+        lone.owner_magics.clear();
+        assert_eq!(close_magics(&lone), vec![4242]);
+    }
+
+    #[test]
+    fn entries_carry_the_strategy_magic_and_opposite_entry_mode() {
+        for (mode, want) in [
+            ("reverse", OppositeEntry::Reverse),
+            ("hedge", OppositeEntry::Hedge),
+            ("reject", OppositeEntry::Reject),
+        ] {
+            let st = strategy("strategy", mode);
+            let s = super::super::parse::parse(b"sell 0.1 EURUSD").unwrap();
+            let (_, plan) = decide(&st, &s, &ctx()).unwrap();
+            match plan.into_input(&s, Uuid::new_v4(), &st) {
+                JobInput::Trade(t) => {
+                    assert_eq!(t.magic, Some(4242));
+                    assert_eq!(t.opposite_entry, Some(want));
+                    assert_eq!(t.side, Side::Sell);
+                    assert_eq!(t.volume, Some(0.1));
+                }
+                other => panic!("not a trade: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn closes_pass_the_daily_loss_limit_entries_do_not() {
+        let st = strategy("strategy", "reverse");
+        let c = Context {
+            pnl_today: -600.0,
+            balance: Some(10_000.0),
+            ..ctx()
+        };
+        let buy = super::super::parse::parse(b"buy 0.1 EURUSD").unwrap();
+        let d = decide(&st, &buy, &c).err().unwrap();
+        assert_eq!(d.code(), "daily_loss_limit");
+        let close = super::super::parse::parse(b"closeall").unwrap();
+        assert!(decide(&st, &close, &c).is_ok());
+    }
 }

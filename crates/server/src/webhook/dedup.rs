@@ -41,7 +41,7 @@ impl DedupKey {
     pub fn for_signal(s: &ParsedSignal, body: &[u8], id_window_secs: i64) -> Self {
         match &s.signal_key {
             Some(id) => DedupKey {
-                base: format!("id:{id}:{}:{}", s.action.as_str(), s.symbol),
+                base: format!("id:{id}:{}:{}", s.dedup_action(), s.symbol),
                 window_secs: (id_window_secs > 0).then_some(id_window_secs),
             },
             None => {

@@ -7,8 +7,7 @@
 use std::time::Duration;
 
 use companion_protocol::{
-    AlertDialect, JobInput, PcTargetType, PcVolumeType, Side, SignalAction, SignalStatus,
-    WebhookResponse,
+    AlertDialect, PcTargetType, PcVolumeType, SignalAction, SignalStatus, WebhookResponse,
 };
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -16,7 +15,7 @@ use uuid::Uuid;
 
 use super::decide::{decide, Context, Discard};
 use super::dedup::DedupKey;
-use super::parse::{self, normalize_symbol, ParsedSignal, Rejected};
+use super::parse::{self, normalize_symbol, CloseTarget, ParsedSignal, Rejected};
 use super::pineconnector::{self, PineOutcome, PineSettings};
 use crate::queue::{enqueue, Entity, NewJob};
 
@@ -39,6 +38,14 @@ pub struct StrategyRow {
     pub pc_target_type: String,
     /// Explicit ids de-duplicate for this long; 0 = forever.
     pub dedup_window_secs: i32,
+    /// The MT5 magic number of the strategy's orders.
+    pub magic: i64,
+    /// `strategy` or `all_companion` (`tv_strategies.close_scope`).
+    pub close_scope: String,
+    /// `reverse`, `hedge` or `reject` (`tv_strategies.opposite_entry`).
+    pub opposite_entry: String,
+    /// The magics of all the owner's strategies (for `close_scope = all_companion`).
+    pub owner_magics: Vec<i64>,
 }
 
 impl StrategyRow {
@@ -62,7 +69,10 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
                 us.daily_loss_limit_pct::float8 as daily_loss_limit_pct,
                 us.max_lots::float8 as max_lots,
                 s.alert_dialect, s.pineconnector_license_id, s.pc_volume_type,
-                s.pc_target_type, s.dedup_window_secs
+                s.pc_target_type, s.dedup_window_secs,
+                s.magic, s.close_scope, s.opposite_entry,
+                array(select o.magic from public.tv_strategies o
+                       where o.user_id = s.user_id order by o.magic) as owner_magics
            from public.tv_strategies s
            left join public.user_settings us on us.user_id = s.user_id
           where s.webhook_secret = $1",
@@ -75,11 +85,21 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
 async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Context, sqlx::Error> {
     sqlx::query_as::<_, Context>(
         "select
-           (select coalesce(sum(te.profit_loss), 0)::float8
-              from public.trade_events te
-             where te.broker_connection_id = $2 and te.user_id = $1
-               and te.created_at >= date_trunc('day', now() at time zone 'utc') at time zone 'utc')
-             as pnl_today,
+           -- Realised P&L since 00:00 of the trader's day (user_settings.trading_day_tz):
+           -- the terminal's closed deals (every close on the account: stop-loss hits,
+           -- manual, other EAs') once the agent reports them, else Companion's own
+           -- trade events (agents before 0.11).
+           case when exists (select 1 from public.broker_deals d
+                              where d.broker_connection_id = $2 and d.user_id = $1)
+             then (select coalesce(sum(d.net), 0)::float8 from public.broker_deals d
+                    where d.broker_connection_id = $2 and d.user_id = $1
+                      and d.deal_time >= day.start)
+             else (select coalesce(sum(te.profit_loss), 0)::float8
+                     from public.trade_events te
+                    where te.broker_connection_id = $2 and te.user_id = $1
+                      and te.created_at >= day.start)
+           end as pnl_today,
+           day.tz as trading_day_tz,
            acct.balance,
            coalesce(acct.currency,
                     (select us.account_currency from public.user_settings us where us.user_id = $1))
@@ -90,7 +110,11 @@ async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Con
              limit 1) as agent_id,
            i.pip_size::float8 as pip_size, i.contract_size::float8 as contract_size,
            i.instrument_type
-         from (select 1) one
+         from (select coalesce((select us.trading_day_tz from public.user_settings us
+                                 where us.user_id = $1), 'UTC') as tz) tzs
+         cross join lateral (
+           select tzs.tz, date_trunc('day', now() at time zone tzs.tz) at time zone tzs.tz as start
+         ) day
          left join public.instrument_config i on i.pair = $3
          left join lateral (
            select case when jsonb_typeof(j.output_data -> 'balance') = 'number'
@@ -165,8 +189,8 @@ impl RowFields {
 
 /// What a body is, before the strategy's state is looked at.
 enum Reading {
-    /// A signal for the pipeline; a close may be limited to one side.
-    Signal(ParsedSignal, Option<Side>),
+    /// A signal for the pipeline.
+    Signal(ParsedSignal),
     /// PineConnector `eaon` / `eaoff`.
     SetEnabled(bool),
     Refused(Discard, RowFields),
@@ -175,13 +199,13 @@ enum Reading {
 fn read_body(st: &StrategyRow, body: &[u8]) -> Reading {
     match pineconnector::read(body, &st.pine_settings()) {
         None => match parse::parse(body) {
-            Ok(s) => Reading::Signal(s, None),
+            Ok(s) => Reading::Signal(s),
             Err(r) => {
                 let fields = RowFields::of_rejected(&r);
                 Reading::Refused(Discard::Parse(r), fields)
             }
         },
-        Some(Ok(PineOutcome::Signal { signal, close_side })) => Reading::Signal(signal, close_side),
+        Some(Ok(PineOutcome::Signal(signal))) => Reading::Signal(signal),
         Some(Ok(PineOutcome::SetEnabled(on))) => Reading::SetEnabled(on),
         Some(Err(r)) => {
             let fields = RowFields {
@@ -202,11 +226,11 @@ pub async fn ingest(
     trade_ttl_secs: u64,
 ) -> Result<WebhookResponse, sqlx::Error> {
     let payload = raw_payload(body);
-    let (signal, close_side) = match read_body(st, body) {
+    let signal = match read_body(st, body) {
         // `eaon` is accepted while the strategy is paused.
         Reading::SetEnabled(on) => return set_enabled(db, st, on, &payload).await,
-        Reading::Signal(s, side) if st.is_enabled => (s, side),
-        Reading::Signal(s, _) => {
+        Reading::Signal(s) if st.is_enabled => s,
+        Reading::Signal(s) => {
             let fields = RowFields::of(&s);
             return log_discarded(db, st, &fields, &payload, Discard::Disabled).await;
         }
@@ -216,7 +240,12 @@ pub async fn ingest(
         Reading::Refused(d, fields) => return log_discarded(db, st, &fields, &payload, d).await,
     };
     let fields = RowFields::of(&signal);
-    if let Some(pairs) = st.allowed_pairs.as_ref().filter(|p| !p.is_empty()) {
+    let every_symbol = signal.action == SignalAction::Close && signal.close == CloseTarget::All;
+    if let Some(pairs) = st
+        .allowed_pairs
+        .as_ref()
+        .filter(|p| !p.is_empty() && !every_symbol)
+    {
         if !pairs.iter().any(|p| normalize_symbol(p) == signal.symbol) {
             let d = Discard::PairNotAllowed(signal.symbol.clone());
             return log_discarded(db, st, &fields, &payload, d).await;
@@ -256,11 +285,7 @@ pub async fn ingest(
     };
 
     let signal_id = Uuid::new_v4();
-    let mut input = job.into_input(&signal, signal_id, st.id);
-    if let JobInput::ClosePosition(close) = &mut input {
-        // PineConnector `closelong` / `closeshort`: only that side's positions.
-        close.side = close_side;
-    }
+    let input = job.into_input(&signal, signal_id, st);
     let inserted = sqlx::query_scalar::<_, Uuid>(
         "insert into public.tv_signals
            (id, strategy_id, user_id, symbol, action, price, raw_payload, status, dedup_key,

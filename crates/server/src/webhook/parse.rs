@@ -22,11 +22,43 @@ pub const MAX_RISK_PCT: f64 = 10.0;
 pub const MAX_KEY_LEN: usize = 128;
 pub const MAX_COMMENT_LEN: usize = 256;
 
+/// Which of the strategy's positions a close signal closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloseTarget {
+    /// `close`, `exit`, `flat`, `market_position=flat`: buys and sells on the symbol.
+    #[default]
+    Both,
+    /// `close_long`, `exit_long`, `closelong`: buys only.
+    Long,
+    /// `close_short`, `exit_short`, `closeshort`: sells only.
+    Short,
+    /// `closeall`, `close_all`, `exit_all`: every position on every symbol.
+    All,
+}
+
+impl CloseTarget {
+    /// The word in dedup keys (`close` for both sides, as before targets existed).
+    pub fn key_word(self) -> &'static str {
+        match self {
+            CloseTarget::Both => "close",
+            CloseTarget::Long => "close_long",
+            CloseTarget::Short => "close_short",
+            CloseTarget::All => "close_all",
+        }
+    }
+}
+
+/// The symbol recorded for a `closeall` without a symbol.
+pub const ALL_SYMBOLS: &str = "*";
+
 /// A signal as the rest of the pipeline needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedSignal {
     pub action: SignalAction,
-    /// Normalised (`OANDA:EURUSD` → `EURUSD`).
+    /// For `Close`: which positions (ignored for buy/sell).
+    pub close: CloseTarget,
+    /// Normalised (`OANDA:EURUSD` → `EURUSD`); [`ALL_SYMBOLS`] for a `closeall`
+    /// that named none.
     pub symbol: String,
     pub price: Option<f64>,
     /// Lots.
@@ -49,6 +81,7 @@ impl ParsedSignal {
     pub fn new(action: SignalAction, symbol: impl Into<String>) -> Self {
         ParsedSignal {
             action,
+            close: CloseTarget::Both,
             symbol: symbol.into(),
             price: None,
             volume: None,
@@ -59,6 +92,14 @@ impl ParsedSignal {
             tp: None,
             signal_key: None,
             comment: None,
+        }
+    }
+
+    /// The action as de-duplication sees it: closes of different targets differ.
+    pub fn dedup_action(&self) -> &'static str {
+        match self.action {
+            SignalAction::Close => self.close.key_word(),
+            a => a.as_str(),
         }
     }
 }
@@ -217,12 +258,22 @@ fn find_placeholder(text: &str) -> Option<String> {
 
 /// Maps an action word (case-insensitive) to an action.
 pub fn action_word(word: &str) -> Option<SignalAction> {
+    action_and_target(word).map(|(a, _)| a)
+}
+
+/// An action word's action and, for closes, which positions it closes.
+pub fn action_and_target(word: &str) -> Option<(SignalAction, CloseTarget)> {
     let w = word.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+    let close = |t| Some((SignalAction::Close, t));
     match w.as_str() {
-        "buy" | "long" | "enter_long" | "go_long" => Some(SignalAction::Buy),
-        "sell" | "short" | "enter_short" | "go_short" => Some(SignalAction::Sell),
-        "close" | "exit" | "flat" | "close_all" | "closeall" | "exit_all" | "close_long"
-        | "close_short" | "exit_long" | "exit_short" | "flatten" => Some(SignalAction::Close),
+        "buy" | "long" | "enter_long" | "go_long" => Some((SignalAction::Buy, CloseTarget::Both)),
+        "sell" | "short" | "enter_short" | "go_short" => {
+            Some((SignalAction::Sell, CloseTarget::Both))
+        }
+        "close" | "exit" | "flat" | "flatten" => close(CloseTarget::Both),
+        "close_long" | "closelong" | "exit_long" | "exitlong" => close(CloseTarget::Long),
+        "close_short" | "closeshort" | "exit_short" | "exitshort" => close(CloseTarget::Short),
+        "close_all" | "closeall" | "exit_all" | "exitall" => close(CloseTarget::All),
         _ => None,
     }
 }
@@ -284,6 +335,7 @@ fn key_of(name: &str) -> Option<Key> {
 #[derive(Debug, Default)]
 struct Fields {
     action: Option<SignalAction>,
+    close: CloseTarget,
     action_word: Option<String>,
     flat: bool,
     symbol: Option<String>,
@@ -300,16 +352,16 @@ struct Fields {
 
 impl Fields {
     fn set_action(&mut self, word: &str) -> Result<(), Rejection> {
-        let Some(a) = action_word(word) else {
+        let Some((a, target)) = action_and_target(word) else {
             return Err(Rejection::UnknownAction(clip(word, 64)));
         };
         match (self.action, &self.action_word) {
-            (Some(prev), Some(prev_word)) if prev != a => Err(Rejection::ConflictingActions(
-                prev_word.clone(),
-                clip(word, 64),
-            )),
+            (Some(prev), Some(prev_word)) if prev != a || self.close != target => Err(
+                Rejection::ConflictingActions(prev_word.clone(), clip(word, 64)),
+            ),
             _ => {
                 self.action = Some(a);
+                self.close = target;
                 self.action_word = Some(clip(word, 64));
                 Ok(())
             }
@@ -393,12 +445,20 @@ impl Fields {
     }
 
     fn finish(&self) -> Result<ParsedSignal, Rejection> {
-        let action = if self.flat {
-            SignalAction::Close
-        } else {
-            self.action.ok_or(Rejection::MissingAction)?
+        // `market_position` flat overrides the action: a close of both sides, unless
+        // the action already was a close (`closeall` stays every symbol).
+        let (action, close) = match self.action {
+            Some(SignalAction::Close) => (SignalAction::Close, self.close),
+            _ if self.flat => (SignalAction::Close, CloseTarget::Both),
+            Some(a) => (a, CloseTarget::Both),
+            None => return Err(Rejection::MissingAction),
         };
-        let symbol = self.symbol.clone().ok_or(Rejection::MissingSymbol)?;
+        // `closeall` needs no symbol: it closes the strategy's positions everywhere.
+        let symbol = match (&self.symbol, close) {
+            (Some(s), _) => s.clone(),
+            (None, CloseTarget::All) if action == SignalAction::Close => ALL_SYMBOLS.to_string(),
+            (None, _) => return Err(Rejection::MissingSymbol),
+        };
         if let Some(price) = self.price {
             let (below, above) = match action {
                 SignalAction::Buy => (self.sl, self.tp),
@@ -413,6 +473,7 @@ impl Fields {
         }
         Ok(ParsedSignal {
             action,
+            close,
             symbol,
             price: self.price,
             volume: self.volume,
@@ -686,6 +747,76 @@ mod tests {
     }
 
     #[test]
+    fn every_close_word_has_its_target() {
+        for (w, target) in [
+            ("close", CloseTarget::Both),
+            ("exit", CloseTarget::Both),
+            ("flat", CloseTarget::Both),
+            ("flatten", CloseTarget::Both),
+            ("close_long", CloseTarget::Long),
+            ("exit_long", CloseTarget::Long),
+            ("closelong", CloseTarget::Long),
+            ("Close-Long", CloseTarget::Long),
+            ("close_short", CloseTarget::Short),
+            ("exit_short", CloseTarget::Short),
+            ("closeshort", CloseTarget::Short),
+            ("EXIT SHORT", CloseTarget::Short),
+            ("closeall", CloseTarget::All),
+            ("close_all", CloseTarget::All),
+            ("exit_all", CloseTarget::All),
+        ] {
+            let s = ok(&format!(r#"{{"action":"{w}","symbol":"EURUSD"}}"#));
+            assert_eq!((s.action, s.close), (SignalAction::Close, target), "{w}");
+            if !w.contains(' ') {
+                let s = ok(&format!("{w} EURUSD"));
+                assert_eq!(
+                    (s.action, s.close),
+                    (SignalAction::Close, target),
+                    "text {w}"
+                );
+            }
+        }
+        // Entries carry no close target.
+        assert_eq!(ok("buy EURUSD").close, CloseTarget::Both);
+    }
+
+    #[test]
+    fn closeall_needs_no_symbol_but_other_closes_do() {
+        for body in ["closeall", r#"{"action":"close_all"}"#, "1234,exit_all"] {
+            let s = ok(body);
+            assert_eq!((s.action, s.close), (SignalAction::Close, CloseTarget::All));
+            assert_eq!(s.symbol, ALL_SYMBOLS);
+        }
+        assert_eq!(ok("closeall GBPUSD").symbol, "GBPUSD");
+        for body in ["close_long", "close", r#"{"action":"exit_short"}"#] {
+            assert_eq!(
+                err(body.as_bytes()).reason,
+                Rejection::MissingSymbol,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn market_position_flat_closes_both_sides_but_keeps_closeall() {
+        let s = ok(r#"{"action":"sell","symbol":"EURUSD","market_position":"flat"}"#);
+        assert_eq!(
+            (s.action, s.close),
+            (SignalAction::Close, CloseTarget::Both)
+        );
+        let s = ok(r#"{"action":"closeall","market_position":"flat"}"#);
+        assert_eq!(s.close, CloseTarget::All);
+    }
+
+    #[test]
+    fn two_different_close_words_conflict() {
+        let r = err(br#"{"action":"close_long","signal":"close_short","symbol":"EURUSD"}"#);
+        assert_eq!(r.reason.code(), "unknown_action");
+        let s = ok(r#"{"action":"close_long","signal":"exit_long","symbol":"EURUSD"}"#);
+        assert_eq!(s.close, CloseTarget::Long);
+    }
+
+    #[test]
     fn reads_text_and_comma_forms() {
         let s = ok("buy EURUSD");
         assert_eq!((s.action, s.symbol.as_str()), (SignalAction::Buy, "EURUSD"));
@@ -790,7 +921,7 @@ mod tests {
             };
             let wrong = price.is_some_and(|p| lo.is_some_and(|l| l >= p) || hi.is_some_and(|h| h <= p));
             let (sl, tp) = if wrong { (None, None) } else { (sl, tp) };
-            ParsedSignal { action, symbol, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment }
+            ParsedSignal { action, close: CloseTarget::Both, symbol, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment }
         }
     }
 

@@ -7,11 +7,11 @@
 //! [`read`] does both for a webhook body and says whether the body is PineConnector
 //! at all. The licence is never a signal id. Pure: no I/O, never panics.
 
-use companion_protocol::{AlertDialect, PcTargetType, PcVolumeType, Side, SignalAction};
+use companion_protocol::{AlertDialect, PcTargetType, PcVolumeType, SignalAction};
 
 use super::parse::{
-    valid_symbol, ParsedSignal, MAX_COMMENT_LEN, MAX_PIPS, MAX_PRICE, MAX_RISK_PCT,
-    MAX_VOLUME_LOTS, MIN_RISK_PCT,
+    valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS, MAX_COMMENT_LEN, MAX_PIPS, MAX_PRICE,
+    MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
 };
 
 /// Longest licence id accepted (PineConnector's are about 11 digits).
@@ -368,12 +368,9 @@ pub struct PineSettings {
 /// What a PineConnector message becomes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PineOutcome {
-    /// A market entry or a close through the normal pipeline. `close_side`
-    /// restricts a close to the positions of one side (`closelong` = buys).
-    Signal {
-        signal: ParsedSignal,
-        close_side: Option<Side>,
-    },
+    /// A market entry or a close (its `close` says which positions: `closelong` =
+    /// the buys) through the normal pipeline.
+    Signal(ParsedSignal),
     /// `eaon` (true) / `eaoff` (false): set the strategy's `is_enabled`.
     SetEnabled(bool),
 }
@@ -660,18 +657,14 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
     let p = &m.params;
     let word = m.command.as_str();
     let unsupported = |why: String| Err(PineError::UnsupportedCommand(why));
-    let (action, close_side) = match m.command {
-        PineCommand::Buy => (SignalAction::Buy, None),
-        PineCommand::Sell => (SignalAction::Sell, None),
-        PineCommand::CloseLong => (SignalAction::Close, Some(Side::Buy)),
-        PineCommand::CloseShort => (SignalAction::Close, Some(Side::Sell)),
-        PineCommand::CloseLongShort => (SignalAction::Close, None),
-        PineCommand::CloseAll if m.symbol.is_some() => (SignalAction::Close, None),
-        PineCommand::CloseAll => {
-            return unsupported(
-                "closeall without a symbol (every position of the strategy) is not supported yet; name the symbol (LicenseID,closeall,EURUSD) or send closelongshort per symbol".into(),
-            )
-        }
+    let (action, close) = match m.command {
+        PineCommand::Buy => (SignalAction::Buy, CloseTarget::Both),
+        PineCommand::Sell => (SignalAction::Sell, CloseTarget::Both),
+        PineCommand::CloseLong => (SignalAction::Close, CloseTarget::Long),
+        PineCommand::CloseShort => (SignalAction::Close, CloseTarget::Short),
+        PineCommand::CloseLongShort => (SignalAction::Close, CloseTarget::Both),
+        // Every position of the strategy on every symbol (a symbol is only logged).
+        PineCommand::CloseAll => (SignalAction::Close, CloseTarget::All),
         PineCommand::EaOn | PineCommand::EaOff => {
             if let Some(param) = p.present.first() {
                 return Err(PineError::UnsupportedParam(format!(
@@ -704,17 +697,22 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
         }
         PineCommand::CloseAllEaOff => {
             return unsupported(
-                "closealleaoff (close every position of the strategy, then pause) is not supported yet; send closelongshort per symbol, then eaoff".into(),
+                "closealleaoff (close every position of the strategy, then pause) is not supported yet; send closeall, then eaoff".into(),
             )
         }
     };
-    let symbol = m.symbol.clone().ok_or(PineError::MissingSymbol)?;
+    let symbol = match (&m.symbol, close) {
+        (Some(s), _) => s.clone(),
+        (None, CloseTarget::All) => ALL_SYMBOLS.to_string(),
+        (None, _) => return Err(PineError::MissingSymbol),
+    };
     for param in &p.present {
         if let Some(why) = param.unsupported_because() {
             return Err(PineError::UnsupportedParam(why.to_string()));
         }
     }
     let mut s = ParsedSignal::new(action, symbol);
+    s.close = close;
     s.comment = p.comment.clone();
     if action == SignalAction::Close {
         if let Some(param) = p.present.iter().find(|q| **q != PineParam::Comment) {
@@ -723,10 +721,7 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
                 param.as_str()
             )));
         }
-        return Ok(PineOutcome::Signal {
-            signal: s,
-            close_side,
-        });
+        return Ok(PineOutcome::Signal(s));
     }
     // Volume: risk= in the strategy's Volume Type, or vol_lots= in lots.
     if p.risk.is_some() && p.vol_lots.is_some() {
@@ -815,10 +810,7 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
             (s.tp_pips, s.tp) = (pips, price);
         }
     }
-    Ok(PineOutcome::Signal {
-        signal: s,
-        close_side,
-    })
+    Ok(PineOutcome::Signal(s))
 }
 
 fn find_placeholder(text: &str) -> Option<String> {

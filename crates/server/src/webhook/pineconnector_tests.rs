@@ -18,9 +18,12 @@ fn outcome(body: &str, st: &PineSettings) -> Result<PineOutcome, PineRejected> {
     read(body.as_bytes(), st).unwrap_or_else(|| panic!("{body:?} not read as PineConnector"))
 }
 
-fn signal(body: &str, st: &PineSettings) -> (ParsedSignal, Option<Side>) {
+fn signal(body: &str, st: &PineSettings) -> (ParsedSignal, CloseTarget) {
     match outcome(body, st) {
-        Ok(PineOutcome::Signal { signal, close_side }) => (signal, close_side),
+        Ok(PineOutcome::Signal(signal)) => {
+            let close = signal.close;
+            (signal, close)
+        }
         other => panic!("{body:?}: {other:?}"),
     }
 }
@@ -50,7 +53,7 @@ fn documented_samples_for_each_volume_and_target_type() {
     let (s, side) = signal("60123456789,buy,AUDUSD,risk=0.1", &defaults());
     assert_eq!(
         (s.action, s.symbol.as_str(), side),
-        (SignalAction::Buy, "AUDUSD", None)
+        (SignalAction::Buy, "AUDUSD", CloseTarget::Both)
     );
     assert_eq!((s.volume, s.risk_pct), (Some(0.1), None));
     assert_eq!(s.signal_key, None, "the licence is never the signal id");
@@ -104,7 +107,7 @@ fn documented_samples_for_each_volume_and_target_type() {
         let (s, side) = signal("60123456789,closelong,GBPUSD", &st);
         assert_eq!(
             (s.action, s.symbol.as_str(), side),
-            (SignalAction::Close, "GBPUSD", Some(Side::Buy))
+            (SignalAction::Close, "GBPUSD", CloseTarget::Long)
         );
     }
 }
@@ -149,7 +152,7 @@ fn every_command_word_has_a_meaning() {
         match cmd {
             PineCommand::Buy | PineCommand::Sell => {
                 let (s, side) = signal(&body, &st);
-                assert_eq!(side, None);
+                assert_eq!(side, CloseTarget::Both);
                 let want = if cmd == PineCommand::Buy {
                     SignalAction::Buy
                 } else {
@@ -164,10 +167,12 @@ fn every_command_word_has_a_meaning() {
                 let (s, side) = signal(&body, &st);
                 assert_eq!(s.action, SignalAction::Close);
                 let want = match cmd {
-                    PineCommand::CloseLong => Some(Side::Buy),
-                    PineCommand::CloseShort => Some(Side::Sell),
-                    _ => None,
+                    PineCommand::CloseLong => CloseTarget::Long,
+                    PineCommand::CloseShort => CloseTarget::Short,
+                    PineCommand::CloseAll => CloseTarget::All,
+                    _ => CloseTarget::Both,
                 };
+                assert_eq!(s.symbol, "EURUSD");
                 assert_eq!(side, want, "{cmd:?}");
             }
             PineCommand::EaOn => assert_eq!(got, Ok(PineOutcome::SetEnabled(true))),
@@ -200,8 +205,12 @@ fn every_command_word_has_a_meaning() {
         outcome(&format!("{LIC},eaon,eaon"), &st),
         Ok(PineOutcome::SetEnabled(true))
     );
-    let r = refused(&format!("{LIC},closeall"), &st);
-    assert_eq!(r.error.code(), "unsupported_command");
+    // closeall without a symbol: every position of the strategy, on every symbol.
+    let (s, close) = signal(&format!("{LIC},closeall"), &st);
+    assert_eq!(
+        (s.action, close, s.symbol.as_str()),
+        (SignalAction::Close, CloseTarget::All, ALL_SYMBOLS)
+    );
     let r = refused(&format!("{LIC},buy"), &st);
     assert_eq!(r.error, PineError::MissingSymbol);
     let r = refused(&format!("{LIC},buy,risk=1"), &st);
@@ -453,7 +462,7 @@ proptest! {
             if pips { PcTargetType::Pips } else { PcTargetType::Price },
         );
         let (s, side) = signal(&body, &st);
-        prop_assert_eq!(side, None);
+        prop_assert_eq!(side, CloseTarget::Both);
         prop_assert_eq!(s.signal_key, None);
         prop_assert_eq!(s.symbol, symbol);
         prop_assert_eq!(s.action, if buy { SignalAction::Buy } else { SignalAction::Sell });
