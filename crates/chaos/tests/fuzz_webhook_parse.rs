@@ -15,8 +15,8 @@
 use companion_protocol::SignalAction;
 use companion_protocol::{AlertDialect, PcTargetType, PcVolumeType};
 use companion_server::webhook::parse::{
-    self, action_word, normalize_symbol, valid_symbol, ParsedSignal, MAX_COMMENT_LEN, MAX_KEY_LEN,
-    MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
+    self, action_word, normalize_symbol, valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS,
+    MAX_COMMENT_LEN, MAX_KEY_LEN, MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
 };
 use companion_server::webhook::pineconnector::{
     self as pine, PineCommand, PineOutcome, PineParam, PineSettings,
@@ -43,12 +43,20 @@ fn config() -> ProptestConfig {
 /// `tv_signals` columns, the agent's order) relies on.
 fn assert_invariants(s: &ParsedSignal, body: &[u8]) {
     let ctx = || String::from_utf8_lossy(body).into_owned();
+    // A `closeall` without a symbol closes every symbol and is logged as `*`.
+    let every_symbol = s.action == SignalAction::Close && s.close == CloseTarget::All;
     assert!(
-        (2..=20).contains(&s.symbol.len())
-            && s.symbol
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            && s.symbol.chars().any(|c| c.is_ascii_alphabetic()),
+        s.symbol != ALL_SYMBOLS || every_symbol,
+        "{ALL_SYMBOLS} for a signal that is not a closeall, from {:?}",
+        ctx()
+    );
+    assert!(
+        s.symbol == ALL_SYMBOLS
+            || (2..=20).contains(&s.symbol.len())
+                && s.symbol
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && s.symbol.chars().any(|c| c.is_ascii_alphabetic()),
         "bad symbol {:?} from {:?}",
         s.symbol,
         ctx()
@@ -480,11 +488,11 @@ proptest! {
         }
         match first {
             None => prop_assert!(!pine::recognise(&body), "{}", body),
-            Some(Ok(PineOutcome::Signal { signal, close_side })) => {
+            Some(Ok(PineOutcome::Signal(signal))) => {
                 prop_assert!(pine::recognise(&body));
                 prop_assert_eq!(&signal.signal_key, &None, "licence used as id: {}", body);
                 assert_invariants(&signal, body.as_bytes());
-                if close_side.is_some() {
+                if signal.close != CloseTarget::Both {
                     prop_assert_eq!(signal.action, SignalAction::Close);
                 }
                 if let Some(own) = &st.license_id {
