@@ -24,7 +24,15 @@ export type TerminalStatus = { connected: boolean,
 /**
  * True when the terminal is the paper terminal (simulated money).
  */
-paper: boolean, login: string | null, server: string | null, company: string | null, };
+paper: boolean, login: string | null, server: string | null, company: string | null, 
+/**
+ * Hedging or netting (`null`: a bridge that does not say).
+ */
+margin_mode: MarginMode | null, 
+/**
+ * Demo, contest or real money (`null`: unknown).
+ */
+account_kind: AccountKind | null, };
 
 export type Settings = { server_url: string, terminal_path: string | null, metaeditor_path: string | null, terminal_data_dir: string | null, autostart: boolean, notify_failed_signals: boolean, };
 
@@ -44,7 +52,12 @@ allowed_pairs: Array<string> | null,
 /**
  * `null` = the account's default risk.
  */
-risk_override_pct: number | null, is_enabled: boolean, };
+risk_override_pct: number | null, is_enabled: boolean, 
+/**
+ * The strategy's MT5 magic number; `null` on create = the server picks one,
+ * `null` on update = unchanged.
+ */
+magic?: number | null, close_scope?: CloseScope | null, opposite_entry?: OppositeEntry | null, };
 
 export type SignalFilter = { strategy_id?: string | null, status?: SignalStatus | null, symbol?: string | null, from?: string | null, to?: string | null, };
 
@@ -102,11 +115,55 @@ export type Position = {
  */
 id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, };
 
+export type ClosedPosition = { ticket: number, symbol: string, 
+/**
+ * The position's side (a buy position is closed by a sell deal).
+ */
+side: Side, volume: number, 
+/**
+ * The closing price.
+ */
+price: number, 
+/**
+ * Realised P&L of this position (0 when reconciled from the terminal's history).
+ */
+pnl: number, };
+
 export type ClosePositionOutput = { closed_price: number, pnl: number, 
 /**
  * Tickets closed (a symbol-wide close may close several).
  */
-tickets: Array<number>, };
+tickets: Array<number>, 
+/**
+ * Each position closed, with its own price and P&L (`closed_price` is the last
+ * one's, `pnl` their sum).
+ */
+closed: Array<ClosedPosition>, };
+
+export type PositionEffect = "opened" | "added" | "reduced" | "closed" | "reversed";
+
+export type TradeOutput = { fill_price: number, 
+/**
+ * The position the deal went to (on netting accounts the symbol's one position).
+ */
+ticket: number, order_id: number, volume: number, 
+/**
+ * What the order did to the position; absent from agents before 0.11 and from
+ * results reconciled by comment.
+ */
+position_effect?: PositionEffect | null, 
+/**
+ * Positions closed before the order (`opposite_entry` = `reverse`).
+ */
+closed?: Array<ClosedPosition>, };
+
+export type OppositeEntry = "reverse" | "hedge" | "reject";
+
+export type CloseScope = "strategy" | "all_companion";
+
+export type MarginMode = "hedging" | "netting" | "exchange";
+
+export type AccountKind = "demo" | "contest" | "real";
 
 export type Candle = { 
 /**
@@ -143,6 +200,11 @@ allowed_pairs: Array<string> | null,
  * Risk per trade in percent of balance; `null` = `user_settings.risk_percent`.
  */
 risk_override_pct: number | null, is_enabled: boolean, 
+/**
+ * The MT5 magic number of the strategy's orders (unique per user, 1 ..= 2^63-1).
+ * Signal closes touch only positions carrying it (see `close_scope`).
+ */
+magic: number, close_scope: CloseScope, opposite_entry: OppositeEntry, 
 /**
  * `{PUBLIC_BASE_URL}/api/v1/webhooks/tv/{webhook_secret}` — paste into TradingView.
  */
