@@ -52,7 +52,9 @@ impl Discard {
 
     pub fn reason(&self) -> String {
         let msg = match self {
-            Discard::Disabled => "the strategy is disabled".to_string(),
+            Discard::Disabled => {
+                "the strategy is disabled (in the app, or by a PineConnector eaoff alert; eaon resumes it)".to_string()
+            }
             Discard::Parse(r) => r.reason.to_string(),
             Discard::PineConnector(r) => r.error.to_string(),
             Discard::PairNotAllowed(s) => format!("{s} is not in this strategy's allowed pairs"),
