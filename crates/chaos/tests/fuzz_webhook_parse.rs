@@ -1,5 +1,6 @@
 //! Property fuzzing of the TradingView webhook message parser
-//! (`companion_server::webhook::parse`), through its public API only.
+//! (`companion_server::webhook::parse`) and of the PineConnector dialect
+//! (`companion_server::webhook::pineconnector`), through their public API only.
 //!
 //! Short by default (`make test`); `FUZZ_CASES=200000 cargo test -p companion-chaos
 //! --release --test fuzz_webhook_parse` (or `make fuzz-long`) for a long run.
@@ -12,10 +13,13 @@
 )]
 
 use companion_protocol::SignalAction;
+use companion_protocol::{AlertDialect, PcTargetType, PcVolumeType};
 use companion_server::webhook::parse::{
     self, action_word, normalize_symbol, valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS,
-    MAX_COMMENT_LEN, MAX_KEY_LEN, MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS,
-    MIN_RISK_PCT,
+    MAX_COMMENT_LEN, MAX_KEY_LEN, MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
+};
+use companion_server::webhook::pineconnector::{
+    self as pine, PineCommand, PineOutcome, PineParam, PineSettings,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -39,15 +43,20 @@ fn config() -> ProptestConfig {
 /// `tv_signals` columns, the agent's order) relies on.
 fn assert_invariants(s: &ParsedSignal, body: &[u8]) {
     let ctx = || String::from_utf8_lossy(body).into_owned();
-    // `closeall` without a symbol closes every symbol: its symbol is the marker.
-    let every_symbol = s.close == CloseTarget::All && s.symbol == ALL_SYMBOLS;
+    // A `closeall` without a symbol closes every symbol and is logged as `*`.
+    let every_symbol = s.action == SignalAction::Close && s.close == CloseTarget::All;
     assert!(
-        every_symbol
+        s.symbol != ALL_SYMBOLS || every_symbol,
+        "{ALL_SYMBOLS} for a signal that is not a closeall, from {:?}",
+        ctx()
+    );
+    assert!(
+        s.symbol == ALL_SYMBOLS
             || (2..=20).contains(&s.symbol.len())
-            && s.symbol
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            && s.symbol.chars().any(|c| c.is_ascii_alphabetic()),
+                && s.symbol
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && s.symbol.chars().any(|c| c.is_ascii_alphabetic()),
         "bad symbol {:?} from {:?}",
         s.symbol,
         ctx()
@@ -387,5 +396,128 @@ proptest! {
         if dash { w = w.replace('_', "-"); }
         prop_assert_eq!(action_word(&w), action_word(word));
         prop_assert!(action_word(word).is_some());
+    }
+}
+
+fn pine_settings() -> impl Strategy<Value = PineSettings> {
+    (
+        any::<bool>(),
+        prop::option::of(prop::sample::select(vec!["60123456789", "70000000001"])),
+        prop::sample::select(vec![
+            PcVolumeType::Lots,
+            PcVolumeType::PercentBalanceRisk,
+            PcVolumeType::DollarRisk,
+            PcVolumeType::PercentBalanceLots,
+            PcVolumeType::PercentBalanceMargin,
+        ]),
+        prop::sample::select(vec![
+            PcTargetType::Pips,
+            PcTargetType::Price,
+            PcTargetType::Points,
+            PcTargetType::Percentage,
+        ]),
+    )
+        .prop_map(
+            |(pine_only, license, volume_type, target_type)| PineSettings {
+                dialect: if pine_only {
+                    AlertDialect::Pineconnector
+                } else {
+                    AlertDialect::Auto
+                },
+                license_id: license.map(str::to_string),
+                volume_type,
+                target_type,
+            },
+        )
+}
+
+/// `LicenseID,Command,Symbol,Others` with every command word and parameter name,
+/// good and bad values, odd spacing and case.
+fn pine_message() -> impl Strategy<Value = String> {
+    let value = prop_oneof![
+        prop::sample::select(WORDS).prop_map(str::to_string),
+        (1u32..100_000).prop_map(|v| (f64::from(v) / 100.0).to_string()),
+        "[ -~]{0,8}",
+    ];
+    (
+        prop_oneof![
+            4 => prop::sample::select(vec!["60123456789", "70000000001", "1"]).prop_map(str::to_string),
+            1 => "[0-9a-z]{0,14}",
+        ],
+        prop_oneof![
+            6 => prop::sample::select(PineCommand::ALL.to_vec()).prop_map(|c| c.as_str().to_string()),
+            1 => prop::sample::select(vec!["long", "Bull", "BULLISH", "short", "bear", "bearish", "close", "hold"]).prop_map(str::to_string),
+        ],
+        prop::option::of(prop_oneof![
+            symbol().prop_map(|(sent, _)| sent),
+            prop::sample::select(WORDS).prop_map(str::to_string),
+        ]),
+        prop::collection::vec(
+            (
+                prop_oneof![
+                    6 => prop::sample::select(PineParam::ALL.to_vec()).prop_map(|p| p.as_str().to_string()),
+                    1 => "[a-z_]{0,10}",
+                ],
+                value,
+            ),
+            0..6,
+        ),
+        prop::sample::select(vec![",", ", ", " , "]),
+        any::<bool>(),
+    )
+        .prop_map(|(license, command, symbol, params, sep, upper)| {
+            let mut parts = vec![license, if upper { command.to_uppercase() } else { command }];
+            parts.extend(symbol);
+            parts.extend(params.into_iter().map(|(k, v)| format!("{k}={v}")));
+            parts.join(sep)
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// PineConnector messages: never a panic, deterministic, the licence never
+    /// becomes a signal id, accepted signals hold the pipeline's invariants, and
+    /// every refusal has a code and a message.
+    #[test]
+    fn pineconnector_messages_hold_invariants(body in pine_message(), st in pine_settings()) {
+        let first = pine::read(body.as_bytes(), &st);
+        prop_assert_eq!(&first, &pine::read(body.as_bytes(), &st), "not deterministic");
+        if st.dialect == AlertDialect::Pineconnector {
+            prop_assert!(first.is_some(), "PineConnector mode reads everything: {}", body);
+        }
+        match first {
+            None => prop_assert!(!pine::recognise(&body), "{}", body),
+            Some(Ok(PineOutcome::Signal(signal))) => {
+                prop_assert!(pine::recognise(&body));
+                prop_assert_eq!(&signal.signal_key, &None, "licence used as id: {}", body);
+                assert_invariants(&signal, body.as_bytes());
+                if signal.close != CloseTarget::Both {
+                    prop_assert_eq!(signal.action, SignalAction::Close);
+                }
+                if let Some(own) = &st.license_id {
+                    prop_assert!(body.trim_start().starts_with(own.as_str()), "{}", body);
+                }
+            }
+            Some(Ok(PineOutcome::SetEnabled(_))) => {
+                let lower = body.to_ascii_lowercase();
+                prop_assert!(lower.contains("eaon") || lower.contains("eaoff"), "{}", body);
+            }
+            Some(Err(r)) => {
+                prop_assert!(!r.error.code().is_empty());
+                prop_assert!(r.to_string().starts_with(r.error.code()));
+                if let Some(sym) = &r.symbol {
+                    prop_assert!(valid_symbol(sym).is_some(), "partial symbol {:?}", sym);
+                }
+            }
+        }
+        // The generic parser never panics on them either.
+        let _ = check(body.as_bytes());
+    }
+
+    /// Arbitrary text in either dialect never panics.
+    #[test]
+    fn pineconnector_arbitrary_text_never_panics(body in ".{0,200}", st in pine_settings()) {
+        let _ = pine::read(body.as_bytes(), &st);
     }
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::api::{AgentStatus, JobView, SignalStatus};
 use crate::jobs::{JobType, Timeframe};
+use crate::pineconnector::{AlertDialect, PcTargetType, PcVolumeType};
 
 /// Deserialises a field that distinguishes "absent" (`None`) from `null`
 /// (`Some(None)`). Use with `#[serde(default, deserialize_with = "double_option")]`.
@@ -48,6 +49,21 @@ pub struct Strategy {
     pub opposite_entry: crate::OppositeEntry,
     /// `{PUBLIC_BASE_URL}/api/v1/webhooks/tv/{webhook_secret}` — paste into TradingView.
     pub webhook_url: String,
+    /// Which alert syntaxes the webhook accepts (docs/webhook.md, PineConnector).
+    #[serde(default)]
+    pub alert_dialect: AlertDialect,
+    /// When set, PineConnector alerts with another licence id are refused.
+    #[serde(default)]
+    pub pineconnector_license_id: Option<String>,
+    /// What a PineConnector `risk=` means (the EA's "Volume Type").
+    #[serde(default)]
+    pub pc_volume_type: PcVolumeType,
+    /// What PineConnector `sl=` / `tp=` mean (the EA's "Target Type").
+    #[serde(default)]
+    pub pc_target_type: PcTargetType,
+    /// A repeated explicit signal id within this many seconds is a duplicate; 0 = forever.
+    #[serde(default = "default_dedup_window_secs")]
+    pub dedup_window_secs: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -69,6 +85,21 @@ pub struct CreateStrategyRequest {
     /// Defaults to true.
     #[serde(default)]
     pub is_enabled: Option<bool>,
+    /// Defaults to `auto`.
+    #[serde(default)]
+    pub alert_dialect: Option<AlertDialect>,
+    /// Digits; absent = any licence.
+    #[serde(default)]
+    pub pineconnector_license_id: Option<String>,
+    /// Defaults to `lots` (PineConnector's default).
+    #[serde(default)]
+    pub pc_volume_type: Option<PcVolumeType>,
+    /// Defaults to `pips` (PineConnector's default).
+    #[serde(default)]
+    pub pc_target_type: Option<PcTargetType>,
+    /// 0 ..= 31536000; defaults to 300.
+    #[serde(default)]
+    pub dedup_window_secs: Option<i32>,
     /// 1 ..= 2^63-1, unique among the caller's strategies; absent = the next free
     /// number of the server's sequence.
     #[serde(default)]
@@ -79,6 +110,10 @@ pub struct CreateStrategyRequest {
     /// Absent = `reverse`.
     #[serde(default)]
     pub opposite_entry: Option<crate::OppositeEntry>,
+}
+
+fn default_dedup_window_secs() -> i32 {
+    300
 }
 
 /// Which positions a strategy's close signal closes (`tv_strategies.close_scope`).
@@ -146,6 +181,22 @@ pub struct UpdateStrategyRequest {
     pub close_scope: Option<CloseScope>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opposite_entry: Option<crate::OppositeEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_dialect: Option<AlertDialect>,
+    /// `null` = any licence.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub pineconnector_license_id: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pc_volume_type: Option<PcVolumeType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pc_target_type: Option<PcTargetType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_window_secs: Option<i32>,
 }
 
 // ---------------------------------------------------------------------------
@@ -268,6 +319,10 @@ pub struct Signal {
     pub job_id: Option<Uuid>,
     pub received_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// For a `duplicate`: the earlier signal it matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub duplicate_of: Option<Uuid>,
     /// The body as received (non-JSON bodies as a JSON string). Only in
     /// `GET /signals/{id}`; absent in lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -539,6 +594,7 @@ mod tests {
             job_id: None,
             received_at: Utc::now(),
             resolved_at: None,
+            duplicate_of: None,
             raw_payload: None,
         };
         let v = serde_json::to_value(&s).unwrap();

@@ -61,6 +61,9 @@ pub fn render() -> String {
         decl::<p::CompileOutput>(&cfg),
         decl::<p::TestReport>(&cfg),
         // companion_protocol: user API
+        decl::<p::AlertDialect>(&cfg),
+        decl::<p::PcVolumeType>(&cfg),
+        decl::<p::PcTargetType>(&cfg),
         decl::<p::Strategy>(&cfg),
         decl::<p::AgentStatus>(&cfg),
         decl::<p::AgentSummary>(&cfg),

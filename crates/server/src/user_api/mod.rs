@@ -43,6 +43,9 @@ use crate::state::AppState;
     components(schemas(
         ErrorDoc,
         companion_protocol::Strategy,
+        companion_protocol::AlertDialect,
+        companion_protocol::PcVolumeType,
+        companion_protocol::PcTargetType,
         companion_protocol::CreateStrategyRequest,
         companion_protocol::UpdateStrategyRequest,
         companion_protocol::BrokerConnection,

@@ -61,7 +61,7 @@ impl Cursor {
 macro_rules! signal_columns {
     () => {
         "id, strategy_id, symbol, action, price::float8 as price, status, \
-     fill_price::float8 as fill_price, broker_order_id, error_message, job_id, received_at, resolved_at"
+     fill_price::float8 as fill_price, broker_order_id, error_message, job_id, received_at, resolved_at, duplicate_of"
     };
 }
 
@@ -79,6 +79,7 @@ pub(crate) struct Row {
     job_id: Option<Uuid>,
     received_at: DateTime<Utc>,
     resolved_at: Option<DateTime<Utc>>,
+    duplicate_of: Option<Uuid>,
     #[sqlx(default)]
     raw_payload: Option<serde_json::Value>,
 }
@@ -117,6 +118,7 @@ impl From<Row> for Signal {
             job_id: r.job_id,
             received_at: r.received_at,
             resolved_at: r.resolved_at,
+            duplicate_of: r.duplicate_of,
             raw_payload: r.raw_payload,
         }
     }

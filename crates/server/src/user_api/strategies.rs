@@ -7,7 +7,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use companion_protocol::{
-    CloseScope, CreateStrategyRequest, OppositeEntry, Strategy, UpdateStrategyRequest,
+    AlertDialect, CloseScope, CreateStrategyRequest, OppositeEntry, PcTargetType, PcVolumeType,
+    Strategy, UpdateStrategyRequest,
 };
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::PgConnection;
@@ -17,7 +18,9 @@ use crate::auth::UserAuth;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
+use crate::webhook::dedup::DEFAULT_ID_WINDOW_SECS;
 use crate::webhook::parse::valid_symbol;
+use crate::webhook::pineconnector::is_license_id;
 
 /// Generated webhook secrets: this many base62 characters (~238 bits).
 pub const SECRET_LEN: usize = 40;
@@ -25,6 +28,8 @@ pub const MAX_NAME_LEN: usize = 100;
 pub const MAX_PAIRS: usize = 200;
 pub const MIN_RISK_PCT: f64 = 0.1;
 pub const MAX_RISK_PCT: f64 = 10.0;
+/// Longest de-duplication window (one year; migration 0012's CHECK).
+pub const MAX_DEDUP_WINDOW_SECS: i32 = 31_536_000;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -53,6 +58,11 @@ struct Row {
     close_scope: String,
     opposite_entry: String,
     webhook_secret: String,
+    alert_dialect: String,
+    pineconnector_license_id: Option<String>,
+    pc_volume_type: String,
+    pc_target_type: String,
+    dedup_window_secs: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -61,7 +71,9 @@ macro_rules! strategy_columns {
     () => {
         "id, name, broker_connection_id, allowed_pairs, \
      risk_override_pct::float8 as risk_override_pct, is_enabled, magic, close_scope, opposite_entry, \
-     webhook_secret, created_at, updated_at"
+     webhook_secret, \
+     alert_dialect, pineconnector_license_id, pc_volume_type, pc_target_type, dedup_window_secs, \
+     created_at, updated_at"
     };
 }
 
@@ -75,6 +87,11 @@ impl Row {
             allowed_pairs: self.allowed_pairs,
             risk_override_pct: self.risk_override_pct,
             is_enabled: self.is_enabled,
+            alert_dialect: AlertDialect::parse(&self.alert_dialect).unwrap_or_default(),
+            pineconnector_license_id: self.pineconnector_license_id,
+            pc_volume_type: PcVolumeType::parse(&self.pc_volume_type).unwrap_or_default(),
+            pc_target_type: PcTargetType::parse(&self.pc_target_type).unwrap_or_default(),
+            dedup_window_secs: self.dedup_window_secs,
             magic: self.magic,
             // The table's CHECK constraints allow only known values.
             close_scope: self.close_scope.parse().unwrap_or_default(),
@@ -123,6 +140,25 @@ fn valid_risk(r: Option<f64>) -> Result<Option<f64>, ApiError> {
     match r {
         Some(x) if !(MIN_RISK_PCT..=MAX_RISK_PCT).contains(&x) => Err(ApiError::invalid(format!(
             "risk_override_pct must be between {MIN_RISK_PCT} and {MAX_RISK_PCT}"
+        ))),
+        other => Ok(other),
+    }
+}
+
+fn valid_license(l: Option<String>) -> Result<Option<String>, ApiError> {
+    match l.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(x) if is_license_id(x) => Ok(Some(x.to_string())),
+        Some(_) => Err(ApiError::invalid(
+            "pineconnector_license_id must be the licence's digits (1 to 32)",
+        )),
+    }
+}
+
+fn valid_window(w: Option<i32>) -> Result<Option<i32>, ApiError> {
+    match w {
+        Some(x) if !(0..=MAX_DEDUP_WINDOW_SECS).contains(&x) => Err(ApiError::invalid(format!(
+            "dedup_window_secs must be 0 (forever) to {MAX_DEDUP_WINDOW_SECS}"
         ))),
         other => Ok(other),
     }
@@ -245,6 +281,8 @@ pub async fn create(
     let magic = valid_magic(req.magic)?;
     let close_scope = req.close_scope.unwrap_or_default();
     let opposite_entry = req.opposite_entry.unwrap_or_default();
+    let license = valid_license(req.pineconnector_license_id)?;
+    let window = valid_window(req.dedup_window_secs)?;
     let mut tx = state.user_tx(auth.user_id).await?;
     check_broker_connection(&mut tx, req.broker_connection_id).await?;
     if opposite_entry == OppositeEntry::Hedge {
@@ -252,9 +290,11 @@ pub async fn create(
     }
     let row: Row = sqlx::query_as(concat!("insert into public.tv_strategies
            (user_id, broker_connection_id, name, webhook_secret, risk_override_pct, allowed_pairs, is_enabled,
-            magic, close_scope, opposite_entry)
+            magic, close_scope, opposite_entry,
+            alert_dialect, pineconnector_license_id, pc_volume_type, pc_target_type, dedup_window_secs)
          values ($1, $2, $3, $4, $5::numeric, $6, $7,
-                 coalesce($8, nextval('public.tv_strategies_magic_seq')), $9, $10)
+                 coalesce($8, nextval('public.tv_strategies_magic_seq')), $9, $10,
+                 $11, $12, $13, $14, $15)
          returning ", strategy_columns!()))
     .bind(auth.user_id)
     .bind(req.broker_connection_id)
@@ -266,6 +306,11 @@ pub async fn create(
     .bind(magic)
     .bind(close_scope.as_str())
     .bind(opposite_entry.as_str())
+    .bind(req.alert_dialect.unwrap_or_default().as_str())
+    .bind(license)
+    .bind(req.pc_volume_type.unwrap_or_default().as_str())
+    .bind(req.pc_target_type.unwrap_or_default().as_str())
+    .bind(window.unwrap_or(DEFAULT_ID_WINDOW_SECS as i32))
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| magic_taken(e, magic))?;
@@ -297,6 +342,11 @@ pub async fn update(
         Some(r) => Some(valid_risk(r)?),
     };
     let magic = valid_magic(req.magic)?;
+    let license = match req.pineconnector_license_id {
+        None => None,
+        Some(l) => Some(valid_license(l)?),
+    };
+    let window = valid_window(req.dedup_window_secs)?;
     let mut tx = state.user_tx(auth.user_id).await?;
     if let Some(bc) = req.broker_connection_id {
         check_broker_connection(&mut tx, bc).await?;
@@ -311,6 +361,11 @@ pub async fn update(
            magic = coalesce($9, magic),
            close_scope = coalesce($10, close_scope),
            opposite_entry = coalesce($11, opposite_entry),
+           alert_dialect = coalesce($12, alert_dialect),
+           pineconnector_license_id = case when $13 then $14 else pineconnector_license_id end,
+           pc_volume_type = coalesce($15, pc_volume_type),
+           pc_target_type = coalesce($16, pc_target_type),
+           dedup_window_secs = coalesce($17, dedup_window_secs),
            updated_at = now()
          where id = $1
          returning ",
@@ -327,6 +382,12 @@ pub async fn update(
     .bind(magic)
     .bind(req.close_scope.map(CloseScope::as_str))
     .bind(req.opposite_entry.map(OppositeEntry::as_str))
+    .bind(req.alert_dialect.map(AlertDialect::as_str))
+    .bind(license.is_some())
+    .bind(license.flatten())
+    .bind(req.pc_volume_type.map(PcVolumeType::as_str))
+    .bind(req.pc_target_type.map(PcTargetType::as_str))
+    .bind(window)
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| magic_taken(e, magic))?;

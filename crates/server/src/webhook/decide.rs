@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::ingest::StrategyRow;
 use super::parse::{CloseTarget, ParsedSignal, Rejected};
+use super::pineconnector::PineRejected;
 use super::sizing::{self, Instrument, Sizing, SizingContext, SizingError};
 
 /// `user_settings` defaults when the user has no row.
@@ -22,6 +23,8 @@ const DEFAULT_DAILY_LOSS_LIMIT_PCT: f64 = 5.0;
 pub enum Discard {
     Disabled,
     Parse(Rejected),
+    /// A PineConnector message Companion cannot execute (`pineconnector.rs`).
+    PineConnector(PineRejected),
     PairNotAllowed(String),
     Duplicate(Uuid),
     DailyLossLimit {
@@ -38,6 +41,7 @@ impl Discard {
         match self {
             Discard::Disabled => "disabled",
             Discard::Parse(r) => r.reason.code(),
+            Discard::PineConnector(r) => r.error.code(),
             Discard::PairNotAllowed(_) => "pair_not_allowed",
             Discard::Duplicate(_) => "duplicate",
             Discard::DailyLossLimit { .. } => "daily_loss_limit",
@@ -48,8 +52,11 @@ impl Discard {
 
     pub fn reason(&self) -> String {
         let msg = match self {
-            Discard::Disabled => "the strategy is disabled".to_string(),
+            Discard::Disabled => {
+                "the strategy is disabled (in the app, or by a PineConnector eaoff alert; eaon resumes it)".to_string()
+            }
             Discard::Parse(r) => r.reason.to_string(),
+            Discard::PineConnector(r) => r.error.to_string(),
             Discard::PairNotAllowed(s) => format!("{s} is not in this strategy's allowed pairs"),
             Discard::Duplicate(id) => format!("same signal as {id}"),
             Discard::DailyLossLimit {
@@ -259,6 +266,11 @@ mod tests {
             risk_percent: None,
             daily_loss_limit_pct: None,
             max_lots: None,
+            alert_dialect: "auto".into(),
+            pineconnector_license_id: None,
+            pc_volume_type: "lots".into(),
+            pc_target_type: "pips".into(),
+            dedup_window_secs: 300,
             magic: 4242,
             close_scope: close_scope.into(),
             opposite_entry: opposite_entry.into(),

@@ -6,15 +6,17 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-use companion_protocol::{SignalAction, SignalStatus, WebhookResponse};
+use companion_protocol::{
+    AlertDialect, PcTargetType, PcVolumeType, SignalAction, SignalStatus, WebhookResponse,
+};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::decide::{decide, Context, Discard};
-use super::dedup::{DedupKey, BODY_WINDOW_SECS};
+use super::dedup::DedupKey;
 use super::parse::{self, normalize_symbol, CloseTarget, ParsedSignal, Rejected};
+use super::pineconnector::{self, PineOutcome, PineSettings};
 use crate::queue::{enqueue, Entity, NewJob};
 
 /// The strategy a secret names, with the owner's settings.
@@ -29,6 +31,13 @@ pub struct StrategyRow {
     pub risk_percent: Option<f64>,
     pub daily_loss_limit_pct: Option<f64>,
     pub max_lots: Option<f64>,
+    /// Migration 0012: `auto` | `pineconnector`.
+    pub alert_dialect: String,
+    pub pineconnector_license_id: Option<String>,
+    pub pc_volume_type: String,
+    pub pc_target_type: String,
+    /// Explicit ids de-duplicate for this long; 0 = forever.
+    pub dedup_window_secs: i32,
     /// The MT5 magic number of the strategy's orders.
     pub magic: i64,
     /// `strategy` or `all_companion` (`tv_strategies.close_scope`).
@@ -39,6 +48,18 @@ pub struct StrategyRow {
     pub owner_magics: Vec<i64>,
 }
 
+impl StrategyRow {
+    /// The PineConnector settings (the columns' CHECKs allow only known values).
+    pub fn pine_settings(&self) -> PineSettings {
+        PineSettings {
+            dialect: AlertDialect::parse(&self.alert_dialect).unwrap_or_default(),
+            license_id: self.pineconnector_license_id.clone(),
+            volume_type: PcVolumeType::parse(&self.pc_volume_type).unwrap_or_default(),
+            target_type: PcTargetType::parse(&self.pc_target_type).unwrap_or_default(),
+        }
+    }
+}
+
 /// Looks a strategy up by its webhook secret.
 pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyRow>, sqlx::Error> {
     sqlx::query_as::<_, StrategyRow>(
@@ -47,6 +68,8 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
                 us.risk_percent::float8 as risk_percent,
                 us.daily_loss_limit_pct::float8 as daily_loss_limit_pct,
                 us.max_lots::float8 as max_lots,
+                s.alert_dialect, s.pineconnector_license_id, s.pc_volume_type,
+                s.pc_target_type, s.dedup_window_secs,
                 s.magic, s.close_scope, s.opposite_entry,
                 array(select o.magic from public.tv_strategies o
                        where o.user_id = s.user_id order by o.magic) as owner_magics
@@ -147,18 +170,50 @@ struct RowFields {
 }
 
 impl RowFields {
-    fn of(parsed: &Result<ParsedSignal, Rejected>) -> Self {
-        match parsed {
-            Ok(s) => RowFields {
-                symbol: s.symbol.clone(),
-                action: s.action,
-                price: s.price,
-            },
-            Err(r) => RowFields {
-                symbol: r.partial.symbol.clone().unwrap_or_default(),
-                action: r.partial.action.unwrap_or(SignalAction::Unknown),
-                price: r.partial.price,
-            },
+    fn of(s: &ParsedSignal) -> Self {
+        RowFields {
+            symbol: s.symbol.clone(),
+            action: s.action,
+            price: s.price,
+        }
+    }
+
+    fn of_rejected(r: &Rejected) -> Self {
+        RowFields {
+            symbol: r.partial.symbol.clone().unwrap_or_default(),
+            action: r.partial.action.unwrap_or(SignalAction::Unknown),
+            price: r.partial.price,
+        }
+    }
+}
+
+/// What a body is, before the strategy's state is looked at.
+enum Reading {
+    /// A signal for the pipeline.
+    Signal(ParsedSignal),
+    /// PineConnector `eaon` / `eaoff`.
+    SetEnabled(bool),
+    Refused(Discard, RowFields),
+}
+
+fn read_body(st: &StrategyRow, body: &[u8]) -> Reading {
+    match pineconnector::read(body, &st.pine_settings()) {
+        None => match parse::parse(body) {
+            Ok(s) => Reading::Signal(s),
+            Err(r) => {
+                let fields = RowFields::of_rejected(&r);
+                Reading::Refused(Discard::Parse(r), fields)
+            }
+        },
+        Some(Ok(PineOutcome::Signal(signal))) => Reading::Signal(signal),
+        Some(Ok(PineOutcome::SetEnabled(on))) => Reading::SetEnabled(on),
+        Some(Err(r)) => {
+            let fields = RowFields {
+                symbol: r.symbol.clone().unwrap_or_default(),
+                action: r.action.unwrap_or(SignalAction::Unknown),
+                price: None,
+            };
+            Reading::Refused(Discard::PineConnector(r), fields)
         }
     }
 }
@@ -170,15 +225,21 @@ pub async fn ingest(
     body: &[u8],
     trade_ttl_secs: u64,
 ) -> Result<WebhookResponse, sqlx::Error> {
-    let parsed = parse::parse(body);
-    let fields = RowFields::of(&parsed);
     let payload = raw_payload(body);
-
-    let signal = match (st.is_enabled, parsed) {
-        (false, _) => return log_discarded(db, st, &fields, &payload, Discard::Disabled).await,
-        (true, Err(r)) => return log_discarded(db, st, &fields, &payload, Discard::Parse(r)).await,
-        (true, Ok(s)) => s,
+    let signal = match read_body(st, body) {
+        // `eaon` is accepted while the strategy is paused.
+        Reading::SetEnabled(on) => return set_enabled(db, st, on, &payload).await,
+        Reading::Signal(s) if st.is_enabled => s,
+        Reading::Signal(s) => {
+            let fields = RowFields::of(&s);
+            return log_discarded(db, st, &fields, &payload, Discard::Disabled).await;
+        }
+        Reading::Refused(_, fields) if !st.is_enabled => {
+            return log_discarded(db, st, &fields, &payload, Discard::Disabled).await
+        }
+        Reading::Refused(d, fields) => return log_discarded(db, st, &fields, &payload, d).await,
     };
+    let fields = RowFields::of(&signal);
     let every_symbol = signal.action == SignalAction::Close && signal.close == CloseTarget::All;
     if let Some(pairs) = st
         .allowed_pairs
@@ -192,7 +253,7 @@ pub async fn ingest(
     }
 
     let ctx = read_context(db, st, &signal.symbol).await?;
-    let key = DedupKey::for_signal(&signal, body, Utc::now().timestamp());
+    let key = DedupKey::for_signal(&signal, body, i64::from(st.dedup_window_secs));
 
     let mut tx = db.begin().await?;
     sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
@@ -227,8 +288,9 @@ pub async fn ingest(
     let input = job.into_input(&signal, signal_id, st);
     let inserted = sqlx::query_scalar::<_, Uuid>(
         "insert into public.tv_signals
-           (id, strategy_id, user_id, symbol, action, price, raw_payload, status, dedup_key)
-         values ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)
+           (id, strategy_id, user_id, symbol, action, price, raw_payload, status, dedup_key,
+            dedup_base)
+         values ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)
          on conflict (strategy_id, dedup_key) where dedup_key is not null do nothing
          returning id",
     )
@@ -239,7 +301,8 @@ pub async fn ingest(
     .bind(fields.action.as_str())
     .bind(fields.price)
     .bind(&payload)
-    .bind(key.stored())
+    .bind(key.stored(signal_id))
+    .bind(&key.base)
     .fetch_optional(&mut *tx)
     .await?;
     if inserted.is_none() {
@@ -286,41 +349,67 @@ pub async fn ingest(
     })
 }
 
+/// The newest accepted signal of the strategy with the same base within the key's
+/// window. `dedup_key = base` also finds ids stored before migration 0012 (no base),
+/// and `dedup_key = legacy` those stored with the pre-0010 symbol spelling.
 async fn find_duplicate(
     tx: &mut Transaction<'static, Postgres>,
     strategy_id: Uuid,
     key: &DedupKey,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    match key {
-        DedupKey::Explicit { key, legacy } => {
-            sqlx::query_scalar(
-                "select id from public.tv_signals
-                  where strategy_id = $1 and dedup_key in ($2, $3)
-                  order by received_at limit 1",
-            )
-            .bind(strategy_id)
-            .bind(key)
-            .bind(legacy.as_deref().unwrap_or(key))
-            .fetch_optional(&mut **tx)
-            .await
-        }
-        DedupKey::Body {
-            current, previous, ..
-        } => {
-            sqlx::query_scalar(
-                "select id from public.tv_signals
-                  where strategy_id = $1 and dedup_key in ($2, $3)
-                    and received_at > now() - make_interval(secs => $4)
-                  order by received_at desc limit 1",
-            )
-            .bind(strategy_id)
-            .bind(current)
-            .bind(previous)
-            .bind(BODY_WINDOW_SECS as f64)
-            .fetch_optional(&mut **tx)
-            .await
-        }
-    }
+    sqlx::query_scalar(
+        "select id from public.tv_signals
+          where strategy_id = $1 and (dedup_base = $2 or dedup_key in ($2, $4))
+            and ($3::float8 is null or received_at > now() - make_interval(secs => $3))
+          order by received_at desc limit 1",
+    )
+    .bind(strategy_id)
+    .bind(&key.base)
+    .bind(key.window_secs.map(|w| w as f64))
+    .bind(key.legacy.as_deref().unwrap_or(&key.base))
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// PineConnector `eaon` / `eaoff`: sets the strategy's `is_enabled` and logs the
+/// signal as `executed` with what was done, in one transaction.
+async fn set_enabled(
+    db: &PgPool,
+    st: &StrategyRow,
+    on: bool,
+    payload: &Value,
+) -> Result<WebhookResponse, sqlx::Error> {
+    let note = match (on, st.is_enabled) {
+        (true, false) => "strategy_resumed: eaon: the strategy was paused and is enabled again",
+        (true, true) => "strategy_resumed: eaon: the strategy was already enabled",
+        (false, true) => "strategy_paused: eaoff: the strategy is paused; signals are discarded (disabled) until eaon or the app enables it",
+        (false, false) => "strategy_paused: eaoff: the strategy was already paused",
+    };
+    let mut tx = db.begin().await?;
+    sqlx::query("update public.tv_strategies set is_enabled = $1 where id = $2")
+        .bind(on)
+        .bind(st.id)
+        .execute(&mut *tx)
+        .await?;
+    let id: Uuid = sqlx::query_scalar(
+        "insert into public.tv_signals
+           (strategy_id, user_id, symbol, action, raw_payload, status, error_message, resolved_at)
+         values ($1, $2, '', 'unknown', $3, 'executed', $4, now())
+         returning id",
+    )
+    .bind(st.id)
+    .bind(st.user_id)
+    .bind(payload)
+    .bind(note)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(signal_id = %id, strategy_id = %st.id, enabled = on, "strategy switched by alert");
+    Ok(WebhookResponse {
+        signal_id: id,
+        status: SignalStatus::Executed,
+        reason: Some(note.to_string()),
+    })
 }
 
 async fn log_discarded(
@@ -348,6 +437,10 @@ async fn insert_signal(
         Some(d) => (SignalStatus::Discarded, Some(d.reason())),
         None => (SignalStatus::Pending, None),
     };
+    let duplicate_of = match &discard {
+        Some(Discard::Duplicate(original)) if !original.is_nil() => Some(*original),
+        _ => None,
+    };
     let status_str = match status {
         SignalStatus::Discarded => "discarded",
         _ => "pending",
@@ -355,8 +448,8 @@ async fn insert_signal(
     let id: Uuid = sqlx::query_scalar(
         "insert into public.tv_signals
            (strategy_id, user_id, symbol, action, price, raw_payload, status, error_message,
-            dedup_key, resolved_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+            dedup_key, duplicate_of, resolved_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
                  case when $7 = 'discarded' then now() end)
          returning id",
     )
@@ -369,6 +462,7 @@ async fn insert_signal(
     .bind(status_str)
     .bind(&reason)
     .bind(dedup_key)
+    .bind(duplicate_of)
     .fetch_one(&mut **tx)
     .await?;
     if let Some(d) = &discard {

@@ -1,5 +1,6 @@
 //! The TradingView webhook: `POST /api/v1/webhooks/tv/{webhook_secret}`.
-//! `parse` reads alert messages, `sizing` sizes orders, `dedup` recognises repeats,
+//! `parse` reads alert messages, `pineconnector` the PineConnector dialect,
+//! `sizing` sizes orders, `dedup` recognises repeats,
 //! `decide` turns a signal into a job input or a discard reason, `ingest` logs the
 //! request and queues the job, `limit` rate-limits per strategy.
 //! Formats, discard reasons and rules: docs/webhook.md.
@@ -9,6 +10,7 @@ pub mod dedup;
 pub mod ingest;
 pub mod limit;
 pub mod parse;
+pub mod pineconnector;
 pub mod sizing;
 
 use axum::body::Bytes;

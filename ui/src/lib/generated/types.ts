@@ -200,6 +200,12 @@ export type TestReport = { net_profit: number, gross_profit: number, gross_loss:
  */
 equity_curve: Array<number>, };
 
+export type AlertDialect = "auto" | "pineconnector";
+
+export type PcVolumeType = "lots" | "percent_balance_risk" | "dollar_risk" | "percent_balance_lots" | "percent_balance_margin";
+
+export type PcTargetType = "pips" | "price" | "points" | "percentage";
+
 export type Strategy = { id: string, name: string, broker_connection_id: string, 
 /**
  * Normalised symbols (`EURUSD`); `null` = every pair allowed.
@@ -217,7 +223,27 @@ magic: number, close_scope: CloseScope, opposite_entry: OppositeEntry,
 /**
  * `{PUBLIC_BASE_URL}/api/v1/webhooks/tv/{webhook_secret}` — paste into TradingView.
  */
-webhook_url: string, created_at: string, updated_at: string, };
+webhook_url: string, 
+/**
+ * Which alert syntaxes the webhook accepts (docs/webhook.md, PineConnector).
+ */
+alert_dialect: AlertDialect, 
+/**
+ * When set, PineConnector alerts with another licence id are refused.
+ */
+pineconnector_license_id: string | null, 
+/**
+ * What a PineConnector `risk=` means (the EA's "Volume Type").
+ */
+pc_volume_type: PcVolumeType, 
+/**
+ * What PineConnector `sl=` / `tp=` mean (the EA's "Target Type").
+ */
+pc_target_type: PcTargetType, 
+/**
+ * A repeated explicit signal id within this many seconds is a duplicate; 0 = forever.
+ */
+dedup_window_secs: number, created_at: string, updated_at: string, };
 
 export type AgentStatus = "online" | "paused" | "offline";
 
@@ -282,6 +308,10 @@ symbol: string, action: SignalAction, price: number | null, status: SignalStatus
  * For `discarded`: why (see docs/webhook.md); for `failed`: the agent's error.
  */
 error_message: string | null, job_id: string | null, received_at: string, resolved_at: string | null, 
+/**
+ * For a `duplicate`: the earlier signal it matched.
+ */
+duplicate_of?: string, 
 /**
  * The body as received (non-JSON bodies as a JSON string). Only in
  * `GET /signals/{id}`; absent in lists.

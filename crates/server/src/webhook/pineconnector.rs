@@ -1,0 +1,829 @@
+//! The PineConnector alert dialect: `LicenseID,Command,Symbol,Others`, e.g.
+//! `60123456789,sell,GBPJPY,sl=50,risk=1`. [`parse_message`] reads a message into a
+//! typed [`PineMessage`] (every command word and parameter of PineConnector's
+//! syntax guide, values as sent); [`interpret`] applies the strategy's settings
+//! ([`PineSettings`]: licence, Volume Type, Target Type) and gives what Companion
+//! executes today ([`PineOutcome`]) or a [`PineError`] saying precisely why not.
+//! [`read`] does both for a webhook body and says whether the body is PineConnector
+//! at all. The licence is never a signal id. Pure: no I/O, never panics.
+
+use companion_protocol::{AlertDialect, PcTargetType, PcVolumeType, SignalAction};
+
+use super::parse::{
+    valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS, MAX_COMMENT_LEN, MAX_PIPS, MAX_PRICE,
+    MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
+};
+
+/// Longest licence id accepted (PineConnector's are about 11 digits).
+pub const MAX_LICENSE_LEN: usize = 32;
+
+/// A PineConnector command word (position 2 of the message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PineCommand {
+    /// `buy`, `long`, `bull`, `bullish`: market buy.
+    Buy,
+    /// `sell`, `short`, `bear`, `bearish`: market sell.
+    Sell,
+    BuyLimit,
+    BuyStop,
+    SellLimit,
+    SellStop,
+    /// Close the symbol's buy positions.
+    CloseLong,
+    /// Close the symbol's sell positions.
+    CloseShort,
+    /// Close the symbol's buy and sell positions.
+    CloseLongShort,
+    /// Close buys, then buy.
+    CloseLongBuy,
+    /// Close sells, then sell.
+    CloseShortSell,
+    /// Close every position.
+    CloseAll,
+    /// Close every position, then pause.
+    CloseAllEaOff,
+    /// Cancel pending buy orders.
+    CancelLong,
+    /// Cancel pending sell orders.
+    CancelShort,
+    /// New stop loss / take profit for open buys.
+    NewSlTpLong,
+    /// New stop loss / take profit for open sells.
+    NewSlTpShort,
+    /// Resume (the strategy is enabled).
+    EaOn,
+    /// Pause (the strategy is disabled).
+    EaOff,
+}
+
+impl PineCommand {
+    /// Every command, in the order of docs/webhook.md.
+    pub const ALL: [PineCommand; 19] = [
+        PineCommand::Buy,
+        PineCommand::Sell,
+        PineCommand::BuyLimit,
+        PineCommand::BuyStop,
+        PineCommand::SellLimit,
+        PineCommand::SellStop,
+        PineCommand::CloseLong,
+        PineCommand::CloseShort,
+        PineCommand::CloseLongShort,
+        PineCommand::CloseLongBuy,
+        PineCommand::CloseShortSell,
+        PineCommand::CloseAll,
+        PineCommand::CloseAllEaOff,
+        PineCommand::CancelLong,
+        PineCommand::CancelShort,
+        PineCommand::NewSlTpLong,
+        PineCommand::NewSlTpShort,
+        PineCommand::EaOn,
+        PineCommand::EaOff,
+    ];
+
+    /// The command a word names (case-insensitive), synonyms included.
+    pub fn from_word(word: &str) -> Option<PineCommand> {
+        let w = word.trim().to_ascii_lowercase();
+        Some(match w.as_str() {
+            "buy" | "long" | "bull" | "bullish" => PineCommand::Buy,
+            "sell" | "short" | "bear" | "bearish" => PineCommand::Sell,
+            "buylimit" => PineCommand::BuyLimit,
+            "buystop" => PineCommand::BuyStop,
+            "selllimit" => PineCommand::SellLimit,
+            "sellstop" => PineCommand::SellStop,
+            "closelong" => PineCommand::CloseLong,
+            "closeshort" => PineCommand::CloseShort,
+            "closelongshort" => PineCommand::CloseLongShort,
+            "closelongbuy" => PineCommand::CloseLongBuy,
+            "closeshortsell" => PineCommand::CloseShortSell,
+            "closeall" => PineCommand::CloseAll,
+            "closealleaoff" => PineCommand::CloseAllEaOff,
+            "cancellong" => PineCommand::CancelLong,
+            "cancelshort" => PineCommand::CancelShort,
+            "newsltplong" => PineCommand::NewSlTpLong,
+            "newsltpshort" => PineCommand::NewSlTpShort,
+            "eaon" => PineCommand::EaOn,
+            "eaoff" => PineCommand::EaOff,
+            _ => return None,
+        })
+    }
+
+    /// The canonical word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PineCommand::Buy => "buy",
+            PineCommand::Sell => "sell",
+            PineCommand::BuyLimit => "buylimit",
+            PineCommand::BuyStop => "buystop",
+            PineCommand::SellLimit => "selllimit",
+            PineCommand::SellStop => "sellstop",
+            PineCommand::CloseLong => "closelong",
+            PineCommand::CloseShort => "closeshort",
+            PineCommand::CloseLongShort => "closelongshort",
+            PineCommand::CloseLongBuy => "closelongbuy",
+            PineCommand::CloseShortSell => "closeshortsell",
+            PineCommand::CloseAll => "closeall",
+            PineCommand::CloseAllEaOff => "closealleaoff",
+            PineCommand::CancelLong => "cancellong",
+            PineCommand::CancelShort => "cancelshort",
+            PineCommand::NewSlTpLong => "newsltplong",
+            PineCommand::NewSlTpShort => "newsltpshort",
+            PineCommand::EaOn => "eaon",
+            PineCommand::EaOff => "eaoff",
+        }
+    }
+
+    /// The action logged in `tv_signals.action` for this command.
+    fn logged_action(self) -> SignalAction {
+        match self {
+            PineCommand::Buy
+            | PineCommand::BuyLimit
+            | PineCommand::BuyStop
+            | PineCommand::CloseLongBuy => SignalAction::Buy,
+            PineCommand::Sell
+            | PineCommand::SellLimit
+            | PineCommand::SellStop
+            | PineCommand::CloseShortSell => SignalAction::Sell,
+            PineCommand::CloseLong
+            | PineCommand::CloseShort
+            | PineCommand::CloseLongShort
+            | PineCommand::CloseAll
+            | PineCommand::CloseAllEaOff => SignalAction::Close,
+            _ => SignalAction::Unknown,
+        }
+    }
+
+    /// Commands that act on every symbol (the symbol field is optional).
+    fn symbol_optional(self) -> bool {
+        matches!(
+            self,
+            PineCommand::EaOn
+                | PineCommand::EaOff
+                | PineCommand::CloseAll
+                | PineCommand::CloseAllEaOff
+        )
+    }
+}
+
+/// A parameter name (the `name=` of the "Others" fields), case-insensitive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PineParam {
+    Risk,
+    Sl,
+    Tp,
+    Price,
+    Comment,
+    Spread,
+    AccFilter,
+    BeTrigger,
+    BeOffset,
+    TrailTrig,
+    TrailDist,
+    TrailStep,
+    AtrTimeframe,
+    AtrTrigger,
+    AtrPeriod,
+    AtrMultiplier,
+    AtrShift,
+    Secret,
+    VolLots,
+    VolDollar,
+    SlPips,
+    TpPips,
+    SlPrice,
+    TpPrice,
+    SlPct,
+    TpPct,
+}
+
+impl PineParam {
+    pub const ALL: [PineParam; 26] = [
+        PineParam::Risk,
+        PineParam::Sl,
+        PineParam::Tp,
+        PineParam::Price,
+        PineParam::Comment,
+        PineParam::Spread,
+        PineParam::AccFilter,
+        PineParam::BeTrigger,
+        PineParam::BeOffset,
+        PineParam::TrailTrig,
+        PineParam::TrailDist,
+        PineParam::TrailStep,
+        PineParam::AtrTimeframe,
+        PineParam::AtrTrigger,
+        PineParam::AtrPeriod,
+        PineParam::AtrMultiplier,
+        PineParam::AtrShift,
+        PineParam::Secret,
+        PineParam::VolLots,
+        PineParam::VolDollar,
+        PineParam::SlPips,
+        PineParam::TpPips,
+        PineParam::SlPrice,
+        PineParam::TpPrice,
+        PineParam::SlPct,
+        PineParam::TpPct,
+    ];
+
+    pub fn from_name(name: &str) -> Option<PineParam> {
+        let n = name.trim().to_ascii_lowercase();
+        PineParam::ALL.into_iter().find(|p| p.as_str() == n)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PineParam::Risk => "risk",
+            PineParam::Sl => "sl",
+            PineParam::Tp => "tp",
+            PineParam::Price => "price",
+            PineParam::Comment => "comment",
+            PineParam::Spread => "spread",
+            PineParam::AccFilter => "accfilter",
+            PineParam::BeTrigger => "betrigger",
+            PineParam::BeOffset => "beoffset",
+            PineParam::TrailTrig => "trailtrig",
+            PineParam::TrailDist => "traildist",
+            PineParam::TrailStep => "trailstep",
+            PineParam::AtrTimeframe => "atrtimeframe",
+            PineParam::AtrTrigger => "atrtrigger",
+            PineParam::AtrPeriod => "atrperiod",
+            PineParam::AtrMultiplier => "atrmultiplier",
+            PineParam::AtrShift => "atrshift",
+            PineParam::Secret => "secret",
+            PineParam::VolLots => "vol_lots",
+            PineParam::VolDollar => "vol_dollar",
+            PineParam::SlPips => "sl_pips",
+            PineParam::TpPips => "tp_pips",
+            PineParam::SlPrice => "sl_price",
+            PineParam::TpPrice => "tp_price",
+            PineParam::SlPct => "sl_pct",
+            PineParam::TpPct => "tp_pct",
+        }
+    }
+
+    /// Why Companion does not execute this parameter yet; `None` = it does.
+    fn unsupported_because(self) -> Option<&'static str> {
+        Some(match self {
+            PineParam::Risk
+            | PineParam::Sl
+            | PineParam::Tp
+            | PineParam::Comment
+            | PineParam::VolLots
+            | PineParam::SlPips
+            | PineParam::TpPips
+            | PineParam::SlPrice
+            | PineParam::TpPrice => return None,
+            PineParam::Price => "price= is the entry of a pending order; pending orders are not supported yet (a market order takes the market price)",
+            PineParam::Spread => "the spread filter (spread=) is not supported yet",
+            PineParam::AccFilter => "the account filter (accfilter=) is not supported yet",
+            PineParam::BeTrigger | PineParam::BeOffset => {
+                "breakeven stops (betrigger=, beoffset=) are not supported yet"
+            }
+            PineParam::TrailTrig | PineParam::TrailDist | PineParam::TrailStep => {
+                "trailing stops (trailtrig=, traildist=, trailstep=) are not supported yet"
+            }
+            PineParam::AtrTimeframe
+            | PineParam::AtrTrigger
+            | PineParam::AtrPeriod
+            | PineParam::AtrMultiplier
+            | PineParam::AtrShift => "ATR trailing stops (atrtimeframe=, atrtrigger=, atrperiod=, atrmultiplier=, atrshift=) are not supported yet",
+            PineParam::Secret => "secret= is PineConnector's own key; Companion's webhook URL is the secret, remove secret=",
+            PineParam::VolDollar => "risk in account currency (vol_dollar=) is not supported yet",
+            PineParam::SlPct | PineParam::TpPct => {
+                "stops in percent of the price (sl_pct=, tp_pct=) are not supported yet"
+            }
+        })
+    }
+}
+
+/// Every parameter of a message, with the unit it was sent in.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PineParams {
+    /// `risk=`: its unit is the strategy's Volume Type ([`PcVolumeType`]).
+    pub risk: Option<f64>,
+    /// `sl=` / `tp=`: their unit is the strategy's Target Type ([`PcTargetType`]).
+    pub sl: Option<f64>,
+    pub tp: Option<f64>,
+    /// `price=`: a pending order's entry (its unit is the EA's "Pending Order Entry").
+    pub price: Option<f64>,
+    /// `comment=` (surrounding quotes removed).
+    pub comment: Option<String>,
+    /// `spread=`: maximum spread in pips.
+    pub spread: Option<f64>,
+    /// `accfilter=`: minimum balance / equity / margin (per the EA's Account Filter).
+    pub accfilter: Option<f64>,
+    /// `betrigger=` / `beoffset=`: breakeven trigger and offset, pips.
+    pub be_trigger_pips: Option<f64>,
+    pub be_offset_pips: Option<f64>,
+    /// `trailtrig=` / `traildist=` / `trailstep=`: pips trailing stop, pips.
+    pub trail_trigger_pips: Option<f64>,
+    pub trail_distance_pips: Option<f64>,
+    pub trail_step_pips: Option<f64>,
+    /// `atrtimeframe=` (a timeframe in minutes or a word, as sent).
+    pub atr_timeframe: Option<String>,
+    /// `atrtrigger=`, `atrperiod=`, `atrmultiplier=`, `atrshift=`.
+    pub atr_trigger: Option<f64>,
+    pub atr_period: Option<f64>,
+    pub atr_multiplier: Option<f64>,
+    pub atr_shift: Option<f64>,
+    /// `secret=` (PineConnector's key; never stored beyond the raw payload).
+    pub secret: Option<String>,
+    /// Explicit-unit parameters: `vol_lots=` lots, `vol_dollar=` account currency,
+    /// `sl_pips=`/`tp_pips=` pips, `sl_price=`/`tp_price=` prices, `sl_pct=`/`tp_pct=` percent.
+    pub vol_lots: Option<f64>,
+    pub vol_dollar: Option<f64>,
+    pub sl_pips: Option<f64>,
+    pub tp_pips: Option<f64>,
+    pub sl_price: Option<f64>,
+    pub tp_price: Option<f64>,
+    pub sl_pct: Option<f64>,
+    pub tp_pct: Option<f64>,
+    /// The parameter names present, in message order.
+    pub present: Vec<PineParam>,
+}
+
+/// A PineConnector message as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PineMessage {
+    /// Digits; identifies the sender's PineConnector licence, never the signal.
+    pub license_id: String,
+    pub command: PineCommand,
+    /// The command word as sent (`bullish`, `BUY`, ...).
+    pub command_word: String,
+    /// Normalised symbol; `None` only for `eaon`, `eaoff`, `closeall`, `closealleaoff`.
+    pub symbol: Option<String>,
+    pub params: PineParams,
+}
+
+/// The strategy settings that decide what a message means.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PineSettings {
+    pub dialect: AlertDialect,
+    /// When set, messages with another licence are refused.
+    pub license_id: Option<String>,
+    pub volume_type: PcVolumeType,
+    pub target_type: PcTargetType,
+}
+
+/// What a PineConnector message becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PineOutcome {
+    /// A market entry or a close (its `close` says which positions: `closelong` =
+    /// the buys) through the normal pipeline.
+    Signal(ParsedSignal),
+    /// `eaon` (true) / `eaoff` (false): set the strategy's `is_enabled`.
+    SetEnabled(bool),
+}
+
+/// Why a PineConnector message is refused. `code()` is stable.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PineError {
+    #[error("unreplaced TradingView placeholder {0}")]
+    Placeholder(String),
+    #[error("this strategy accepts PineConnector alerts only (LicenseID,Command,Symbol,Others, e.g. 60123456789,buy,EURUSD,risk=0.1)")]
+    NotPineConnector,
+    #[error("the licence id must be digits (position 1 of LicenseID,Command,Symbol,Others)")]
+    InvalidLicense,
+    #[error("licence {0} is not this strategy's PineConnector licence")]
+    LicenseMismatch(String),
+    #[error("unknown PineConnector command {0:?}")]
+    UnknownCommand(String),
+    #[error("no symbol: PineConnector messages are LicenseID,Command,Symbol,Others")]
+    MissingSymbol,
+    #[error("invalid symbol {0:?}")]
+    InvalidSymbol(String),
+    #[error("unknown PineConnector parameter {0:?}")]
+    UnknownParam(String),
+    #[error("{0}= is given twice")]
+    RepeatedParam(&'static str),
+    #[error("invalid {field}: {value:?} ({why})")]
+    InvalidNumber {
+        field: &'static str,
+        value: String,
+        why: &'static str,
+    },
+    #[error("{0}")]
+    UnsupportedCommand(String),
+    #[error("{0}")]
+    UnsupportedParam(String),
+    #[error("{0}")]
+    UnsupportedSetting(String),
+    #[error("{0}")]
+    Conflict(&'static str),
+}
+
+impl PineError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            PineError::Placeholder(_) => "placeholder",
+            PineError::NotPineConnector => "not_pineconnector",
+            PineError::InvalidLicense => "invalid_license",
+            PineError::LicenseMismatch(_) => "license_mismatch",
+            PineError::UnknownCommand(_) => "unknown_action",
+            PineError::MissingSymbol => "missing_symbol",
+            PineError::InvalidSymbol(_) => "invalid_symbol",
+            PineError::UnknownParam(_) | PineError::RepeatedParam(_) => "unknown_param",
+            PineError::InvalidNumber { field, .. } if *field == "volume" => "invalid_volume",
+            PineError::InvalidNumber { .. } => "invalid_number",
+            PineError::UnsupportedCommand(_) => "unsupported_command",
+            PineError::UnsupportedParam(_) => "unsupported_param",
+            PineError::UnsupportedSetting(_) => "unsupported_setting",
+            PineError::Conflict(_) => "conflicting_params",
+        }
+    }
+}
+
+/// A refused message and what could be read of it (for the `tv_signals` row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PineRejected {
+    pub error: PineError,
+    pub action: Option<SignalAction>,
+    pub symbol: Option<String>,
+}
+
+impl std::fmt::Display for PineRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error.code(), self.error)
+    }
+}
+
+/// True when `text` is shaped `<digits>,<PineConnector command>,...`: such a
+/// message is PineConnector whatever the strategy's dialect.
+pub fn recognise(text: &str) -> bool {
+    let mut fields = text.trim().split(',');
+    let (Some(license), Some(command)) = (fields.next(), fields.next()) else {
+        return false;
+    };
+    is_license_id(license) && PineCommand::from_word(command).is_some()
+}
+
+/// Digits only, 1 to [`MAX_LICENSE_LEN`] of them (surrounding spaces allowed).
+pub fn is_license_id(field: &str) -> bool {
+    let f = field.trim();
+    !f.is_empty() && f.len() <= MAX_LICENSE_LEN && f.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Reads a webhook body as PineConnector when it is one (or when the strategy
+/// accepts PineConnector only); `None` = not PineConnector, use the other syntaxes.
+pub fn read(body: &[u8], settings: &PineSettings) -> Option<Result<PineOutcome, PineRejected>> {
+    let text = std::str::from_utf8(body).ok().map(|t| {
+        let t = t.trim_start_matches('\u{feff}').trim();
+        // TradingView users sometimes wrap the message in quotes.
+        t.strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(t)
+            .trim()
+    });
+    let is_pine = text.is_some_and(recognise);
+    if !is_pine && settings.dialect == AlertDialect::Auto {
+        return None;
+    }
+    let refuse = |error| PineRejected {
+        error,
+        action: None,
+        symbol: None,
+    };
+    let Some(text) = text.filter(|_| is_pine) else {
+        // PineConnector mode: a licence-first message with an unknown command gets
+        // the precise reason; anything else is not PineConnector.
+        let licence_first =
+            text.is_some_and(|t| t.contains(',') && t.split(',').next().is_some_and(is_license_id));
+        return Some(Err(match text.map(parse_message) {
+            Some(Err(r)) if licence_first => r,
+            _ => refuse(PineError::NotPineConnector),
+        }));
+    };
+    Some(parse_message(text).and_then(|m| {
+        interpret(&m, settings).map_err(|error| PineRejected {
+            error,
+            action: Some(m.command.logged_action()).filter(|a| *a != SignalAction::Unknown),
+            symbol: m.symbol.clone(),
+        })
+    }))
+}
+
+/// Parses `LicenseID,Command,Symbol,Others` into a [`PineMessage`] (no settings).
+pub fn parse_message(text: &str) -> Result<PineMessage, PineRejected> {
+    let mut partial = PineRejected {
+        error: PineError::NotPineConnector,
+        action: None,
+        symbol: None,
+    };
+    let fail = |mut p: PineRejected, e| {
+        p.error = e;
+        Err(p)
+    };
+    if let Some(p) = find_placeholder(text) {
+        return fail(partial, PineError::Placeholder(p));
+    }
+    let mut fields = text.split(',').map(str::trim);
+    let license = fields.next().unwrap_or_default();
+    if !is_license_id(license) {
+        return fail(partial, PineError::InvalidLicense);
+    }
+    let word = fields.next().unwrap_or_default();
+    let Some(command) = PineCommand::from_word(word) else {
+        return fail(partial, PineError::UnknownCommand(clip(word, 64)));
+    };
+    partial.action = Some(command.logged_action()).filter(|a| *a != SignalAction::Unknown);
+    let rest: Vec<&str> = fields.filter(|f| !f.is_empty()).collect();
+    let (symbol_field, others) = match rest.split_first() {
+        Some((first, others)) if !first.contains('=') => (Some(*first), others),
+        _ => (None, rest.as_slice()),
+    };
+    let symbol = match symbol_field {
+        Some(raw) => match valid_symbol(raw) {
+            Some(s) => Some(s),
+            // `LicenseID,eaon,eaon` is in PineConnector's own guide: the third field
+            // of a command that needs no symbol is not checked.
+            None if command.symbol_optional() => None,
+            None => return fail(partial, PineError::InvalidSymbol(clip(raw, 64))),
+        },
+        None if command.symbol_optional() => None,
+        None => return fail(partial, PineError::MissingSymbol),
+    };
+    partial.symbol = symbol.clone();
+    let mut params = PineParams::default();
+    for field in others {
+        let Some((name, value)) = field.split_once('=') else {
+            return fail(partial, PineError::UnknownParam(clip(field, 64)));
+        };
+        let Some(param) = PineParam::from_name(name) else {
+            return fail(partial, PineError::UnknownParam(clip(name.trim(), 64)));
+        };
+        if params.present.contains(&param) {
+            return fail(partial, PineError::RepeatedParam(param.as_str()));
+        }
+        if let Err(e) = set_param(&mut params, param, value.trim()) {
+            return fail(partial, e);
+        }
+        params.present.push(param);
+    }
+    Ok(PineMessage {
+        license_id: license.to_string(),
+        command,
+        command_word: clip(word, 64),
+        symbol,
+        params,
+    })
+}
+
+fn set_param(p: &mut PineParams, param: PineParam, value: &str) -> Result<(), PineError> {
+    let name = param.as_str();
+    let num = |max: f64| number(name, value, max);
+    match param {
+        PineParam::Comment => {
+            let c = value.trim_matches(|c| c == '"' || c == '\'').trim();
+            if !c.is_empty() {
+                p.comment = Some(clip(c, MAX_COMMENT_LEN));
+            }
+        }
+        PineParam::Secret => p.secret = Some(clip(value, 128)),
+        PineParam::AtrTimeframe => {
+            if value.is_empty()
+                || value.len() > 16
+                || !value.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(PineError::InvalidNumber {
+                    field: "atrtimeframe",
+                    value: clip(value, 64),
+                    why: "a timeframe such as 15 or H1",
+                });
+            }
+            p.atr_timeframe = Some(value.to_string());
+        }
+        PineParam::Risk => p.risk = Some(num(f64::MAX)?),
+        PineParam::Sl => p.sl = Some(num(MAX_PRICE)?),
+        PineParam::Tp => p.tp = Some(num(MAX_PRICE)?),
+        PineParam::Price => p.price = Some(num(MAX_PRICE)?),
+        PineParam::Spread => p.spread = Some(num(MAX_PIPS)?),
+        PineParam::AccFilter => p.accfilter = Some(num(1e12)?),
+        PineParam::BeTrigger => p.be_trigger_pips = Some(num(MAX_PIPS)?),
+        PineParam::BeOffset => p.be_offset_pips = Some(non_negative(name, value)?),
+        PineParam::TrailTrig => p.trail_trigger_pips = Some(num(MAX_PIPS)?),
+        PineParam::TrailDist => p.trail_distance_pips = Some(num(MAX_PIPS)?),
+        PineParam::TrailStep => p.trail_step_pips = Some(num(MAX_PIPS)?),
+        PineParam::AtrTrigger => p.atr_trigger = Some(num(MAX_PIPS)?),
+        PineParam::AtrPeriod => p.atr_period = Some(num(10_000.0)?),
+        PineParam::AtrMultiplier => p.atr_multiplier = Some(num(1_000.0)?),
+        PineParam::AtrShift => p.atr_shift = Some(non_negative(name, value)?),
+        PineParam::VolLots => p.vol_lots = Some(number("volume", value, MAX_VOLUME_LOTS)?),
+        PineParam::VolDollar => p.vol_dollar = Some(num(1e12)?),
+        PineParam::SlPips => p.sl_pips = Some(num(MAX_PIPS)?),
+        PineParam::TpPips => p.tp_pips = Some(num(MAX_PIPS)?),
+        PineParam::SlPrice => p.sl_price = Some(num(MAX_PRICE)?),
+        PineParam::TpPrice => p.tp_price = Some(num(MAX_PRICE)?),
+        PineParam::SlPct => p.sl_pct = Some(num(100.0)?),
+        PineParam::TpPct => p.tp_pct = Some(num(1_000.0)?),
+    }
+    Ok(())
+}
+
+/// A finite number in (0, max].
+fn number(field: &'static str, value: &str, max: f64) -> Result<f64, PineError> {
+    let bad = |why| PineError::InvalidNumber {
+        field,
+        value: clip(value, 64),
+        why,
+    };
+    let x: f64 = value.parse().map_err(|_| bad("not a number"))?;
+    if !x.is_finite() {
+        return Err(bad("not a number"));
+    }
+    if x <= 0.0 {
+        return Err(bad("must be positive"));
+    }
+    if x > max {
+        return Err(bad("too large"));
+    }
+    Ok(x)
+}
+
+/// A finite number in [0, MAX_PIPS].
+fn non_negative(field: &'static str, value: &str) -> Result<f64, PineError> {
+    if value.parse::<f64>().is_ok_and(|x| x == 0.0) {
+        return Ok(0.0);
+    }
+    number(field, value, MAX_PIPS)
+}
+
+/// Applies the strategy's settings: what Companion executes, or why not.
+pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome, PineError> {
+    if let Some(own) = settings.license_id.as_deref() {
+        if own.trim() != m.license_id {
+            return Err(PineError::LicenseMismatch(m.license_id.clone()));
+        }
+    }
+    let p = &m.params;
+    let word = m.command.as_str();
+    let unsupported = |why: String| Err(PineError::UnsupportedCommand(why));
+    let (action, close) = match m.command {
+        PineCommand::Buy => (SignalAction::Buy, CloseTarget::Both),
+        PineCommand::Sell => (SignalAction::Sell, CloseTarget::Both),
+        PineCommand::CloseLong => (SignalAction::Close, CloseTarget::Long),
+        PineCommand::CloseShort => (SignalAction::Close, CloseTarget::Short),
+        PineCommand::CloseLongShort => (SignalAction::Close, CloseTarget::Both),
+        // Every position of the strategy on every symbol (a symbol is only logged).
+        PineCommand::CloseAll => (SignalAction::Close, CloseTarget::All),
+        PineCommand::EaOn | PineCommand::EaOff => {
+            if let Some(param) = p.present.first() {
+                return Err(PineError::UnsupportedParam(format!(
+                    "{}= means nothing for {word}",
+                    param.as_str()
+                )));
+            }
+            return Ok(PineOutcome::SetEnabled(m.command == PineCommand::EaOn));
+        }
+        PineCommand::BuyLimit
+        | PineCommand::BuyStop
+        | PineCommand::SellLimit
+        | PineCommand::SellStop => {
+            return unsupported(format!("pending orders ({word}) are not supported yet"))
+        }
+        PineCommand::CancelLong | PineCommand::CancelShort => {
+            return unsupported(format!(
+                "cancelling pending orders ({word}) is not supported yet (Companion places no pending orders)"
+            ))
+        }
+        PineCommand::NewSlTpLong | PineCommand::NewSlTpShort => {
+            return unsupported(format!(
+                "changing the stops of open positions ({word}) is not supported yet"
+            ))
+        }
+        PineCommand::CloseLongBuy | PineCommand::CloseShortSell => {
+            return unsupported(format!(
+                "{word} (close, then enter the same direction) needs two orders in sequence, which is not supported yet; send the close and the entry as two alerts"
+            ))
+        }
+        PineCommand::CloseAllEaOff => {
+            return unsupported(
+                "closealleaoff (close every position of the strategy, then pause) is not supported yet; send closeall, then eaoff".into(),
+            )
+        }
+    };
+    let symbol = match (&m.symbol, close) {
+        (Some(s), _) => s.clone(),
+        (None, CloseTarget::All) => ALL_SYMBOLS.to_string(),
+        (None, _) => return Err(PineError::MissingSymbol),
+    };
+    for param in &p.present {
+        if let Some(why) = param.unsupported_because() {
+            return Err(PineError::UnsupportedParam(why.to_string()));
+        }
+    }
+    let mut s = ParsedSignal::new(action, symbol);
+    s.close = close;
+    s.comment = p.comment.clone();
+    if action == SignalAction::Close {
+        if let Some(param) = p.present.iter().find(|q| **q != PineParam::Comment) {
+            return Err(PineError::UnsupportedParam(format!(
+                "{}= on {word}: partial closes and stops on a close are not supported; a close closes the whole positions",
+                param.as_str()
+            )));
+        }
+        return Ok(PineOutcome::Signal(s));
+    }
+    // Volume: risk= in the strategy's Volume Type, or vol_lots= in lots.
+    if p.risk.is_some() && p.vol_lots.is_some() {
+        return Err(PineError::Conflict(
+            "risk= and vol_lots= both give the volume; send one",
+        ));
+    }
+    if let Some(lots) = p.vol_lots {
+        s.volume = Some(lots);
+    }
+    if let Some(risk) = p.risk {
+        match settings.volume_type {
+            PcVolumeType::Lots => {
+                if risk > MAX_VOLUME_LOTS {
+                    return Err(PineError::InvalidNumber {
+                        field: "volume",
+                        value: risk.to_string(),
+                        why: "risk= is in lots (the strategy's PineConnector Volume Type) and must be at most 1000",
+                    });
+                }
+                s.volume = Some(risk);
+            }
+            PcVolumeType::PercentBalanceRisk => {
+                if !(MIN_RISK_PCT..=MAX_RISK_PCT).contains(&risk) {
+                    return Err(PineError::InvalidNumber {
+                        field: "risk",
+                        value: risk.to_string(),
+                        why: "risk= is percent of balance (the strategy's PineConnector Volume Type) and must be 0.1 to 10",
+                    });
+                }
+                s.risk_pct = Some(risk);
+            }
+            other => {
+                return Err(PineError::UnsupportedSetting(format!(
+                    "the strategy's PineConnector Volume Type {} is not supported yet; use lots or percent_balance_risk",
+                    other.as_str()
+                )))
+            }
+        }
+    }
+    // Stops: sl= / tp= in the strategy's Target Type, or the explicit-unit names.
+    for (name, explicit_pips, explicit_price, bare) in [
+        ("sl", p.sl_pips, p.sl_price, p.sl),
+        ("tp", p.tp_pips, p.tp_price, p.tp),
+    ] {
+        let given = [
+            explicit_pips.is_some(),
+            explicit_price.is_some(),
+            bare.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(PineError::Conflict(if name == "sl" {
+                "the stop loss is given twice (sl=, sl_pips=, sl_price=); send one"
+            } else {
+                "the take profit is given twice (tp=, tp_pips=, tp_price=); send one"
+            }));
+        }
+        let (pips, price) = match (bare, settings.target_type) {
+            (Some(v), PcTargetType::Pips) => (Some(v), None),
+            (Some(v), PcTargetType::Price) => (None, Some(v)),
+            (Some(_), other) => {
+                return Err(PineError::UnsupportedSetting(format!(
+                    "the strategy's PineConnector Target Type {} is not supported yet{}; use pips or price",
+                    other.as_str(),
+                    if other == PcTargetType::Points {
+                        " (the server does not know the symbol's digits)"
+                    } else {
+                        ""
+                    }
+                )))
+            }
+            (None, _) => (explicit_pips, explicit_price),
+        };
+        if let Some(x) = pips {
+            if x > MAX_PIPS {
+                return Err(PineError::InvalidNumber {
+                    field: if name == "sl" { "sl" } else { "tp" },
+                    value: x.to_string(),
+                    why: "a distance in pips (the strategy's PineConnector Target Type) of at most 100000",
+                });
+            }
+        }
+        if name == "sl" {
+            (s.sl_pips, s.sl) = (pips, price);
+        } else {
+            (s.tp_pips, s.tp) = (pips, price);
+        }
+    }
+    Ok(PineOutcome::Signal(s))
+}
+
+fn find_placeholder(text: &str) -> Option<String> {
+    let start = text.find("{{")?;
+    let rest = &text[start..];
+    let end = rest.find("}}")?;
+    Some(rest[..end + 2].chars().take(64).collect())
+}
+
+fn clip(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+#[cfg(test)]
+#[path = "pineconnector_tests.rs"]
+mod tests;
