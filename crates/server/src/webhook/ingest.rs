@@ -205,7 +205,7 @@ fn read_body(st: &StrategyRow, body: &[u8]) -> Reading {
                 Reading::Refused(Discard::Parse(r), fields)
             }
         },
-        Some(Ok(PineOutcome::Signal(signal))) => Reading::Signal(signal),
+        Some(Ok(PineOutcome::Signal(signal))) => Reading::Signal(*signal),
         Some(Ok(PineOutcome::SetEnabled(on))) => Reading::SetEnabled(on),
         Some(Err(r)) => {
             let fields = RowFields {

@@ -370,7 +370,7 @@ pub struct PineSettings {
 pub enum PineOutcome {
     /// A market entry or a close (its `close` says which positions: `closelong` =
     /// the buys) through the normal pipeline.
-    Signal(ParsedSignal),
+    Signal(Box<ParsedSignal>),
     /// `eaon` (true) / `eaoff` (false): set the strategy's `is_enabled`.
     SetEnabled(bool),
 }
@@ -721,7 +721,7 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
                 param.as_str()
             )));
         }
-        return Ok(PineOutcome::Signal(s));
+        return Ok(PineOutcome::Signal(Box::new(s)));
     }
     // Volume: risk= in the strategy's Volume Type, or vol_lots= in lots.
     if p.risk.is_some() && p.vol_lots.is_some() {
@@ -810,7 +810,7 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
             (s.tp_pips, s.tp) = (pips, price);
         }
     }
-    Ok(PineOutcome::Signal(s))
+    Ok(PineOutcome::Signal(Box::new(s)))
 }
 
 fn find_placeholder(text: &str) -> Option<String> {

@@ -22,7 +22,7 @@ fn signal(body: &str, st: &PineSettings) -> (ParsedSignal, CloseTarget) {
     match outcome(body, st) {
         Ok(PineOutcome::Signal(signal)) => {
             let close = signal.close;
-            (signal, close)
+            (*signal, close)
         }
         other => panic!("{body:?}: {other:?}"),
     }
