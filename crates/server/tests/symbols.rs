@@ -209,7 +209,8 @@ async fn dedup_keys_stored_the_old_way_still_dedup() {
         )
         .await;
     assert_eq!(first["status"], "pending", "{first}");
-    let key: String = sqlx::query_scalar("select dedup_key from tv_signals where id = $1")
+    // Migration 0012: the base is the canonical key; a windowed key stores `base@id`.
+    let key: String = sqlx::query_scalar("select dedup_base from tv_signals where id = $1")
         .bind(
             first["signal_id"]
                 .as_str()
