@@ -59,6 +59,10 @@ struct Args {
     /// Keep positions and history in this file across restarts.
     #[arg(long)]
     state_file: Option<PathBuf>,
+    /// Answer order_send/position_close without the deal's price, position and
+    /// profit (null, as the EA does when the deal is not in the history yet).
+    #[arg(long)]
+    late_deals: bool,
 }
 
 #[tokio::main]
@@ -84,6 +88,7 @@ async fn main() -> std::process::ExitCode {
             },
             orders_log: a.orders_log,
             state_file: a.state_file,
+            late_deals: a.late_deals,
         },
         chrono::Utc::now().timestamp_millis(),
     );

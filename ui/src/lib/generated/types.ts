@@ -100,7 +100,7 @@ export type Position = {
 /**
  * The ticket as a string (the platform's `id`).
  */
-id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, };
+id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, identifier: number | null, };
 
 export type ClosePositionOutput = { closed_price: number, pnl: number, 
 /**
