@@ -7,7 +7,7 @@ use companion_protocol::{
     ClaimedJob, ClosePositionInput, ClosePositionOutput, DailyLossCheck, JobResultRequest, JobType,
     ResultStatus, TradeInput, TradeOutput,
 };
-use companion_terminal::{DealRecord, OrderRequest, Terminal, TerminalError};
+use companion_terminal::{DealRecord, OrderFill, OrderRequest, Terminal, TerminalError};
 
 use super::{
     completed, describe_terminal_error, failed, job_comment, Executor, AGENT_MAGIC, CRASH_AFTER_ENV,
@@ -15,6 +15,9 @@ use super::{
 use crate::journal::JournalError;
 use crate::sizing;
 use crate::toolchain::Toolchain;
+
+/// Lookups by comment for a fill whose deal the terminal had not recorded yet.
+const LATE_DEAL_LOOKUPS: u32 = 5;
 
 fn expired(job: &ClaimedJob, now: DateTime<Utc>) -> bool {
     job.expires_at.is_some_and(|t| t <= now)
@@ -71,7 +74,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         match job.job_type {
             JobType::ClosePosition => completed(&ClosePositionOutput {
                 closed_price: last.price,
-                pnl: 0.0,
+                // The closing deals' own profit (+ swap + commission).
+                pnl: deals.iter().filter_map(|d| d.profit).sum(),
                 tickets: deals.iter().map(|d| d.ticket).collect(),
             }),
             _ => {
@@ -83,6 +87,52 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     volume: first.volume,
                 })
             }
+        }
+    }
+
+    /// Deals with `comment` from the terminal's history, asked a few times: right
+    /// after an order the deal may not be recorded yet (the EA then reports its
+    /// price and position as unknown). Empty when it never showed up.
+    async fn late_deals(&self, comment: &str, want: impl Fn(&[DealRecord]) -> bool) -> Vec<DealRecord> {
+        for attempt in 0..LATE_DEAL_LOOKUPS {
+            if attempt > 0 {
+                tokio::time::sleep(self.opts.reconnect_poll).await;
+            }
+            match self.terminal.find_by_comment(comment).await {
+                Ok(deals) if !deals.is_empty() && want(&deals) => return deals,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(%comment, error = %e, "looking up a late deal by comment failed")
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// The trade's result from a fill the terminal reported with unknown price or
+    /// position: from the history by comment, never a made-up number.
+    async fn trade_result_from_partial_fill(
+        &self,
+        job: &ClaimedJob,
+        comment: &str,
+        fill: &OrderFill,
+    ) -> JobResultRequest {
+        let deals = self.late_deals(comment, |_| true).await;
+        if !deals.is_empty() {
+            tracing::info!(job_id = %job.job_id, %comment, "fill price/position read from the history (the terminal's reply did not have them yet)");
+            return self.result_from_deals(job, &deals);
+        }
+        match (fill.price, fill.ticket) {
+            (Some(price), Some(ticket)) => completed(&TradeOutput {
+                fill_price: price,
+                ticket,
+                order_id: fill.order_id,
+                volume: fill.volume,
+            }),
+            _ => failed(format!(
+                "executed but unconfirmed: MT5 accepted order {} ({} lots) but its deal was not in the terminal's history after {LATE_DEAL_LOOKUPS} lookups, so the fill price and position are unknown. Do not send it again: check the position with comment {comment} in MT5.",
+                fill.order_id, fill.volume
+            )),
         }
     }
 
@@ -194,12 +244,21 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         self.journal.mark_sent(job.job_id, &comment).await?;
         let reply = self.terminal.send_order(&order).await;
         let result = match reply {
-            Ok(fill) => completed(&TradeOutput {
-                fill_price: fill.price,
-                ticket: fill.ticket,
-                order_id: fill.order_id,
-                volume: fill.volume,
+            Ok(OrderFill {
+                order_id,
+                ticket: Some(ticket),
+                price: Some(fill_price),
+                volume,
+            }) => completed(&TradeOutput {
+                fill_price,
+                ticket,
+                order_id,
+                volume,
             }),
+            Ok(fill) => {
+                self.trade_result_from_partial_fill(job, &comment, &fill)
+                    .await
+            }
             Err(TerminalError::Rejected { retcode, message }) => {
                 failed(describe_terminal_error(&TerminalError::Rejected {
                     retcode,
@@ -280,15 +339,15 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         }
         self.journal.mark_sent(job.job_id, &comment).await?;
         let mut closed = Vec::new();
-        let mut last_price = 0.0;
-        let mut pnl = 0.0;
+        let mut last_price = Some(0.0);
+        let mut pnl = Some(0.0);
         let mut error = None;
         for t in &tickets {
             match self.terminal.close_position(*t, &comment).await {
                 Ok(fill) => {
                     closed.push(fill.ticket);
                     last_price = fill.price;
-                    pnl += fill.pnl;
+                    pnl = pnl.zip(fill.pnl).map(|(a, b)| a + b);
                 }
                 Err(e) => {
                     error = Some(format!(
@@ -299,6 +358,41 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 }
             }
         }
+        // A closing deal not in the history yet when the terminal answered: its
+        // price/profit come from the history by comment, or stay unknown.
+        let (last_price, pnl) = match (last_price, pnl) {
+            (Some(p), Some(v)) if !closed.is_empty() => (Some(p), Some(v)),
+            _ if closed.is_empty() => (Some(0.0), Some(0.0)),
+            _ => {
+                let n = closed.len();
+                let deals = self
+                    .late_deals(&comment, |d| {
+                        d.iter().filter(|r| r.profit.is_some()).count() >= n
+                    })
+                    .await;
+                let outs: Vec<&DealRecord> = deals.iter().filter(|d| d.profit.is_some()).collect();
+                match outs.last() {
+                    Some(last) if outs.len() >= n => (
+                        Some(last.price),
+                        Some(outs.iter().filter_map(|d| d.profit).sum()),
+                    ),
+                    _ => (None, None),
+                }
+            }
+        };
+        let (Some(last_price), Some(pnl)) = (last_price, pnl) else {
+            let result = JobResultRequest {
+                status: ResultStatus::Failed,
+                output_data: serde_json::to_value(serde_json::json!({ "tickets": closed })).ok(),
+                error_message: Some(format!(
+                    "closed {} position(s) ({}), but the closing deals were not in the terminal's history yet: close price and profit unknown; see the deals with comment {comment} in MT5{}",
+                    closed.len(),
+                    closed.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+                    error.map(|m| format!("; {m}")).unwrap_or_default()
+                )),
+            };
+            return self.after_terminal_reply(job, &result).await;
+        };
         let result = match error {
             Some(m) if closed.is_empty() => failed(m),
             Some(m) => JobResultRequest {
