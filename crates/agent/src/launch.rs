@@ -22,6 +22,7 @@ use crate::executor::{Executor, ExecutorOptions};
 use crate::journal::{Journal, JournalError};
 use crate::runtime::{self, AgentHandle, RuntimeError, RuntimeOptions};
 use crate::secret::AgentKey;
+use crate::terminal_setup::{self, doctor::BridgeState};
 use crate::toolchain::AnyToolchain;
 
 /// Default loopback port the bridge EA connects to.
@@ -66,6 +67,8 @@ pub struct Launched {
     pub bridge_token: String,
     journal: Journal,
     bridge: BridgeServer,
+    /// Keeps `bridge-status.json` current for the Doctor.
+    status_writer: tokio::task::JoinHandle<()>,
 }
 
 impl Launched {
@@ -74,6 +77,7 @@ impl Launched {
     pub async fn wait(self) -> Result<(), RuntimeError> {
         let result = self.handle.wait().await;
         self.journal.close().await;
+        self.status_writer.abort();
         drop(self.bridge);
         result
     }
@@ -128,6 +132,24 @@ pub async fn launch(
     let bridge_addr = bridge.local_addr();
     tracing::info!(addr = %bridge_addr, "bridge listening; attach the Companion bridge EA (or start companion-paper-terminal) with the bridge token");
 
+    let status_writer = tokio::spawn(write_bridge_status(
+        data_dir.to_path_buf(),
+        bridge.terminal(),
+        bridge_addr.port(),
+    ));
+    // A newer bundled bridge EA goes into every terminal `terminal setup` set up.
+    match terminal_setup::refresh_set_up_terminals(data_dir, bridge_addr.port(), &token).await {
+        Ok(done) => {
+            for r in done {
+                match r.result {
+                    Ok(rep) => tracing::info!(data_dir = %r.data_dir.display(), from = %r.from_version, to = %rep.bridge_version, "bridge EA reinstalled and compiled; restart that terminal to load it"),
+                    Err(e) => tracing::warn!(data_dir = %r.data_dir.display(), error = %e, "could not update the bridge EA in a set-up terminal; run `companion-agent terminal setup` for it"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not check the set-up terminals' bridge EA"),
+    }
+
     let journal = Journal::open(&data_dir.join(JOURNAL_FILE)).await?;
     let executor = Executor::new(
         Arc::new(bridge.terminal()),
@@ -147,5 +169,38 @@ pub async fn launch(
         bridge_token: token,
         journal,
         bridge,
+        status_writer,
     })
+}
+
+/// Every 2 s: the bridge's state into `bridge-status.json` (read by the Doctor
+/// from another process; no secret in it).
+async fn write_bridge_status(
+    data_dir: std::path::PathBuf,
+    terminal: companion_terminal::BridgeTerminal,
+    port: u16,
+) {
+    // `info` once per connection and every 30 s, not every 2 s (the EA serves
+    // one request at a time; trades should not wait behind status reads).
+    let mut last = BridgeState::default();
+    let mut ticks = 0u32;
+    loop {
+        let connected = terminal.is_connected();
+        let state = if connected && (!last.connected || ticks % 15 == 0) {
+            BridgeState::read(&terminal, port).await
+        } else {
+            BridgeState {
+                connected,
+                updated_at: Some(chrono::Utc::now()),
+                last_refusal: BridgeState::refusal_of(&terminal),
+                ..if connected { last.clone() } else { BridgeState { listening: true, port: Some(port), ..Default::default() } }
+            }
+        };
+        if let Err(e) = state.save(&data_dir) {
+            tracing::debug!(error = %e, "cannot write the bridge status file");
+        }
+        last = state;
+        ticks = ticks.wrapping_add(1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }

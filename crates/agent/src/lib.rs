@@ -17,6 +17,7 @@ pub mod launch;
 pub mod runtime;
 pub mod secret;
 pub mod sizing;
+pub mod terminal_setup;
 pub mod toolchain;
 pub mod update;
 #[cfg(windows)]
