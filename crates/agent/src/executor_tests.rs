@@ -170,11 +170,7 @@ impl Terminal for Scripted {
             volume: order.volume,
         })
     }
-    async fn close_position(
-        &self,
-        ticket: u64,
-        comment: &str,
-    ) -> Result<CloseFill, TerminalError> {
+    async fn close_position(&self, ticket: u64, comment: &str) -> Result<CloseFill, TerminalError> {
         self.check()?;
         if !self.no_history.load(Ordering::SeqCst) {
             self.history.lock().unwrap().push(DealRecord {
@@ -367,7 +363,10 @@ async fn a_fill_that_never_reaches_the_history_is_reported_unconfirmed() {
     let r = ex.run_claimed(&trade_job(60)).await.unwrap();
     assert_eq!(r.status, ResultStatus::Failed, "{r:?}");
     let m = r.error_message.unwrap();
-    assert!(m.starts_with("executed but unconfirmed") && m.contains("Do not send it again"), "{m}");
+    assert!(
+        m.starts_with("executed but unconfirmed") && m.contains("Do not send it again"),
+        "{m}"
+    );
     assert!(r.output_data.is_none(), "no made-up price");
     assert_eq!(t.orders.lock().unwrap().len(), 1);
     let c = job(JobType::ClosePosition, json!({"ticket": 5000}));

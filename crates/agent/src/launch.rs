@@ -142,8 +142,12 @@ pub async fn launch(
         Ok(done) => {
             for r in done {
                 match r.result {
-                    Ok(rep) => tracing::info!(data_dir = %r.data_dir.display(), from = %r.from_version, to = %rep.bridge_version, "bridge EA reinstalled and compiled; restart that terminal to load it"),
-                    Err(e) => tracing::warn!(data_dir = %r.data_dir.display(), error = %e, "could not update the bridge EA in a set-up terminal; run `companion-agent terminal setup` for it"),
+                    Ok(rep) => {
+                        tracing::info!(data_dir = %r.data_dir.display(), from = %r.from_version, to = %rep.bridge_version, "bridge EA reinstalled and compiled; restart that terminal to load it")
+                    }
+                    Err(e) => {
+                        tracing::warn!(data_dir = %r.data_dir.display(), error = %e, "could not update the bridge EA in a set-up terminal; run `companion-agent terminal setup` for it")
+                    }
                 }
             }
         }
@@ -186,14 +190,22 @@ async fn write_bridge_status(
     let mut ticks = 0u32;
     loop {
         let connected = terminal.is_connected();
-        let state = if connected && (!last.connected || ticks % 15 == 0) {
+        let state = if connected && (!last.connected || ticks.is_multiple_of(15)) {
             BridgeState::read(&terminal, port).await
         } else {
             BridgeState {
                 connected,
                 updated_at: Some(chrono::Utc::now()),
                 last_refusal: BridgeState::refusal_of(&terminal),
-                ..if connected { last.clone() } else { BridgeState { listening: true, port: Some(port), ..Default::default() } }
+                ..if connected {
+                    last.clone()
+                } else {
+                    BridgeState {
+                        listening: true,
+                        port: Some(port),
+                        ..Default::default()
+                    }
+                }
             }
         };
         if let Err(e) = state.save(&data_dir) {

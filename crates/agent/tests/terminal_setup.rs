@@ -95,8 +95,14 @@ async fn setup_installs_compiles_and_configures_under_a_path_with_spaces() {
     // Where MT5 expects them.
     let files = BridgeFiles::in_data_dir(&t.data);
     assert_eq!(r.source, files.source);
-    assert!(t.data.join("MQL5/Experts/Companion/CompanionBridge.mq5").is_file());
-    assert!(t.data.join("MQL5/Experts/Companion/CompanionBridge.ex5").is_file());
+    assert!(t
+        .data
+        .join("MQL5/Experts/Companion/CompanionBridge.mq5")
+        .is_file());
+    assert!(t
+        .data
+        .join("MQL5/Experts/Companion/CompanionBridge.ex5")
+        .is_file());
     assert_eq!(
         std::fs::read_to_string(&files.source).unwrap(),
         BRIDGE_EA_SOURCE
@@ -198,7 +204,11 @@ async fn each_failure_has_its_own_message() {
         other => panic!("a compile error must fail setup: {other:?}"),
     }
     let checks = run_checks(Some(&i), PORT, TOKEN, None);
-    assert_eq!(status(&checks, CheckId::EaInstalled), CheckStatus::Fail, "not the bundled source");
+    assert_eq!(
+        status(&checks, CheckId::EaInstalled),
+        CheckStatus::Fail,
+        "not the bundled source"
+    );
 
     // Set up properly, then: a wrong token refused by the bridge.
     terminal_setup::setup(&i, &SetupOptions::new(PORT, TOKEN))
@@ -287,9 +297,8 @@ async fn the_probe_sees_a_wrong_token_from_the_paper_terminal() {
         .local_addr()
         .unwrap()
         .port();
-    let probe = tokio::spawn(async move {
-        BridgeState::probe(port, TOKEN, Duration::from_secs(20)).await
-    });
+    let probe =
+        tokio::spawn(async move { BridgeState::probe(port, TOKEN, Duration::from_secs(20)).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut child = tokio::process::Command::new(&paper)
         .args(["--agent", &format!("127.0.0.1:{port}"), "--token", "wrong"])

@@ -253,9 +253,14 @@ async fn a_bad_token_is_refused_and_the_paper_terminal_exits() {
     let status = child.wait().await.unwrap();
     assert_eq!(status.code(), Some(2));
     assert!(!t.is_connected());
-    let refusal = t.last_refusal().expect("the refusal is remembered for the Doctor");
+    let refusal = t
+        .last_refusal()
+        .expect("the refusal is remembered for the Doctor");
     assert_eq!(refusal.code, HelloRefusal::BadToken);
-    assert!(!refusal.message.contains("wrong-token"), "never the token itself");
+    assert!(
+        !refusal.message.contains("wrong-token"),
+        "never the token itself"
+    );
     assert!(matches!(
         t.account().await,
         Err(TerminalError::NotConnected(_))

@@ -131,7 +131,11 @@ fn list(dir: &Path, roots: &DiscoveryRoots, json: bool) -> anyhow::Result<ExitCo
         println!(
             "    bridge EA:  {}{}",
             i.bridge_version.as_deref().unwrap_or("not installed"),
-            if i.set_up { " (set up by this agent)" } else { "" }
+            if i.set_up {
+                " (set up by this agent)"
+            } else {
+                ""
+            }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -170,7 +174,10 @@ async fn setup(
             println!("Bridge EA {} installed and compiled:", r.bridge_version);
             println!("  source:  {}", r.source.display());
             println!("  program: {}", r.ex5.display());
-            println!("  inputs:  {} (port {port}; the token is only in this file, readable by you only)", r.set_file.display());
+            println!(
+                "  inputs:  {} (port {port}; the token is only in this file, readable by you only)",
+                r.set_file.display()
+            );
             println!("  startup: {}", r.startup_ini.display());
             println!();
             println!("Start the terminal with:\n  {}", r.start_command);

@@ -93,7 +93,11 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
     /// Deals with `comment` from the terminal's history, asked a few times: right
     /// after an order the deal may not be recorded yet (the EA then reports its
     /// price and position as unknown). Empty when it never showed up.
-    async fn late_deals(&self, comment: &str, want: impl Fn(&[DealRecord]) -> bool) -> Vec<DealRecord> {
+    async fn late_deals(
+        &self,
+        comment: &str,
+        want: impl Fn(&[DealRecord]) -> bool,
+    ) -> Vec<DealRecord> {
         for attempt in 0..LATE_DEAL_LOOKUPS {
             if attempt > 0 {
                 tokio::time::sleep(self.opts.reconnect_poll).await;

@@ -146,7 +146,10 @@ impl BridgeState {
         };
         let t = server.terminal();
         let deadline = tokio::time::Instant::now() + wait;
-        while tokio::time::Instant::now() < deadline && !t.is_connected() && t.last_refusal().is_none() {
+        while tokio::time::Instant::now() < deadline
+            && !t.is_connected()
+            && t.last_refusal().is_none()
+        {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let s = BridgeState::read(&t, port).await;
@@ -155,7 +158,12 @@ impl BridgeState {
     }
 }
 
-fn check(id: CheckId, status: CheckStatus, detail: impl Into<String>, fix: Option<String>) -> Check {
+fn check(
+    id: CheckId,
+    status: CheckStatus,
+    detail: impl Into<String>,
+    fix: Option<String>,
+) -> Check {
     Check {
         id,
         status,
@@ -203,7 +211,9 @@ pub fn run_checks(
         None,
     ));
     match &i.metaeditor_exe {
-        Some(me) if me.is_file() => out.push(check(MetaeditorFound, Ok, me.display().to_string(), None)),
+        Some(me) if me.is_file() => {
+            out.push(check(MetaeditorFound, Ok, me.display().to_string(), None))
+        }
         _ => out.push(check(
             MetaeditorFound,
             Fail,
@@ -233,7 +243,10 @@ pub fn run_checks(
             EaCompiled,
             Fail,
             "CompanionBridge.ex5 is missing (never compiled, or the compile failed)",
-            Some(format!("{}; it shows MetaEditor's log when the compile fails", setup_fix(i))),
+            Some(format!(
+                "{}; it shows MetaEditor's log when the compile fails",
+                setup_fix(i)
+            )),
         ));
     } else if !state.compiled {
         out.push(check(
@@ -243,7 +256,12 @@ pub fn run_checks(
             Some(setup_fix(i)),
         ));
     } else {
-        out.push(check(EaCompiled, Ok, "CompanionBridge.ex5 is up to date", None));
+        out.push(check(
+            EaCompiled,
+            Ok,
+            "CompanionBridge.ex5 is up to date",
+            None,
+        ));
     }
     let files = BridgeFiles::in_data_dir(&i.data_dir);
     match std::fs::read(&files.set) {

@@ -142,7 +142,9 @@ pub fn resolve(arg: &Path, roots: &DiscoveryRoots) -> Result<Installation, Setup
         .find(|i| {
             same_path(&i.data_dir, arg)
                 || same_path(&i.install_dir, arg)
-                || i.id.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(&name))
+                || i.id
+                    .as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(&name))
         })
         .ok_or_else(|| SetupError::NotFound(arg.to_path_buf()))
 }

@@ -386,9 +386,7 @@ impl Terminal for BridgeTerminal {
         }
         self.confirm_chart(r.chart_id, Some(&expert), CHART_CONFIRM_TIMEOUT)
             .await
-            .map_err(|e| {
-                TerminalError::Other(format!("chart {} opened, but {e}", r.chart_id))
-            })?;
+            .map_err(|e| TerminalError::Other(format!("chart {} opened, but {e}", r.chart_id)))?;
         Ok(r.chart_id)
     }
 
@@ -416,7 +414,8 @@ impl Terminal for BridgeTerminal {
 
     async fn stop(&self, chart_id: i64) -> Result<(), TerminalError> {
         let _: ChartStateResult = self.typed(cmd::CHART_STOP, &ChartArgs { chart_id }).await?;
-        self.confirm_chart(chart_id, None, CHART_CONFIRM_TIMEOUT).await
+        self.confirm_chart(chart_id, None, CHART_CONFIRM_TIMEOUT)
+            .await
     }
 }
 

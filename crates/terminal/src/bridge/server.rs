@@ -327,7 +327,11 @@ impl BridgeTerminal {
         let hello = match first {
             Ok(Ok(Some(Ok(Message::Hello(h))))) => h,
             Ok(Ok(Some(_))) => {
-                self.remember_refusal(HelloRefusal::BadHello, "the first line must be a hello", peer);
+                self.remember_refusal(
+                    HelloRefusal::BadHello,
+                    "the first line must be a hello",
+                    peer,
+                );
                 refuse(
                     &mut write,
                     HelloRefusal::BadHello,

@@ -646,9 +646,10 @@ mod tests {
         .unwrap();
         assert!(r.deal_known);
         assert_eq!(r.price, Some(1.1));
-        let c: PositionCloseResult =
-            serde_json::from_str(r#"{"ticket":5,"deal":0,"deal_known":false,"price":null,"profit":null}"#)
-                .unwrap();
+        let c: PositionCloseResult = serde_json::from_str(
+            r#"{"ticket":5,"deal":0,"deal_known":false,"price":null,"profit":null}"#,
+        )
+        .unwrap();
         assert_eq!((c.price, c.profit), (None, None));
     }
 }
