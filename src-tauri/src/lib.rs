@@ -75,6 +75,9 @@ pub fn run() {
             commands::check_update,
             commands::install_update,
             commands::read_logs,
+            commands::terminal_list,
+            commands::terminal_setup,
+            commands::terminal_doctor,
         ])
         .setup(|app| {
             let handle = app.handle().clone();

@@ -19,6 +19,7 @@ pub const STATUS_FRESH: Duration = Duration::from_secs(15);
 
 /// Which check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum CheckId {
     TerminalFound,
@@ -34,6 +35,7 @@ pub enum CheckId {
 
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Ok,
@@ -45,13 +47,13 @@ pub enum CheckStatus {
 
 /// One line of the Doctor's report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Check {
     pub id: CheckId,
     pub status: CheckStatus,
     /// What was found.
     pub detail: String,
     /// What to do, for `warn`/`fail`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
 }
 

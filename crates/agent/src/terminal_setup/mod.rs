@@ -70,6 +70,7 @@ impl SetupOptions {
 
 /// An installation as the CLI and the app show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InstallationView {
     pub data_dir: PathBuf,
     pub terminal_exe: PathBuf,
@@ -84,6 +85,7 @@ pub struct InstallationView {
 
 /// What setup did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SetupReport {
     pub data_dir: PathBuf,
     pub source: PathBuf,
