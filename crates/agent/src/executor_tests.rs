@@ -123,6 +123,7 @@ impl Terminal for Scripted {
             volume_step: 0.01,
             bid: 1.1,
             ask: 1.1001,
+            ..Default::default()
         })
     }
     async fn candles(
@@ -406,6 +407,7 @@ async fn sent_but_unanswered_trade_reconciles_found_or_sends_once() {
         tp: None,
         comment: job_comment(j.job_id),
         magic: 1,
+        filling: None,
     };
     t.orders.lock().unwrap().push(o.clone());
     t.history.lock().unwrap().push(Scripted::deal(&o, 0));

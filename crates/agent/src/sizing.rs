@@ -2,8 +2,17 @@
 //! `risk_pct` (balance × risk ÷ loss per lot at the stop), rounded down to the
 //! symbol's volume step and clamped to its min/max; SL/TP from pips or prices.
 
-use companion_protocol::{Side, TradeInput};
+use companion_protocol::{Filling, Side, TradeInput};
 use companion_terminal::SymbolInfo;
+
+/// The filling policy to ask for, as CTrade's `SetTypeFillingBySymbol` picks it:
+/// FOK when the symbol allows it, else IOC, else RETURN. `None` when the terminal
+/// did not say (an older bridge): it then uses its own default.
+pub fn filling(si: &SymbolInfo) -> Option<Filling> {
+    [Filling::Fok, Filling::Ioc, Filling::Return]
+        .into_iter()
+        .find(|f| si.filling_modes.contains(f))
+}
 
 /// The size of one pip: 10 points on 3/5-digit quotes, else one point.
 pub fn pip_size(si: &SymbolInfo) -> f64 {
@@ -116,7 +125,20 @@ mod tests {
             volume_step: 0.01,
             bid: 1.10000,
             ask: 1.10010,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn filling_follows_what_the_symbol_allows() {
+        let mut si = eurusd();
+        assert_eq!(filling(&si), None, "an older bridge does not say");
+        si.filling_modes = vec![Filling::Return, Filling::Ioc, Filling::Fok];
+        assert_eq!(filling(&si), Some(Filling::Fok));
+        si.filling_modes = vec![Filling::Return, Filling::Ioc];
+        assert_eq!(filling(&si), Some(Filling::Ioc));
+        si.filling_modes = vec![Filling::Return];
+        assert_eq!(filling(&si), Some(Filling::Return));
     }
 
     fn input(side: Side) -> TradeInput {

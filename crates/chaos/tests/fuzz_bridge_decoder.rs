@@ -127,6 +127,7 @@ fn message() -> impl Strategy<Value = Message> {
                             company,
                             build,
                             paper,
+                            ..Default::default()
                         },
                     })
                 }

@@ -76,6 +76,7 @@ async fn main() {
             tp: None,
             comment: job_comment(uuid::Uuid::new_v4()),
             magic: 1,
+            filling: None,
         };
         let s = Instant::now();
         t.send_order(&o).await.expect("order");

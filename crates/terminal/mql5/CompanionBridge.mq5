@@ -23,7 +23,7 @@ input string InpToken     = "";            // Bridge token (from the Companion a
 input int    InpDeviation = 20;            // Allowed slippage, points
 
 //--- protocol constants
-#define BRIDGE_PROTOCOL_VERSION 1
+#define BRIDGE_PROTOCOL_VERSION 1   // 1.1 (EA 1.10): symbols, deals_since, account facts, filling
 #define BRIDGE_MAX_LINE         4194304
 #define BRIDGE_MAX_CANDLES      5000
 #define BRIDGE_TIMER_MS         50
@@ -309,6 +309,76 @@ string JULong(const ulong v) { return StringFormat("%I64u", v); }
 string JBool(const bool v)  { return v ? "true" : "false"; }
 
 //+------------------------------------------------------------------+
+//| Broker facts (protocol 1.1): account kind and margin mode,       |
+//| symbol trade mode and filling policies, the order's filling.     |
+//+------------------------------------------------------------------+
+//--- the fields the hello's "terminal" and `info` add: ,"margin_mode":…,"account_kind":…,"gmt_offset_secs":…
+string AccountFactsJson(void)
+  {
+   long mm = AccountInfoInteger(ACCOUNT_MARGIN_MODE);
+   string margin = "hedging";
+   if(mm == ACCOUNT_MARGIN_MODE_RETAIL_NETTING) margin = "netting";
+   else if(mm == ACCOUNT_MARGIN_MODE_EXCHANGE) margin = "exchange";
+   long tm = AccountInfoInteger(ACCOUNT_TRADE_MODE);
+   string kind = "real";
+   if(tm == ACCOUNT_TRADE_MODE_DEMO) kind = "demo";
+   else if(tm == ACCOUNT_TRADE_MODE_CONTEST) kind = "contest";
+   // TimeTradeServer() runs on between ticks (TimeCurrent() stops at the last quote);
+   // offsets are whole quarter hours.
+   long offset = (long)MathRound((double)(TimeTradeServer() - TimeGMT()) / 900.0) * 900;
+   return ",\"margin_mode\":" + JStr(margin) + ",\"account_kind\":" + JStr(kind)
+          + ",\"gmt_offset_secs\":" + JInt(offset);
+  }
+
+string TradeModeName(const long mode)
+  {
+   if(mode == SYMBOL_TRADE_MODE_DISABLED) return "disabled";
+   if(mode == SYMBOL_TRADE_MODE_LONGONLY) return "long_only";
+   if(mode == SYMBOL_TRADE_MODE_SHORTONLY) return "short_only";
+   if(mode == SYMBOL_TRADE_MODE_CLOSEONLY) return "close_only";
+   return "full";
+  }
+
+//--- the filling policies the symbol allows, as a JSON list: FOK and IOC from
+//--- SYMBOL_FILLING_MODE; RETURN with Market or Exchange execution (MQL5 reference)
+string FillingModesJson(const string symbol)
+  {
+   long fm = SymbolInfoInteger(symbol, SYMBOL_FILLING_MODE);
+   long exe = SymbolInfoInteger(symbol, SYMBOL_TRADE_EXEMODE);
+   string items = "";
+   if((fm & SYMBOL_FILLING_FOK) == SYMBOL_FILLING_FOK) items = "\"fok\"";
+   if((fm & SYMBOL_FILLING_IOC) == SYMBOL_FILLING_IOC)
+     {
+      if(items != "") items += ",";
+      items += "\"ioc\"";
+     }
+   if(exe == SYMBOL_TRADE_EXECUTION_MARKET || exe == SYMBOL_TRADE_EXECUTION_EXCHANGE)
+     {
+      if(items != "") items += ",";
+      items += "\"return\"";
+     }
+   return "[" + items + "]";
+  }
+
+//--- the fields symbol_info adds: ,"trade_mode":…,"filling_modes":[…],"stops_level":…,"currency_profit":…
+string SymbolFactsJson(const string symbol)
+  {
+   return ",\"trade_mode\":" + JStr(TradeModeName(SymbolInfoInteger(symbol, SYMBOL_TRADE_MODE)))
+          + ",\"filling_modes\":" + FillingModesJson(symbol)
+          + ",\"stops_level\":" + JInt(SymbolInfoInteger(symbol, SYMBOL_TRADE_STOPS_LEVEL))
+          + ",\"currency_profit\":" + JStr(SymbolInfoString(symbol, SYMBOL_CURRENCY_PROFIT));
+  }
+
+//--- order_send's `filling` (fok, ioc, return) into g_trade; false for another value
+bool ApplyFilling(const string filling)
+  {
+   if(filling == "fok")    { g_trade.SetTypeFilling(ORDER_FILLING_FOK);    return true; }
+   if(filling == "ioc")    { g_trade.SetTypeFilling(ORDER_FILLING_IOC);    return true; }
+   if(filling == "return") { g_trade.SetTypeFilling(ORDER_FILLING_RETURN); return true; }
+   return false;
+  }
+
+//+------------------------------------------------------------------+
 //| Socket I/O                                                       |
 //+------------------------------------------------------------------+
 void CloseSocket(const string why)
@@ -425,7 +495,7 @@ void TryConnect(void)
                   + ",\"server\":" + JStr(AccountInfoString(ACCOUNT_SERVER))
                   + ",\"company\":" + JStr(AccountInfoString(ACCOUNT_COMPANY))
                   + ",\"build\":" + JInt(TerminalInfoInteger(TERMINAL_BUILD))
-                  + ",\"paper\":false}}";
+                  + ",\"paper\":false" + AccountFactsJson() + "}}";
    SendLine(hello);
   }
 
@@ -677,7 +747,7 @@ void CmdInfo(const long id)
            + ",\"build\":" + JInt(TerminalInfoInteger(TERMINAL_BUILD))
            + ",\"paper\":false"
            + ",\"connected\":" + JBool((bool)TerminalInfoInteger(TERMINAL_CONNECTED))
-           + ",\"trade_allowed\":" + JBool(TradingAllowed()) + "}");
+           + ",\"trade_allowed\":" + JBool(TradingAllowed()) + AccountFactsJson() + "}");
   }
 
 void CmdAccount(const long id)
@@ -722,7 +792,7 @@ void CmdSymbolInfo(const long id, CJsonFlat &req)
            + ",\"volume_max\":" + JVol(SymbolInfoDouble(sym, SYMBOL_VOLUME_MAX))
            + ",\"volume_step\":" + JVol(SymbolInfoDouble(sym, SYMBOL_VOLUME_STEP))
            + ",\"bid\":" + JNum(tick.bid, dg)
-           + ",\"ask\":" + JNum(tick.ask, dg) + "}");
+           + ",\"ask\":" + JNum(tick.ask, dg) + SymbolFactsJson(sym) + "}");
   }
 
 void CmdQuotes(const long id, CJsonFlat &req)
@@ -792,9 +862,14 @@ void CmdOrderSend(const long id, CJsonFlat &req)
    if(!FreshTick(sym, tick)) { ReplyErr(id, RC_NO_QUOTE, "no bid/ask for " + sym + " yet (market closed, or the symbol was just selected); not sent"); return; }
    g_trade.SetExpertMagicNumber((ulong)magic);
    g_trade.SetDeviationInPoints((ulong)deviation);
-   bool by_symbol = g_trade.SetTypeFillingBySymbol(sym);
-   if(!by_symbol)
-      g_trade.SetTypeFilling(FillingFor(sym));   // neither FOK nor IOC allowed: return/exchange rules
+   string filling = req.Str("args.filling");   // absent: chosen by symbol
+   if(filling == "")
+     {
+      bool by_symbol = g_trade.SetTypeFillingBySymbol(sym);
+      if(!by_symbol)
+         g_trade.SetTypeFilling(FillingFor(sym));   // neither FOK nor IOC allowed: return/exchange rules
+     }
+   else if(!ApplyFilling(filling)) { ReplyErr(id, RC_BAD_ARGS, "filling must be fok, ioc or return"); return; }
    bool sent = (side == "buy") ? g_trade.Buy(volume, sym, 0.0, sl, tp, comment)
                                : g_trade.Sell(volume, sym, 0.0, sl, tp, comment);
    uint rc = g_trade.ResultRetcode();
@@ -1022,6 +1097,65 @@ void CmdChartRunStop(const long id, CJsonFlat &req, const bool run)
    ReplyOk(id, ChartStatusJson(chart, run));
   }
 
+//--- every symbol the broker offers (not only Market Watch)
+void CmdSymbols(const long id)
+  {
+   int total = SymbolsTotal(false);
+   string items = "";
+   for(int i = 0; i < total; i++)
+     {
+      string sym = SymbolName(i, false);
+      if(sym == "") continue;
+      bool visible = SymbolInfoInteger(sym, SYMBOL_VISIBLE) != 0 || SymbolInfoInteger(sym, SYMBOL_SELECT) != 0;
+      if(items != "") items += ",";
+      items += "{\"name\":" + JStr(sym)
+               + ",\"description\":" + JStr(SymbolInfoString(sym, SYMBOL_DESCRIPTION))
+               + ",\"path\":" + JStr(SymbolInfoString(sym, SYMBOL_PATH))
+               + ",\"trade_mode\":" + JStr(TradeModeName(SymbolInfoInteger(sym, SYMBOL_TRADE_MODE)))
+               + ",\"digits\":" + JInt(SymbolInfoInteger(sym, SYMBOL_DIGITS))
+               + ",\"visible\":" + JBool(visible) + "}";
+     }
+   ReplyOk(id, "{\"symbols\":[" + items + "]}");
+  }
+
+//--- deals that closed positions (entry out, inout, out_by) since `from` (server time), oldest first
+void CmdDealsSince(const long id, CJsonFlat &req)
+  {
+   datetime from = (datetime)req.Long("args.from", 0);
+   if(!HistorySelect(from, TimeCurrent() + 86400)) { ReplyErr(id, GetLastError(), "HistorySelect failed"); return; }
+   string deals = "";
+   int nd = HistoryDealsTotal();
+   for(int i = 0; i < nd; i++)
+     {
+      ulong d = HistoryDealGetTicket(i);
+      if(d == 0) continue;
+      long entry = HistoryDealGetInteger(d, DEAL_ENTRY);
+      if(entry == DEAL_ENTRY_IN) continue;
+      long type = HistoryDealGetInteger(d, DEAL_TYPE);
+      if(type != DEAL_TYPE_BUY && type != DEAL_TYPE_SELL) continue;
+      if(HistoryDealGetInteger(d, DEAL_TIME) < (long)from) continue;
+      string sym = HistoryDealGetString(d, DEAL_SYMBOL);
+      int dg = SymbolDigits(sym);
+      if(deals != "") deals += ",";
+      deals += "{\"deal\":" + JULong(d)
+               + ",\"order\":" + JULong((ulong)HistoryDealGetInteger(d, DEAL_ORDER))
+               + ",\"position\":" + JULong((ulong)HistoryDealGetInteger(d, DEAL_POSITION_ID))
+               + ",\"symbol\":" + JStr(sym)
+               + ",\"side\":" + JStr(type == DEAL_TYPE_BUY ? "buy" : "sell")
+               + ",\"entry\":" + JStr(DealEntryName(entry))
+               + ",\"volume\":" + JVol(HistoryDealGetDouble(d, DEAL_VOLUME))
+               + ",\"price\":" + JNum(HistoryDealGetDouble(d, DEAL_PRICE), dg)
+               + ",\"profit\":" + JNum(HistoryDealGetDouble(d, DEAL_PROFIT), 2)
+               + ",\"swap\":" + JNum(HistoryDealGetDouble(d, DEAL_SWAP), 2)
+               + ",\"commission\":" + JNum(HistoryDealGetDouble(d, DEAL_COMMISSION), 2)
+               + ",\"fee\":" + JNum(HistoryDealGetDouble(d, DEAL_FEE), 2)
+               + ",\"magic\":" + JInt(HistoryDealGetInteger(d, DEAL_MAGIC))
+               + ",\"comment\":" + JStr(HistoryDealGetString(d, DEAL_COMMENT))
+               + ",\"time\":" + JInt(HistoryDealGetInteger(d, DEAL_TIME)) + "}";
+     }
+   ReplyOk(id, "{\"deals\":[" + deals + "]}");
+  }
+
 //+------------------------------------------------------------------+
 //| Dispatch                                                         |
 //+------------------------------------------------------------------+
@@ -1067,6 +1201,8 @@ void HandleLine(const string line)
    else if(cmd == "chart_run")          CmdChartRunStop(id, msg, true);
    else if(cmd == "chart_stop")         CmdChartRunStop(id, msg, false);
    else if(cmd == "chart_status")       CmdChartStatus(id, msg);
+   else if(cmd == "symbols")            CmdSymbols(id);
+   else if(cmd == "deals_since")        CmdDealsSince(id, msg);
    else                                 ReplyErr(id, RC_UNKNOWN_COMMAND, "unknown command " + cmd);
   }
 

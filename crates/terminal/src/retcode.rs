@@ -24,8 +24,16 @@ pub const MARKET_CLOSED: u32 = 10018;
 pub const NO_MONEY: u32 = 10019;
 /// TRADE_RETCODE_CLIENT_DISABLES_AT (autotrading disabled in the terminal)
 pub const AUTOTRADING_DISABLED: u32 = 10027;
+/// TRADE_RETCODE_INVALID_FILL: the symbol does not allow the order's filling policy.
+pub const INVALID_FILL: u32 = 10030;
 /// TRADE_RETCODE_POSITION_CLOSED
 pub const POSITION_CLOSED: u32 = 10036;
+/// TRADE_RETCODE_LONG_ONLY
+pub const LONG_ONLY: u32 = 10042;
+/// TRADE_RETCODE_SHORT_ONLY
+pub const SHORT_ONLY: u32 = 10043;
+/// TRADE_RETCODE_CLOSE_ONLY
+pub const CLOSE_ONLY: u32 = 10044;
 /// ERR_WRONG_PARAMETER: the request's arguments are missing or malformed.
 pub const BAD_ARGS: u32 = 4003;
 /// The bridge's own code for an unknown command, in MQL5's user-error range
@@ -69,7 +77,7 @@ pub fn describe(code: u32) -> &'static str {
         AUTOTRADING_DISABLED => "autotrading disabled by client terminal (enable Algo Trading)",
         10028 => "request locked for processing",
         10029 => "order or position frozen",
-        10030 => "invalid order filling type",
+        INVALID_FILL => "invalid order filling type",
         10031 => "no connection with the trade server",
         10032 => "operation allowed only for live accounts",
         10033 => "pending orders limit reached",
@@ -80,9 +88,9 @@ pub fn describe(code: u32) -> &'static str {
         10039 => "a close order already exists for this position",
         10040 => "open positions limit reached",
         10041 => "pending order activation rejected",
-        10042 => "only long positions allowed",
-        10043 => "only short positions allowed",
-        10044 => "only position closing allowed",
+        LONG_ONLY => "only long positions allowed",
+        SHORT_ONLY => "only short positions allowed",
+        CLOSE_ONLY => "only position closing allowed",
         10045 => "position closing allowed only by FIFO rule",
         BAD_ARGS => "wrong parameters",
         UNKNOWN_COMMAND => "unknown command (the bridge EA is older than the agent: reinstall it with `companion-agent terminal setup`)",

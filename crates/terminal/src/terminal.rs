@@ -3,7 +3,8 @@
 use std::future::Future;
 
 use companion_protocol::{
-    AccountOutput, BrokerSymbol, Candle, ClosedDeal, Position, Side, TerminalInfo, Timeframe,
+    AccountOutput, BrokerSymbol, Candle, ClosedDeal, Filling, Position, Side, SymbolTradeMode,
+    TerminalInfo, Timeframe,
 };
 
 /// Why a terminal call failed.
@@ -31,7 +32,7 @@ impl TerminalError {
 }
 
 /// Symbol properties needed to size and round orders.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SymbolInfo {
     pub symbol: String,
     pub digits: u32,
@@ -44,6 +45,19 @@ pub struct SymbolInfo {
     pub volume_step: f64,
     pub bid: f64,
     pub ask: f64,
+    /// `SYMBOL_TRADE_MODE` (full when an older bridge does not say).
+    #[serde(default)]
+    pub trade_mode: SymbolTradeMode,
+    /// Filling policies the symbol allows (`SYMBOL_FILLING_MODE`); empty when an
+    /// older bridge does not say.
+    #[serde(default)]
+    pub filling_modes: Vec<Filling>,
+    /// `SYMBOL_TRADE_STOPS_LEVEL`: minimum SL/TP distance from the price, points.
+    #[serde(default)]
+    pub stops_level: u32,
+    /// `SYMBOL_CURRENCY_PROFIT` (empty when an older bridge does not say).
+    #[serde(default)]
+    pub currency_profit: String,
 }
 
 /// A market order to send.
@@ -57,6 +71,9 @@ pub struct OrderRequest {
     /// Carries the job id so a re-claimed trade can be found (MT5 keeps 31 chars).
     pub comment: String,
     pub magic: i64,
+    /// Filling policy (`ORDER_FILLING_*`); `None` leaves it to the bridge.
+    #[serde(default)]
+    pub filling: Option<Filling>,
 }
 
 /// A filled order. `None` = unknown: the terminal accepted the order but its deal

@@ -54,6 +54,7 @@ fn order(comment: &str, side: Side, volume: f64) -> OrderRequest {
         tp: None,
         comment: comment.into(),
         magic: 42,
+        filling: None,
     }
 }
 

@@ -240,6 +240,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             tp,
             comment: comment.clone(),
             magic: AGENT_MAGIC,
+            filling: sizing::filling(&si),
         };
         // Re-check the deadline right before the point of no return.
         if expired(job, Utc::now()) {

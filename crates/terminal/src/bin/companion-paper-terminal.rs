@@ -5,10 +5,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use companion_protocol::MarginMode;
 use companion_terminal::paper::{
-    self, ClientConfig, ConnectionFaults, Engine, EngineConfig, RejectRule,
+    self, ClientConfig, ConnectionFaults, Engine, EngineConfig, ForeignPosition, RejectRule,
 };
+
+/// `--margin-mode`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MarginArg {
+    Hedging,
+    Netting,
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,10 +67,31 @@ struct Args {
     /// Keep positions and history in this file across restarts.
     #[arg(long)]
     state_file: Option<PathBuf>,
+    /// JSON array of the broker's symbols; only these exist (docs/bridge-protocol.md).
+    #[arg(long, value_name = "FILE")]
+    symbols: Option<PathBuf>,
+    /// Built-in broker set-up: dotted-pro, suffix-m or netting (symbols + margin mode).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Account margin mode (default: the profile's, else hedging).
+    #[arg(long, value_enum)]
+    margin_mode: Option<MarginArg>,
+    /// A position opened at start by someone else, SYMBOL:SIDE:VOLUME:MAGIC
+    /// (magic 0 = a manual trade); repeatable.
+    #[arg(long = "foreign-position", value_name = "SYMBOL:SIDE:VOLUME:MAGIC")]
+    foreign_positions: Vec<ForeignPosition>,
+    /// Trade-server time minus UTC, seconds (every reported time is UTC + this).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    gmt_offset_secs: i64,
     /// Answer order_send/position_close without the deal's price, position and
     /// profit (null, as the EA does when the deal is not in the history yet).
     #[arg(long)]
     late_deals: bool,
+}
+
+fn fail(message: &str) -> std::process::ExitCode {
+    eprintln!("companion-paper-terminal: {message}");
+    std::process::ExitCode::from(2)
 }
 
 #[tokio::main]
@@ -75,7 +104,26 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let a = Args::parse();
-    let engine = Engine::new(
+    let profile = match a.profile.as_deref().map(paper::profile).transpose() {
+        Ok(p) => p,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let symbols = match &a.symbols {
+        Some(path) => match paper::load_symbols_file(path) {
+            Ok(s) => Some(s),
+            Err(e) => return fail(&format!("--symbols {}: {e}", path.display())),
+        },
+        None => profile.as_ref().map(|p| p.symbols.clone()),
+    };
+    let margin_mode = match a.margin_mode {
+        Some(MarginArg::Hedging) => MarginMode::Hedging,
+        Some(MarginArg::Netting) => MarginMode::Netting,
+        None => profile
+            .as_ref()
+            .map_or(MarginMode::Hedging, |p| p.margin_mode),
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut engine = Engine::new(
         EngineConfig {
             seed: a.seed,
             balance: a.balance,
@@ -88,10 +136,22 @@ async fn main() -> std::process::ExitCode {
             },
             orders_log: a.orders_log,
             state_file: a.state_file,
+            symbols,
+            margin_mode,
+            foreign_positions: a.foreign_positions.clone(),
+            gmt_offset_secs: a.gmt_offset_secs,
             late_deals: a.late_deals,
         },
-        chrono::Utc::now().timestamp_millis(),
+        now_ms,
     );
+    for f in &a.foreign_positions {
+        if !engine.knows_symbol(&f.symbol) {
+            return fail(&format!(
+                "--foreign-position: unknown symbol {:?} at this broker",
+                f.symbol
+            ));
+        }
+    }
     let engine = Arc::new(tokio::sync::Mutex::new(engine));
     tokio::spawn(paper::client::watch_stops(
         engine.clone(),
@@ -108,7 +168,7 @@ async fn main() -> std::process::ExitCode {
             drop_repeat: a.drop_repeat,
         },
     };
-    tracing::info!(agent = %cfg.agent, seed = a.seed, "paper terminal starting (simulated money)");
+    tracing::info!(agent = %cfg.agent, seed = a.seed, profile = ?a.profile, ?margin_mode, "paper terminal starting (simulated money)");
     match paper::run(cfg, engine).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

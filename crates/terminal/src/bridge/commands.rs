@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use companion_protocol::{AccountOutput, Candle, Position, Side, TerminalInfo, Timeframe};
+use companion_protocol::{
+    AccountOutput, BrokerSymbol, Candle, ClosedDeal, Position, Side, TerminalInfo, Timeframe,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -188,6 +190,7 @@ impl BridgeTerminal {
             comment: order.comment.clone(),
             magic: order.magic,
             deviation: 20,
+            filling: order.filling,
         };
         let v = self
             .call_with_timeout(cmd::ORDER_SEND, encode(&args), timeout)
@@ -269,7 +272,9 @@ impl Terminal for BridgeTerminal {
             server: non_empty(r.server),
             company: non_empty(r.company),
             build: (r.build != 0).then_some(r.build),
-            ..Default::default()
+            margin_mode: r.margin_mode,
+            account_kind: r.account_kind,
+            gmt_offset_secs: r.gmt_offset_secs,
         })
     }
 
@@ -420,6 +425,18 @@ impl Terminal for BridgeTerminal {
         let _: ChartStateResult = self.typed(cmd::CHART_STOP, &ChartArgs { chart_id }).await?;
         self.confirm_chart(chart_id, None, CHART_CONFIRM_TIMEOUT)
             .await
+    }
+
+    async fn symbols(&self) -> Result<Vec<BrokerSymbol>, TerminalError> {
+        let r: SymbolsResult = self.typed(cmd::SYMBOLS, &serde_json::json!({})).await?;
+        Ok(r.symbols)
+    }
+
+    async fn closed_deals(&self, from: i64) -> Result<Vec<ClosedDeal>, TerminalError> {
+        let r: DealsSinceResult = self
+            .typed(cmd::DEALS_SINCE, &DealsSinceArgs { from })
+            .await?;
+        Ok(r.deals)
     }
 }
 

@@ -452,7 +452,9 @@ impl BridgeTerminal {
             server: non_empty(&t.server),
             company: non_empty(&t.company),
             build: (t.build != 0).then_some(t.build),
-            ..Default::default()
+            margin_mode: t.margin_mode,
+            account_kind: t.account_kind,
+            gmt_offset_secs: t.gmt_offset_secs,
         };
         tracing::info!(%peer, paper = t.paper, "bridge terminal connected");
         self.inner.info_tx.send_replace(info);

@@ -4,6 +4,7 @@
 //! Both ends use these types: the agent's [`super::BridgeTerminal`] and the paper
 //! terminal. The MQL5 bridge EA builds the same JSON by hand.
 
+use companion_protocol::{AccountKind, BrokerSymbol, ClosedDeal, Filling, MarginMode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -30,6 +31,15 @@ pub struct HelloTerminal {
     pub build: i64,
     #[serde(default)]
     pub paper: bool,
+    /// `ACCOUNT_MARGIN_MODE` (bridges before 1.1 do not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin_mode: Option<MarginMode>,
+    /// `ACCOUNT_TRADE_MODE`: demo, contest or real.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_kind: Option<AccountKind>,
+    /// Trade-server time minus UTC, seconds (`TimeCurrent() - TimeGMT()`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gmt_offset_secs: Option<i64>,
 }
 
 /// First line the EA sends after connecting.
@@ -274,6 +284,12 @@ pub mod cmd {
     pub const CHART_STATUS: &str = "chart_status";
     /// Paper terminal only: move a symbol's price (tests drive SL/TP with it).
     pub const PAPER_SET_PRICE: &str = "paper_set_price";
+    /// Every symbol the broker offers.
+    pub const SYMBOLS: &str = "symbols";
+    /// Deals that closed positions (entry out/inout/out_by) since a time.
+    pub const DEALS_SINCE: &str = "deals_since";
+    /// Paper terminal only: close a position as the trader would by hand.
+    pub const PAPER_CLOSE_EXTERNAL: &str = "paper_close_external";
 }
 
 /// `info` result.
@@ -297,6 +313,15 @@ pub struct InfoResult {
     /// Algo trading allowed in the terminal and for this EA.
     #[serde(default)]
     pub trade_allowed: bool,
+    /// `ACCOUNT_MARGIN_MODE` (bridges before 1.1 do not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin_mode: Option<MarginMode>,
+    /// `ACCOUNT_TRADE_MODE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_kind: Option<AccountKind>,
+    /// Trade-server time minus UTC, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gmt_offset_secs: Option<i64>,
 }
 
 /// `account` result.
@@ -411,6 +436,9 @@ pub struct OrderSendArgs {
     /// Allowed slippage in points.
     #[serde(default)]
     pub deviation: u32,
+    /// Filling policy; absent = the bridge's default (FOK at the paper terminal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filling: Option<Filling>,
 }
 
 /// `order_send` result. The deal may not be in the terminal's history yet when
@@ -586,6 +614,34 @@ pub struct ChartStateResult {
 pub struct SetPriceArgs {
     pub symbol: String,
     pub bid: f64,
+}
+
+/// `symbols` result: every symbol the broker offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SymbolsResult {
+    #[serde(default)]
+    pub symbols: Vec<BrokerSymbol>,
+}
+
+/// `deals_since` args.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealsSinceArgs {
+    /// Trade-server seconds; deals at or after it.
+    #[serde(default)]
+    pub from: i64,
+}
+
+/// `deals_since` result: closing deals, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DealsSinceResult {
+    #[serde(default)]
+    pub deals: Vec<ClosedDeal>,
+}
+
+/// `paper_close_external` args.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketArgs {
+    pub ticket: u64,
 }
 
 /// `ping` result.

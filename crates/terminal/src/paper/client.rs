@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 use super::engine::Engine;
 use crate::bridge::codec::MessageReader;
-use crate::bridge::wire::{Hello, HelloRefusal, HelloTerminal, Message, PROTOCOL_VERSION};
+use crate::bridge::wire::{Hello, HelloRefusal, Message, PROTOCOL_VERSION};
 
 /// Connection faults.
 #[derive(Debug, Clone, Default)]
@@ -94,16 +94,11 @@ async fn serve(
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut reader = MessageReader::new(read);
+    let terminal = engine.lock().await.hello_terminal(&cfg.login);
     let hello = Message::Hello(Hello {
         token: cfg.token.clone(),
         protocol_version: PROTOCOL_VERSION,
-        terminal: HelloTerminal {
-            login: cfg.login.clone(),
-            server: "Companion-Paper".into(),
-            company: "Companion paper trading (simulated money)".into(),
-            build: 4755,
-            paper: true,
-        },
+        terminal,
     });
     if write.write_all(hello.to_line().as_bytes()).await.is_err() {
         return Ok(Ended::Reconnect);

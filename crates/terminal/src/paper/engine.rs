@@ -10,14 +10,62 @@ mod persistence;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use companion_protocol::{
+    AccountKind, ClosedDeal, DealEntry, Filling, MarginMode, Side, SymbolTradeMode,
+};
 use serde_json::{json, Value};
 
-use super::market::Market;
+use super::market::{Market, SymbolSpec};
 use crate::bridge::wire::{self, retcode, Reply, Request};
 use crate::bridge::{parse_timeframe, MAX_COMMENT_CHARS};
 
-use book::{apply_fill, fresh_book_id, Book, Chart};
+use book::{fresh_book_id, Book, Chart};
 pub use persistence::{LoggedFill, OrderLogLine};
+
+/// A position someone else opened before the paper terminal started
+/// (`--foreign-position SYMBOL:SIDE:VOLUME:MAGIC`; magic 0 = a manual trade).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForeignPosition {
+    pub symbol: String,
+    pub buy: bool,
+    pub volume: f64,
+    pub magic: i64,
+}
+
+impl std::str::FromStr for ForeignPosition {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [symbol, side, volume, magic] = parts.as_slice() else {
+            return Err(format!(
+                "{s:?} is not SYMBOL:SIDE:VOLUME:MAGIC (e.g. EURUSD:buy:0.1:0)"
+            ));
+        };
+        let buy = match *side {
+            "buy" => true,
+            "sell" => false,
+            other => return Err(format!("side {other:?} is not buy or sell")),
+        };
+        let volume: f64 = volume
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v > 0.0)
+            .ok_or_else(|| format!("volume {volume:?} is not a positive number"))?;
+        let magic: i64 = magic
+            .parse()
+            .map_err(|_| format!("magic {magic:?} is not an integer"))?;
+        if symbol.is_empty() {
+            return Err("the symbol is empty".into());
+        }
+        Ok(ForeignPosition {
+            symbol: symbol.to_string(),
+            buy,
+            volume,
+            magic,
+        })
+    }
+}
 
 /// Which orders to reject.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +107,14 @@ pub struct EngineConfig {
     pub orders_log: Option<PathBuf>,
     /// Persists the account (positions, history) across restarts.
     pub state_file: Option<PathBuf>,
+    /// The broker's symbol list (`--symbols`, `--profile`): only these exist.
+    /// `None`: the built-in symbols and any six-capital-letter currency pair.
+    pub symbols: Option<Vec<SymbolSpec>>,
+    pub margin_mode: MarginMode,
+    /// Opened at start (when the book is new), as if by someone else.
+    pub foreign_positions: Vec<ForeignPosition>,
+    /// Trade-server time minus UTC: every time the terminal reports is UTC + this.
+    pub gmt_offset_secs: i64,
     /// Answer order_send/position_close as a real EA does when the deal is not in
     /// the history yet: price, position and profit unknown (`null`); the deal is in
     /// `history_by_comment` right after.
@@ -76,6 +132,10 @@ impl Default for EngineConfig {
             reject: RejectRule::default(),
             orders_log: None,
             state_file: None,
+            symbols: None,
+            margin_mode: MarginMode::Hedging,
+            foreign_positions: Vec::new(),
+            gmt_offset_secs: 0,
             late_deals: false,
         }
     }
@@ -123,16 +183,68 @@ impl Engine {
             orders: Vec::new(),
             charts: BTreeMap::new(),
         };
-        let book = cfg
+        let saved = cfg
             .state_file
             .as_ref()
             .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice::<Book>(&b).ok())
-            .unwrap_or(fresh);
-        let market = Market::new(cfg.seed, cfg.tick_ms, now_ms);
+            .and_then(|b| serde_json::from_slice::<Book>(&b).ok());
+        let is_fresh = saved.is_none();
+        let book = saved.unwrap_or(fresh);
+        let mut market = Market::with_symbols(cfg.seed, cfg.tick_ms, now_ms, cfg.symbols.clone());
+        market.set_time_offset(cfg.gmt_offset_secs);
         let mut engine = Engine { cfg, market, book };
-        engine.replay_orders_log();
+        if is_fresh {
+            engine.open_foreign_positions(now_ms);
+        }
+        engine.replay_orders_log(now_ms);
         engine
+    }
+
+    /// True when the market trades `symbol`.
+    pub fn knows_symbol(&mut self, symbol: &str) -> bool {
+        self.market.spec(symbol).is_some()
+    }
+
+    /// The terminal's time: trade-server seconds (UTC + the GMT offset).
+    pub(super) fn server_secs(&self, now_ms: i64) -> i64 {
+        now_ms.div_euclid(1000) + self.cfg.gmt_offset_secs
+    }
+
+    /// What the hello says about the terminal (the login is the client's).
+    pub fn hello_terminal(&self, login: &str) -> wire::HelloTerminal {
+        wire::HelloTerminal {
+            login: login.to_string(),
+            server: "Companion-Paper".into(),
+            company: "Companion paper trading (simulated money)".into(),
+            build: 4755,
+            paper: true,
+            margin_mode: Some(self.cfg.margin_mode),
+            account_kind: Some(AccountKind::Demo),
+            gmt_offset_secs: Some(self.cfg.gmt_offset_secs),
+        }
+    }
+
+    fn open_foreign_positions(&mut self, now_ms: i64) {
+        let foreign = self.cfg.foreign_positions.clone();
+        for f in &foreign {
+            let Some(q) = self.quote(&f.symbol, now_ms) else {
+                tracing::error!(symbol = %f.symbol, "foreign position on an unknown symbol skipped");
+                continue;
+            };
+            let fill = LoggedFill {
+                order: self.book.next_order,
+                deal: self.book.next_deal,
+                price: if f.buy { q.ask } else { q.bid },
+                sl: 0.0,
+                tp: 0.0,
+                magic: f.magic,
+                time: self.server_secs(now_ms),
+            };
+            self.apply_fill(&f.symbol, f.buy, f.volume, "", &fill, now_ms);
+        }
+        if !foreign.is_empty() {
+            self.save();
+        }
     }
 
     /// Answers one request at `now_ms`.
@@ -148,7 +260,7 @@ impl Engine {
     fn dispatch(&mut self, req: &Request, now_ms: i64) -> Outcome {
         let a = &req.args;
         match req.cmd.as_str() {
-            wire::cmd::PING => Ok(json!({ "time": now_ms / 1000 })),
+            wire::cmd::PING => Ok(json!({ "time": self.server_secs(now_ms) })),
             wire::cmd::INFO => Ok(json!(wire::InfoResult {
                 login: paper_login(self.cfg.seed),
                 server: "Companion-Paper".into(),
@@ -158,7 +270,35 @@ impl Engine {
                 paper: true,
                 connected: true,
                 trade_allowed: true,
+                margin_mode: Some(self.cfg.margin_mode),
+                account_kind: Some(AccountKind::Demo),
+                gmt_offset_secs: Some(self.cfg.gmt_offset_secs),
             })),
+            wire::cmd::SYMBOLS => {
+                let symbols = self
+                    .market
+                    .listed()
+                    .iter()
+                    .map(SymbolSpec::broker_symbol)
+                    .collect();
+                Ok(json!(wire::SymbolsResult { symbols }))
+            }
+            wire::cmd::DEALS_SINCE => {
+                let d: wire::DealsSinceArgs = args(a)?;
+                Ok(json!(wire::DealsSinceResult {
+                    deals: self.closed_deals(d.from)
+                }))
+            }
+            wire::cmd::PAPER_CLOSE_EXTERNAL => {
+                let t: wire::TicketArgs = args(a)?;
+                let idx = self.position_index(t.ticket)?;
+                let p = self.book.positions[idx].clone();
+                let price = self.close_price(&p, now_ms);
+                // As the trader closing it by hand: no comment, no magic.
+                let r = self.close_at(idx, price, "", 0, now_ms);
+                self.save();
+                Ok(json!(r))
+            }
             wire::cmd::ACCOUNT => Ok(json!(self.account(now_ms))),
             wire::cmd::POSITIONS => {
                 let positions = self.book.positions.clone();
@@ -178,6 +318,7 @@ impl Engine {
             }
             wire::cmd::QUOTES => {
                 let q: wire::QuotesArgs = args(a)?;
+                let time = self.server_secs(now_ms);
                 let quotes: Vec<_> = q
                     .symbols
                     .iter()
@@ -186,7 +327,7 @@ impl Engine {
                             symbol: s.clone(),
                             bid: q.bid,
                             ask: q.ask,
-                            time: now_ms / 1000,
+                            time,
                         })
                     })
                     .collect();
@@ -367,6 +508,35 @@ impl Engine {
             .market
             .spec(&o.symbol)
             .ok_or_else(|| reject(retcode::UNKNOWN_SYMBOL))?;
+        // On a netting account the order may only reduce the symbol's position.
+        let existing = if self.cfg.margin_mode.is_netting() {
+            self.book
+                .positions
+                .iter()
+                .find(|p| p.symbol == o.symbol)
+                .cloned()
+        } else {
+            None
+        };
+        let reduces_only = existing
+            .as_ref()
+            .is_some_and(|p| p.buy != buy && o.volume <= p.volume + 1e-9);
+        match spec.trade_mode {
+            SymbolTradeMode::Disabled => return Err(reject(retcode::TRADE_DISABLED)),
+            SymbolTradeMode::CloseOnly if !reduces_only => return Err(reject(retcode::CLOSE_ONLY)),
+            SymbolTradeMode::LongOnly if !buy && !reduces_only => {
+                return Err(reject(retcode::LONG_ONLY))
+            }
+            SymbolTradeMode::ShortOnly if buy && !reduces_only => {
+                return Err(reject(retcode::SHORT_ONLY))
+            }
+            _ => {}
+        }
+        // An order without a filling policy is FOK, as MT5's default (0) is.
+        let filling = o.filling.unwrap_or(Filling::Fok);
+        if !spec.filling.contains(&filling) {
+            return Err(reject(retcode::INVALID_FILL));
+        }
         let steps = o.volume / spec.volume_step;
         if !o.volume.is_finite()
             || o.volume < spec.volume_min - 1e-9
@@ -379,26 +549,41 @@ impl Engine {
             .quote(&o.symbol, now_ms)
             .ok_or_else(|| reject(retcode::UNKNOWN_SYMBOL))?;
         let price = if buy { q.ask } else { q.bid };
-        // Stops must sit on the right side of the price the position closes at.
+        // Stops must sit on the right side of the price the position closes at,
+        // at least the symbol's stops level away.
         let close_at = if buy { q.bid } else { q.ask };
+        let level = f64::from(spec.stops_level_points) * spec.point();
+        let far_enough = |d: f64| {
+            if level > 0.0 {
+                d >= level - spec.point() * 1e-6
+            } else {
+                d > 0.0
+            }
+        };
         let sl_ok = o.sl == 0.0
-            || if buy {
-                o.sl < close_at
+            || far_enough(if buy {
+                close_at - o.sl
             } else {
-                o.sl > close_at
-            };
+                o.sl - close_at
+            });
         let tp_ok = o.tp == 0.0
-            || if buy {
-                o.tp > close_at
+            || far_enough(if buy {
+                o.tp - close_at
             } else {
-                o.tp < close_at
-            };
+                close_at - o.tp
+            });
         if !sl_ok || !tp_ok || o.sl < 0.0 || o.tp < 0.0 {
             return Err(reject(retcode::INVALID_STOPS));
         }
-        let need = self.margin(&o.symbol, o.volume, price, now_ms);
+        // Netting: an opposite order needs margin only for what it opens beyond
+        // the position it closes.
+        let opens = match &existing {
+            Some(p) if p.buy != buy => (o.volume - p.volume).max(0.0),
+            _ => o.volume,
+        };
+        let need = self.margin(&o.symbol, opens, price, now_ms);
         let acct = self.account(now_ms);
-        if need > acct.margin_free {
+        if opens > 0.0 && need > acct.margin_free {
             return Err(reject(retcode::NO_MONEY));
         }
         let fill = LoggedFill {
@@ -408,9 +593,9 @@ impl Engine {
             sl: o.sl,
             tp: o.tp,
             magic: o.magic,
-            time: now_ms / 1000,
+            time: self.server_secs(now_ms),
         };
-        apply_fill(&mut self.book, &o.symbol, buy, o.volume, &o.comment, &fill);
+        let position = self.apply_fill(&o.symbol, buy, o.volume, &o.comment, &fill, now_ms);
         let (order, deal) = (fill.order, fill.deal);
         Ok((
             wire::OrderSendResult {
@@ -418,7 +603,7 @@ impl Engine {
                 order,
                 deal,
                 deal_known: !self.cfg.late_deals,
-                position: (!self.cfg.late_deals).then_some(order),
+                position: (!self.cfg.late_deals).then_some(position),
                 price: (!self.cfg.late_deals).then_some(price),
                 volume: Some(o.volume),
                 commission: (!self.cfg.late_deals).then_some(0.0),
@@ -427,28 +612,85 @@ impl Engine {
         ))
     }
 
+    /// The index of open position `ticket`, or MT5's error for a closed or
+    /// unknown one.
+    fn position_index(&self, ticket: u64) -> Result<usize, (u32, String)> {
+        if let Some(idx) = self.book.positions.iter().position(|p| p.ticket == ticket) {
+            return Ok(idx);
+        }
+        let closed = self
+            .book
+            .deals
+            .iter()
+            .any(|d| d.position == ticket && d.entry != "in");
+        Err(if closed {
+            reject(retcode::POSITION_CLOSED)
+        } else {
+            reject(retcode::POSITION_NOT_FOUND)
+        })
+    }
+
     fn position_close(&mut self, ticket: u64, comment: &str, now_ms: i64) -> Outcome {
         if comment.chars().count() > MAX_COMMENT_CHARS {
             return Err((retcode::INVALID, "comment longer than 31 characters".into()));
         }
         // The ticket or the position identifier (the same number here).
-        let Some(idx) = self.book.positions.iter().position(|p| p.ticket == ticket) else {
-            let closed = self
-                .book
-                .deals
-                .iter()
-                .any(|d| d.position == ticket && d.entry == "out");
-            return Err(if closed {
-                reject(retcode::POSITION_CLOSED)
-            } else {
-                reject(retcode::POSITION_NOT_FOUND)
-            });
-        };
+        let idx = self.position_index(ticket)?;
         let p = self.book.positions[idx].clone();
+        // A disabled symbol refuses closes too (close-only ones accept them).
+        if self
+            .market
+            .spec(&p.symbol)
+            .is_some_and(|s| s.trade_mode == SymbolTradeMode::Disabled)
+        {
+            return Err(reject(retcode::TRADE_DISABLED));
+        }
         let price = self.close_price(&p, now_ms);
-        let r = self.close_at(idx, price, comment, now_ms);
+        let r = self.close_at(idx, price, comment, p.magic, now_ms);
         self.save();
         Ok(json!(r))
+    }
+
+    /// Deals that closed (part of) a position at or after `from` (server seconds),
+    /// oldest first.
+    fn closed_deals(&self, from: i64) -> Vec<ClosedDeal> {
+        let mut out: Vec<ClosedDeal> = self
+            .book
+            .deals
+            .iter()
+            .filter(|d| d.time >= from)
+            .filter_map(|d| {
+                let entry = match d.entry.as_str() {
+                    "out" => DealEntry::Out,
+                    "inout" => DealEntry::Inout,
+                    "out_by" => DealEntry::OutBy,
+                    _ => return None,
+                };
+                Some(ClosedDeal {
+                    deal: d.deal,
+                    order: d.order,
+                    position: d.position,
+                    symbol: d.symbol.clone(),
+                    side: if d.side == "sell" {
+                        Side::Sell
+                    } else {
+                        Side::Buy
+                    },
+                    entry,
+                    volume: d.volume,
+                    price: d.price,
+                    profit: d.profit,
+                    swap: 0.0,
+                    commission: 0.0,
+                    fee: 0.0,
+                    magic: d.magic,
+                    comment: d.comment.clone(),
+                    time: d.time,
+                })
+            })
+            .collect();
+        out.sort_by_key(|d| (d.time, d.deal));
+        out
     }
 }
 
@@ -581,6 +823,86 @@ mod tests {
             .as_array()
             .unwrap()
             .clone()
+    }
+
+    #[test]
+    fn netting_replay_reduces_the_position_again_and_foreign_positions_open_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let netting = || EngineConfig {
+            margin_mode: MarginMode::Netting,
+            foreign_positions: vec!["EURUSD:buy:0.3:0".parse().unwrap()],
+            ..persisted(dir.path())
+        };
+        let mut e = Engine::new(netting(), 0);
+        let pos = positions(&mut e);
+        assert_eq!(pos.len(), 1);
+        assert_eq!(
+            (pos[0]["magic"].as_i64(), pos[0]["comment"].as_str()),
+            (Some(0), Some(""))
+        );
+        let ticket = pos[0]["ticket"].as_u64().unwrap();
+        let book_before = std::fs::read(&state).unwrap();
+        let r = e
+            .handle(
+                &req(
+                    "order_send",
+                    json!({"symbol":"EURUSD","side":"sell","volume":0.1,"comment":"j1","magic":5}),
+                ),
+                0,
+            )
+            .result
+            .unwrap();
+        assert_eq!(r["position"].as_u64(), Some(ticket));
+        let balance = e.handle(&req("account", json!({})), 0).result.unwrap()["balance"].clone();
+        drop(e);
+        // Killed between the log line and the book save: the replay reduces it again.
+        std::fs::write(&state, &book_before).unwrap();
+        let mut restarted = Engine::new(netting(), 0);
+        let pos = positions(&mut restarted);
+        assert_eq!(
+            pos.len(),
+            1,
+            "the foreign position is not opened a second time"
+        );
+        assert_eq!(pos[0]["ticket"].as_u64(), Some(ticket));
+        assert!((pos[0]["volume"].as_f64().unwrap() - 0.2).abs() < 1e-9);
+        let deals = restarted
+            .handle(&req("deals_since", json!({"from":0})), 0)
+            .result
+            .unwrap();
+        let deals = deals["deals"].as_array().unwrap();
+        assert_eq!(deals.len(), 1);
+        assert_eq!(deals[0]["entry"], "out");
+        assert_eq!(deals[0]["magic"].as_i64(), Some(5));
+        let acct = restarted
+            .handle(&req("account", json!({})), 0)
+            .result
+            .unwrap();
+        assert_eq!(acct["balance"], balance, "the realised loss is booked once");
+    }
+
+    #[test]
+    fn foreign_position_specs_parse() {
+        let f: ForeignPosition = "US30.cash:sell:0.5:777".parse().unwrap();
+        assert_eq!(
+            f,
+            ForeignPosition {
+                symbol: "US30.cash".into(),
+                buy: false,
+                volume: 0.5,
+                magic: 777
+            }
+        );
+        for bad in [
+            "EURUSD:buy:0.1",
+            "EURUSD:long:0.1:0",
+            "EURUSD:buy:-1:0",
+            "EURUSD:buy:0.1:x",
+            ":buy:0.1:0",
+        ] {
+            assert!(bad.parse::<ForeignPosition>().is_err(), "{bad}");
+        }
     }
 
     #[test]

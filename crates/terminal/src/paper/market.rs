@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use companion_protocol::{Candle, Timeframe};
+use companion_protocol::{BrokerSymbol, Candle, Filling, SymbolTradeMode, Timeframe};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
@@ -29,12 +29,68 @@ pub struct SymbolSpec {
     pub volume_min: f64,
     pub volume_max: f64,
     pub volume_step: f64,
+    /// Smallest price change; prices are multiples of it.
+    pub tick_size: f64,
+    pub trade_mode: SymbolTradeMode,
+    /// Filling policies orders may ask for.
+    pub filling: Vec<Filling>,
+    /// `SYMBOL_TRADE_STOPS_LEVEL`: minimum SL/TP distance from the price, points.
+    pub stops_level_points: u32,
+    /// Currency of the symbol's profit (`SYMBOL_CURRENCY_PROFIT`).
+    pub currency_profit: String,
+    pub description: String,
+    pub path: String,
+    /// Shown in Market Watch.
+    pub visible: bool,
 }
 
 impl SymbolSpec {
     pub fn point(&self) -> f64 {
         10f64.powi(-(self.digits as i32))
     }
+
+    /// The entry of the `symbols` command.
+    pub fn broker_symbol(&self) -> BrokerSymbol {
+        BrokerSymbol {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            path: self.path.clone(),
+            trade_mode: self.trade_mode,
+            digits: self.digits,
+            visible: self.visible,
+        }
+    }
+}
+
+/// All three filling policies (what a symbol allows unless told otherwise).
+pub fn all_fillings() -> Vec<Filling> {
+    vec![Filling::Fok, Filling::Ioc, Filling::Return]
+}
+
+/// A symbol's `SYMBOL_PATH` when none is given: `Forex\EURUSD.pro`, `Metals\GOLD`, …
+pub fn default_path(name: &str) -> String {
+    let upper = name.to_ascii_uppercase();
+    let group = if ["XAU", "XAG", "XPT", "XPD", "GOLD", "SILVER"]
+        .iter()
+        .any(|p| upper.starts_with(p))
+    {
+        "Metals"
+    } else if ["BTC", "ETH", "LTC", "XRP", "SOL"]
+        .iter()
+        .any(|p| upper.starts_with(p))
+    {
+        "Crypto"
+    } else if upper.len() >= 6 && upper.bytes().take(6).all(|b| b.is_ascii_uppercase()) {
+        "Forex"
+    } else if ["OIL", "USOIL", "UKOIL", "BRENT", "WTI", "NGAS"]
+        .iter()
+        .any(|p| upper.starts_with(p))
+    {
+        "Energies"
+    } else {
+        "Indices"
+    };
+    format!("{group}\\{name}")
 }
 
 fn fx(name: &str, price: f64, digits: u32, spread: u32) -> SymbolSpec {
@@ -48,6 +104,14 @@ fn fx(name: &str, price: f64, digits: u32, spread: u32) -> SymbolSpec {
         volume_min: 0.01,
         volume_max: 100.0,
         volume_step: 0.01,
+        tick_size: 10f64.powi(-(digits as i32)),
+        trade_mode: SymbolTradeMode::Full,
+        filling: all_fillings(),
+        stops_level_points: 0,
+        currency_profit: name.get(3..6).unwrap_or("USD").to_string(),
+        description: String::new(),
+        path: default_path(name),
+        visible: true,
     }
 }
 
@@ -66,26 +130,18 @@ pub fn builtin_symbols() -> Vec<SymbolSpec> {
         fx("EURJPY", 164.000, 3, 20),
     ];
     v.push(SymbolSpec {
-        name: "XAUUSD".into(),
-        digits: 2,
         contract_size: 100.0,
-        base_price: 2350.0,
         spread_points: 25,
         step_volatility: 0.00008,
-        volume_min: 0.01,
         volume_max: 50.0,
-        volume_step: 0.01,
+        ..fx("XAUUSD", 2350.0, 2, 25)
     });
     v.push(SymbolSpec {
-        name: "BTCUSD".into(),
-        digits: 2,
         contract_size: 1.0,
-        base_price: 65_000.0,
         spread_points: 1500,
         step_volatility: 0.0002,
-        volume_min: 0.01,
         volume_max: 10.0,
-        volume_step: 0.01,
+        ..fx("BTCUSD", 65_000.0, 2, 1500)
     });
     v
 }
@@ -129,6 +185,12 @@ pub struct Market {
     tick_ms: u64,
     origin_ms: i64,
     specs: HashMap<String, SymbolSpec>,
+    /// The listed symbols' names, in their list's order (for `symbols`).
+    order: Vec<String>,
+    /// Any six-capital-letter name is a currency pair (no symbol list given).
+    derive: bool,
+    /// Trade-server time minus UTC: candle times are the server's clock.
+    time_offset_secs: i64,
     walks: HashMap<String, Walk>,
 }
 
@@ -147,23 +209,53 @@ fn round_to(x: f64, digits: u32) -> f64 {
 impl Market {
     /// A market whose walks start at `origin_ms` (Unix milliseconds).
     pub fn new(seed: u64, tick_ms: u64, origin_ms: i64) -> Self {
-        let specs = builtin_symbols()
-            .into_iter()
-            .map(|s| (s.name.clone(), s))
-            .collect();
+        Self::with_symbols(seed, tick_ms, origin_ms, None)
+    }
+
+    /// A market of exactly `symbols` (a broker's list: any other name is unknown),
+    /// or of the built-in symbols plus any six-capital-letter pair when `None`.
+    pub fn with_symbols(
+        seed: u64,
+        tick_ms: u64,
+        origin_ms: i64,
+        symbols: Option<Vec<SymbolSpec>>,
+    ) -> Self {
+        let derive = symbols.is_none();
+        let list = symbols.unwrap_or_else(builtin_symbols);
+        let order = list.iter().map(|s| s.name.clone()).collect();
+        let specs = list.into_iter().map(|s| (s.name.clone(), s)).collect();
         Market {
             seed,
             tick_ms,
             origin_ms,
             specs,
+            order,
+            derive,
+            time_offset_secs: 0,
             walks: HashMap::new(),
         }
+    }
+
+    /// Candle times become trade-server times (UTC + `secs`).
+    pub fn set_time_offset(&mut self, secs: i64) {
+        self.time_offset_secs = secs;
+    }
+
+    /// Every listed symbol, in list order (derived pairs are not listed).
+    pub fn listed(&self) -> Vec<SymbolSpec> {
+        self.order
+            .iter()
+            .filter_map(|n| self.specs.get(n).cloned())
+            .collect()
     }
 
     /// The spec of `symbol`, if the market trades it.
     pub fn spec(&mut self, symbol: &str) -> Option<SymbolSpec> {
         if let Some(s) = self.specs.get(symbol) {
             return Some(s.clone());
+        }
+        if !self.derive {
+            return None;
         }
         let s = derived_spec(symbol)?;
         self.specs.insert(symbol.to_string(), s.clone());
@@ -205,7 +297,12 @@ impl Market {
             w.step += 1;
         }
         let mid = spec.base_price * w.log_offset.exp();
-        let bid = round_to(mid, spec.digits);
+        let tick = if spec.tick_size > 0.0 {
+            spec.tick_size
+        } else {
+            spec.point()
+        };
+        let bid = round_to((mid / tick).round() * tick, spec.digits);
         let ask = round_to(bid + spec.spread_points as f64 * spec.point(), spec.digits);
         Some(Quote { bid, ask })
     }
@@ -229,35 +326,65 @@ impl Market {
         let spec = self.spec(symbol)?;
         let q = self.quote(symbol, now_ms)?;
         let point = spec.point();
+        let tick_size = if spec.tick_size > 0.0 {
+            spec.tick_size
+        } else {
+            point
+        };
         Some(SymbolInfo {
             symbol: spec.name.clone(),
             digits: spec.digits,
             point,
             contract_size: spec.contract_size,
-            tick_size: point,
-            tick_value: point * spec.contract_size * self.quote_to_usd(symbol, q.bid, now_ms),
+            tick_size,
+            tick_value: tick_size * spec.contract_size * self.quote_to_usd(symbol, q.bid, now_ms),
             volume_min: spec.volume_min,
             volume_max: spec.volume_max,
             volume_step: spec.volume_step,
             bid: q.bid,
             ask: q.ask,
+            trade_mode: spec.trade_mode,
+            filling_modes: spec.filling.clone(),
+            stops_level: spec.stops_level_points,
+            currency_profit: spec.currency_profit.clone(),
         })
     }
 
-    /// Value in USD of one unit of `symbol`'s quote currency.
+    /// Value in USD of one unit of `symbol`'s profit currency.
     pub fn quote_to_usd(&mut self, symbol: &str, price: f64, now_ms: i64) -> f64 {
-        if symbol.len() < 6 || symbol.ends_with("USD") {
+        let Some(spec) = self.spec(symbol) else {
+            return 1.0;
+        };
+        let cur = spec.currency_profit.to_ascii_uppercase();
+        if cur.is_empty() || cur == "USD" {
             return 1.0;
         }
-        if symbol.starts_with("USD") {
+        // The symbol itself quotes USD in its profit currency (USDJPY, USDJPY.pro).
+        if symbol
+            .to_ascii_uppercase()
+            .starts_with(&format!("USD{cur}"))
+        {
             return if price > 0.0 { 1.0 / price } else { 1.0 };
         }
-        let quote = &symbol[symbol.len() - 3..];
-        if let Some(q) = self.quote(&format!("{quote}USD"), now_ms) {
-            return q.bid;
-        }
-        if let Some(q) = self.quote(&format!("USD{quote}"), now_ms) {
-            return 1.0 / q.bid;
+        // Another symbol converts it: CURUSD (× bid) or USDCUR (÷ bid), with or
+        // without the broker's suffix.
+        for (prefix, direct) in [(format!("{cur}USD"), true), (format!("USD{cur}"), false)] {
+            let name = if self.spec(&prefix).is_some() {
+                Some(prefix.clone())
+            } else {
+                let mut names: Vec<&String> = self
+                    .order
+                    .iter()
+                    .filter(|n| n.to_ascii_uppercase().starts_with(&prefix))
+                    .collect();
+                names.sort();
+                names.first().map(|n| n.to_string())
+            };
+            if let Some(q) = name.and_then(|n| self.quote(&n, now_ms)) {
+                if q.bid > 0.0 {
+                    return if direct { q.bid } else { 1.0 / q.bid };
+                }
+            }
         }
         1.0
     }
@@ -275,7 +402,7 @@ impl Market {
         let spec = self.spec(symbol)?;
         let q = self.quote(symbol, now_ms)?;
         let secs = tf.seconds();
-        let now = now_ms.div_euclid(1000);
+        let now = now_ms.div_euclid(1000) + self.time_offset_secs;
         let last_open = now - now.rem_euclid(secs);
         let bar_vol = (spec.step_volatility * ((secs as f64).sqrt())).min(0.05);
         let mut close = q.bid;

@@ -5,6 +5,10 @@
 pub mod client;
 pub mod engine;
 pub mod market;
+pub mod symbols;
 
 pub use client::{run, ClientConfig, ClientError, ConnectionFaults};
-pub use engine::{paper_login, Engine, EngineConfig, OrderLogLine, RejectRule};
+pub use engine::{paper_login, Engine, EngineConfig, ForeignPosition, OrderLogLine, RejectRule};
+pub use symbols::{
+    load_symbols_file, parse_symbols, profile, Profile, SymbolsError, PROFILE_NAMES,
+};

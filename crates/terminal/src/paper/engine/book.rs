@@ -61,6 +61,17 @@ impl Engine {
     }
 
     pub(super) fn profit(&mut self, p: &PaperPosition, close_price: f64, now_ms: i64) -> f64 {
+        self.profit_for(p, p.volume, close_price, now_ms)
+    }
+
+    /// Profit of closing `volume` of `p` at `close_price`.
+    pub(super) fn profit_for(
+        &mut self,
+        p: &PaperPosition,
+        volume: f64,
+        close_price: f64,
+        now_ms: i64,
+    ) -> f64 {
         let contract = self
             .market
             .spec(&p.symbol)
@@ -69,7 +80,7 @@ impl Engine {
         let dir = if p.buy { 1.0 } else { -1.0 };
         let to_usd = self.market.quote_to_usd(&p.symbol, close_price, now_ms);
         round_to(
-            (close_price - p.price_open) * dir * p.volume * contract * to_usd,
+            (close_price - p.price_open) * dir * volume * contract * to_usd,
             2,
         )
     }
@@ -135,12 +146,14 @@ impl Engine {
         }
     }
 
-    /// Closes `ticket` at `price` with a deal carrying `comment`; returns the result.
+    /// Closes position `idx` at `price` with a deal carrying `comment` and
+    /// `magic`; returns the result.
     pub(super) fn close_at(
         &mut self,
         idx: usize,
         price: f64,
         comment: &str,
+        magic: i64,
         now_ms: i64,
     ) -> wire::PositionCloseResult {
         let p = self.book.positions.remove(idx);
@@ -150,7 +163,7 @@ impl Engine {
         self.book.next_order += 1;
         let deal = self.book.next_deal;
         self.book.next_deal += 1;
-        let time = now_ms / 1000;
+        let time = self.server_secs(now_ms);
         let side = if p.buy { "sell" } else { "buy" }.to_string();
         self.book.orders.push(wire::OrderWire {
             order,
@@ -176,7 +189,7 @@ impl Engine {
             commission: 0.0,
             swap: 0.0,
             comment: comment.to_string(),
-            magic: p.magic,
+            magic,
             time,
         });
         // `--late-deals`: answer as the EA does when the deal is not in the history yet.
@@ -207,11 +220,11 @@ impl Engine {
             let hit_tp = p.tp > 0.0 && if p.buy { px >= p.tp } else { px <= p.tp };
             if hit_sl {
                 let c = format!("[sl {:.*}]", digits, p.sl);
-                self.close_at(i, p.sl, &c, now_ms);
+                self.close_at(i, p.sl, &c, p.magic, now_ms);
                 changed = true;
             } else if hit_tp {
                 let c = format!("[tp {:.*}]", digits, p.tp);
-                self.close_at(i, p.tp, &c, now_ms);
+                self.close_at(i, p.tp, &c, p.magic, now_ms);
                 changed = true;
             } else {
                 i += 1;
@@ -223,57 +236,116 @@ impl Engine {
     }
 }
 
-/// Opens the position of a filled order: position, order and deal, and the counters.
-pub(super) fn apply_fill(
-    book: &mut Book,
-    symbol: &str,
-    buy: bool,
-    volume: f64,
-    comment: &str,
-    f: &LoggedFill,
-) {
-    book.next_order = book.next_order.max(f.order + 1);
-    book.next_deal = book.next_deal.max(f.deal + 1);
-    let side = if buy { "buy" } else { "sell" }.to_string();
-    book.positions.push(PaperPosition {
-        ticket: f.order,
-        symbol: symbol.to_string(),
-        buy,
-        volume,
-        price_open: f.price,
-        sl: f.sl,
-        tp: f.tp,
-        comment: comment.to_string(),
-        magic: f.magic,
-        time: f.time,
-    });
-    book.orders.push(wire::OrderWire {
-        order: f.order,
-        position: f.order,
-        symbol: symbol.to_string(),
-        side: side.clone(),
-        volume,
-        price: f.price,
-        state: "filled".into(),
-        comment: comment.to_string(),
-        time: f.time,
-    });
-    book.deals.push(wire::DealWire {
-        deal: f.deal,
-        order: f.order,
-        position: f.order,
-        symbol: symbol.to_string(),
-        side,
-        entry: "in".into(),
-        volume,
-        price: f.price,
-        profit: 0.0,
-        commission: 0.0,
-        swap: 0.0,
-        comment: comment.to_string(),
-        magic: f.magic,
-        time: f.time,
-    });
+fn round_volume(v: f64) -> f64 {
+    round_to(v, 8)
+}
+
+impl Engine {
+    /// Applies a filled order to the book: its order and deal, and the position it
+    /// opens (hedging), or adds to, reduces, closes or reverses (netting: one
+    /// position per symbol, keeping its ticket, magic and comment). Returns the
+    /// position id of the deal.
+    pub(super) fn apply_fill(
+        &mut self,
+        symbol: &str,
+        buy: bool,
+        volume: f64,
+        comment: &str,
+        f: &LoggedFill,
+        now_ms: i64,
+    ) -> u64 {
+        self.book.next_order = self.book.next_order.max(f.order + 1);
+        self.book.next_deal = self.book.next_deal.max(f.deal + 1);
+        let existing = if self.cfg.margin_mode.is_netting() {
+            self.book.positions.iter().position(|p| p.symbol == symbol)
+        } else {
+            None
+        };
+        let (position, entry, profit) = match existing {
+            None => {
+                self.book.positions.push(PaperPosition {
+                    ticket: f.order,
+                    symbol: symbol.to_string(),
+                    buy,
+                    volume,
+                    price_open: f.price,
+                    sl: f.sl,
+                    tp: f.tp,
+                    comment: comment.to_string(),
+                    magic: f.magic,
+                    time: f.time,
+                });
+                (f.order, "in", 0.0)
+            }
+            Some(idx) => {
+                let p = self.book.positions[idx].clone();
+                if p.buy == buy {
+                    let digits = self.market.spec(symbol).map_or(5, |s| s.digits);
+                    let total = round_volume(p.volume + volume);
+                    let pos = &mut self.book.positions[idx];
+                    pos.price_open =
+                        round_to((p.price_open * p.volume + f.price * volume) / total, digits);
+                    pos.volume = total;
+                    if f.sl != 0.0 {
+                        pos.sl = f.sl;
+                    }
+                    if f.tp != 0.0 {
+                        pos.tp = f.tp;
+                    }
+                    (p.ticket, "in", 0.0)
+                } else {
+                    let profit = self.profit_for(&p, volume.min(p.volume), f.price, now_ms);
+                    self.book.balance = round_to(self.book.balance + profit, 2);
+                    let rest = round_volume(p.volume - volume);
+                    if rest > 0.0 {
+                        self.book.positions[idx].volume = rest;
+                        (p.ticket, "out", profit)
+                    } else if rest == 0.0 {
+                        self.book.positions.remove(idx);
+                        (p.ticket, "out", profit)
+                    } else {
+                        // Reversal: the same position, now the other way.
+                        let pos = &mut self.book.positions[idx];
+                        pos.buy = buy;
+                        pos.volume = -rest;
+                        pos.price_open = f.price;
+                        pos.sl = f.sl;
+                        pos.tp = f.tp;
+                        (p.ticket, "inout", profit)
+                    }
+                }
+            }
+        };
+        let side = if buy { "buy" } else { "sell" }.to_string();
+        self.book.orders.push(wire::OrderWire {
+            order: f.order,
+            position,
+            symbol: symbol.to_string(),
+            side: side.clone(),
+            volume,
+            price: f.price,
+            state: "filled".into(),
+            comment: comment.to_string(),
+            time: f.time,
+        });
+        self.book.deals.push(wire::DealWire {
+            deal: f.deal,
+            order: f.order,
+            position,
+            symbol: symbol.to_string(),
+            side,
+            entry: entry.into(),
+            volume,
+            price: f.price,
+            profit,
+            commission: 0.0,
+            swap: 0.0,
+            comment: comment.to_string(),
+            magic: f.magic,
+            time: f.time,
+        });
+        position
+    }
 }
 
 /// An id for a new book (not a secret: it only tells runs' log lines apart).

@@ -6,7 +6,6 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::book::apply_fill;
 use super::Engine;
 
 /// One line of `--orders-log`. With a state file, the line is also the order's
@@ -51,7 +50,7 @@ impl Engine {
     /// Applies the orders the log holds for this book beyond the saved book (the
     /// process ended between an order's log line and its book save), then saves.
     /// A torn last line (a write cut short) is cut off first.
-    pub(super) fn replay_orders_log(&mut self) {
+    pub(super) fn replay_orders_log(&mut self, now_ms: i64) {
         let (Some(_), Some(log)) = (&self.cfg.state_file, &self.cfg.orders_log) else {
             return;
         };
@@ -82,14 +81,7 @@ impl Engine {
             }
             self.book.orders_received = seq;
             if let Some(f) = &l.fill {
-                apply_fill(
-                    &mut self.book,
-                    &l.symbol,
-                    l.side == "buy",
-                    l.volume,
-                    &l.comment,
-                    f,
-                );
+                self.apply_fill(&l.symbol, l.side == "buy", l.volume, &l.comment, f, now_ms);
             }
             replayed += 1;
         }
