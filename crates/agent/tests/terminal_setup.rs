@@ -310,3 +310,44 @@ async fn the_probe_sees_a_wrong_token_from_the_paper_terminal() {
     assert!(state.listening && !state.connected, "{state:?}");
     assert_eq!(state.last_refusal.unwrap().code, "bad_token");
 }
+
+#[tokio::test]
+async fn the_probe_reads_a_connected_terminal_for_the_doctor() {
+    companion_testkit::stack::ensure_built(&["companion-terminal"]);
+    let paper = fake_metaeditor().with_file_name("companion-paper-terminal");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let probe =
+        tokio::spawn(async move { BridgeState::probe(port, TOKEN, Duration::from_secs(20)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut child = tokio::process::Command::new(&paper)
+        .args([
+            "--agent",
+            &format!("127.0.0.1:{port}"),
+            "--token",
+            TOKEN,
+            "--profile",
+            "netting",
+        ])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let state = probe.await.unwrap();
+    let _ = child.kill().await;
+    assert!(state.connected, "{state:?}");
+    assert_eq!(state.trade_allowed, Some(true));
+    assert_eq!(state.margin_mode.as_deref(), Some("netting"));
+    let t = tree("AppData");
+    let i = installation(&t);
+    terminal_setup::setup(&i, &SetupOptions::new(port, TOKEN))
+        .await
+        .unwrap();
+    let checks = run_checks(Some(&i), port, TOKEN, Some(&state));
+    assert_eq!(status(&checks, CheckId::EaConnected), CheckStatus::Ok);
+    assert_eq!(status(&checks, CheckId::TokenMatches), CheckStatus::Ok);
+    assert_eq!(status(&checks, CheckId::AlgoTrading), CheckStatus::Ok);
+    assert_eq!(status(&checks, CheckId::MarginMode), CheckStatus::Warn);
+}
