@@ -137,22 +137,13 @@ pub async fn launch(
         bridge.terminal(),
         bridge_addr.port(),
     ));
-    // A newer bundled bridge EA goes into every terminal `terminal setup` set up.
-    match terminal_setup::refresh_set_up_terminals(data_dir, bridge_addr.port(), &token).await {
-        Ok(done) => {
-            for r in done {
-                match r.result {
-                    Ok(rep) => {
-                        tracing::info!(data_dir = %r.data_dir.display(), from = %r.from_version, to = %rep.bridge_version, "bridge EA reinstalled and compiled; restart that terminal to load it")
-                    }
-                    Err(e) => {
-                        tracing::warn!(data_dir = %r.data_dir.display(), error = %e, "could not update the bridge EA in a set-up terminal; run `companion-agent terminal setup` for it")
-                    }
-                }
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not check the set-up terminals' bridge EA"),
-    }
+    // A newer bundled bridge EA goes into every terminal `terminal setup` set up
+    // (in the background: a MetaEditor compile must not delay the agent's start).
+    tokio::spawn(refresh_bridge_eas(
+        data_dir.to_path_buf(),
+        bridge_addr.port(),
+        token.clone(),
+    ));
 
     let journal = Journal::open(&data_dir.join(JOURNAL_FILE)).await?;
     let executor = Executor::new(
@@ -175,6 +166,25 @@ pub async fn launch(
         bridge,
         status_writer,
     })
+}
+
+/// Reinstalls and recompiles the bundled bridge EA where an older one is set up.
+async fn refresh_bridge_eas(data_dir: std::path::PathBuf, port: u16, token: String) {
+    match terminal_setup::refresh_set_up_terminals(&data_dir, port, &token).await {
+        Ok(done) => {
+            for r in done {
+                match r.result {
+                    Ok(rep) => {
+                        tracing::info!(data_dir = %r.data_dir.display(), from = %r.from_version, to = %rep.bridge_version, "bridge EA reinstalled and compiled; restart that terminal to load it")
+                    }
+                    Err(e) => {
+                        tracing::warn!(data_dir = %r.data_dir.display(), error = %e, "could not update the bridge EA in a set-up terminal; run `companion-agent terminal setup` for it")
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not check the set-up terminals' bridge EA"),
+    }
 }
 
 /// Every 2 s: the bridge's state into `bridge-status.json` (read by the Doctor
