@@ -8,6 +8,8 @@ use companion_agent::app::{
     logs, AppResult, Core, PairOffer, SettingsDto, SignalFilter, StatusDto, StrategyInput,
     SymbolRow, UpdateInfo,
 };
+use companion_agent::terminal_setup::doctor::Check;
+use companion_agent::terminal_setup::{InstallationView, SetupReport};
 use companion_protocol::{
     AccountOutput, BrokerConnection, Candle, ClosePositionOutput, EaProject, EaVersion,
     EaVersionSource, JobView, Position, QueuedJob, SignalDetail, SignalPage, Strategy, Timeframe,
@@ -67,6 +69,21 @@ pub async fn positions(c: C<'_>) -> AppResult<Vec<Position>> {
 #[tauri::command]
 pub async fn close_position(c: C<'_>, ticket: u64) -> AppResult<ClosePositionOutput> {
     c.close_position(ticket).await
+}
+
+#[tauri::command]
+pub fn terminal_list(c: C<'_>) -> AppResult<Vec<InstallationView>> {
+    c.terminal_list()
+}
+
+#[tauri::command]
+pub async fn terminal_setup(c: C<'_>, data_dir: String) -> AppResult<SetupReport> {
+    c.terminal_setup(data_dir).await
+}
+
+#[tauri::command]
+pub async fn terminal_doctor(c: C<'_>, data_dir: Option<String>) -> AppResult<Vec<Check>> {
+    c.terminal_doctor(data_dir).await
 }
 
 #[tauri::command]

@@ -82,6 +82,9 @@ pub fn run() {
             commands::last_update_check,
             commands::install_update,
             commands::read_logs,
+            commands::terminal_list,
+            commands::terminal_setup,
+            commands::terminal_doctor,
         ])
         .setup(|app| {
             let handle = app.handle().clone();

@@ -58,6 +58,29 @@ pub struct AgentConfig {
     /// Desktop app: show a system notification when a signal fails (absent = yes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_failed_signals: Option<bool>,
+    /// Terminals `terminal setup` installed the bridge EA into: a newer bundled EA
+    /// is reinstalled and recompiled in each at the next agent start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_up_terminals: Vec<SetUpTerminal>,
+}
+
+/// One terminal the bridge EA was set up in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetUpTerminal {
+    /// The data folder (holds `MQL5/`).
+    pub data_dir: PathBuf,
+    pub terminal_exe: PathBuf,
+    #[serde(default)]
+    pub metaeditor_exe: Option<PathBuf>,
+    #[serde(default)]
+    pub portable: bool,
+    #[serde(default)]
+    pub wine_prefix: Option<PathBuf>,
+    /// `#property version` of the bridge EA last installed and compiled there.
+    pub bridge_version: String,
+    /// The chart the startup configuration opens for the bridge.
+    pub symbol: String,
+    pub period: String,
 }
 
 /// The per-user data directory (`--data-dir` > `COMPANION_AGENT_DATA_DIR` > platform default).

@@ -29,6 +29,10 @@ struct Scripted {
     /// The symbol list (`None`: the terminal cannot list its symbols).
     symbols: Mutex<Option<Vec<BrokerSymbol>>>,
     symbols_calls: AtomicU32,
+    /// Reply as the EA does when the deal is not in the history yet (unknowns).
+    late_deals: AtomicBool,
+    /// With `late_deals`: the deals never show up in the history either.
+    no_history: AtomicBool,
 }
 
 impl Scripted {
@@ -54,6 +58,7 @@ impl Scripted {
             price: 1.1001,
             comment: order.comment.clone(),
             time: 0,
+            profit: None,
         }
     }
 }
@@ -104,6 +109,7 @@ impl Terminal for Scripted {
                 pnl: 0.0,
                 comment: o.comment.clone(),
                 magic: o.magic,
+                identifier: Some(5000 + i as u64),
             })
             .collect())
     }
@@ -155,27 +161,40 @@ impl Terminal for Scripted {
             o.push(order.clone());
             o.len() as u64 - 1
         };
-        self.history.lock().unwrap().push(Scripted::deal(order, n));
+        if !self.no_history.load(Ordering::SeqCst) {
+            self.history.lock().unwrap().push(Scripted::deal(order, n));
+        }
         if self.timeout_once.swap(false, Ordering::SeqCst) {
             return Err(TerminalError::Timeout(100));
         }
+        let known = !self.late_deals.load(Ordering::SeqCst);
         Ok(OrderFill {
             order_id: 1000 + n,
-            ticket: 5000 + n,
-            price: 1.1001,
+            ticket: known.then_some(5000 + n),
+            price: known.then_some(1.1001),
             volume: order.volume,
         })
     }
-    async fn close_position(
-        &self,
-        ticket: u64,
-        _comment: &str,
-    ) -> Result<CloseFill, TerminalError> {
+    async fn close_position(&self, ticket: u64, comment: &str) -> Result<CloseFill, TerminalError> {
         self.check()?;
+        if !self.no_history.load(Ordering::SeqCst) {
+            self.history.lock().unwrap().push(DealRecord {
+                order_id: 9000 + ticket,
+                ticket,
+                symbol: "EURUSD".into(),
+                side: Side::Sell,
+                volume: 0.1,
+                price: 1.2,
+                comment: comment.into(),
+                time: 0,
+                profit: Some(12.5),
+            });
+        }
+        let known = !self.late_deals.load(Ordering::SeqCst);
         Ok(CloseFill {
             ticket,
-            price: 1.2,
-            pnl: 12.5,
+            price: known.then_some(1.2),
+            pnl: known.then_some(12.5),
         })
     }
     async fn find_by_comment(&self, comment: &str) -> Result<Vec<DealRecord>, TerminalError> {
@@ -329,6 +348,47 @@ async fn rejected_trade_fails_with_the_retcode_meaning() {
     assert_eq!(r.status, ResultStatus::Failed);
     let m = r.error_message.unwrap();
     assert!(m.contains("10019") && m.contains("not enough money"), "{m}");
+}
+
+#[tokio::test]
+async fn a_fill_without_price_is_completed_from_the_history_not_with_zero() {
+    let t = Scripted::connected();
+    t.late_deals.store(true, Ordering::SeqCst);
+    let (ex, _d) = executor(t.clone()).await;
+    let r = ex.run_claimed(&trade_job(60)).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    let out: TradeOutput = serde_json::from_value(r.output_data.unwrap()).unwrap();
+    assert_eq!((out.fill_price, out.ticket), (1.1001, 5000));
+    assert_eq!(t.orders.lock().unwrap().len(), 1, "never sent twice");
+    // A close whose deal is late: price and profit from the closing deal.
+    let c = job(JobType::ClosePosition, json!({"ticket": 5000}));
+    let r = ex.run_claimed(&c).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    let out: ClosePositionOutput = serde_json::from_value(r.output_data.unwrap()).unwrap();
+    assert_eq!((out.closed_price, out.pnl), (1.2, 12.5));
+}
+
+#[tokio::test]
+async fn a_fill_that_never_reaches_the_history_is_reported_unconfirmed() {
+    let t = Scripted::connected();
+    t.late_deals.store(true, Ordering::SeqCst);
+    t.no_history.store(true, Ordering::SeqCst);
+    let (ex, _d) = executor(t.clone()).await;
+    let r = ex.run_claimed(&trade_job(60)).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Failed, "{r:?}");
+    let m = r.error_message.unwrap();
+    assert!(
+        m.starts_with("executed but unconfirmed") && m.contains("Do not send it again"),
+        "{m}"
+    );
+    assert!(r.output_data.is_none(), "no made-up price");
+    assert_eq!(t.orders.lock().unwrap().len(), 1);
+    let c = job(JobType::ClosePosition, json!({"ticket": 5000}));
+    let r = ex.run_claimed(&c).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Failed, "{r:?}");
+    let m = r.error_message.unwrap();
+    assert!(m.contains("close price and profit unknown"), "{m}");
+    assert_eq!(r.output_data.unwrap()["tickets"], json!([5000]));
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ use crate::executor::{Executor, ExecutorOptions};
 use crate::journal::{Journal, JournalError};
 use crate::runtime::{self, AgentHandle, RuntimeError, RuntimeOptions};
 use crate::secret::AgentKey;
+use crate::terminal_setup::{self, doctor::BridgeState};
 use crate::toolchain::AnyToolchain;
 
 /// Default loopback port the bridge EA connects to.
@@ -68,6 +69,8 @@ pub struct Launched {
     pub symbols: Arc<crate::symbols::SymbolBook>,
     journal: Journal,
     bridge: BridgeServer,
+    /// Keeps `bridge-status.json` current for the Doctor.
+    status_writer: tokio::task::JoinHandle<()>,
 }
 
 impl Launched {
@@ -76,6 +79,7 @@ impl Launched {
     pub async fn wait(self) -> Result<(), RuntimeError> {
         let result = self.handle.wait().await;
         self.journal.close().await;
+        self.status_writer.abort();
         drop(self.bridge);
         result
     }
@@ -130,6 +134,19 @@ pub async fn launch(
     let bridge_addr = bridge.local_addr();
     tracing::info!(addr = %bridge_addr, "bridge listening; attach the Companion bridge EA (or start companion-paper-terminal) with the bridge token");
 
+    let status_writer = tokio::spawn(write_bridge_status(
+        data_dir.to_path_buf(),
+        bridge.terminal(),
+        bridge_addr.port(),
+    ));
+    // A newer bundled bridge EA goes into every terminal `terminal setup` set up
+    // (in the background: a MetaEditor compile must not delay the agent's start).
+    tokio::spawn(refresh_bridge_eas(
+        data_dir.to_path_buf(),
+        bridge_addr.port(),
+        token.clone(),
+    ));
+
     let journal = Journal::open(&data_dir.join(JOURNAL_FILE)).await?;
     let executor = Executor::new(
         Arc::new(bridge.terminal()),
@@ -151,5 +168,65 @@ pub async fn launch(
         symbols,
         journal,
         bridge,
+        status_writer,
     })
+}
+
+/// Reinstalls and recompiles the bundled bridge EA where an older one is set up.
+async fn refresh_bridge_eas(data_dir: std::path::PathBuf, port: u16, token: String) {
+    match terminal_setup::refresh_set_up_terminals(&data_dir, port, &token).await {
+        Ok(done) => {
+            for r in done {
+                match r.result {
+                    Ok(rep) => {
+                        tracing::info!(data_dir = %r.data_dir.display(), from = %r.from_version, to = %rep.bridge_version, "bridge EA reinstalled and compiled; restart that terminal to load it")
+                    }
+                    Err(e) => {
+                        tracing::warn!(data_dir = %r.data_dir.display(), error = %e, "could not update the bridge EA in a set-up terminal; run `companion-agent terminal setup` for it")
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not check the set-up terminals' bridge EA"),
+    }
+}
+
+/// Every 2 s: the bridge's state into `bridge-status.json` (read by the Doctor
+/// from another process; no secret in it).
+async fn write_bridge_status(
+    data_dir: std::path::PathBuf,
+    terminal: companion_terminal::BridgeTerminal,
+    port: u16,
+) {
+    // `info` once per connection and every 30 s, not every 2 s (the EA serves
+    // one request at a time; trades should not wait behind status reads).
+    let mut last = BridgeState::default();
+    let mut ticks = 0u32;
+    loop {
+        let connected = terminal.is_connected();
+        let state = if connected && (!last.connected || ticks.is_multiple_of(15)) {
+            BridgeState::read(&terminal, port).await
+        } else {
+            BridgeState {
+                connected,
+                updated_at: Some(chrono::Utc::now()),
+                last_refusal: BridgeState::refusal_of(&terminal),
+                ..if connected {
+                    last.clone()
+                } else {
+                    BridgeState {
+                        listening: true,
+                        port: Some(port),
+                        ..Default::default()
+                    }
+                }
+            }
+        };
+        if let Err(e) = state.save(&data_dir) {
+            tracing::debug!(error = %e, "cannot write the bridge status file");
+        }
+        last = state;
+        ticks = ticks.wrapping_add(1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }

@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod secret;
 pub mod sizing;
 pub mod symbols;
+pub mod terminal_setup;
 pub mod toolchain;
 pub mod update;
 #[cfg(windows)]

@@ -1,6 +1,6 @@
 //! `companion-agent`: the headless agent for VPS users and services.
 //! `pair --server URL` (the key from `COMPANION_AGENT_KEY`, stdin, or a prompt), `run`,
-//! `status`, `unpair`, and on Windows
+//! `status`, `unpair`, `terminal list|setup|doctor`, and on Windows
 //! `service install|uninstall` (docs/agent.md, docs/windows.md). This file holds
 //! the command line and the dispatch; each subcommand is a file in `cmd/`.
 
@@ -69,6 +69,9 @@ enum Cmd {
     /// Run the agent as a Windows service (Windows only).
     #[command(subcommand)]
     Service(ServiceCmd),
+    /// MetaTrader 5 terminals: list them, set the bridge EA up in one, check it (doctor).
+    #[command(subcommand)]
+    Terminal(cmd::terminal::TerminalCmd),
 }
 
 /// How the agent runs: shared by `run` and the Windows service.
@@ -183,5 +186,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Unpair => cmd::unpair::unpair(&dir).await,
         Cmd::Update(args) => companion_agent::update::command(&dir, args).await,
         Cmd::Service(c) => cmd::service::service(&dir, c).await,
+        Cmd::Terminal(c) => cmd::terminal::terminal(&dir, c).await,
     }
 }

@@ -36,7 +36,19 @@ pub fn entry_price(si: &SymbolInfo, side: Side) -> f64 {
     }
 }
 
-/// Stop-loss and take-profit prices: explicit prices win, else pips from the entry.
+/// A price on the symbol's tick grid (`SYMBOL_TRADE_TICK_SIZE`, which can be
+/// coarser than a point: indices quoted in 0.25 or 5), then to its digits.
+pub fn round_to_tick(v: f64, si: &SymbolInfo) -> f64 {
+    let on_grid = if si.tick_size > 0.0 && si.tick_size.is_finite() {
+        (v / si.tick_size).round() * si.tick_size
+    } else {
+        v
+    };
+    round_to_digits(on_grid, si.digits)
+}
+
+/// Stop-loss and take-profit prices: explicit prices win, else pips from the entry;
+/// both on the tick grid.
 pub fn stops(input: &TradeInput, si: &SymbolInfo) -> (Option<f64>, Option<f64>) {
     let entry = entry_price(si, input.side);
     let pip = pip_size(si);
@@ -47,11 +59,11 @@ pub fn stops(input: &TradeInput, si: &SymbolInfo) -> (Option<f64>, Option<f64>) 
     let sl = input
         .sl
         .or_else(|| input.sl_pips.map(|p| entry - dir * p * pip))
-        .map(|v| round_to_digits(v, si.digits));
+        .map(|v| round_to_tick(v, si));
     let tp = input
         .tp
         .or_else(|| input.tp_pips.map(|p| entry + dir * p * pip))
-        .map(|v| round_to_digits(v, si.digits));
+        .map(|v| round_to_tick(v, si));
     (sl, tp)
 }
 
@@ -178,6 +190,25 @@ mod tests {
         let mut v = input(Side::Buy);
         v.volume = Some(-1.0);
         assert!(volume(&v, &eurusd(), 1000.0).is_err());
+    }
+
+    #[test]
+    fn stops_land_on_the_tick_grid() {
+        // An index quoted with 2 digits but traded in quarter points.
+        let mut si = eurusd();
+        si.symbol = "US500".into();
+        si.digits = 2;
+        si.point = 0.01;
+        si.tick_size = 0.25;
+        si.bid = 4500.00;
+        si.ask = 4500.50;
+        let mut i = input(Side::Buy);
+        i.sl = Some(4480.13);
+        i.tp_pips = Some(2_003.0); // 20.03 above the ask
+        let (sl, tp) = stops(&i, &si);
+        assert_eq!(sl, Some(4480.25));
+        assert_eq!(tp, Some(4520.5));
+        assert_eq!(round_to_tick(1.234567, &eurusd()), 1.23457);
     }
 
     #[test]

@@ -418,6 +418,11 @@ pub struct Position {
     pub pnl: f64,
     pub comment: String,
     pub magic: i64,
+    // POSITION_IDENTIFIER: the position's id in history (deals' DEAL_POSITION_ID);
+    // equals `ticket` on most accounts, may differ after a netting reversal. The
+    // agent's close accepts either. None from terminals that do not report it.
+    #[serde(default)]
+    pub identifier: Option<u64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

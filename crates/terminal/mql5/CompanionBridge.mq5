@@ -27,10 +27,19 @@ input int    InpDeviation = 20;            // Allowed slippage, points
 #define BRIDGE_MAX_LINE         4194304
 #define BRIDGE_MAX_CANDLES      5000
 #define BRIDGE_TIMER_MS         50
+#define BRIDGE_READ_TIMEOUT_MS  10         // SocketRead wait when SocketIsReadable announced bytes
+#define BRIDGE_SEND_TIMEOUT_MS  2000       // SocketTimeouts: a stalled agent cannot block the EA thread
+#define BRIDGE_RECV_TIMEOUT_MS  10
+#define BRIDGE_DEAL_TRIES       5          // reads of a fresh deal from the history (Sleep between)
+#define BRIDGE_DEAL_WAIT_MS     100
+#define BRIDGE_CHART_WAIT_MS    1000       // chart_deploy/run/stop: wait for CHART_EXPERT_NAME to change
+#define BRIDGE_LOCK             "Companion.BridgeLock"   // terminal-wide: one bridge connects at a time
+#define BRIDGE_ERR_SOCKET_IO    5273       // ERR_NETSOCKET_IO_ERROR: the connection is gone
 
 //--- runtime error codes used on the wire (see the protocol doc)
 #define RC_BAD_ARGS             4003
-#define RC_UNKNOWN_COMMAND      4014
+#define RC_UNKNOWN_COMMAND      65601      // the bridge's own code (user range), not MT5's 4014
+#define RC_NO_QUOTE             10021      // TRADE_RETCODE_PRICE_OFF: no bid/ask for the symbol yet
 #define RC_CHART_WRONG_ID       4101
 #define RC_UNKNOWN_SYMBOL       4301
 #define RC_POSITION_NOT_FOUND   4753
@@ -50,6 +59,9 @@ ulong  g_last_tx_ms    = 0;         // last heartbeat sent
 ulong  g_next_try_ms   = 0;         // next connection attempt
 int    g_backoff_ms    = 500;
 int    g_heartbeat_ms  = 5000;
+int    g_last_connect_err = 0;      // last connect error printed (each distinct one once)
+double g_lock_id       = 0.0;       // this instance's value of BRIDGE_LOCK (0 = not held)
+bool   g_lock_reported = false;
 CTrade g_trade;
 
 void HandleLine(const string line);   // defined below, after the commands
@@ -412,9 +424,42 @@ void SendHeartbeat(void)
    g_last_tx_ms = GetTickCount64();
   }
 
+//--- terminal-wide lock: two bridges (two charts) would replace each other's connection
+bool TakeBridgeLock(void)
+  {
+   if(g_lock_id != 0.0) return true;
+   if(!GlobalVariableCheck(BRIDGE_LOCK))
+      GlobalVariableTemp(BRIDGE_LOCK);       // temporary: gone when the terminal exits
+   double mine = (double)(GetMicrosecondCount() % 4503599627370496) + 1.0;
+   if(GlobalVariableSetOnCondition(BRIDGE_LOCK, mine, 0.0))
+     {
+      g_lock_id = mine;
+      g_lock_reported = false;
+      return true;
+     }
+   if(!g_lock_reported)
+     {
+      Print("Companion bridge: another Companion bridge is already running in this terminal; this one does not connect. Remove one of them (only one chart needs the bridge).");
+      g_lock_reported = true;
+     }
+   return false;
+  }
+
+void ReleaseBridgeLock(void)
+  {
+   if(g_lock_id != 0.0)
+      GlobalVariableSetOnCondition(BRIDGE_LOCK, 0.0, g_lock_id);
+   g_lock_id = 0.0;
+  }
+
 void TryConnect(void)
   {
    if(GetTickCount64() < g_next_try_ms) return;
+   if(!TakeBridgeLock())
+     {
+      g_next_try_ms = GetTickCount64() + 5000;
+      return;
+     }
    g_socket = SocketCreate();
    if(g_socket == INVALID_HANDLE)
      {
@@ -429,10 +474,18 @@ void TryConnect(void)
       g_socket = INVALID_HANDLE;
       g_next_try_ms = GetTickCount64() + (ulong)g_backoff_ms;
       g_backoff_ms = MathMin(g_backoff_ms * 2, 5000);
-      if(err == 4014)
-         Print("Companion bridge: sockets not allowed. Add ", InpHost, " to Tools > Options > Expert Advisors > allowed URLs.");
+      if(err != g_last_connect_err)   // each distinct error once, not every retry
+        {
+         PrintFormat("Companion bridge: cannot connect to %s:%d (error %d). Is the Companion agent running with this port? Allow %s in Tools > Options > Expert Advisors > Allow WebRequest for listed URL, and turn on Algo Trading.",
+                     InpHost, InpPort, err, InpHost);
+         g_last_connect_err = err;
+        }
       return;
      }
+   g_last_connect_err = 0;
+   // A stalled agent must not block the EA thread on send (reads never wait long).
+   if(!SocketTimeouts(g_socket, BRIDGE_SEND_TIMEOUT_MS, BRIDGE_RECV_TIMEOUT_MS))
+      PrintFormat("Companion bridge: SocketTimeouts failed, error %d", GetLastError());
    g_state = ST_HELLO_SENT;
    g_rx_len = 0;
    g_last_rx_ms = GetTickCount64();
@@ -459,11 +512,19 @@ void PumpSocket(void)
    if(avail > 0)
      {
       uchar chunk[];
-      int r = SocketRead(g_socket, chunk, avail, 100);
+      ResetLastError();
+      int r = SocketRead(g_socket, chunk, avail, BRIDGE_READ_TIMEOUT_MS);
       if(r < 0)
         {
-         CloseSocket("read failed, error " + IntegerToString(GetLastError()));
-         return;
+         // SocketIsReadable may announce a byte speculatively; the read then times out.
+         // Only a real disconnect closes the connection.
+         int err = GetLastError();
+         if(err == BRIDGE_ERR_SOCKET_IO || !SocketIsConnected(g_socket))
+           {
+            CloseSocket("read failed, error " + IntegerToString(err));
+            return;
+           }
+         r = 0;
         }
       if(r > 0)
         {
@@ -549,8 +610,75 @@ int SymbolDigits(const string symbol)
    return (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS);
   }
 
+//--- volumes with enough decimals for any volume step (0.001, 0.0001 lots)
+string JVol(const double v)
+  {
+   return JNum(v, 8);
+  }
+
+//--- a price rounded to the symbol's tick size, then to its digits (0 stays 0 = none)
+double NormalizePrice(const string symbol, const double price)
+  {
+   if(price == 0.0) return 0.0;
+   double tick = SymbolInfoDouble(symbol, SYMBOL_TRADE_TICK_SIZE);
+   double p = price;
+   if(tick > 0.0) p = MathRound(p / tick) * tick;
+   return NormalizeDouble(p, SymbolDigits(symbol));
+  }
+
+//--- bid/ask of a symbol; a just-selected symbol may have none yet: retry briefly
+bool FreshTick(const string symbol, MqlTick &tick)
+  {
+   for(int i = 0; i < 5; i++)
+     {
+      ZeroMemory(tick);
+      if(SymbolInfoTick(symbol, tick) && tick.bid > 0.0 && tick.ask > 0.0) return true;
+      SymbolSelect(symbol, true);
+      Sleep(50);
+     }
+   return false;
+  }
+
+//--- the deal of a trade that just returned: it may not be in the history yet, so a
+//--- few tries; false = unknown (the reply says so instead of reporting wrong numbers)
+bool ReadDeal(const ulong deal, double &price, double &volume, ulong &position, double &costs, double &profit)
+  {
+   if(deal == 0) return false;
+   for(int i = 0; i < BRIDGE_DEAL_TRIES; i++)
+     {
+      if(HistoryDealSelect(deal))
+        {
+         price = HistoryDealGetDouble(deal, DEAL_PRICE);
+         volume = HistoryDealGetDouble(deal, DEAL_VOLUME);
+         position = (ulong)HistoryDealGetInteger(deal, DEAL_POSITION_ID);
+         costs = HistoryDealGetDouble(deal, DEAL_COMMISSION) + HistoryDealGetDouble(deal, DEAL_FEE);
+         profit = HistoryDealGetDouble(deal, DEAL_PROFIT) + HistoryDealGetDouble(deal, DEAL_SWAP);
+         return true;
+        }
+      Sleep(BRIDGE_DEAL_WAIT_MS);
+     }
+   return false;
+  }
+
+//--- selects an open position by its ticket or, failing that, by its identifier
+bool SelectPosition(const ulong ticket_or_id)
+  {
+   if(PositionSelectByTicket(ticket_or_id)) return true;
+   int open_count = PositionsTotal();
+   for(int i = 0; i < open_count; i++)
+     {
+      ulong t = PositionGetTicket(i);
+      if(t != 0 && (ulong)PositionGetInteger(POSITION_IDENTIFIER) == ticket_or_id)
+         return true;
+     }
+   return false;
+  }
+
 ENUM_ORDER_TYPE_FILLING FillingFor(const string symbol)
   {
+   // Request and Instant execution fill market orders all-or-nothing (verify on a real terminal).
+   long em = SymbolInfoInteger(symbol, SYMBOL_TRADE_EXEMODE);
+   if(em == SYMBOL_TRADE_EXECUTION_REQUEST || em == SYMBOL_TRADE_EXECUTION_INSTANT) return ORDER_FILLING_FOK;
    long fm = SymbolInfoInteger(symbol, SYMBOL_FILLING_MODE);
    if((fm & SYMBOL_FILLING_FOK) == SYMBOL_FILLING_FOK) return ORDER_FILLING_FOK;
    if((fm & SYMBOL_FILLING_IOC) == SYMBOL_FILLING_IOC) return ORDER_FILLING_IOC;
@@ -569,9 +697,10 @@ string SelectedPositionJson(void)
    int dg = SymbolDigits(sym);
    bool buy = PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY;
    return "{\"ticket\":" + JULong((ulong)PositionGetInteger(POSITION_TICKET))
+          + ",\"identifier\":" + JULong((ulong)PositionGetInteger(POSITION_IDENTIFIER))
           + ",\"symbol\":" + JStr(sym)
           + ",\"side\":" + JStr(buy ? "buy" : "sell")
-          + ",\"volume\":" + JNum(PositionGetDouble(POSITION_VOLUME), 2)
+          + ",\"volume\":" + JVol(PositionGetDouble(POSITION_VOLUME))
           + ",\"price_open\":" + JNum(PositionGetDouble(POSITION_PRICE_OPEN), dg)
           + ",\"price_current\":" + JNum(PositionGetDouble(POSITION_PRICE_CURRENT), dg)
           + ",\"sl\":" + JNum(PositionGetDouble(POSITION_SL), dg)
@@ -652,16 +781,16 @@ void CmdSymbolInfo(const long id, CJsonFlat &req)
    if(!SymbolKnown(sym)) { ReplyErr(id, RC_UNKNOWN_SYMBOL, "unknown symbol " + sym); return; }
    int dg = SymbolDigits(sym);
    MqlTick tick;
-   SymbolInfoTick(sym, tick);
+   if(!FreshTick(sym, tick)) { ReplyErr(id, RC_NO_QUOTE, "no bid/ask for " + sym + " yet (market closed, or the symbol was just selected); try again"); return; }
    ReplyOk(id, "{\"symbol\":" + JStr(sym)
            + ",\"digits\":" + JInt(dg)
            + ",\"point\":" + JNum(SymbolInfoDouble(sym, SYMBOL_POINT), dg + 1)
            + ",\"contract_size\":" + JNum(SymbolInfoDouble(sym, SYMBOL_TRADE_CONTRACT_SIZE), 2)
            + ",\"tick_size\":" + JNum(SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_SIZE), dg + 1)
            + ",\"tick_value\":" + JNum(SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_VALUE), 8)
-           + ",\"volume_min\":" + JNum(SymbolInfoDouble(sym, SYMBOL_VOLUME_MIN), 4)
-           + ",\"volume_max\":" + JNum(SymbolInfoDouble(sym, SYMBOL_VOLUME_MAX), 4)
-           + ",\"volume_step\":" + JNum(SymbolInfoDouble(sym, SYMBOL_VOLUME_STEP), 4)
+           + ",\"volume_min\":" + JVol(SymbolInfoDouble(sym, SYMBOL_VOLUME_MIN))
+           + ",\"volume_max\":" + JVol(SymbolInfoDouble(sym, SYMBOL_VOLUME_MAX))
+           + ",\"volume_step\":" + JVol(SymbolInfoDouble(sym, SYMBOL_VOLUME_STEP))
            + ",\"bid\":" + JNum(tick.bid, dg)
            + ",\"ask\":" + JNum(tick.ask, dg) + SymbolFactsJson(sym) + "}");
   }
@@ -723,11 +852,23 @@ void CmdOrderSend(const long id, CJsonFlat &req)
    if(side != "buy" && side != "sell") { ReplyErr(id, TRADE_RETCODE_INVALID, "side must be buy or sell"); return; }
    if(!SymbolKnown(sym)) { ReplyErr(id, RC_UNKNOWN_SYMBOL, "unknown symbol " + sym); return; }
    if(!TradingAllowed()) { ReplyErr(id, TRADE_RETCODE_CLIENT_DISABLES_AT, "algorithmic trading is disabled in the terminal"); return; }
+   // CTrade would drop stops the symbol does not accept with the order: refuse instead.
+   long order_mode = SymbolInfoInteger(sym, SYMBOL_ORDER_MODE);
+   if(sl != 0.0 && (order_mode & SYMBOL_ORDER_SL) == 0) { ReplyErr(id, TRADE_RETCODE_INVALID_STOPS, sym + " does not accept a stop loss with the order (SYMBOL_ORDER_MODE); not sent"); return; }
+   if(tp != 0.0 && (order_mode & SYMBOL_ORDER_TP) == 0) { ReplyErr(id, TRADE_RETCODE_INVALID_STOPS, sym + " does not accept a take profit with the order (SYMBOL_ORDER_MODE); not sent"); return; }
+   sl = NormalizePrice(sym, sl);
+   tp = NormalizePrice(sym, tp);
+   MqlTick tick;
+   if(!FreshTick(sym, tick)) { ReplyErr(id, RC_NO_QUOTE, "no bid/ask for " + sym + " yet (market closed, or the symbol was just selected); not sent"); return; }
    g_trade.SetExpertMagicNumber((ulong)magic);
    g_trade.SetDeviationInPoints((ulong)deviation);
    string filling = req.Str("args.filling");   // absent: chosen by symbol
    if(filling == "")
-      g_trade.SetTypeFillingBySymbol(sym);
+     {
+      bool by_symbol = g_trade.SetTypeFillingBySymbol(sym);
+      if(!by_symbol)
+         g_trade.SetTypeFilling(FillingFor(sym));   // neither FOK nor IOC allowed: return/exchange rules
+     }
    else if(!ApplyFilling(filling)) { ReplyErr(id, RC_BAD_ARGS, "filling must be fok, ioc or return"); return; }
    bool sent = (side == "buy") ? g_trade.Buy(volume, sym, 0.0, sl, tp, comment)
                                : g_trade.Sell(volume, sym, 0.0, sl, tp, comment);
@@ -740,16 +881,21 @@ void CmdOrderSend(const long id, CJsonFlat &req)
      }
    ulong order = g_trade.ResultOrder();
    ulong deal = g_trade.ResultDeal();
-   ulong position = order;   // hedging: the position id is the opening order's ticket
-   if(deal > 0 && HistoryDealSelect(deal))
-      position = (ulong)HistoryDealGetInteger(deal, DEAL_POSITION_ID);
+   // The deal may not be in the history yet: unknown values are null, never guesses
+   // (not the order ticket as position, not ResultPrice() 0 of a placed order).
+   double price = 0.0, dvol = 0.0, costs = 0.0, dprofit = 0.0;
+   ulong position = 0;
+   bool known = ReadDeal(deal, price, dvol, position, costs, dprofit);
    int dg = SymbolDigits(sym);
+   double rvol = g_trade.ResultVolume();
    ReplyOk(id, "{\"retcode\":" + JInt(rc)
            + ",\"order\":" + JULong(order)
            + ",\"deal\":" + JULong(deal)
-           + ",\"position\":" + JULong(position)
-           + ",\"price\":" + JNum(g_trade.ResultPrice(), dg)
-           + ",\"volume\":" + JNum(g_trade.ResultVolume(), 2) + "}");
+           + ",\"deal_known\":" + JBool(known)
+           + ",\"position\":" + (known ? JULong(position) : "null")
+           + ",\"price\":" + (known ? JNum(price, dg) : "null")
+           + ",\"volume\":" + (known ? JVol(dvol) : (rvol > 0.0 ? JVol(rvol) : "null"))
+           + ",\"commission\":" + (known ? JNum(costs, 2) : "null") + "}");
   }
 
 void CmdPositionClose(const long id, CJsonFlat &req)
@@ -757,7 +903,7 @@ void CmdPositionClose(const long id, CJsonFlat &req)
    ulong ticket = (ulong)req.Long("args.ticket");
    string comment = req.Str("args.comment");
    long deviation = req.Long("args.deviation", InpDeviation);
-   if(!PositionSelectByTicket(ticket))
+   if(!SelectPosition(ticket))   // a ticket, or a position identifier
      {
       // Closed already?
       if(HistorySelectByPosition(ticket) && HistoryDealsTotal() > 1)
@@ -767,10 +913,11 @@ void CmdPositionClose(const long id, CJsonFlat &req)
       return;
      }
    if(!TradingAllowed()) { ReplyErr(id, TRADE_RETCODE_CLIENT_DISABLES_AT, "algorithmic trading is disabled in the terminal"); return; }
+   ticket = (ulong)PositionGetInteger(POSITION_TICKET);
    string sym = PositionGetString(POSITION_SYMBOL);
    bool buy = PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY;
    MqlTick tick;
-   SymbolInfoTick(sym, tick);
+   if(!FreshTick(sym, tick)) { ReplyErr(id, RC_NO_QUOTE, "no bid/ask for " + sym + " yet (market closed?); not closed"); return; }
    MqlTradeRequest rq;
    MqlTradeResult rs;
    ZeroMemory(rq);
@@ -792,14 +939,18 @@ void CmdPositionClose(const long id, CJsonFlat &req)
       ReplyErr(id, code, "close failed: " + rs.comment);
       return;
      }
-   double profit = 0.0;
-   if(rs.deal > 0 && HistoryDealSelect(rs.deal))
-      profit = HistoryDealGetDouble(rs.deal, DEAL_PROFIT) + HistoryDealGetDouble(rs.deal, DEAL_SWAP)
-               + HistoryDealGetDouble(rs.deal, DEAL_COMMISSION);
+   // Unknown (deal not in the history yet) is null, never a profit of 0 as if real.
+   double price = 0.0, dvol = 0.0, costs = 0.0, dprofit = 0.0;
+   ulong position = 0;
+   bool known = ReadDeal(rs.deal, price, dvol, position, costs, dprofit);
+   int dg = SymbolDigits(sym);
+   string price_json = known ? JNum(price, dg) : (rs.price > 0.0 ? JNum(rs.price, dg) : "null");
    ReplyOk(id, "{\"ticket\":" + JULong(ticket)
            + ",\"deal\":" + JULong(rs.deal)
-           + ",\"price\":" + JNum(rs.price, SymbolDigits(sym))
-           + ",\"profit\":" + JNum(profit, 2) + "}");
+           + ",\"deal_known\":" + JBool(known)
+           + ",\"price\":" + price_json
+           + ",\"profit\":" + (known ? JNum(dprofit + costs, 2) : "null")
+           + ",\"commission\":" + (known ? JNum(costs, 2) : "null") + "}");
   }
 
 string DealEntryName(const long entry)
@@ -848,9 +999,11 @@ void CmdHistoryByComment(const long id, CJsonFlat &req)
                + ",\"symbol\":" + JStr(sym)
                + ",\"side\":" + JStr(type == DEAL_TYPE_BUY ? "buy" : "sell")
                + ",\"entry\":" + JStr(DealEntryName(HistoryDealGetInteger(d, DEAL_ENTRY)))
-               + ",\"volume\":" + JNum(HistoryDealGetDouble(d, DEAL_VOLUME), 2)
+               + ",\"volume\":" + JVol(HistoryDealGetDouble(d, DEAL_VOLUME))
                + ",\"price\":" + JNum(HistoryDealGetDouble(d, DEAL_PRICE), dg)
                + ",\"profit\":" + JNum(HistoryDealGetDouble(d, DEAL_PROFIT), 2)
+               + ",\"commission\":" + JNum(HistoryDealGetDouble(d, DEAL_COMMISSION) + HistoryDealGetDouble(d, DEAL_FEE), 2)
+               + ",\"swap\":" + JNum(HistoryDealGetDouble(d, DEAL_SWAP), 2)
                + ",\"comment\":" + JStr(comment)
                + ",\"magic\":" + JInt(HistoryDealGetInteger(d, DEAL_MAGIC))
                + ",\"time\":" + JInt(HistoryDealGetInteger(d, DEAL_TIME)) + "}";
@@ -869,7 +1022,7 @@ void CmdHistoryByComment(const long id, CJsonFlat &req)
                 + ",\"position\":" + JULong((ulong)HistoryOrderGetInteger(o, ORDER_POSITION_ID))
                 + ",\"symbol\":" + JStr(sym)
                 + ",\"side\":" + JStr(type == ORDER_TYPE_BUY || type == ORDER_TYPE_BUY_LIMIT || type == ORDER_TYPE_BUY_STOP ? "buy" : "sell")
-                + ",\"volume\":" + JNum(HistoryOrderGetDouble(o, ORDER_VOLUME_INITIAL), 2)
+                + ",\"volume\":" + JVol(HistoryOrderGetDouble(o, ORDER_VOLUME_INITIAL))
                 + ",\"price\":" + JNum(HistoryOrderGetDouble(o, ORDER_PRICE_OPEN), dg)
                 + ",\"state\":" + JStr(OrderStateName(HistoryOrderGetInteger(o, ORDER_STATE)))
                 + ",\"comment\":" + JStr(comment)
@@ -887,6 +1040,27 @@ void CmdHistoryByComment(const long id, CJsonFlat &req)
    ReplyOk(id, "{\"deals\":[" + deals + "],\"orders\":[" + orders + "],\"positions\":[" + positions + "]}");
   }
 
+//--- ChartApplyTemplate only queues: wait briefly until the chart's expert is (not)
+//--- there and answer what CHART_EXPERT_NAME says (the agent checks `running`).
+string ChartStatusJson(const long chart, const bool wait_for_running)
+  {
+   string expert = ChartGetString(chart, CHART_EXPERT_NAME);
+   for(int waited = 0; waited < BRIDGE_CHART_WAIT_MS && (expert != "") != wait_for_running; waited += 100)
+     {
+      Sleep(100);
+      expert = ChartGetString(chart, CHART_EXPERT_NAME);
+     }
+   return "{\"chart_id\":" + JInt(chart) + ",\"expert\":" + JStr(expert) + ",\"running\":" + JBool(expert != "") + "}";
+  }
+
+void CmdChartStatus(const long id, CJsonFlat &req)
+  {
+   long chart = req.Long("args.chart_id");
+   if(chart == 0 || ChartSymbol(chart) == "") { ReplyErr(id, RC_CHART_WRONG_ID, "no such chart"); return; }
+   string expert = ChartGetString(chart, CHART_EXPERT_NAME);
+   ReplyOk(id, "{\"chart_id\":" + JInt(chart) + ",\"expert\":" + JStr(expert) + ",\"running\":" + JBool(expert != "") + "}");
+  }
+
 void CmdChartDeploy(const long id, CJsonFlat &req)
   {
    string sym = req.Str("args.symbol");
@@ -900,7 +1074,7 @@ void CmdChartDeploy(const long id, CJsonFlat &req)
    string file = TemplateFile(chart, true);
    if(!WriteTextFile(file, tpl)) { ReplyErr(id, GetLastError(), "could not write " + file); return; }
    if(!ChartApplyTemplate(chart, "\\Files\\" + file)) { ReplyErr(id, GetLastError(), "ChartApplyTemplate failed"); return; }
-   ReplyOk(id, "{\"chart_id\":" + JInt(chart) + "}");
+   ReplyOk(id, ChartStatusJson(chart, true));
   }
 
 void CmdChartRunStop(const long id, CJsonFlat &req, const bool run)
@@ -920,7 +1094,7 @@ void CmdChartRunStop(const long id, CJsonFlat &req, const bool run)
       return;
      }
    if(!ChartApplyTemplate(chart, "\\Files\\" + file)) { ReplyErr(id, GetLastError(), "ChartApplyTemplate failed"); return; }
-   ReplyOk(id, "{\"chart_id\":" + JInt(chart) + ",\"running\":" + JBool(run) + "}");
+   ReplyOk(id, ChartStatusJson(chart, run));
   }
 
 //--- every symbol the broker offers (not only Market Watch)
@@ -969,7 +1143,7 @@ void CmdDealsSince(const long id, CJsonFlat &req)
                + ",\"symbol\":" + JStr(sym)
                + ",\"side\":" + JStr(type == DEAL_TYPE_BUY ? "buy" : "sell")
                + ",\"entry\":" + JStr(DealEntryName(entry))
-               + ",\"volume\":" + JNum(HistoryDealGetDouble(d, DEAL_VOLUME), 2)
+               + ",\"volume\":" + JVol(HistoryDealGetDouble(d, DEAL_VOLUME))
                + ",\"price\":" + JNum(HistoryDealGetDouble(d, DEAL_PRICE), dg)
                + ",\"profit\":" + JNum(HistoryDealGetDouble(d, DEAL_PROFIT), 2)
                + ",\"swap\":" + JNum(HistoryDealGetDouble(d, DEAL_SWAP), 2)
@@ -1026,6 +1200,7 @@ void HandleLine(const string line)
    else if(cmd == "chart_deploy")       CmdChartDeploy(id, msg);
    else if(cmd == "chart_run")          CmdChartRunStop(id, msg, true);
    else if(cmd == "chart_stop")         CmdChartRunStop(id, msg, false);
+   else if(cmd == "chart_status")       CmdChartStatus(id, msg);
    else if(cmd == "symbols")            CmdSymbols(id);
    else if(cmd == "deals_since")        CmdDealsSince(id, msg);
    else                                 ReplyErr(id, RC_UNKNOWN_COMMAND, "unknown command " + cmd);
@@ -1053,6 +1228,7 @@ void OnDeinit(const int reason)
   {
    EventKillTimer();
    CloseSocket("EA removed");
+   ReleaseBridgeLock();
   }
 
 void OnTimer(void)

@@ -52,7 +52,10 @@ pub fn expert_template_name(expert: &str) -> String {
     }
 }
 
-/// `period_type` (0 minutes, 1 hours, 2 days, 3 weeks, 4 months) and `period_size`.
+/// `period_type` and `period_size` of a `.tpl`, as the MQL5 book's description of
+/// template files gives them: 0 minutes, 1 hours, 2 weeks, 3 months; a day is 24
+/// hours (`period_type=1`, `period_size=24`). Unverified on a real terminal: see
+/// docs/mt5.md, "First run on a real terminal".
 fn period(tf: Timeframe) -> (u8, u32) {
     match tf {
         Timeframe::M1 => (0, 1),
@@ -61,9 +64,9 @@ fn period(tf: Timeframe) -> (u8, u32) {
         Timeframe::M30 => (0, 30),
         Timeframe::H1 => (1, 1),
         Timeframe::H4 => (1, 4),
-        Timeframe::D1 => (2, 1),
-        Timeframe::W1 => (3, 1),
-        Timeframe::MN1 => (4, 1),
+        Timeframe::D1 => (1, 24),
+        Timeframe::W1 => (2, 1),
+        Timeframe::MN1 => (3, 1),
     }
 }
 
@@ -197,6 +200,15 @@ mod tests {
         let t = empty_chart_template("GBPUSD", Timeframe::M15);
         assert!(!t.contains("<expert>"));
         assert!(t.contains("period_type=0\nperiod_size=15\n"));
+    }
+
+    #[test]
+    fn periods_follow_the_book_encoding() {
+        let p = |tf| empty_chart_template("EURUSD", tf);
+        assert!(p(Timeframe::D1).contains("period_type=1\nperiod_size=24\n"));
+        assert!(p(Timeframe::W1).contains("period_type=2\nperiod_size=1\n"));
+        assert!(p(Timeframe::MN1).contains("period_type=3\nperiod_size=1\n"));
+        assert!(p(Timeframe::H1).contains("period_type=1\nperiod_size=1\n"));
     }
 
     /// Brackets balance outside strings, character literals and comments.

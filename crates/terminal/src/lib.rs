@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod ea;
 pub mod paper;
 pub mod retcode;
+pub mod startup;
 pub mod terminal;
 pub mod toolchain;
 

@@ -36,8 +36,12 @@ pub const SHORT_ONLY: u32 = 10043;
 pub const CLOSE_ONLY: u32 = 10044;
 /// ERR_WRONG_PARAMETER: the request's arguments are missing or malformed.
 pub const BAD_ARGS: u32 = 4003;
-/// ERR_FUNCTION_NOT_ALLOWED: used for an unknown command.
-pub const UNKNOWN_COMMAND: u32 = 4014;
+/// The bridge's own code for an unknown command, in MQL5's user-error range
+/// (65536 and up) so it cannot be mistaken for MT5's 4014 (function not allowed,
+/// which is also what a socket call without the URL permission fails with).
+pub const UNKNOWN_COMMAND: u32 = 65601;
+/// TRADE_RETCODE_PRICE_OFF: no quotes (the EA's answer when a symbol has no bid/ask yet).
+pub const NO_QUOTES: u32 = 10021;
 /// ERR_CHART_WRONG_ID
 pub const CHART_WRONG_ID: u32 = 4101;
 /// ERR_MARKET_UNKNOWN_SYMBOL
@@ -64,7 +68,7 @@ pub fn describe(code: u32) -> &'static str {
         MARKET_CLOSED => "market is closed",
         NO_MONEY => "not enough money",
         10020 => "prices changed",
-        10021 => "no quotes to process the request",
+        NO_QUOTES => "no quotes to process the request",
         10022 => "invalid order expiration date",
         10023 => "order state changed",
         10024 => "too frequent requests",
@@ -89,7 +93,8 @@ pub fn describe(code: u32) -> &'static str {
         CLOSE_ONLY => "only position closing allowed",
         10045 => "position closing allowed only by FIFO rule",
         BAD_ARGS => "wrong parameters",
-        UNKNOWN_COMMAND => "unknown command",
+        UNKNOWN_COMMAND => "unknown command (the bridge EA is older than the agent: reinstall it with `companion-agent terminal setup`)",
+        4014 => "function not allowed (sockets: allow 127.0.0.1 in Tools > Options > Expert Advisors)",
         CHART_WRONG_ID => "wrong chart id",
         UNKNOWN_SYMBOL => "unknown symbol",
         POSITION_NOT_FOUND => "position not found",

@@ -76,22 +76,30 @@ pub struct OrderRequest {
     pub filling: Option<Filling>,
 }
 
-/// A filled order.
+/// A filled order. `None` = unknown: the terminal accepted the order but its deal
+/// was not in the history when it answered (look it up by the order's comment).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrderFill {
     pub order_id: u64,
-    /// Ticket of the resulting position.
-    pub ticket: u64,
-    pub price: f64,
+    /// Ticket (identifier) of the resulting position.
+    pub ticket: Option<u64>,
+    pub price: Option<f64>,
     pub volume: f64,
 }
 
-/// A closed position.
+impl OrderFill {
+    /// True when the price and position are both known.
+    pub fn is_complete(&self) -> bool {
+        self.ticket.is_some() && self.price.is_some()
+    }
+}
+
+/// A closed position (`None` = unknown, as for [`OrderFill`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CloseFill {
     pub ticket: u64,
-    pub price: f64,
-    pub pnl: f64,
+    pub price: Option<f64>,
+    pub pnl: Option<f64>,
 }
 
 /// A historical deal or order found by its comment (for reconciliation).
@@ -106,6 +114,10 @@ pub struct DealRecord {
     pub comment: String,
     /// Unix seconds.
     pub time: i64,
+    /// Profit + swap + commission of a closing deal; `None` for an opening deal or
+    /// an open position.
+    #[serde(default)]
+    pub profit: Option<f64>,
 }
 
 /// An EA attached to a chart.

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use companion_protocol::{Side, Timeframe};
-use companion_terminal::bridge::wire::{retcode, Message};
+use companion_terminal::bridge::wire::{retcode, HelloRefusal, Message};
 use companion_terminal::bridge::{job_comment, BridgeConfig};
 use companion_terminal::paper::OrderLogLine;
 use companion_terminal::{
@@ -115,11 +115,13 @@ async fn every_command_works_against_the_paper_terminal() {
         .send_order(&order(&comment, Side::Buy, 0.1))
         .await
         .unwrap();
-    assert_eq!(fill.price, sym.ask);
+    assert_eq!(fill.price, Some(sym.ask));
     assert_eq!(fill.volume, 0.1);
+    let ticket = fill.ticket.unwrap();
     let positions = t.positions().await.unwrap();
     assert_eq!(positions.len(), 1);
-    assert_eq!(positions[0].ticket, fill.ticket);
+    assert_eq!(positions[0].ticket, ticket);
+    assert_eq!(positions[0].identifier, Some(ticket));
     assert_eq!(positions[0].comment, comment);
     assert_eq!(positions[0].side, Side::Buy);
     assert_eq!(positions[0].magic, 42);
@@ -128,24 +130,25 @@ async fn every_command_works_against_the_paper_terminal() {
 
     let found = t.find_by_comment(&comment).await.unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].ticket, fill.ticket);
+    assert_eq!(found[0].ticket, ticket);
     assert_eq!(found[0].order_id, fill.order_id);
-    assert_eq!(found[0].price, fill.price);
+    assert_eq!(Some(found[0].price), fill.price);
     assert!(t.find_by_comment("cj-nothing").await.unwrap().is_empty());
 
     // Close: the buy closes at the bid, losing the spread.
     let close_comment = job_comment(uuid::Uuid::new_v4());
-    let closed = t.close_position(fill.ticket, &close_comment).await.unwrap();
-    assert_eq!(closed.ticket, fill.ticket);
-    assert_eq!(closed.price, sym.bid);
-    assert!(closed.pnl < 0.0);
+    let closed = t.close_position(ticket, &close_comment).await.unwrap();
+    assert_eq!(closed.ticket, ticket);
+    assert_eq!(closed.price, Some(sym.bid));
+    let pnl = closed.pnl.unwrap();
+    assert!(pnl < 0.0);
     assert!(t.positions().await.unwrap().is_empty());
     let acct = t.account().await.unwrap();
-    assert!((acct.balance - (10_000.0 + closed.pnl)).abs() < 1e-6);
+    assert!((acct.balance - (10_000.0 + pnl)).abs() < 1e-6);
     let h = t.history_by_comment(&close_comment).await.unwrap();
     assert_eq!(h.deals.len(), 1);
     assert_eq!(h.deals[0].entry, "out");
-    match t.close_position(fill.ticket, "again").await {
+    match t.close_position(ticket, "again").await {
         Err(TerminalError::Rejected { retcode, .. }) => {
             assert_eq!(retcode, retcode::POSITION_CLOSED)
         }
@@ -164,8 +167,12 @@ async fn every_command_works_against_the_paper_terminal() {
         .await
         .unwrap();
     assert!(chart > 0);
+    let st = t.chart_status(chart).await.unwrap();
+    assert_eq!((st.expert.as_str(), st.running), ("TrendRider", true));
     t.stop(chart).await.unwrap();
+    assert!(!t.chart_status(chart).await.unwrap().running);
     t.run(chart).await.unwrap();
+    assert!(t.chart_status(chart).await.unwrap().running);
     match t.stop(chart + 1000).await {
         Err(TerminalError::Rejected { retcode, .. }) => {
             assert_eq!(retcode, retcode::CHART_WRONG_ID)
@@ -196,7 +203,7 @@ async fn every_command_works_against_the_paper_terminal() {
     let lines = read_orders_log(&log);
     assert_eq!(lines.len(), 2, "the order and the bad-volume order");
     assert_eq!(lines[0].comment, comment);
-    assert_eq!(lines[0].ticket, Some(fill.ticket));
+    assert_eq!(lines[0].ticket, Some(ticket));
     assert_eq!(lines[0].retcode, retcode::DONE);
     assert_eq!(lines[1].retcode, retcode::INVALID_VOLUME);
 }
@@ -236,7 +243,7 @@ async fn stop_loss_and_take_profit_close_positions() {
         "{:?}",
         t.history_by_comment("sl-test").await.unwrap()
     );
-    assert_eq!(h.deals[0].position, fill.ticket);
+    assert_eq!(Some(h.deals[0].position), fill.ticket);
     assert!(h.deals[0].profit < 0.0);
 }
 
@@ -247,6 +254,14 @@ async fn a_bad_token_is_refused_and_the_paper_terminal_exits() {
     let status = child.wait().await.unwrap();
     assert_eq!(status.code(), Some(2));
     assert!(!t.is_connected());
+    let refusal = t
+        .last_refusal()
+        .expect("the refusal is remembered for the Doctor");
+    assert_eq!(refusal.code, HelloRefusal::BadToken);
+    assert!(
+        !refusal.message.contains("wrong-token"),
+        "never the token itself"
+    );
     assert!(matches!(
         t.account().await,
         Err(TerminalError::NotConnected(_))
@@ -277,7 +292,7 @@ async fn reconnects_after_the_paper_terminal_is_killed_and_restarted() {
     assert!(t.wait_connected(CONNECT).await);
     let positions = t.positions().await.unwrap();
     assert_eq!(positions.len(), 1);
-    assert_eq!(positions[0].ticket, fill.ticket);
+    assert_eq!(Some(positions[0].ticket), fill.ticket);
     assert_eq!(t.find_by_comment("persist-me").await.unwrap().len(), 1);
 }
 
@@ -565,4 +580,33 @@ async fn heartbeats_flow_and_a_silent_terminal_is_dropped() {
         t.ping().await,
         Err(TerminalError::NotConnected(_))
     ));
+}
+
+#[tokio::test]
+async fn late_deals_are_reported_unknown_and_found_by_comment() {
+    let (srv, t) = server().await;
+    let _child = paper(srv.local_addr(), TOKEN, &["--late-deals"]);
+    assert!(t.wait_connected(CONNECT).await);
+    let sym = t.symbol_info("EURUSD").await.unwrap();
+    let comment = job_comment(uuid::Uuid::new_v4());
+    let fill = t
+        .send_order(&order(&comment, Side::Buy, 0.1))
+        .await
+        .unwrap();
+    // Unknown, not zero: no price, no position from the reply itself.
+    assert_eq!((fill.price, fill.ticket), (None, None));
+    assert!(!fill.is_complete());
+    assert_eq!(fill.volume, 0.1);
+    // The deal is in the history right after: that is where the price comes from.
+    let found = t.find_by_comment(&comment).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].price, sym.ask);
+    assert_eq!(found[0].order_id, fill.order_id);
+    let ticket = found[0].ticket;
+    let close_comment = job_comment(uuid::Uuid::new_v4());
+    let closed = t.close_position(ticket, &close_comment).await.unwrap();
+    assert_eq!((closed.price, closed.pnl), (None, None));
+    let out = t.find_by_comment(&close_comment).await.unwrap();
+    assert_eq!(out.len(), 1);
+    assert!(out[0].profit.unwrap() < 0.0, "the spread: {:?}", out[0]);
 }

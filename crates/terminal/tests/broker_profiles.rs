@@ -158,7 +158,7 @@ async fn each_profile_lists_its_symbols_and_knows_no_other() {
         // The broker's own name trades.
         let si = t.symbol_info(c.fx).await.unwrap();
         let fill = t.send_order(&order(c.fx, Side::Buy, si.volume_min)).await;
-        assert_eq!(fill.unwrap().price, si.ask);
+        assert_eq!(fill.unwrap().price, Some(si.ask));
     }
 }
 
@@ -197,7 +197,7 @@ async fn trade_modes_fillings_and_stops_levels_are_enforced() {
         assert_eq!(retcode_of(t.send_order(&o).await), retcode::INVALID_FILL);
         o.filling = Some(Filling::Ioc);
         let fill = t.send_order(&o).await.unwrap();
-        assert_eq!(fill.price, si.ask);
+        assert_eq!(fill.price, Some(si.ask));
         // Other symbols allow all three.
         let fx = t.symbol_info(c.fx).await.unwrap();
         assert_eq!(
@@ -228,7 +228,7 @@ async fn trade_modes_fillings_and_stops_levels_are_enforced() {
             .await
             .unwrap()
             .into_iter()
-            .find(|p| p.ticket == fill.ticket)
+            .find(|p| Some(p.ticket) == fill.ticket)
             .unwrap();
         assert_eq!(p.sl, o.sl);
         assert_eq!(p.tp, o.tp);
@@ -261,7 +261,7 @@ async fn netting_adds_reduces_and_reverses_one_position() {
     assert_ne!(f2.order_id, f1.order_id);
     let pos = t.positions().await.unwrap();
     assert_eq!(pos.len(), 1);
-    assert_eq!(pos[0].ticket, f1.ticket);
+    assert_eq!(Some(pos[0].ticket), f1.ticket);
     assert!((pos[0].volume - 0.3).abs() < 1e-9);
     assert_eq!(pos[0].side, Side::Buy);
     assert_eq!(pos[0].open_price, si.ask, "both filled at the same ask");
@@ -277,7 +277,7 @@ async fn netting_adds_reduces_and_reverses_one_position() {
         .await
         .unwrap();
     assert_eq!(f3.ticket, f1.ticket);
-    assert_eq!(f3.price, bid);
+    assert_eq!(f3.price, Some(bid));
     let pos = t.positions().await.unwrap();
     assert_eq!(pos.len(), 1);
     assert!((pos[0].volume - 0.2).abs() < 1e-9);
@@ -291,7 +291,7 @@ async fn netting_adds_reduces_and_reverses_one_position() {
     assert_eq!(f4.ticket, f1.ticket);
     let pos = t.positions().await.unwrap();
     assert_eq!(pos.len(), 1, "{pos:?}");
-    assert_eq!(pos[0].ticket, f1.ticket);
+    assert_eq!(Some(pos[0].ticket), f1.ticket);
     assert_eq!(pos[0].side, Side::Sell);
     assert!((pos[0].volume - 0.3).abs() < 1e-9);
     assert_eq!(pos[0].open_price, bid);
@@ -308,7 +308,7 @@ async fn netting_adds_reduces_and_reverses_one_position() {
     assert_eq!(deals[1].entry, DealEntry::Inout);
     assert!((deals[1].volume - 0.5).abs() < 1e-9);
     assert!((deals[1].profit - round(per_lot * 0.2, 2)).abs() < 0.011);
-    assert!(deals.iter().all(|d| d.position == f1.ticket));
+    assert!(deals.iter().all(|d| Some(d.position) == f1.ticket));
     assert!(deals[0].deal < deals[1].deal, "oldest first");
     assert_eq!(deals[1].order, f4.order_id);
 
@@ -396,7 +396,7 @@ async fn hedging_foreign_positions_manual_closes_and_stop_hits_are_closing_deals
     let mut mine = order("EURUSD.pro", Side::Buy, 0.1);
     mine.sl = Some(round(si.bid - 0.0010, 5));
     let fill = t.send_order(&mine).await.unwrap();
-    assert_ne!(fill.ticket, manual.ticket);
+    assert_ne!(fill.ticket, Some(manual.ticket));
     assert_eq!(t.positions().await.unwrap().len(), 3);
 
     // The trader closes the foreign one by hand.
@@ -436,7 +436,7 @@ async fn hedging_foreign_positions_manual_closes_and_stop_hits_are_closing_deals
     assert_eq!(by_hand.side, Side::Sell);
     assert_eq!(by_hand.price, si.bid);
     let sl = &deals[1];
-    assert_eq!(sl.position, fill.ticket);
+    assert_eq!(Some(sl.position), fill.ticket);
     assert_eq!(sl.comment, format!("[sl {:.5}]", mine.sl.unwrap()));
     assert_eq!(sl.price, mine.sl.unwrap());
     assert_eq!(sl.magic, 42);

@@ -23,6 +23,11 @@ import type {
 } from './generated/types';
 
 export type {
+  Check,
+  CheckId,
+  CheckStatus,
+  InstallationView,
+  SetupReport,
   AgentStatus,
   AppError,
   CurrentPairing,
@@ -73,6 +78,9 @@ export type {
 
 import type {
   AppError,
+  Check,
+  InstallationView,
+  SetupReport,
   BrokerConnection,
   Candle,
   EaProject,
@@ -214,6 +222,13 @@ export const api = {
   lastUpdateCheck: () => call<UpdateInfo | null>('last_update_check'),
   installUpdate: () => call<void>('install_update'),
   readLogs: () => call<string>('read_logs'),
+
+  /** MT5 installations on this computer (Terminal setup). */
+  terminalList: () => call<InstallationView[]>('terminal_list'),
+  /** Installs, compiles and configures the bridge EA in the terminal with this data folder. */
+  terminalSetup: (dataDir: string) => call<SetupReport>('terminal_setup', { dataDir }),
+  /** The Doctor's checks (default terminal: the set-up one, else the only one). */
+  terminalDoctor: (dataDir?: string | null) => call<Check[]>('terminal_doctor', { dataDir: dataDir ?? null }),
 };
 
 // ---------------------------------------------------------------------------

@@ -78,6 +78,7 @@ export const position = (ticket: number, over: Partial<Position> = {}): Position
   pnl: 42.5,
   comment: '',
   magic: 0,
+  identifier: ticket,
   ...over,
 });
 

@@ -33,6 +33,8 @@ pub enum AppErrorCode {
     Timeout,
     JobFailed,
     Update,
+    /// Setting the bridge EA up in a terminal failed (no MetaEditor, compile error).
+    TerminalSetup,
     Internal,
 }
 
@@ -87,6 +89,7 @@ impl AppErrorCode {
             AppErrorCode::Timeout => "timeout",
             AppErrorCode::JobFailed => "job_failed",
             AppErrorCode::Update => "update",
+            AppErrorCode::TerminalSetup => "terminal_setup",
             AppErrorCode::Internal => "internal",
         }
     }

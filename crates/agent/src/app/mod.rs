@@ -7,6 +7,7 @@
 //! - [`user_api`]: the one user-API client, typed by `companion_protocol`
 //! - [`events`]: the `GET /events` stream, read with `eventsource-stream`
 //! - [`link`]: the agent runtime embedded in the app
+//! - [`terminal`]: Terminal setup and the Doctor
 //! - [`status`], [`settings`], [`dto`], [`error`], [`logs`]
 
 pub mod commands;
@@ -18,6 +19,7 @@ pub mod logs;
 pub mod session;
 pub mod settings;
 pub mod status;
+pub mod terminal;
 #[cfg(feature = "ts")]
 pub mod typescript;
 pub mod update_watch;

@@ -196,6 +196,11 @@ impl Core {
         &self.data_dir
     }
 
+    /// The embedded runtime's bridge overrides, if it runs one.
+    pub(crate) fn runtime_spec(&self) -> Option<&RuntimeSpec> {
+        self.runtime.as_ref()
+    }
+
     /// Verifies the key with the server (`GET /agents/me`, once: the runtime is told
     /// the answer), stores it in the keychain and starts the session. The key is never
     /// returned or logged.

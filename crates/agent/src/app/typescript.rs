@@ -11,6 +11,8 @@ use crate::app::dto::{
     StrategyInput, SymbolRow, TerminalDto, UpdateInfo, UpdateProgress,
 };
 use crate::app::error::{AppError, AppErrorCode};
+use crate::terminal_setup::doctor::{Check, CheckId, CheckStatus};
+use crate::terminal_setup::{InstallationView, SetupReport};
 use companion_protocol as p;
 
 /// The committed file, relative to the workspace root.
@@ -40,6 +42,12 @@ pub fn render() -> String {
         decl::<CurrentPairing>(&cfg),
         decl::<AppErrorCode>(&cfg),
         decl::<AppError>(&cfg),
+        // Terminal setup and the Doctor
+        decl::<InstallationView>(&cfg),
+        decl::<SetupReport>(&cfg),
+        decl::<CheckId>(&cfg),
+        decl::<CheckStatus>(&cfg),
+        decl::<Check>(&cfg),
         // companion_protocol: jobs
         decl::<p::JobType>(&cfg),
         decl::<p::JobStatus>(&cfg),

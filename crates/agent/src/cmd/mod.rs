@@ -5,6 +5,7 @@ pub mod pair;
 pub mod run;
 pub mod service;
 pub mod status;
+pub mod terminal;
 pub mod unpair;
 
 use companion_agent::config::AgentConfig;

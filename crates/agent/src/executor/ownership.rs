@@ -143,6 +143,7 @@ mod tests {
             pnl: 0.0,
             comment: String::new(),
             magic,
+            identifier: Some(ticket),
         }
     }
 

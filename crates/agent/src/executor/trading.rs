@@ -7,7 +7,7 @@ use companion_protocol::{
     ClaimedJob, ClosePositionInput, ClosePositionOutput, ClosedPosition, DailyLossCheck,
     JobResultRequest, JobType, Position, ResultStatus, Side, TerminalInfo, TradeInput, TradeOutput,
 };
-use companion_terminal::{DealRecord, OrderRequest, Terminal, TerminalError};
+use companion_terminal::{DealRecord, OrderFill, OrderRequest, Terminal, TerminalError};
 
 use super::ownership::{self, EntryPlan};
 use super::{
@@ -17,6 +17,9 @@ use crate::journal::JournalError;
 use crate::sizing;
 use crate::symbols::{Purpose, ResolveError};
 use crate::toolchain::Toolchain;
+
+/// Lookups by comment for a fill whose deal the terminal had not recorded yet.
+const LATE_DEAL_LOOKUPS: u32 = 5;
 
 fn expired(job: &ClaimedJob, now: DateTime<Utc>) -> bool {
     job.expires_at.is_some_and(|t| t <= now)
@@ -73,7 +76,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         match job.job_type {
             JobType::ClosePosition => completed(&ClosePositionOutput {
                 closed_price: last.price,
-                pnl: 0.0,
+                // The closing deals' own profit (+ swap + commission).
+                pnl: deals.iter().filter_map(|d| d.profit).sum(),
                 tickets: deals.iter().map(|d| d.ticket).collect(),
                 // A closing deal's side is the opposite of the position's.
                 closed: deals
@@ -84,7 +88,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                         side: opposite(d.side),
                         volume: d.volume,
                         price: d.price,
-                        pnl: 0.0,
+                        pnl: d.profit.unwrap_or(0.0),
                     })
                     .collect(),
             }),
@@ -101,6 +105,59 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     closed: Vec::new(),
                 })
             }
+        }
+    }
+
+    /// Deals with `comment` from the terminal's history, asked a few times: right
+    /// after an order the deal may not be recorded yet (the EA then reports its
+    /// price and position as unknown). Empty when it never showed up.
+    async fn late_deals(
+        &self,
+        comment: &str,
+        want: impl Fn(&[DealRecord]) -> bool,
+    ) -> Vec<DealRecord> {
+        for attempt in 0..LATE_DEAL_LOOKUPS {
+            if attempt > 0 {
+                tokio::time::sleep(self.opts.reconnect_poll).await;
+            }
+            match self.terminal.find_by_comment(comment).await {
+                Ok(deals) if !deals.is_empty() && want(&deals) => return deals,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(%comment, error = %e, "looking up a late deal by comment failed")
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// The trade's result from a fill the terminal reported with unknown price or
+    /// position: from the history by comment, never a made-up number.
+    async fn trade_result_from_partial_fill(
+        &self,
+        job: &ClaimedJob,
+        comment: &str,
+        fill: &OrderFill,
+        closed_first: Vec<ClosedPosition>,
+    ) -> JobResultRequest {
+        let deals = self.late_deals(comment, |_| true).await;
+        if !deals.is_empty() {
+            tracing::info!(job_id = %job.job_id, %comment, "fill price/position read from the history (the terminal's reply did not have them yet)");
+            return self.result_from_deals(job, &deals);
+        }
+        match (fill.price, fill.ticket) {
+            (Some(price), Some(ticket)) => completed(&TradeOutput {
+                fill_price: price,
+                ticket,
+                order_id: fill.order_id,
+                volume: fill.volume,
+                position_effect: None,
+                closed: closed_first,
+            }),
+            _ => failed(format!(
+                "executed but unconfirmed: MT5 accepted order {} ({} lots) but its deal was not in the terminal's history after {LATE_DEAL_LOOKUPS} lookups, so the fill price and position are unknown. Do not send it again: check the position with comment {comment} in MT5.",
+                fill.order_id, fill.volume
+            )),
         }
     }
 
@@ -284,21 +341,31 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         }
         let reply = self.terminal.send_order(&order).await;
         let result = match reply {
-            Ok(fill) => completed(&TradeOutput {
-                fill_price: fill.price,
-                ticket: fill.ticket,
-                order_id: fill.order_id,
-                volume: fill.volume,
+            Ok(OrderFill {
+                order_id,
+                ticket: Some(ticket),
+                price: Some(fill_price),
+                volume,
+            }) => completed(&TradeOutput {
+                fill_price,
+                ticket,
+                order_id,
+                volume,
                 position_effect: Some(ownership::position_effect(
                     plan.as_ref().unwrap_or(&EntryPlan {
                         close_first: Vec::new(),
                         net_before: None,
                     }),
                     input.side,
-                    fill.volume,
+                    volume,
                 )),
                 closed: closed_first,
             }),
+            // The deal was not in the history when the terminal answered.
+            Ok(fill) => {
+                self.trade_result_from_partial_fill(job, &comment, &fill, closed_first)
+                    .await
+            }
             Err(TerminalError::Rejected { retcode, message }) => {
                 failed(describe_terminal_error(&TerminalError::Rejected {
                     retcode,
@@ -428,36 +495,77 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
     }
 
     /// Closes `positions` one by one with the job's comment; stops at the first
-    /// failure (closed so far, and the failure).
+    /// failure (closed so far, and the failure). A close whose deal the terminal had
+    /// not recorded yet takes its price and profit from the history by comment; when
+    /// it never shows up, the failure says which positions were closed with unknown
+    /// numbers (never a made-up 0).
     async fn close_each(
         &self,
         positions: &[Position],
         comment: &str,
     ) -> (Vec<ClosedPosition>, Option<String>) {
         let mut closed = Vec::new();
+        let mut unknown = Vec::new();
+        let mut error = None;
         for p in positions {
             match self.terminal.close_position(p.ticket, comment).await {
-                Ok(fill) => closed.push(ClosedPosition {
-                    ticket: fill.ticket,
-                    symbol: p.symbol.clone(),
-                    side: p.side,
-                    volume: p.volume,
-                    price: fill.price,
-                    pnl: fill.pnl,
-                }),
+                Ok(fill) => {
+                    if fill.price.is_none() || fill.pnl.is_none() {
+                        unknown.push(fill.ticket);
+                    }
+                    closed.push(ClosedPosition {
+                        ticket: fill.ticket,
+                        symbol: p.symbol.clone(),
+                        side: p.side,
+                        volume: p.volume,
+                        price: fill.price.unwrap_or(0.0),
+                        pnl: fill.pnl.unwrap_or(0.0),
+                    });
+                }
                 Err(e) => {
-                    return (
-                        closed,
-                        Some(format!(
-                            "closing ticket {} failed: {}",
-                            p.ticket,
-                            describe_terminal_error(&e)
-                        )),
-                    )
+                    error = Some(format!(
+                        "closing ticket {} failed: {}",
+                        p.ticket,
+                        describe_terminal_error(&e)
+                    ));
+                    break;
                 }
             }
         }
-        (closed, None)
+        if unknown.is_empty() {
+            return (closed, error);
+        }
+        // The closing deals carry the job's comment; `ticket` is their position.
+        let closing = |d: &DealRecord| d.profit.is_some() && unknown.contains(&d.ticket);
+        let deals = self
+            .late_deals(comment, |ds| {
+                unknown
+                    .iter()
+                    .all(|t| ds.iter().any(|d| closing(d) && d.ticket == *t))
+            })
+            .await;
+        let mut still = Vec::new();
+        for c in closed.iter_mut().filter(|c| unknown.contains(&c.ticket)) {
+            match deals.iter().find(|d| closing(d) && d.ticket == c.ticket) {
+                Some(d) => {
+                    c.price = d.price;
+                    c.pnl = d.profit.unwrap_or(0.0);
+                }
+                None => still.push(c.ticket),
+            }
+        }
+        if !still.is_empty() {
+            let m = format!(
+                "closed position(s) {} but their closing deals were not in the terminal's history yet: close price and profit unknown; see the deals with comment {comment} in MT5",
+                still.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            );
+            error = Some(match error {
+                Some(e) => format!("{m}; {e}"),
+                None => m,
+            });
+            closed.retain(|c| !still.contains(&c.ticket));
+        }
+        (closed, error)
     }
 }
 

@@ -61,6 +61,9 @@ public:
 #define FILE_UNICODE 64
 #define SYMBOL_FILLING_FOK 1
 #define SYMBOL_FILLING_IOC 2
+// SYMBOL_ORDER_MODE flags (reference: "Allowed order types")
+#define SYMBOL_ORDER_SL 16
+#define SYMBOL_ORDER_TP 32
 #define ULONG_MAX 0xFFFFFFFFFFFFFFFFUL
 // trade server return codes are plain integer constants in MQL5
 #define TRADE_RETCODE_PLACED 10008
@@ -68,6 +71,7 @@ public:
 #define TRADE_RETCODE_DONE_PARTIAL 10010
 #define TRADE_RETCODE_INVALID 10013
 #define TRADE_RETCODE_INVALID_VOLUME 10014
+#define TRADE_RETCODE_INVALID_STOPS 10016
 #define TRADE_RETCODE_CLIENT_DISABLES_AT 10027
 #define TRADE_RETCODE_INVALID_FILL 10030
 #define TRADE_RETCODE_POSITION_CLOSED 10036
@@ -82,7 +86,8 @@ enum ENUM_ACCOUNT_TRADE_MODE { ACCOUNT_TRADE_MODE_DEMO=0, ACCOUNT_TRADE_MODE_CON
 enum ENUM_TERMINAL_INFO_INTEGER { TERMINAL_BUILD, TERMINAL_CONNECTED, TERMINAL_TRADE_ALLOWED };
 enum ENUM_TERMINAL_INFO_STRING { TERMINAL_NAME, TERMINAL_DATA_PATH };
 enum ENUM_MQL_INFO_INTEGER { MQL_TESTER, MQL_TRADE_ALLOWED };
-enum ENUM_SYMBOL_INFO_INTEGER { SYMBOL_DIGITS, SYMBOL_FILLING_MODE, SYMBOL_TRADE_EXEMODE, SYMBOL_TRADE_MODE, SYMBOL_TRADE_STOPS_LEVEL, SYMBOL_VISIBLE, SYMBOL_SELECT };
+enum ENUM_SYMBOL_INFO_INTEGER { SYMBOL_DIGITS, SYMBOL_FILLING_MODE, SYMBOL_TRADE_EXEMODE, SYMBOL_TRADE_MODE, SYMBOL_TRADE_STOPS_LEVEL, SYMBOL_VISIBLE, SYMBOL_SELECT,
+    SYMBOL_ORDER_MODE };
 enum ENUM_SYMBOL_INFO_STRING { SYMBOL_CURRENCY_PROFIT, SYMBOL_DESCRIPTION, SYMBOL_PATH };
 enum ENUM_SYMBOL_TRADE_MODE { SYMBOL_TRADE_MODE_DISABLED, SYMBOL_TRADE_MODE_LONGONLY, SYMBOL_TRADE_MODE_SHORTONLY, SYMBOL_TRADE_MODE_CLOSEONLY, SYMBOL_TRADE_MODE_FULL };
 enum ENUM_SYMBOL_TRADE_EXECUTION { SYMBOL_TRADE_EXECUTION_REQUEST, SYMBOL_TRADE_EXECUTION_INSTANT, SYMBOL_TRADE_EXECUTION_MARKET, SYMBOL_TRADE_EXECUTION_EXCHANGE };
@@ -104,6 +109,7 @@ enum ENUM_ORDER_STATE { ORDER_STATE_STARTED, ORDER_STATE_PLACED, ORDER_STATE_CAN
 enum ENUM_ORDER_TYPE_FILLING { ORDER_FILLING_FOK=0, ORDER_FILLING_IOC=1, ORDER_FILLING_RETURN=2 };
 enum ENUM_ORDER_TYPE_TIME { ORDER_TIME_GTC=0 };
 enum ENUM_TRADE_REQUEST_ACTIONS { TRADE_ACTION_DEAL=1, TRADE_ACTION_PENDING=5 };
+enum ENUM_CHART_PROPERTY_STRING { CHART_COMMENT, CHART_EXPERT_NAME, CHART_SCRIPT_NAME };
 
 struct MqlTick  { datetime time; double bid; double ask; double last; ulong volume; long time_msc; uint flags; double volume_real; };
 struct MqlRates { datetime time; double open; double high; double low; double close; long tick_volume; int spread; long real_volume; };
@@ -116,6 +122,9 @@ struct MqlTradeCheckResult { uint retcode; double balance; double equity; double
 
 // ---- Common / environment
 int      GetLastError();
+void     ResetLastError();
+void     Sleep(int milliseconds);
+ulong    GetMicrosecondCount();
 ulong    GetTickCount64();
 datetime TimeCurrent();
 datetime TimeTradeServer();
@@ -155,6 +164,11 @@ template<class A, class B> auto MathMax(A a, B b) -> decltype(a + b);
 template<class A, class B> auto MathMin(A a, B b) -> decltype(a + b);
 bool     MathIsValidNumber(double number);
 double   MathRound(double value);
+double   NormalizeDouble(double value, int digits);
+// ---- Global variables of the terminal
+bool     GlobalVariableCheck(const string &name);
+bool     GlobalVariableTemp(const string &name);
+bool     GlobalVariableSetOnCondition(const string &name, double value, double check_value);
 // ---- Market info
 bool     SymbolExist(const string &name, bool &is_custom);
 bool     SymbolSelect(const string &name, bool select);
@@ -192,6 +206,7 @@ long     ChartOpen(const string &symbol, ENUM_TIMEFRAMES period);
 long     ChartID();
 string   ChartSymbol(long chart_id = 0);
 bool     ChartApplyTemplate(long chart_id, const string &filename);
+string   ChartGetString(long chart_id, ENUM_CHART_PROPERTY_STRING prop_id);
 // ---- Files (sandbox MQL5\Files)
 int      FileOpen(const string &file_name, int open_flags, short delimiter = '\t', uint codepage = CP_ACP);
 void     FileClose(int file_handle);
@@ -202,6 +217,7 @@ int      SocketCreate(uint flags = 0);
 bool     SocketClose(const int socket);
 bool     SocketConnect(int socket, const string &server, uint port, uint timeout_receive_ms);
 bool     SocketIsConnected(const int socket);
+bool     SocketTimeouts(int socket, uint timeout_send_ms, uint timeout_receive_ms);
 uint     SocketIsReadable(const int socket);
 template<size_t N> int SocketRead(int socket, uchar (&buffer)[N], uint buffer_maxlen, uint timeout_ms);
 template<size_t N> int SocketSend(int socket, const uchar (&buffer)[N], uint buffer_len);

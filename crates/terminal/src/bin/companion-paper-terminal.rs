@@ -83,6 +83,10 @@ struct Args {
     /// Trade-server time minus UTC, seconds (every reported time is UTC + this).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     gmt_offset_secs: i64,
+    /// Answer order_send/position_close without the deal's price, position and
+    /// profit (null, as the EA does when the deal is not in the history yet).
+    #[arg(long)]
+    late_deals: bool,
 }
 
 fn fail(message: &str) -> std::process::ExitCode {
@@ -136,6 +140,7 @@ async fn main() -> std::process::ExitCode {
             margin_mode,
             foreign_positions: a.foreign_positions.clone(),
             gmt_offset_secs: a.gmt_offset_secs,
+            late_deals: a.late_deals,
         },
         now_ms,
     );

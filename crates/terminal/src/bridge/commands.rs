@@ -108,8 +108,19 @@ impl From<PositionWire> for Position {
             pnl: p.profit + p.swap,
             comment: p.comment,
             magic: p.magic,
+            identifier: p.identifier,
         }
     }
+}
+
+/// How long deploy/run/stop wait for the chart's expert to (dis)appear.
+pub const CHART_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+const CHART_CONFIRM_POLL: Duration = Duration::from_millis(250);
+
+/// The expert's file name as `CHART_EXPERT_NAME` shows it: `Companion\My EA` → `My EA`.
+fn expert_short_name(expert: &str) -> String {
+    let full = expert_template_name(expert);
+    full.rsplit('\\').next().unwrap_or(&full).to_string()
 }
 
 impl BridgeTerminal {
@@ -185,12 +196,68 @@ impl BridgeTerminal {
             .call_with_timeout(cmd::ORDER_SEND, encode(&args), timeout)
             .await?;
         let r: OrderSendResult = decode(cmd::ORDER_SEND, v)?;
+        // A placed-but-unfilled order (10008) reports no deal: its price is unknown.
+        let known = r.deal_known && r.deal != 0;
         Ok(OrderFill {
             order_id: r.order,
-            ticket: r.position,
-            price: r.price,
-            volume: r.volume,
+            ticket: r.position.filter(|p| known && *p != 0),
+            price: r.price.filter(|p| known && *p > 0.0),
+            volume: r.volume.filter(|v| *v > 0.0).unwrap_or(order.volume),
         })
+    }
+
+    /// `CHART_EXPERT_NAME` of a chart: which expert runs on it right now.
+    pub async fn chart_status(&self, chart_id: i64) -> Result<ChartStatusResult, TerminalError> {
+        self.typed(cmd::CHART_STATUS, &ChartArgs { chart_id }).await
+    }
+
+    /// Polls `chart_status` until the chart runs `expert` (`Some`) or no expert
+    /// (`None`), or [`CHART_CONFIRM_TIMEOUT`] passes: `ChartApplyTemplate` only
+    /// queues the change, so an ok from deploy/run/stop proves nothing yet.
+    async fn confirm_chart(
+        &self,
+        chart_id: i64,
+        expert: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(), TerminalError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let st = self.chart_status(chart_id).await?;
+            let ok = match expert {
+                // The chart had no expert before (new, or stopped): one running now is
+                // ours. Whether CHART_EXPERT_NAME is exactly the file name is not
+                // verified on a real terminal yet, so a different name only warns.
+                Some(want) => {
+                    if st.running && !st.expert.eq_ignore_ascii_case(want) {
+                        tracing::warn!(chart_id, expected = want, reported = %st.expert, "the chart runs an expert whose CHART_EXPERT_NAME differs from the deployed file name");
+                    }
+                    st.running
+                }
+                None => !st.running,
+            };
+            if ok {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TerminalError::Other(match expert {
+                    Some(want) => format!(
+                        "the expert {want:?} did not start on chart {chart_id} within {} s: it is probably not compiled (.ex5 missing under MQL5/Experts/Companion) or failed in OnInit; see the terminal's Experts journal",
+                        timeout.as_secs()
+                    ),
+                    None => format!(
+                        "the expert {:?} is still attached to chart {chart_id} after {} s; remove it by hand in the terminal",
+                        st.expert,
+                        timeout.as_secs()
+                    ),
+                }));
+            }
+            tokio::time::sleep(CHART_CONFIRM_POLL).await;
+        }
+    }
+
+    /// The expert a chart deployed by Companion should run (from its saved deployment).
+    fn chart_expert(&self, chart_id: i64) -> Option<String> {
+        self.chart_experts().lock().ok()?.get(&chart_id).cloned()
     }
 }
 
@@ -270,10 +337,11 @@ impl Terminal for BridgeTerminal {
             deviation: 20,
         };
         let r: PositionCloseResult = self.typed(cmd::POSITION_CLOSE, &args).await?;
+        let known = r.deal_known;
         Ok(CloseFill {
             ticket: r.ticket,
-            price: r.price,
-            pnl: r.profit,
+            price: r.price.filter(|p| *p > 0.0),
+            pnl: r.profit.filter(|_| known),
         })
     }
 
@@ -290,6 +358,7 @@ impl Terminal for BridgeTerminal {
                 price: d.price,
                 comment: d.comment,
                 time: d.time,
+                profit: (d.entry != "in").then_some(d.profit + d.swap + d.commission),
             });
         }
         // Open positions whose opening deal is not (yet) in the loaded history.
@@ -306,6 +375,7 @@ impl Terminal for BridgeTerminal {
                 price: p.price_open,
                 comment: p.comment,
                 time: p.time,
+                profit: None,
             });
         }
         Ok(out)
@@ -319,17 +389,42 @@ impl Terminal for BridgeTerminal {
             template: chart_template(deployment),
         };
         let r: ChartDeployResult = self.typed(cmd::CHART_DEPLOY, &args).await?;
+        let expert = expert_short_name(&deployment.expert);
+        if let Ok(mut m) = self.chart_experts().lock() {
+            m.insert(r.chart_id, expert.clone());
+        }
+        self.confirm_chart(r.chart_id, Some(&expert), CHART_CONFIRM_TIMEOUT)
+            .await
+            .map_err(|e| TerminalError::Other(format!("chart {} opened, but {e}", r.chart_id)))?;
         Ok(r.chart_id)
     }
 
     async fn run(&self, chart_id: i64) -> Result<(), TerminalError> {
-        let _: ChartStateResult = self.typed(cmd::CHART_RUN, &ChartArgs { chart_id }).await?;
-        Ok(())
+        let r: ChartStateResult = self.typed(cmd::CHART_RUN, &ChartArgs { chart_id }).await?;
+        match self.chart_expert(chart_id) {
+            Some(expert) => {
+                self.confirm_chart(chart_id, Some(&expert), CHART_CONFIRM_TIMEOUT)
+                    .await
+            }
+            // Deployed before this agent started: any expert on the chart will do.
+            None if r.running => Ok(()),
+            None => {
+                let st = self.chart_status(chart_id).await?;
+                if st.running {
+                    Ok(())
+                } else {
+                    Err(TerminalError::Other(format!(
+                        "no expert is running on chart {chart_id} after the template was applied; see the terminal's Experts journal"
+                    )))
+                }
+            }
+        }
     }
 
     async fn stop(&self, chart_id: i64) -> Result<(), TerminalError> {
         let _: ChartStateResult = self.typed(cmd::CHART_STOP, &ChartArgs { chart_id }).await?;
-        Ok(())
+        self.confirm_chart(chart_id, None, CHART_CONFIRM_TIMEOUT)
+            .await
     }
 
     async fn symbols(&self) -> Result<Vec<BrokerSymbol>, TerminalError> {
@@ -364,5 +459,11 @@ mod tests {
             assert_eq!(parse_timeframe(timeframe_str(tf)), Some(tf));
         }
         assert_eq!(parse_timeframe("H2"), None);
+    }
+
+    #[test]
+    fn chart_expert_names_are_the_file_name() {
+        assert_eq!(expert_short_name("Trend Rider"), "Trend Rider");
+        assert_eq!(expert_short_name("Companion/v42.ex5"), "v42");
     }
 }

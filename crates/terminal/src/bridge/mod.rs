@@ -8,5 +8,5 @@ pub mod server;
 pub mod wire;
 
 pub use commands::{job_comment, parse_side, parse_timeframe, timeframe_str, MAX_COMMENT_CHARS};
-pub use server::{BridgeConfig, BridgeServer, BridgeTerminal};
+pub use server::{BridgeConfig, BridgeServer, BridgeTerminal, Refusal};
 pub use wire::PROTOCOL_VERSION;

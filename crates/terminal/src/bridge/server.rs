@@ -66,6 +66,20 @@ struct Inner {
     info_tx: watch::Sender<TerminalInfo>,
     next_id: AtomicU64,
     next_generation: AtomicU64,
+    /// Expert file name per chart deployed through this handle (run confirms it).
+    chart_experts: Mutex<HashMap<i64, String>>,
+    /// Why the last hello was refused (cleared by the next accepted one): the
+    /// Doctor's "token matches" check.
+    last_refusal: Mutex<Option<Refusal>>,
+}
+
+/// A refused hello, remembered for diagnostics (never the token itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: HelloRefusal,
+    pub message: String,
+    pub peer: SocketAddr,
+    pub at: std::time::SystemTime,
 }
 
 /// A handle on whatever terminal is connected to the bridge. Cheap to clone.
@@ -133,6 +147,8 @@ impl BridgeServer {
             info_tx,
             next_id: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
+            chart_experts: Mutex::new(HashMap::new()),
+            last_refusal: Mutex::new(None),
         });
         let terminal = BridgeTerminal { inner };
         let t = terminal.clone();
@@ -197,6 +213,24 @@ impl BridgeTerminal {
     /// True while an authenticated terminal is connected.
     pub fn is_connected(&self) -> bool {
         lock(&self.inner.current).is_some()
+    }
+
+    /// The last refused hello since the last accepted one (wrong token, old EA).
+    pub fn last_refusal(&self) -> Option<Refusal> {
+        lock(&self.inner.last_refusal).clone()
+    }
+
+    fn remember_refusal(&self, code: HelloRefusal, message: &str, peer: SocketAddr) {
+        *lock(&self.inner.last_refusal) = Some(Refusal {
+            code,
+            message: message.to_string(),
+            peer,
+            at: std::time::SystemTime::now(),
+        });
+    }
+
+    pub(super) fn chart_experts(&self) -> &Mutex<HashMap<i64, String>> {
+        &self.inner.chart_experts
     }
 
     /// The connection state and the connected terminal's identity; changes on every
@@ -293,6 +327,11 @@ impl BridgeTerminal {
         let hello = match first {
             Ok(Ok(Some(Ok(Message::Hello(h))))) => h,
             Ok(Ok(Some(_))) => {
+                self.remember_refusal(
+                    HelloRefusal::BadHello,
+                    "the first line must be a hello",
+                    peer,
+                );
                 refuse(
                     &mut write,
                     HelloRefusal::BadHello,
@@ -308,6 +347,11 @@ impl BridgeTerminal {
         };
         if !same_secret(&hello.token, &self.inner.token) {
             tracing::warn!(%peer, "bridge connection refused: wrong token");
+            self.remember_refusal(
+                HelloRefusal::BadToken,
+                "the bridge EA's InpToken differs from this agent's bridge token",
+                peer,
+            );
             refuse(&mut write, HelloRefusal::BadToken, "wrong bridge token").await;
             return;
         }
@@ -317,9 +361,11 @@ impl BridgeTerminal {
                 "protocol version {} is not supported; this agent speaks {}: update the CompanionBridge EA",
                 hello.protocol_version, PROTOCOL_VERSION
             );
+            self.remember_refusal(HelloRefusal::UnsupportedVersion, &msg, peer);
             refuse(&mut write, HelloRefusal::UnsupportedVersion, &msg).await;
             return;
         }
+        *lock(&self.inner.last_refusal) = None;
         let ok = Message::HelloOk {
             protocol_version: PROTOCOL_VERSION,
             heartbeat_ms: cfg.heartbeat_interval.as_millis() as u64,

@@ -280,6 +280,8 @@ pub mod cmd {
     pub const CHART_DEPLOY: &str = "chart_deploy";
     pub const CHART_RUN: &str = "chart_run";
     pub const CHART_STOP: &str = "chart_stop";
+    /// What CHART_EXPERT_NAME says about a chart: `{chart_id, expert, running}`.
+    pub const CHART_STATUS: &str = "chart_status";
     /// Paper terminal only: move a symbol's price (tests drive SL/TP with it).
     pub const PAPER_SET_PRICE: &str = "paper_set_price";
     /// Every symbol the broker offers.
@@ -339,6 +341,10 @@ pub struct AccountResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PositionWire {
     pub ticket: u64,
+    /// POSITION_IDENTIFIER (the opening order's ticket; stays when a netting
+    /// position's ticket changes). Older EAs and the paper terminal may omit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<u64>,
     pub symbol: String,
     /// `buy` or `sell`.
     pub side: String,
@@ -435,16 +441,34 @@ pub struct OrderSendArgs {
     pub filling: Option<Filling>,
 }
 
-/// `order_send` result.
+/// `order_send` result. The deal may not be in the terminal's history yet when
+/// the EA answers: then `deal_known` is false and the deal's values are `null`
+/// (unknown), never a guess; the agent looks the order up by its comment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderSendResult {
     pub retcode: u32,
     pub order: u64,
+    #[serde(default)]
     pub deal: u64,
-    /// Ticket of the position the deal opened.
-    pub position: u64,
-    pub price: f64,
-    pub volume: f64,
+    /// False when the EA could not read the deal from the history in time.
+    #[serde(default = "yes")]
+    pub deal_known: bool,
+    /// Identifier of the position the deal opened (`DEAL_POSITION_ID`).
+    #[serde(default)]
+    pub position: Option<u64>,
+    /// `DEAL_PRICE`.
+    #[serde(default)]
+    pub price: Option<f64>,
+    /// `DEAL_VOLUME` (or the volume the trade server confirmed).
+    #[serde(default)]
+    pub volume: Option<f64>,
+    /// `DEAL_COMMISSION + DEAL_FEE` of the opening deal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `position_close` args.
@@ -457,14 +481,23 @@ pub struct PositionCloseArgs {
     pub deviation: u32,
 }
 
-/// `position_close` result.
+/// `position_close` result (`null` = unknown: the closing deal was not in the
+/// history yet when the EA answered).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PositionCloseResult {
+    /// The position's ticket (also when the request named its identifier).
     pub ticket: u64,
+    #[serde(default)]
     pub deal: u64,
-    pub price: f64,
-    /// Profit of the closing deal (profit + swap + commission).
-    pub profit: f64,
+    #[serde(default = "yes")]
+    pub deal_known: bool,
+    #[serde(default)]
+    pub price: Option<f64>,
+    /// Profit of the closing deal (profit + swap + commission + fee).
+    #[serde(default)]
+    pub profit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission: Option<f64>,
 }
 
 /// `history_by_comment` args.
@@ -492,6 +525,11 @@ pub struct DealWire {
     pub price: f64,
     #[serde(default)]
     pub profit: f64,
+    /// `DEAL_COMMISSION + DEAL_FEE` (older EAs omit it).
+    #[serde(default)]
+    pub commission: f64,
+    #[serde(default)]
+    pub swap: f64,
     #[serde(default)]
     pub comment: String,
     #[serde(default)]
@@ -538,13 +576,26 @@ pub struct ChartDeployArgs {
     pub template: String,
 }
 
-/// `chart_deploy` result.
+/// `chart_deploy` result (the EA adds what `chart_status` says after a short wait).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChartDeployResult {
     pub chart_id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<bool>,
 }
 
-/// `chart_run` / `chart_stop` args.
+/// `chart_status` result: `CHART_EXPERT_NAME` of the chart (empty: no expert).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartStatusResult {
+    pub chart_id: i64,
+    #[serde(default)]
+    pub expert: String,
+    pub running: bool,
+}
+
+/// `chart_run` / `chart_stop` / `chart_status` args.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChartArgs {
     pub chart_id: i64,
@@ -634,5 +685,27 @@ mod tests {
         assert!(Message::parse(r#"{"id":3,"ok":false}"#).is_err());
         assert!(Message::parse(r#"[1,2]"#).is_err());
         assert!(Message::parse(r#"{"type":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn unknown_deal_values_are_none_not_zero() {
+        let r: OrderSendResult = serde_json::from_str(
+            r#"{"retcode":10009,"order":5,"deal":0,"deal_known":false,"position":null,"price":null,"volume":0.1,"commission":null}"#,
+        )
+        .unwrap();
+        assert!(!r.deal_known);
+        assert_eq!((r.position, r.price, r.volume), (None, None, Some(0.1)));
+        // An older EA's reply (all numbers, no flag) still reads as known.
+        let r: OrderSendResult = serde_json::from_str(
+            r#"{"retcode":10009,"order":5,"deal":7,"position":5,"price":1.1,"volume":0.1}"#,
+        )
+        .unwrap();
+        assert!(r.deal_known);
+        assert_eq!(r.price, Some(1.1));
+        let c: PositionCloseResult = serde_json::from_str(
+            r#"{"ticket":5,"deal":0,"deal_known":false,"price":null,"profit":null}"#,
+        )
+        .unwrap();
+        assert_eq!((c.price, c.profit), (None, None));
     }
 }

@@ -115,6 +115,10 @@ pub struct EngineConfig {
     pub foreign_positions: Vec<ForeignPosition>,
     /// Trade-server time minus UTC: every time the terminal reports is UTC + this.
     pub gmt_offset_secs: i64,
+    /// Answer order_send/position_close as a real EA does when the deal is not in
+    /// the history yet: price, position and profit unknown (`null`); the deal is in
+    /// `history_by_comment` right after.
+    pub late_deals: bool,
 }
 
 impl Default for EngineConfig {
@@ -132,6 +136,7 @@ impl Default for EngineConfig {
             margin_mode: MarginMode::Hedging,
             foreign_positions: Vec::new(),
             gmt_offset_secs: 0,
+            late_deals: false,
         }
     }
 }
@@ -151,6 +156,12 @@ fn bad_args(e: serde_json::Error) -> (u32, String) {
 
 fn args<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, (u32, String)> {
     serde_json::from_value(v.clone()).map_err(bad_args)
+}
+
+/// What `CHART_EXPERT_NAME` shows for an expert path: its file name without extension.
+fn expert_name(expert: &str) -> String {
+    let e = expert.rsplit(['\\', '/']).next().unwrap_or(expert);
+    e.strip_suffix(".ex5").unwrap_or(e).to_string()
 }
 
 fn reject(code: u32) -> (u32, String) {
@@ -387,6 +398,7 @@ impl Engine {
                 }
                 let id = self.book.next_chart;
                 self.book.next_chart += 1;
+                let expert = d.expert.clone();
                 self.book.charts.insert(
                     id,
                     Chart {
@@ -398,7 +410,7 @@ impl Engine {
                     },
                 );
                 self.save();
-                Ok(json!({ "chart_id": id }))
+                Ok(json!({ "chart_id": id, "expert": expert_name(&expert), "running": true }))
             }
             wire::cmd::CHART_RUN | wire::cmd::CHART_STOP => {
                 let c: wire::ChartArgs = args(a)?;
@@ -411,6 +423,24 @@ impl Engine {
                 chart.running = running;
                 self.save();
                 Ok(json!({ "chart_id": c.chart_id, "running": running }))
+            }
+            wire::cmd::CHART_STATUS => {
+                let c: wire::ChartArgs = args(a)?;
+                let chart = self
+                    .book
+                    .charts
+                    .get(&c.chart_id)
+                    .ok_or_else(|| reject(retcode::CHART_WRONG_ID))?;
+                let expert = if chart.running {
+                    expert_name(&chart.expert)
+                } else {
+                    String::new()
+                };
+                Ok(json!(wire::ChartStatusResult {
+                    chart_id: c.chart_id,
+                    running: !expert.is_empty(),
+                    expert,
+                }))
             }
             wire::cmd::PAPER_SET_PRICE => {
                 let s: wire::SetPriceArgs = args(a)?;
@@ -436,7 +466,7 @@ impl Engine {
         let n = self.book.orders_received;
         let result = self.try_order(&o, n, now_ms);
         let (ticket, code, fill) = match &result {
-            Ok((r, fill)) => (Some(r.position), retcode::DONE, Some(fill.clone())),
+            Ok((_, fill)) => (Some(fill.order), retcode::DONE, Some(fill.clone())),
             Err((code, _)) => (None, *code, None),
         };
         // The log line first (the commit record, replayed at start if the save below
@@ -572,9 +602,11 @@ impl Engine {
                 retcode: retcode::DONE,
                 order,
                 deal,
-                position,
-                price,
-                volume: o.volume,
+                deal_known: !self.cfg.late_deals,
+                position: (!self.cfg.late_deals).then_some(position),
+                price: (!self.cfg.late_deals).then_some(price),
+                volume: Some(o.volume),
+                commission: (!self.cfg.late_deals).then_some(0.0),
             },
             fill,
         ))
@@ -602,6 +634,7 @@ impl Engine {
         if comment.chars().count() > MAX_COMMENT_CHARS {
             return Err((retcode::INVALID, "comment longer than 31 characters".into()));
         }
+        // The ticket or the position identifier (the same number here).
         let idx = self.position_index(ticket)?;
         let p = self.book.positions[idx].clone();
         // A disabled symbol refuses closes too (close-only ones accept them).

@@ -108,9 +108,39 @@ replaces: CurrentPairing | null, };
 
 export type CurrentPairing = { server_url: string, agent_name: string | null, };
 
-export type AppErrorCode = "bad_key" | "unreachable" | "rate_limited" | "no_keychain" | "not_paired" | "terminal_offline" | "invalid_request" | "not_found" | "forbidden" | "conflict" | "expired" | "timeout" | "job_failed" | "update" | "internal";
+export type AppErrorCode = "bad_key" | "unreachable" | "rate_limited" | "no_keychain" | "not_paired" | "terminal_offline" | "invalid_request" | "not_found" | "forbidden" | "conflict" | "expired" | "timeout" | "job_failed" | "update" | "terminal_setup" | "internal";
 
 export type AppError = { code: AppErrorCode, message: string, };
+
+export type InstallationView = { data_dir: string, terminal_exe: string, metaeditor_exe: string | null, portable: boolean, wine_prefix: string | null, 
+/**
+ * Recorded in `config.json` by an earlier setup.
+ */
+set_up: boolean, 
+/**
+ * `#property version` of the bridge EA in its data folder, if any.
+ */
+bridge_version: string | null, };
+
+export type SetupReport = { data_dir: string, source: string, ex5: string, set_file: string, startup_ini: string, bridge_version: string, warnings: number, 
+/**
+ * How to start the terminal so it runs the bridge (no token in it).
+ */
+start_command: string, };
+
+export type CheckId = "terminal_found" | "metaeditor_found" | "ea_installed" | "ea_compiled" | "startup_config" | "ea_connected" | "token_matches" | "algo_trading" | "margin_mode";
+
+export type CheckStatus = "ok" | "warn" | "fail" | "skipped";
+
+export type Check = { id: CheckId, status: CheckStatus, 
+/**
+ * What was found.
+ */
+detail: string, 
+/**
+ * What to do, for `warn`/`fail`.
+ */
+fix: string | null, };
 
 export type JobType = "compile" | "deploy" | "run" | "stop" | "test" | "trade" | "get_positions" | "get_account" | "get_candles" | "close_position";
 
@@ -128,7 +158,7 @@ export type Position = {
 /**
  * The ticket as a string (the platform's `id`).
  */
-id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, };
+id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, identifier: number | null, };
 
 export type ClosedPosition = { ticket: number, symbol: string, 
 /**

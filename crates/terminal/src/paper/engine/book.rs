@@ -130,6 +130,7 @@ impl Engine {
         let profit = self.profit(p, cp, now_ms);
         wire::PositionWire {
             ticket: p.ticket,
+            identifier: Some(p.ticket),
             symbol: p.symbol.clone(),
             side: if p.buy { "buy" } else { "sell" }.into(),
             volume: p.volume,
@@ -185,15 +186,21 @@ impl Engine {
             volume: p.volume,
             price,
             profit,
+            commission: 0.0,
+            swap: 0.0,
             comment: comment.to_string(),
             magic,
             time,
         });
+        // `--late-deals`: answer as the EA does when the deal is not in the history yet.
+        let late = self.cfg.late_deals;
         wire::PositionCloseResult {
             ticket: p.ticket,
             deal,
-            price,
-            profit,
+            deal_known: !late,
+            price: (!late).then_some(price),
+            profit: (!late).then_some(profit),
+            commission: (!late).then_some(0.0),
         }
     }
 
@@ -331,6 +338,8 @@ impl Engine {
             volume,
             price: f.price,
             profit,
+            commission: 0.0,
+            swap: 0.0,
             comment: comment.to_string(),
             magic: f.magic,
             time: f.time,
