@@ -49,6 +49,39 @@ async function waitSql(q, want, timeoutMs = 30000) {
   }
 }
 
+/**
+ * The default window (1200×780, tauri.conf.json) shows every screen without horizontal
+ * scrolling: neither the page nor any scrolling box inside it is wider than its view.
+ * Code and payload views (pre, textarea) may scroll: their lines are content.
+ */
+async function assertFits(screen) {
+  const r = await d.exec(`
+    const bad = [];
+    const de = document.documentElement;
+    if (de.scrollWidth > de.clientWidth + 1) bad.push('the page ' + de.scrollWidth + ' > ' + de.clientWidth);
+    for (const el of document.querySelectorAll('body *')) {
+      if (el.closest('pre, textarea')) continue;
+      const ox = getComputedStyle(el).overflowX;
+      if ((ox === 'auto' || ox === 'scroll') && el.scrollWidth > el.clientWidth + 1)
+        bad.push((el.getAttribute('aria-label') || el.className || el.tagName) + ' ' + el.scrollWidth + ' > ' + el.clientWidth);
+    }
+    return { w: window.innerWidth, h: window.innerHeight, bad };
+  `);
+  if (r.w > 1200) throw new Error(`${screen}: the window is ${r.w} px wide, wider than the default 1200`);
+  if (r.bad.length) throw new Error(`${screen} scrolls horizontally at ${r.w}×${r.h}: ${r.bad.join('; ')}`);
+}
+
+/** Waits until no toast containing `text` is shown (its timeout has passed). */
+async function waitToastGone(text, timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const shown = await d.exec('return [...document.querySelectorAll(".toast")].some((t) => t.textContent.includes(arguments[0]))', [text]);
+    if (!shown) return;
+    if (Date.now() > end) throw new Error(`the toast “${text}” is still shown after ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
 const d = new Driver();
 let failed = false;
 try {
@@ -58,6 +91,7 @@ try {
     await d.waitFor('h1', { text: 'Connect this computer', timeoutMs: 60000 });
     await sleep(300);
     await d.screenshot(`${SHOTS}/pair.png`);
+    await assertFits('pair');
   });
 
   await step('a wrong key is refused by the server with a clear message', async () => {
@@ -70,6 +104,7 @@ try {
     await d.clickButton('Pair');
     await d.waitFor('[data-testid=pair-error]', { text: 'That key was not accepted' });
     await d.screenshot(`${SHOTS}/pair-error.png`);
+    await assertFits('pair-error');
   });
 
   await step('paste a key → paired (dashboard, server connected)', async () => {
@@ -81,6 +116,7 @@ try {
     await d.waitFor('[data-testid=server-state]', { text: 'Connected' });
     await sleep(EXECUTOR ? 4000 : 1500);
     await d.screenshot(`${SHOTS}/dashboard.png`);
+    await assertFits('dashboard');
   });
 
   let webhook = '';
@@ -101,6 +137,9 @@ try {
     const n = sql("select count(*) from tv_strategies where name = 'E2E breakout' and allowed_pairs = array['EURUSD']");
     if (n !== '1') throw new Error(`strategy not in the database as created (count ${n})`);
     await d.screenshot(`${SHOTS}/strategies.png`);
+    await assertFits('strategies');
+    // The confirmation goes away by itself (4 s), not only when the screen changes.
+    await waitToastGone('Created “E2E breakout”');
   });
 
   await step('post to the webhook → the signal appears live in the feed', async () => {
@@ -118,10 +157,12 @@ try {
     if (EXECUTOR) await d.waitFor(`tr[data-signal="${signal_id}"][data-status=executed]`, { timeoutMs: 30000 });
     await sleep(500);
     await d.screenshot(`${SHOTS}/signals.png`);
+    await assertFits('signals');
     await d.jsClick(await d.find(`tr[data-signal="${signal_id}"] td`));
     await d.waitFor('[data-testid=raw-payload]', { text: 'OANDA:EURUSD' });
     await sleep(300);
     await d.screenshot(`${SHOTS}/signal-detail.png`);
+    await assertFits('signal-detail');
     await d.clickButton('✕', 'dialog[open]');
   });
 
@@ -136,6 +177,7 @@ try {
     const now = sql(`select current_version_id from ea_projects where id = '${project}'`);
     if (now !== v1) throw new Error(`current_version_id is ${now}, expected ${v1}`);
     await d.screenshot(`${SHOTS}/ea-projects.png`);
+    await assertFits('ea-projects');
   });
 
   if (EXECUTOR) {
@@ -145,6 +187,7 @@ try {
       const label = await d.attr(btn, 'aria-label');
       const ticket = label.replace('Close position ', '');
       await d.screenshot(`${SHOTS}/dashboard-positions.png`);
+      await assertFits('dashboard-positions');
       await d.click(btn);
       await d.clickButton('Close position', 'dialog[open]');
       const end = Date.now() + 30000;
@@ -178,6 +221,7 @@ try {
       const state = sql(`select status || ' ' || attempts from jobs where id = '${job}'`);
       if (state !== 'pending 0') throw new Error(`paused agent touched the job: ${state}`);
       await d.screenshot(`${SHOTS}/dashboard-paused.png`);
+      await assertFits('dashboard-paused');
       await d.clickButton('Resume taking jobs', 'header.top');
       await waitSql(`select status from jobs where id = '${job}'`, 'completed');
       await waitSql(`select status from mt5_agents where id = '${agent}'`, 'online');
@@ -190,6 +234,7 @@ try {
     await d.waitFor('h1', { text: 'Charts' });
     await sleep(EXECUTOR ? 5000 : 1500);
     await d.screenshot(`${SHOTS}/charts.png`);
+    await assertFits('charts');
     // The app checked for updates by itself (a second after start): Settings is marked
     // and shows the release's notes without a click on "Check for updates".
     await d.waitFor('[data-testid=update-badge]');
@@ -199,6 +244,7 @@ try {
     await d.waitFor('[data-testid=update-available]', { text: 'End-to-end release notes.' });
     await sleep(500);
     await d.screenshot(`${SHOTS}/settings.png`);
+    await assertFits('settings');
   });
 
   // A companion://pair link delivered the way the OS does on Linux: a second start of the
@@ -234,6 +280,7 @@ try {
     if (shown.includes(laptop.pairing_key)) throw new Error('the dialog shows the whole key');
     await sleep(300);
     await d.screenshot(`${SHOTS}/pair-confirm.png`);
+    await assertFits('pair-confirm');
     await d.clickButton('Cancel', 'dialog[open]');
     const end = Date.now() + 10000;
     while ((await d.findAll('dialog[open]')).length) {

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import App from './App.svelte';
+import { toasts } from './lib/stores.svelte';
 import { account, backend, callsOf, emit, pairedStatus, terminal, unpairedStatus } from './test/fixtures';
 
 const dashboardData = {
@@ -94,5 +95,22 @@ describe('App shell', () => {
     await user.click(screen.getByRole('button', { name: 'Resume taking jobs' }));
     expect(await screen.findByRole('button', { name: 'Pause' })).toBeInTheDocument();
     expect(callsOf(log, 'set_paused')).toEqual([{ paused: true }, { paused: false }]);
+  });
+
+  it('drops a screen\'s confirmations when leaving it, keeps errors', async () => {
+    backend({ status: pairedStatus(), ...dashboardData, list_strategies: [], list_broker_connections: [] });
+    history.replaceState(null, '', '#/dashboard');
+    const user = userEvent.setup();
+    render(App);
+    const nav = await screen.findByRole('navigation', { name: 'Main' });
+    toasts.push('success', 'Created “Breakout”.', 0);
+    toasts.push('error', 'Could not copy.', 0);
+    expect(await screen.findByText('Created “Breakout”.')).toBeInTheDocument();
+    await user.click(within(nav).getByText('Strategies'));
+    await screen.findByRole('heading', { name: 'Strategies' });
+    expect(screen.queryByText('Created “Breakout”.')).not.toBeInTheDocument();
+    expect(screen.getByText('Could not copy.')).toBeInTheDocument();
+    toasts.clearOnNavigate();
+    toasts.items.forEach((t) => toasts.dismiss(t.id));
   });
 });

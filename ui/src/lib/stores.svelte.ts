@@ -97,6 +97,10 @@ class Toasts {
   dismiss(id: number): void {
     this.items = this.items.filter((t) => t.id !== id);
   }
+  /** Leaving a screen: its confirmations go with it (errors stay until their timeout). */
+  clearOnNavigate(): void {
+    this.items = this.items.filter((t) => t.kind === 'error');
+  }
 }
 
 export const toasts = new Toasts();
