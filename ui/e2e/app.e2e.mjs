@@ -247,6 +247,28 @@ try {
     await assertFits('settings');
   });
 
+  await step('symbols (override stored with the connection) and terminal setup render', async () => {
+    await d.click(await d.find('[data-route=symbols]'));
+    await d.waitFor('h1', { text: 'Symbols' });
+    // The signal above traded EURUSD: the view says which broker symbol it resolved to.
+    if (EXECUTOR) await d.waitFor('tr[data-symbol=EURUSD]', { text: 'EURUSD' });
+    await d.type(await d.find('input[aria-label=Instrument]'), 'XAUUSD');
+    await d.type(await d.find('input[aria-label="Broker symbol"]'), 'GOLD.pro');
+    await d.clickButton('Set override');
+    await d.waitFor('tr[data-symbol=XAUUSD]', { text: 'GOLD.pro' });
+    await waitSql("select count(*) from broker_symbol_overrides where canonical = 'XAUUSD' and broker_symbol = 'GOLD.pro'", '1');
+    await sleep(300);
+    await d.screenshot(`${SHOTS}/symbols.png`);
+    await assertFits('symbols');
+    await d.click(await d.find('[data-route=terminal]'));
+    await d.waitFor('h1', { text: 'Terminal setup' });
+    // No MT5 on this machine: the Doctor still checks what it can and says what to fix.
+    await d.waitFor('[data-testid=checks] li[data-check]');
+    await sleep(300);
+    await d.screenshot(`${SHOTS}/terminal-setup.png`);
+    await assertFits('terminal-setup');
+  });
+
   // A companion://pair link delivered the way the OS does on Linux: a second start of the
   // binary with the URL; single-instance (deep-link feature) hands it to the running app.
   // The app asks before it pairs: Cancel keeps the old pairing, Confirm replaces it.
