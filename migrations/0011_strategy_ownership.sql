@@ -113,6 +113,8 @@ COMMENT ON TABLE public.broker_deals IS
   'Closed deals read from the broker terminal (realised P&L of the whole account); written by the server only';
 
 CREATE INDEX IF NOT EXISTS broker_deals_user_time_idx ON public.broker_deals (user_id, deal_time);
+-- The foreign key to the agent that reported the deal (agent deletions look it up).
+CREATE INDEX IF NOT EXISTS broker_deals_agent_idx ON public.broker_deals (agent_id);
 CREATE INDEX IF NOT EXISTS broker_deals_connection_time_idx
   ON public.broker_deals (broker_connection_id, deal_time);
 

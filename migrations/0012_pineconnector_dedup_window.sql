@@ -61,6 +61,8 @@ ALTER TABLE public.tv_signals
   ADD COLUMN IF NOT EXISTS duplicate_of uuid REFERENCES public.tv_signals (id) ON DELETE SET NULL;
 
 COMMENT ON COLUMN public.tv_signals.dedup_base IS 'De-duplication key without its time bucket; repeats are looked up by it';
+-- The foreign key's index (a deleted signal's duplicates are looked up by it).
+CREATE INDEX IF NOT EXISTS tv_signals_duplicate_of_idx ON public.tv_signals (duplicate_of);
 COMMENT ON COLUMN public.tv_signals.duplicate_of IS 'For a signal discarded as duplicate: the earlier signal it matched';
 
 CREATE INDEX IF NOT EXISTS tv_signals_strategy_dedup_base_idx

@@ -29,6 +29,8 @@ async fn all_migrations_apply_on_an_empty_database() {
         tables,
         [
             "broker_connections",
+            "broker_deals",
+            "broker_symbol_overrides",
             "ea_deployments",
             "ea_projects",
             "ea_versions",

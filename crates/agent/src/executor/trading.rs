@@ -314,8 +314,16 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         // `reverse`: close the strategy's opposite positions first, then open.
         let mut closed_first = Vec::new();
         if let Some(p) = &plan {
-            let (closed, error) = self.close_each(&p.close_first, &comment).await;
+            let (closed, unconfirmed, error) = self.close_each(&p.close_first, &comment).await;
             closed_first = closed;
+            let error = match (unconfirmed.is_empty(), error) {
+                (true, e) => e,
+                (false, e) => Some(format!(
+                    "{}{}",
+                    unconfirmed_message(&unconfirmed, &comment),
+                    e.map(|m| format!("; {m}")).unwrap_or_default()
+                )),
+            };
             if let Some(m) = error {
                 let r = JobResultRequest {
                     status: ResultStatus::Failed,
@@ -456,15 +464,33 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             )));
         }
         self.journal.mark_sent(job.job_id, &comment).await?;
-        let (closed, error) = self.close_each(&selected, &comment).await;
+        let (closed, unconfirmed, error) = self.close_each(&selected, &comment).await;
         let output = ClosePositionOutput {
             closed_price: closed.last().map(|c| c.price).unwrap_or(0.0),
             pnl: closed.iter().map(|c| c.pnl).sum(),
-            tickets: closed.iter().map(|c| c.ticket).collect(),
+            // Every position closed, those with unknown numbers too.
+            tickets: closed
+                .iter()
+                .map(|c| c.ticket)
+                .chain(unconfirmed.iter().copied())
+                .collect(),
             closed,
         };
+        let error = match (unconfirmed.is_empty(), error) {
+            (true, e) => e,
+            (false, e) => Some(format!(
+                "{}{}",
+                unconfirmed_message(&unconfirmed, &comment),
+                e.map(|m| format!("; {m}")).unwrap_or_default()
+            )),
+        };
         let result = match error {
-            Some(m) if output.closed.is_empty() => failed(m),
+            Some(m) if output.tickets.is_empty() => failed(m),
+            Some(m) if !unconfirmed.is_empty() => JobResultRequest {
+                status: ResultStatus::Failed,
+                output_data: serde_json::to_value(&output).ok(),
+                error_message: Some(m),
+            },
             Some(m) => JobResultRequest {
                 status: ResultStatus::Failed,
                 output_data: serde_json::to_value(output).ok(),
@@ -503,7 +529,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         &self,
         positions: &[Position],
         comment: &str,
-    ) -> (Vec<ClosedPosition>, Option<String>) {
+    ) -> (Vec<ClosedPosition>, Vec<u64>, Option<String>) {
         let mut closed = Vec::new();
         let mut unknown = Vec::new();
         let mut error = None;
@@ -533,7 +559,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             }
         }
         if unknown.is_empty() {
-            return (closed, error);
+            return (closed, unknown, error);
         }
         // The closing deals carry the job's comment; `ticket` is their position.
         let closing = |d: &DealRecord| d.profit.is_some() && unknown.contains(&d.ticket);
@@ -554,19 +580,17 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 None => still.push(c.ticket),
             }
         }
-        if !still.is_empty() {
-            let m = format!(
-                "closed position(s) {} but their closing deals were not in the terminal's history yet: close price and profit unknown; see the deals with comment {comment} in MT5",
-                still.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
-            );
-            error = Some(match error {
-                Some(e) => format!("{m}; {e}"),
-                None => m,
-            });
-            closed.retain(|c| !still.contains(&c.ticket));
-        }
-        (closed, error)
+        closed.retain(|c| !still.contains(&c.ticket));
+        (closed, still, error)
     }
+}
+
+/// Closes that happened but whose deals the terminal never showed: say so, never 0.
+fn unconfirmed_message(tickets: &[u64], comment: &str) -> String {
+    format!(
+        "closed position(s) {} but their closing deals were not in the terminal's history yet: close price and profit unknown; see the deals with comment {comment} in MT5",
+        tickets.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+    )
 }
 
 fn opposite(s: Side) -> Side {
