@@ -288,7 +288,7 @@ Sections between `<!-- bench:NAME -->` markers are rewritten by the bench that o
     if ceil:
         new["ceiling"] = ceiling_section(ceil)
     if auth and idle:
-        new["proof"] = proof_section(auth, idle)
+        new["proof"] = proof_section(auth, idle, load("floor.json", "proof"))
     for k, v in secs.items():
         new.setdefault(k, v)
     names = [k for k in ORDER if k in new] + [k for k in new if k not in ORDER]
@@ -296,7 +296,38 @@ Sections between `<!-- bench:NAME -->` markers are rewritten by the bench that o
     open(path, "w").write(out)
 
 
-def proof_section(auth, idle):
+def floor_text(idle, floor):
+    """The same idle fleet against the bare axum floor (`companion-bench floor-server`)."""
+    if not floor:
+        return ""
+    ours = idle["server_rss_per_poll_bytes"]
+    base = floor["server_rss_per_poll_bytes"]
+    rest = ours - base
+    return f"""
+**Per-connection floor (same run).** The same {floor['agents']:,}-connection idle fleet held by a
+bare axum server (`companion-bench floor-server`: served exactly as `companion-server` is —
+`axum::serve` with connect info — but its `jobs/next` only sleeps and answers 204: no auth,
+no database, no wake-up registration, no middleware):
+
+| figure | bare axum floor | `companion-server` | ratio |
+|---|---|---|---|
+| connections held (min over the hold) | {floor['held_connections_min']:,} | {idle['held_connections_min']:,} | |
+| RSS before / max while holding | {mib(floor['server_rss_idle_bytes'])} / {mib(floor['server_rss_max_bytes'])} | {mib(idle['server_rss_idle_bytes'])} / {mib(idle['server_rss_max_bytes'])} | |
+| RSS per held long-poll | {base / 1024:.1f} KiB | {ours / 1024:.1f} KiB | {ours / base if base else float('nan'):.2f}× the floor |
+
+Of each held poll's {ours / 1024:.1f} KiB, {base / 1024:.1f} KiB is the floor any hyper/axum
+connection with one waiting request costs: hyper 1.x allocates an 8 KiB write buffer for the
+headers when the connection is made and reads into an 8 KiB read buffer (`INIT_BUFFER_SIZE`)
+whose allocation the request's header values share (hyper parses without copying), so it
+lives as long as the waiting request does — 16 KiB that `http1_max_buf_size` cannot lower
+(hyper refuses a maximum below 8 KiB, its initial size) — plus the
+connection's tokio task and the boxed request and handler futures. The remaining
+{rest / 1024:.1f} KiB per poll is ours (request extensions and middleware layers, the
+authenticated agent, the wait's `Notified` registration and timer, allocator slack).
+"""
+
+
+def proof_section(auth, idle, floor=None):
     rss = idle["server_rss_max_bytes"]
     n = idle["agents"]
     idle_ok = None if n < 10_000 else (
@@ -338,7 +369,7 @@ Auth with a warm cache adds {auth['warm_overhead_p50_ms']:.3f} ms per request at
 (the cache spares {c['p50_ms'] - w['p50_ms']:.1f} ms of bcrypt per request).
 """
 
-    return proof.replace("### Agent-key", idle_findings(idle, rss) + "\n### Agent-key")
+    return proof.replace("### Agent-key", idle_findings(idle, rss) + floor_text(idle, floor) + "\n### Agent-key")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 //!
 //! - `idle-polls`: N distinct agents each hold a `jobs/next?wait=30` long-poll open
 //!   (and re-poll when it returns 204); reports server RSS and CPU while they idle.
+//! - `floor-server`: the per-connection floor for `idle-polls` to compare with — a bare
+//!   axum server (served exactly as `companion-server` serves: `axum::serve` with
+//!   connect info) whose `jobs/next` only sleeps `wait` seconds and answers 204: no auth,
+//!   no database, no wake-up registration. It prints nothing and runs until killed.
 //! - `auth`: per-request cost of agent-key authentication with a warm cache, against
 //!   the unauthenticated `/healthz` baseline and the cold (bcrypt) first request.
 //!
@@ -55,6 +59,14 @@ enum Command {
         /// production cost would take minutes and measures nothing here).
         #[arg(long, default_value_t = 4)]
         bcrypt_cost: u32,
+        /// Email of the user the bench agents belong to (created; must be new).
+        #[arg(long, default_value = "idle-bench@companion.local")]
+        email: String,
+    },
+    /// Serve the bare long-poll floor on BIND until killed.
+    FloorServer {
+        #[arg(long)]
+        bind: String,
     },
     /// Agent-key authentication cost per request.
     Auth {
@@ -79,15 +91,49 @@ async fn main() -> anyhow::Result<()> {
             agents,
             hold_secs,
             bcrypt_cost,
-        } => idle_polls(&target, agents, hold_secs, bcrypt_cost).await?,
+            email,
+        } => idle_polls(&target, agents, hold_secs, bcrypt_cost, &email).await?,
         Command::Auth {
             target,
             requests,
             cold,
             bcrypt_cost,
         } => auth(&target, requests, cold, bcrypt_cost).await?,
+        Command::FloorServer { bind } => {
+            floor_server(&bind).await?;
+            return Ok(());
+        }
     };
     println!("{out}");
+    Ok(())
+}
+
+/// The bare long-poll server (see the module doc): what any hyper/axum connection
+/// holding one waiting request costs, before anything of ours.
+async fn floor_server(bind: &str) -> anyhow::Result<()> {
+    use axum::extract::Query;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+
+    #[derive(serde::Deserialize)]
+    struct Wait {
+        wait: Option<u64>,
+    }
+    async fn next(Query(q): Query<Wait>) -> StatusCode {
+        tokio::time::sleep(Duration::from_secs(q.wait.unwrap_or(30).min(60))).await;
+        StatusCode::NO_CONTENT
+    }
+    let app = axum::Router::new()
+        .route("/api/v1/agents/{id}/jobs/next", get(next))
+        .route("/healthz", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("bind {bind}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -132,13 +178,14 @@ async fn idle_polls(
     n: usize,
     hold_secs: u64,
     cost: u32,
+    email: &str,
 ) -> anyhow::Result<serde_json::Value> {
     let db = pool(&t.database_url).await?;
     let port = port_of(&t.server)?;
     let rss_idle = procstat::rss_bytes(t.server_pid)?;
     eprintln!("idle-polls: creating {n} agents (bcrypt cost {cost})");
     let started = Instant::now();
-    let (user, conn) = fixtures::user_with_connection(&db, "idle-bench@companion.local").await?;
+    let (user, conn) = fixtures::user_with_connection(&db, email).await?;
     let agents = fixtures::agents(&db, user, conn, n, cost, 4).await?;
     eprintln!(
         "idle-polls: {n} agents in {:.1}s",
