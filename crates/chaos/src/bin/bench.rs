@@ -7,6 +7,9 @@
 //!   axum server (served exactly as `companion-server` serves: `axum::serve` with
 //!   connect info) whose `jobs/next` only sleeps `wait` seconds and answers 204: no auth,
 //!   no database, no wake-up registration. It prints nothing and runs until killed.
+//! - `burst`: the candle-close burst (`companion_chaos::burst`): one alert per strategy
+//!   for thousands of strategies, sent within a second; time to accept the last one and
+//!   each alert's send → accepted (job committed, claimable) time.
 //! - `auth`: per-request cost of agent-key authentication with a warm cache, against
 //!   the unauthenticated `/healthz` baseline and the cold (bcrypt) first request.
 //!
@@ -63,6 +66,19 @@ enum Command {
         #[arg(long, default_value = "idle-bench@companion.local")]
         email: String,
     },
+    /// The candle-close burst: one alert per strategy, all within `spread_ms`.
+    Burst {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 3000)]
+        strategies: usize,
+        #[arg(long, default_value_t = 300)]
+        agents: usize,
+        #[arg(long, default_value_t = 10)]
+        agents_per_user: usize,
+        #[arg(long, default_value_t = 1000)]
+        spread_ms: u64,
+    },
     /// Serve the bare long-poll floor on BIND until killed.
     FloorServer {
         #[arg(long)]
@@ -99,6 +115,22 @@ async fn main() -> anyhow::Result<()> {
             cold,
             bcrypt_cost,
         } => auth(&target, requests, cold, bcrypt_cost).await?,
+        Command::Burst {
+            target,
+            strategies,
+            agents,
+            agents_per_user,
+            spread_ms,
+        } => {
+            let db = pool(&target.database_url).await?;
+            let t0 = Instant::now();
+            let fleet = companion_chaos::burst::provision(&db, agents, agents_per_user, strategies, 4).await?;
+            eprintln!(
+                "burst: {strategies} strategies of {agents} agents provisioned in {:.1}s",
+                t0.elapsed().as_secs_f64()
+            );
+            companion_chaos::burst::run(&db, &target.server, &fleet, Duration::from_millis(spread_ms)).await?
+        }
         Command::FloorServer { bind } => {
             floor_server(&bind).await?;
             return Ok(());
