@@ -33,11 +33,7 @@ async fn post_alert(s: &Stack, url: &str, n: usize) -> Uuid {
 async fn alerts_through_replica_b_execute_for_an_agent_on_replica_a_across_its_restart() {
     let mut s = Stack::new("replicas").await; // replica A on s.server_port
     let port_b = free_port();
-    let _replica_b = spawn_named(
-        "replicas",
-        "server-b",
-        admin(&s.db).serve_command(port_b),
-    );
+    let _replica_b = spawn_named("replicas", "server-b", admin(&s.db).serve_command(port_b));
     let url_b = companion_testkit::stack::server_url(port_b);
     companion_testkit::stack::wait_healthy(&url_b, Duration::from_secs(60))
         .await
@@ -107,8 +103,15 @@ async fn alerts_through_replica_b_execute_for_an_agent_on_replica_a_across_its_r
         .iter()
         .map(|o| o["comment"].as_str().unwrap_or_default().to_string())
         .collect();
-    let expected: BTreeSet<String> = jobs.iter().map(|j| companion_agent::job_comment(*j)).collect();
+    let expected: BTreeSet<String> = jobs
+        .iter()
+        .map(|j| companion_agent::job_comment(*j))
+        .collect();
     let seen: BTreeSet<String> = comments.iter().cloned().collect();
-    assert_eq!(comments.len(), seen.len(), "a duplicated order: {comments:?}");
+    assert_eq!(
+        comments.len(),
+        seen.len(),
+        "a duplicated order: {comments:?}"
+    );
     assert_eq!(seen, expected, "orders at the terminal vs jobs");
 }

@@ -124,12 +124,20 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let db = pool(&target.database_url).await?;
             let t0 = Instant::now();
-            let fleet = companion_chaos::burst::provision(&db, agents, agents_per_user, strategies, 4).await?;
+            let fleet =
+                companion_chaos::burst::provision(&db, agents, agents_per_user, strategies, 4)
+                    .await?;
             eprintln!(
                 "burst: {strategies} strategies of {agents} agents provisioned in {:.1}s",
                 t0.elapsed().as_secs_f64()
             );
-            companion_chaos::burst::run(&db, &target.server, &fleet, Duration::from_millis(spread_ms)).await?
+            companion_chaos::burst::run(
+                &db,
+                &target.server,
+                &fleet,
+                Duration::from_millis(spread_ms),
+            )
+            .await?
         }
         Command::FloorServer { bind } => {
             floor_server(&bind).await?;
