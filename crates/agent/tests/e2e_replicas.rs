@@ -56,6 +56,17 @@ async fn alerts_through_replica_b_execute_for_an_agent_on_replica_a_across_its_r
     for n in 10..20 {
         signals.push(post_alert(&s, &webhook_b, n).await);
     }
+    // With A down the agent reaches no server: those alerts' jobs wait, unclaimed, and
+    // everything below them was done through the restarted A.
+    let (unclaimed,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM tv_signals s JOIN jobs j ON j.id = s.job_id
+         WHERE s.id = ANY($1) AND j.status = 'pending' AND j.claimed_at IS NULL",
+    )
+    .bind(&signals[10..20])
+    .fetch_one(&s.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(unclaimed, 10, "jobs queued through B while A was down");
     s.start_server().await;
     for n in 20..25 {
         signals.push(post_alert(&s, &webhook_b, n).await);
