@@ -14,8 +14,8 @@ use super::{
     completed, describe_terminal_error, failed, job_comment, Executor, AGENT_MAGIC, CRASH_AFTER_ENV,
 };
 use crate::journal::JournalError;
-use crate::sizing;
 use crate::symbols::{Purpose, ResolveError};
+use crate::sizing;
 use crate::toolchain::Toolchain;
 
 fn expired(job: &ClaimedJob, now: DateTime<Utc>) -> bool {
@@ -362,7 +362,9 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 Some(p) => vec![p],
                 None => return Ok(failed(format!("no open position with ticket {t}"))),
             },
-            (None, _) if input.all_symbols => ownership::close_selection(&positions, &input, None),
+            (None, _) if input.all_symbols => {
+                ownership::close_selection(&positions, &input, None)
+            }
             (None, Some(symbol)) => {
                 let names = self.close_names(symbol, input.raw_symbol.as_deref()).await;
                 ownership::close_selection(&positions, &input, Some(&names))
