@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 SECTION = re.compile(r"<!-- bench:([a-z0-9_-]+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.S)
-ORDER = ["header", "targets", "ceiling", "server", "webhook", "burst", "agent", "proof", "app"]
+ORDER = ["header", "targets", "profiles", "ceiling", "server", "webhook", "burst", "agent", "proof", "app"]
 
 
 def sh(*cmd):
