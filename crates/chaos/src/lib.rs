@@ -2,6 +2,7 @@
 //! driver, the idle long-poll and auth-cost benches — plus shared helpers.
 //! The parser fuzz harnesses live in `tests/`.
 
+pub mod burst;
 pub mod fixtures;
 pub mod plan;
 pub mod procs;

@@ -166,7 +166,22 @@ async fn main() {
         "webhook ingest: {} senders × {} s: {} requests, {:.0} req/s, p50 {}, p99 {}, max {}; {} rows, {} jobs",
         out.senders, out.secs, out.requests, out.rate, ms(out.p50), ms(out.p99), ms(out.max), out.rows, out.jobs
     );
+    if let Some(c) = ceiling_tps() {
+        println!(
+            "webhook ingest vs the database ceiling ({c:.0} commits/s): {:.0} %",
+            out.rate / c * 100.0
+        );
+    }
     write_section(&out);
+}
+
+/// The database's ceiling measured by `make bench` in the same run (scripts/bench-ceiling:
+/// single-row INSERT commits per second), if it was.
+fn ceiling_tps() -> Option<f64> {
+    std::env::var("BENCH_CEILING_TPS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
 }
 
 fn write_section(o: &Outcome) {
@@ -181,6 +196,7 @@ fn write_section(o: &Outcome) {
          | figure | value |\n|---|---|\n\
          | requests | {requests} (all 200 `pending`) |\n\
          | throughput | {rate:.0} requests/s |\n\
+         {ceiling}\
          | response time p50 | {p50} |\n\
          | response time p99 | {p99} |\n\
          | response time max | {max} |\n\
@@ -202,6 +218,13 @@ fn write_section(o: &Outcome) {
         single_p50 = ms(o.single_p50),
         single_p99 = ms(o.single_p99),
         pool = 20,
+        ceiling = match ceiling_tps() {
+            Some(c) => format!(
+                "| vs the database ceiling ({c:.0} single-row INSERT commits/s, `bench:ceiling`, same run) | **{pct:.0} %** (goal ≥ 50 %) |\n",
+                pct = o.rate / c * 100.0
+            ),
+            None => String::new(),
+        },
         load = std::fs::read_to_string("/proc/loadavg")
             .ok()
             .and_then(|l| l.split_whitespace().next().map(str::to_string))

@@ -3,6 +3,13 @@
 //!
 //! - `idle-polls`: N distinct agents each hold a `jobs/next?wait=30` long-poll open
 //!   (and re-poll when it returns 204); reports server RSS and CPU while they idle.
+//! - `floor-server`: the per-connection floor for `idle-polls` to compare with — a bare
+//!   axum server (served exactly as `companion-server` serves: `axum::serve` with
+//!   connect info) whose `jobs/next` only sleeps `wait` seconds and answers 204: no auth,
+//!   no database, no wake-up registration. It prints nothing and runs until killed.
+//! - `burst`: the candle-close burst (`companion_chaos::burst`): one alert per strategy
+//!   for thousands of strategies, sent within a second; time to accept the last one and
+//!   each alert's send → accepted (job committed, claimable) time.
 //! - `auth`: per-request cost of agent-key authentication with a warm cache, against
 //!   the unauthenticated `/healthz` baseline and the cold (bcrypt) first request.
 //!
@@ -55,6 +62,27 @@ enum Command {
         /// production cost would take minutes and measures nothing here).
         #[arg(long, default_value_t = 4)]
         bcrypt_cost: u32,
+        /// Email of the user the bench agents belong to (created; must be new).
+        #[arg(long, default_value = "idle-bench@companion.local")]
+        email: String,
+    },
+    /// The candle-close burst: one alert per strategy, all within `spread_ms`.
+    Burst {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 3000)]
+        strategies: usize,
+        #[arg(long, default_value_t = 300)]
+        agents: usize,
+        #[arg(long, default_value_t = 10)]
+        agents_per_user: usize,
+        #[arg(long, default_value_t = 1000)]
+        spread_ms: u64,
+    },
+    /// Serve the bare long-poll floor on BIND until killed.
+    FloorServer {
+        #[arg(long)]
+        bind: String,
     },
     /// Agent-key authentication cost per request.
     Auth {
@@ -79,15 +107,73 @@ async fn main() -> anyhow::Result<()> {
             agents,
             hold_secs,
             bcrypt_cost,
-        } => idle_polls(&target, agents, hold_secs, bcrypt_cost).await?,
+            email,
+        } => idle_polls(&target, agents, hold_secs, bcrypt_cost, &email).await?,
         Command::Auth {
             target,
             requests,
             cold,
             bcrypt_cost,
         } => auth(&target, requests, cold, bcrypt_cost).await?,
+        Command::Burst {
+            target,
+            strategies,
+            agents,
+            agents_per_user,
+            spread_ms,
+        } => {
+            let db = pool(&target.database_url).await?;
+            let t0 = Instant::now();
+            let fleet =
+                companion_chaos::burst::provision(&db, agents, agents_per_user, strategies, 4)
+                    .await?;
+            eprintln!(
+                "burst: {strategies} strategies of {agents} agents provisioned in {:.1}s",
+                t0.elapsed().as_secs_f64()
+            );
+            companion_chaos::burst::run(
+                &db,
+                &target.server,
+                &fleet,
+                Duration::from_millis(spread_ms),
+            )
+            .await?
+        }
+        Command::FloorServer { bind } => {
+            floor_server(&bind).await?;
+            return Ok(());
+        }
     };
     println!("{out}");
+    Ok(())
+}
+
+/// The bare long-poll server (see the module doc): what any hyper/axum connection
+/// holding one waiting request costs, before anything of ours.
+async fn floor_server(bind: &str) -> anyhow::Result<()> {
+    use axum::extract::Query;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+
+    #[derive(serde::Deserialize)]
+    struct Wait {
+        wait: Option<u64>,
+    }
+    async fn next(Query(q): Query<Wait>) -> StatusCode {
+        tokio::time::sleep(Duration::from_secs(q.wait.unwrap_or(30).min(60))).await;
+        StatusCode::NO_CONTENT
+    }
+    let app = axum::Router::new()
+        .route("/api/v1/agents/{id}/jobs/next", get(next))
+        .route("/healthz", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("bind {bind}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -132,13 +218,14 @@ async fn idle_polls(
     n: usize,
     hold_secs: u64,
     cost: u32,
+    email: &str,
 ) -> anyhow::Result<serde_json::Value> {
     let db = pool(&t.database_url).await?;
     let port = port_of(&t.server)?;
     let rss_idle = procstat::rss_bytes(t.server_pid)?;
     eprintln!("idle-polls: creating {n} agents (bcrypt cost {cost})");
     let started = Instant::now();
-    let (user, conn) = fixtures::user_with_connection(&db, "idle-bench@companion.local").await?;
+    let (user, conn) = fixtures::user_with_connection(&db, email).await?;
     let agents = fixtures::agents(&db, user, conn, n, cost, 4).await?;
     eprintln!(
         "idle-polls: {n} agents in {:.1}s",
