@@ -99,6 +99,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     volume: first.volume,
                     position_effect: None,
                     closed: Vec::new(),
+                    pending: false,
                 })
             }
         }
@@ -298,6 +299,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     fill.volume,
                 )),
                 closed: closed_first,
+                pending: false,
             }),
             Err(TerminalError::Rejected { retcode, message }) => {
                 failed(describe_terminal_error(&TerminalError::Rejected {
