@@ -14,8 +14,7 @@
 use companion_protocol::SignalAction;
 use companion_server::webhook::parse::{
     self, action_word, normalize_symbol, valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS,
-    MAX_COMMENT_LEN, MAX_KEY_LEN, MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS,
-    MIN_RISK_PCT,
+    MAX_COMMENT_LEN, MAX_KEY_LEN, MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -44,10 +43,10 @@ fn assert_invariants(s: &ParsedSignal, body: &[u8]) {
     assert!(
         every_symbol
             || (2..=20).contains(&s.symbol.len())
-            && s.symbol
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            && s.symbol.chars().any(|c| c.is_ascii_alphabetic()),
+                && s.symbol
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && s.symbol.chars().any(|c| c.is_ascii_alphabetic()),
         "bad symbol {:?} from {:?}",
         s.symbol,
         ctx()

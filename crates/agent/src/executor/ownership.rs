@@ -175,7 +175,10 @@ mod tests {
         c.all_symbols = true;
         assert_eq!(tickets(&close_selection(&book(), &c, None)), vec![1, 2, 4]);
         c.magics = vec![7, 8];
-        assert_eq!(tickets(&close_selection(&book(), &c, None)), vec![1, 2, 4, 6]);
+        assert_eq!(
+            tickets(&close_selection(&book(), &c, None)),
+            vec![1, 2, 4, 6]
+        );
         // No symbol and not all symbols: nothing.
         c.all_symbols = false;
         c.symbol = None;

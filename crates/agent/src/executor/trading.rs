@@ -9,13 +9,14 @@ use companion_protocol::{
 };
 use companion_terminal::{DealRecord, OrderRequest, Terminal, TerminalError};
 
+use super::manage;
 use super::ownership::{self, EntryPlan};
 use super::{
     completed, describe_terminal_error, failed, job_comment, Executor, AGENT_MAGIC, CRASH_AFTER_ENV,
 };
 use crate::journal::JournalError;
-use crate::symbols::{Purpose, ResolveError};
 use crate::sizing;
+use crate::symbols::{Purpose, ResolveError};
 use crate::toolchain::Toolchain;
 
 fn expired(job: &ClaimedJob, now: DateTime<Utc>) -> bool {
@@ -211,6 +212,12 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         if let Some(max) = input.max_volume.filter(|m| *m > 0.0) {
             volume = volume.min(sizing::normalize_volume(max, &si));
         }
+        if input.is_pending() {
+            if expired(job, Utc::now()) {
+                return Ok(expired_result(job));
+            }
+            return self.trade_pending(job, input, symbol, si, volume).await;
+        }
         let (sl, tp) = sizing::stops(&input, &si);
         let comment = job_comment(job.job_id);
         // A strategy's entry: its opposite positions (by magic) decide what happens.
@@ -364,9 +371,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 Some(p) => vec![p],
                 None => return Ok(failed(format!("no open position with ticket {t}"))),
             },
-            (None, _) if input.all_symbols => {
-                ownership::close_selection(&positions, &input, None)
-            }
+            (None, _) if input.all_symbols => ownership::close_selection(&positions, &input, None),
             (None, Some(symbol)) => {
                 let names = self.close_names(symbol, input.raw_symbol.as_deref()).await;
                 ownership::close_selection(&positions, &input, Some(&names))
@@ -393,7 +398,12 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             )));
         }
         self.journal.mark_sent(job.job_id, &comment).await?;
-        let (closed, error) = self.close_each(&selected, &comment).await;
+        let (closed, error) = if input.volume.is_some() || input.percent.is_some() {
+            self.close_parts(&selected, &comment, input.volume, input.percent)
+                .await
+        } else {
+            self.close_each(&selected, &comment).await
+        };
         let output = ClosePositionOutput {
             closed_price: closed.last().map(|c| c.price).unwrap_or(0.0),
             pnl: closed.iter().map(|c| c.pnl).sum(),
@@ -429,6 +439,67 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 .map(String::from)
                 .collect(),
         }
+    }
+
+    /// Partial closes of `positions` (`volume` lots or `percent` of each), one by one;
+    /// stops at the first failure. Each [`ClosedPosition`] has the volume closed.
+    async fn close_parts(
+        &self,
+        positions: &[Position],
+        comment: &str,
+        volume: Option<f64>,
+        percent: Option<f64>,
+    ) -> (Vec<ClosedPosition>, Option<String>) {
+        let mut closed = Vec::new();
+        for p in positions {
+            let si = match self.terminal.symbol_info(&p.symbol).await {
+                Ok(si) => si,
+                Err(e) => {
+                    return (
+                        closed,
+                        Some(format!(
+                            "cannot read symbol {}: {}",
+                            p.symbol,
+                            describe_terminal_error(&e)
+                        )),
+                    )
+                }
+            };
+            let plan = match manage::partial(&si, p.volume, volume, percent) {
+                Ok(plan) => plan,
+                Err(m) => return (closed, Some(format!("ticket {}: {m}", p.ticket))),
+            };
+            let (reply, lots) = match plan {
+                manage::Partial::Whole => (
+                    self.terminal.close_position(p.ticket, comment).await,
+                    p.volume,
+                ),
+                manage::Partial::Part(v) => {
+                    (self.terminal.close_partial(p.ticket, v, comment).await, v)
+                }
+            };
+            match reply {
+                Ok(fill) => closed.push(ClosedPosition {
+                    ticket: fill.ticket,
+                    symbol: p.symbol.clone(),
+                    side: p.side,
+                    volume: lots,
+                    price: fill.price,
+                    pnl: fill.pnl,
+                }),
+                Err(e) => {
+                    return (
+                        closed,
+                        Some(format!(
+                            "closing ticket {} failed: {}",
+                            p.ticket,
+                            describe_terminal_error(&e)
+                        )),
+                    )
+                }
+            }
+        }
+        (closed, None)
     }
 
     /// Closes `positions` one by one with the job's comment; stops at the first

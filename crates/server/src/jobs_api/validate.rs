@@ -63,9 +63,9 @@ pub fn check_partial(volume: Option<f64>, percent: Option<f64>) -> Result<(), Ap
         (Some(_), Some(_)) => Err(ApiError::invalid(
             "a partial close takes volume or percent, not both",
         )),
-        (Some(v), None) if !(v.is_finite() && v > 0.0) => {
-            Err(ApiError::invalid("volume must be a positive number of lots"))
-        }
+        (Some(v), None) if !(v.is_finite() && v > 0.0) => Err(ApiError::invalid(
+            "volume must be a positive number of lots",
+        )),
         (None, Some(p)) if !(p.is_finite() && p > 0.0 && p <= 100.0) => {
             Err(ApiError::invalid("percent must be above 0 and at most 100"))
         }

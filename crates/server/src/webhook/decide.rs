@@ -126,7 +126,11 @@ impl JobPlan {
                 JobInput::ClosePosition(ClosePositionInput {
                     ticket: None,
                     symbol,
-                    raw_symbol: if all_symbols { None } else { s.raw_symbol.clone() },
+                    raw_symbol: if all_symbols {
+                        None
+                    } else {
+                        s.raw_symbol.clone()
+                    },
                     side,
                     signal_id: Some(signal_id),
                     strategy_id: Some(strategy_id),
