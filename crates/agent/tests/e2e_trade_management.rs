@@ -134,10 +134,19 @@ async fn the_jobs_api_refuses_malformed_management_jobs() {
     let s = Stack::new("trade_management_api").await;
     for (job_type, input) in [
         ("modify_position", json!({"symbol": "EURUSD"})),
-        ("modify_position", json!({"sl": {"value": 1.0, "unit": "price"}})),
+        (
+            "modify_position",
+            json!({"sl": {"value": 1.0, "unit": "price"}}),
+        ),
         ("cancel_orders", json!({})),
-        ("close_position", json!({"symbol": "EURUSD", "percent": 150.0})),
-        ("close_position", json!({"symbol": "EURUSD", "percent": 50.0, "volume": 0.1})),
+        (
+            "close_position",
+            json!({"symbol": "EURUSD", "percent": 150.0}),
+        ),
+        (
+            "close_position",
+            json!({"symbol": "EURUSD", "percent": 50.0, "volume": 0.1}),
+        ),
     ] {
         let resp = s
             .http

@@ -137,7 +137,7 @@ impl JobPlan {
                     magics: close_magics(st),
                     all_symbols,
                     volume: None,
-                    percent: None,
+                    percent: s.close_percent,
                 })
             }
             JobPlan::Trade(sizing, daily_loss_check) => {
