@@ -23,7 +23,7 @@ pub fn pip_size(si: &SymbolInfo) -> f64 {
     }
 }
 
-fn round_to_digits(v: f64, digits: u32) -> f64 {
+pub fn round_to_digits(v: f64, digits: u32) -> f64 {
     let f = 10f64.powi(digits as i32);
     (v * f).round() / f
 }

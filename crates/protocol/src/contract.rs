@@ -24,6 +24,8 @@ pub enum JobInput {
     GetAccount,
     GetCandles(CandlesInput),
     ClosePosition(ClosePositionInput),
+    ModifyPosition(ModifyPositionInput),
+    CancelOrders(CancelOrdersInput),
 }
 
 impl JobInput {
@@ -39,6 +41,8 @@ impl JobInput {
             JobInput::GetAccount => JobType::GetAccount,
             JobInput::GetCandles(_) => JobType::GetCandles,
             JobInput::ClosePosition(_) => JobType::ClosePosition,
+            JobInput::ModifyPosition(_) => JobType::ModifyPosition,
+            JobInput::CancelOrders(_) => JobType::CancelOrders,
         }
     }
 
@@ -57,6 +61,8 @@ impl JobInput {
             JobType::GetAccount => JobInput::GetAccount,
             JobType::GetCandles => JobInput::GetCandles(Deserialize::deserialize(v)?),
             JobType::ClosePosition => JobInput::ClosePosition(Deserialize::deserialize(v)?),
+            JobType::ModifyPosition => JobInput::ModifyPosition(Deserialize::deserialize(v)?),
+            JobType::CancelOrders => JobInput::CancelOrders(Deserialize::deserialize(v)?),
         })
     }
 }
@@ -73,6 +79,8 @@ impl Serialize for JobInput {
             JobInput::GetPositions | JobInput::GetAccount => serde_json::Map::new().serialize(s),
             JobInput::GetCandles(i) => i.serialize(s),
             JobInput::ClosePosition(i) => i.serialize(s),
+            JobInput::ModifyPosition(i) => i.serialize(s),
+            JobInput::CancelOrders(i) => i.serialize(s),
         }
     }
 }
@@ -90,6 +98,8 @@ pub enum JobOutput {
     GetAccount(AccountOutput),
     GetCandles(CandlesOutput),
     ClosePosition(ClosePositionOutput),
+    ModifyPosition(ModifyPositionOutput),
+    CancelOrders(CancelOrdersOutput),
 }
 
 impl JobOutput {
@@ -105,6 +115,8 @@ impl JobOutput {
             JobOutput::GetAccount(_) => JobType::GetAccount,
             JobOutput::GetCandles(_) => JobType::GetCandles,
             JobOutput::ClosePosition(_) => JobType::ClosePosition,
+            JobOutput::ModifyPosition(_) => JobType::ModifyPosition,
+            JobOutput::CancelOrders(_) => JobType::CancelOrders,
         }
     }
 
@@ -121,6 +133,8 @@ impl JobOutput {
             JobType::GetAccount => JobOutput::GetAccount(Deserialize::deserialize(v)?),
             JobType::GetCandles => JobOutput::GetCandles(Deserialize::deserialize(v)?),
             JobType::ClosePosition => JobOutput::ClosePosition(Deserialize::deserialize(v)?),
+            JobType::ModifyPosition => JobOutput::ModifyPosition(Deserialize::deserialize(v)?),
+            JobType::CancelOrders => JobOutput::CancelOrders(Deserialize::deserialize(v)?),
         })
     }
 }
@@ -139,6 +153,8 @@ impl Serialize for JobOutput {
             JobOutput::GetAccount(o) => o.serialize(s),
             JobOutput::GetCandles(o) => o.serialize(s),
             JobOutput::ClosePosition(o) => o.serialize(s),
+            JobOutput::ModifyPosition(o) => o.serialize(s),
+            JobOutput::CancelOrders(o) => o.serialize(s),
         }
     }
 }
@@ -166,5 +182,28 @@ mod tests {
         assert_eq!(o.job_type(), JobType::Run);
         assert_eq!(serde_json::to_value(&o).unwrap(), v);
         assert!(JobOutput::from_value(JobType::Stop, &v).is_err());
+    }
+
+    #[test]
+    fn trade_management_inputs_round_trip() {
+        let m = json!({"symbol": "EURUSD", "side": "buy", "magics": [7],
+                       "sl": {"value": 20.0, "unit": "pips"}});
+        let i = JobInput::from_value(JobType::ModifyPosition, &m).unwrap();
+        assert_eq!(i.job_type(), JobType::ModifyPosition);
+        assert_eq!(serde_json::to_value(&i).unwrap(), m);
+        let c = json!({"symbol": "EURUSD", "side": "sell", "magics": [7]});
+        let i = JobInput::from_value(JobType::CancelOrders, &c).unwrap();
+        assert_eq!(serde_json::to_value(&i).unwrap(), c);
+        let p = json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1, "order_type": "limit",
+                       "entry_offset": {"value": 10.0, "unit": "pips"}});
+        match JobInput::from_value(JobType::Trade, &p).unwrap() {
+            JobInput::Trade(t) => assert!(t.is_pending()),
+            other => panic!("not a trade: {other:?}"),
+        }
+        let partial = json!({"symbol": "EURUSD", "percent": 50.0});
+        let i = JobInput::from_value(JobType::ClosePosition, &partial).unwrap();
+        assert_eq!(serde_json::to_value(&i).unwrap(), partial);
+        assert!(JobOutput::from_value(JobType::CancelOrders, &json!({"cancelled": []})).is_ok());
+        assert!(JobOutput::from_value(JobType::ModifyPosition, &json!({"x": 1})).is_err());
     }
 }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The ten job types of `jobs.job_type` (the CHECK constraint lists the same ten).
+/// The job types of `jobs.job_type` (the CHECK constraint lists the same twelve):
+/// the seed's ten, plus `modify_position` and `cancel_orders` (migration 0013).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -21,10 +22,14 @@ pub enum JobType {
     GetAccount,
     GetCandles,
     ClosePosition,
+    /// SL/TP of open positions (migration 0013).
+    ModifyPosition,
+    /// Delete pending orders (migration 0013).
+    CancelOrders,
 }
 
 impl JobType {
-    pub const ALL: [JobType; 10] = [
+    pub const ALL: [JobType; 12] = [
         JobType::Compile,
         JobType::Deploy,
         JobType::Run,
@@ -35,6 +40,8 @@ impl JobType {
         JobType::GetAccount,
         JobType::GetCandles,
         JobType::ClosePosition,
+        JobType::ModifyPosition,
+        JobType::CancelOrders,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,12 +56,20 @@ impl JobType {
             JobType::GetAccount => "get_account",
             JobType::GetCandles => "get_candles",
             JobType::ClosePosition => "close_position",
+            JobType::ModifyPosition => "modify_position",
+            JobType::CancelOrders => "cancel_orders",
         }
     }
 
     /// Jobs that move money: never re-queued blindly, never executed after `expires_at`.
     pub fn is_trading(self) -> bool {
-        matches!(self, JobType::Trade | JobType::ClosePosition)
+        matches!(
+            self,
+            JobType::Trade
+                | JobType::ClosePosition
+                | JobType::ModifyPosition
+                | JobType::CancelOrders
+        )
     }
 }
 
@@ -201,6 +216,70 @@ pub struct TradeInput {
     /// side of the symbol; absent = `reverse`. Ignored without `magic`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opposite_entry: Option<OppositeEntry>,
+    /// `market` (absent), or a pending `limit` / `stop` order at `entry_price` or
+    /// `entry_offset` from the current price (ask for buys, bid for sells).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_type: Option<OrderType>,
+    /// A pending order's price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_price: Option<f64>,
+    /// A pending order's distance from the current price (a positive distance; the
+    /// direction follows from the order: a buy limit below the ask, a buy stop above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_offset: Option<PriceDistance>,
+    /// A pending order's expiry (absent: good till cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<DateTime<Utc>>,
+}
+
+/// Market or pending (`trade` input `order_type`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum OrderType {
+    #[default]
+    Market,
+    /// Buy below the ask / sell above the bid.
+    Limit,
+    /// Buy above the ask / sell below the bid.
+    Stop,
+}
+
+/// The unit of a price distance or level.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum PriceUnit {
+    /// An absolute price (a level only, not a distance).
+    Price,
+    /// Pips (10 points on 3- and 5-digit symbols, else 1 point).
+    Pips,
+    /// Points (`SYMBOL_POINT`).
+    Points,
+    /// Percent of the reference price.
+    Percent,
+}
+
+/// A positive distance from a reference price.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PriceDistance {
+    pub value: f64,
+    /// `pips`, `points` or `percent` (`price` is refused).
+    pub unit: PriceUnit,
+}
+
+/// An SL or TP level of `modify_position`: an absolute price (0 removes it) or a
+/// distance from the position's open price on the losing (SL) / winning (TP) side.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct StopLevel {
+    pub value: f64,
+    pub unit: PriceUnit,
 }
 
 impl TradeInput {
@@ -225,7 +304,16 @@ impl TradeInput {
             comment: None,
             magic: None,
             opposite_entry: None,
+            order_type: None,
+            entry_price: None,
+            entry_offset: None,
+            expiry: None,
         }
+    }
+
+    /// True for a pending (`limit` / `stop`) order.
+    pub fn is_pending(&self) -> bool {
+        matches!(self.order_type, Some(OrderType::Limit | OrderType::Stop))
     }
 }
 
@@ -337,6 +425,10 @@ pub struct TradeOutput {
     /// Positions closed before the order (`opposite_entry` = `reverse`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub closed: Vec<ClosedPosition>,
+    /// A pending order was placed, not filled: `order_id` is its ticket,
+    /// `fill_price` its price, `ticket` 0 (no position yet).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// One position a close (or a reversing entry) closed.
@@ -384,6 +476,111 @@ pub struct ClosePositionInput {
     /// Every symbol (`closeall`); `symbol` is then ignored.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_symbols: bool,
+    /// Partial close: lots to close of each selected position (at most its volume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<f64>,
+    /// Partial close: percent (0 < p <= 100) of each selected position's volume.
+    /// The part is rounded down to the volume step; a part below the symbol's
+    /// minimum volume is refused (`partial_below_min`); a remainder below it
+    /// closes the whole position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+}
+
+/// `modify_position` input: new SL and/or TP of a ticket, or of the positions on a
+/// symbol (optionally one side) carrying one of `magics` (the server sets the
+/// strategy's magic for every signal; empty: any magic, the app's own choice).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ModifyPositionInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_symbol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<Side>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub magics: Vec<i64>,
+    /// New SL (absent: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sl: Option<StopLevel>,
+    /// New TP (absent: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tp: Option<StopLevel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy_id: Option<Uuid>,
+}
+
+/// One position a `modify_position` changed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ModifiedPosition {
+    pub ticket: u64,
+    pub symbol: String,
+    pub side: Side,
+    pub sl: Option<f64>,
+    pub tp: Option<f64>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ModifyPositionOutput {
+    pub modified: Vec<ModifiedPosition>,
+}
+
+/// `cancel_orders` input: a pending order's ticket, or the pending orders on a
+/// symbol (optionally one side) carrying one of `magics` (see `ModifyPositionInput`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CancelOrdersInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_symbol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<Side>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub magics: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy_id: Option<Uuid>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CancelOrdersOutput {
+    /// The pending orders deleted.
+    pub cancelled: Vec<PendingOrder>,
+}
+
+/// A pending order in the terminal.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PendingOrder {
+    pub ticket: u64,
+    pub symbol: String,
+    pub side: Side,
+    /// `limit` or `stop`.
+    pub order_type: OrderType,
+    pub volume: f64,
+    pub price: f64,
+    pub sl: Option<f64>,
+    pub tp: Option<f64>,
+    pub magic: i64,
+    pub comment: String,
+    /// Unix seconds; absent: good till cancelled.
+    pub expiry: Option<i64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -839,6 +839,17 @@ void CmdCandles(const long id, CJsonFlat &req)
    ReplyOk(id, "{\"candles\":[" + items + "]}");
   }
 
+// The filling policy of the next CTrade request: `filling` (fok, ioc, return), or
+// chosen by symbol when empty. False for an unknown policy.
+bool ChooseFilling(const string sym, const string filling)
+  {
+   if(filling != "") return ApplyFilling(filling);
+   bool by_symbol = g_trade.SetTypeFillingBySymbol(sym);
+   if(!by_symbol)
+      g_trade.SetTypeFilling(FillingFor(sym));   // neither FOK nor IOC allowed: return/exchange rules
+   return true;
+  }
+
 void CmdOrderSend(const long id, CJsonFlat &req)
   {
    string sym = req.Str("args.symbol");
@@ -862,14 +873,7 @@ void CmdOrderSend(const long id, CJsonFlat &req)
    if(!FreshTick(sym, tick)) { ReplyErr(id, RC_NO_QUOTE, "no bid/ask for " + sym + " yet (market closed, or the symbol was just selected); not sent"); return; }
    g_trade.SetExpertMagicNumber((ulong)magic);
    g_trade.SetDeviationInPoints((ulong)deviation);
-   string filling = req.Str("args.filling");   // absent: chosen by symbol
-   if(filling == "")
-     {
-      bool by_symbol = g_trade.SetTypeFillingBySymbol(sym);
-      if(!by_symbol)
-         g_trade.SetTypeFilling(FillingFor(sym));   // neither FOK nor IOC allowed: return/exchange rules
-     }
-   else if(!ApplyFilling(filling)) { ReplyErr(id, RC_BAD_ARGS, "filling must be fok, ioc or return"); return; }
+   if(!ChooseFilling(sym, req.Str("args.filling"))) { ReplyErr(id, RC_BAD_ARGS, "filling must be fok, ioc or return"); return; }   // absent: chosen by symbol
    bool sent = (side == "buy") ? g_trade.Buy(volume, sym, 0.0, sl, tp, comment)
                                : g_trade.Sell(volume, sym, 0.0, sl, tp, comment);
    uint rc = g_trade.ResultRetcode();
@@ -925,7 +929,10 @@ void CmdPositionClose(const long id, CJsonFlat &req)
    rq.action = TRADE_ACTION_DEAL;
    rq.position = ticket;
    rq.symbol = sym;
-   rq.volume = PositionGetDouble(POSITION_VOLUME);
+   double pos_volume = PositionGetDouble(POSITION_VOLUME);
+   double part = req.Dbl("args.volume");   // partial close (0 or absent: the whole position)
+   if(part < 0.0 || part > pos_volume + 1e-9) { ReplyErr(id, TRADE_RETCODE_INVALID_VOLUME, "volume must be above 0 and at most the position's"); return; }
+   rq.volume = (part > 0.0) ? part : pos_volume;
    rq.type = buy ? ORDER_TYPE_SELL : ORDER_TYPE_BUY;
    rq.price = buy ? tick.bid : tick.ask;
    rq.deviation = (ulong)deviation;
@@ -1159,6 +1166,131 @@ void CmdDealsSince(const long id, CJsonFlat &req)
 //+------------------------------------------------------------------+
 //| Dispatch                                                         |
 //+------------------------------------------------------------------+
+//+------------------------------------------------------------------+
+//| Trade management: pending orders, SL/TP changes                  |
+//+------------------------------------------------------------------+
+// A price rounded to the symbol's tick size.
+double NormalizeToTick(const string sym, const double price)
+  {
+   double ts = SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_SIZE);
+   if(ts <= 0.0) return price;
+   return MathRound(price / ts) * ts;
+  }
+
+bool PendingType(const string t, ENUM_ORDER_TYPE &type)
+  {
+   if(t == "buy_limit")       type = ORDER_TYPE_BUY_LIMIT;
+   else if(t == "sell_limit") type = ORDER_TYPE_SELL_LIMIT;
+   else if(t == "buy_stop")   type = ORDER_TYPE_BUY_STOP;
+   else if(t == "sell_stop")  type = ORDER_TYPE_SELL_STOP;
+   else return false;
+   return true;
+  }
+
+string PendingTypeName(const long type)
+  {
+   if(type == (long)ORDER_TYPE_BUY_LIMIT)  return "buy_limit";
+   if(type == (long)ORDER_TYPE_SELL_LIMIT) return "sell_limit";
+   if(type == (long)ORDER_TYPE_BUY_STOP)   return "buy_stop";
+   if(type == (long)ORDER_TYPE_SELL_STOP)  return "sell_stop";
+   return "";
+  }
+
+void CmdOrderPlace(const long id, CJsonFlat &req)
+  {
+   string sym = req.Str("args.symbol");
+   ENUM_ORDER_TYPE type;
+   if(!PendingType(req.Str("args.type"), type)) { ReplyErr(id, TRADE_RETCODE_INVALID, "type must be buy_limit, sell_limit, buy_stop or sell_stop"); return; }
+   if(!SymbolKnown(sym)) { ReplyErr(id, RC_UNKNOWN_SYMBOL, "unknown symbol " + sym); return; }
+   if(!TradingAllowed()) { ReplyErr(id, TRADE_RETCODE_CLIENT_DISABLES_AT, "algorithmic trading is disabled in the terminal"); return; }
+   int dg = SymbolDigits(sym);
+   double price = NormalizeToTick(sym, req.Dbl("args.price"));
+   double sl = req.Dbl("args.sl");
+   double tp = req.Dbl("args.tp");
+   if(sl > 0.0) sl = NormalizeToTick(sym, sl);
+   if(tp > 0.0) tp = NormalizeToTick(sym, tp);
+   long expiry = req.Long("args.expiry");
+   g_trade.SetExpertMagicNumber((ulong)req.Long("args.magic"));
+   if(!ChooseFilling(sym, req.Str("args.filling"))) { ReplyErr(id, RC_BAD_ARGS, "filling must be fok, ioc or return"); return; }   // absent: chosen by symbol
+   ENUM_ORDER_TYPE_TIME type_time = (expiry > 0) ? ORDER_TIME_SPECIFIED : ORDER_TIME_GTC;
+   bool sent = g_trade.OrderOpen(sym, type, req.Dbl("args.volume"), 0.0, price, sl, tp,
+                                 type_time, (datetime)expiry, req.Str("args.comment"));
+   uint rc = g_trade.ResultRetcode();
+   if(!sent || (rc != TRADE_RETCODE_DONE && rc != TRADE_RETCODE_PLACED))
+     {
+      long code = (rc != 0) ? (long)rc : (long)GetLastError();
+      ReplyErr(id, code, g_trade.ResultRetcodeDescription() + " " + g_trade.ResultComment());
+      return;
+     }
+   ReplyOk(id, "{\"retcode\":" + JInt(rc)
+           + ",\"order\":" + JULong(g_trade.ResultOrder())
+           + ",\"price\":" + JNum(price, dg) + "}");
+  }
+
+void CmdOrders(const long id)
+  {
+   string items = "";
+   int total = OrdersTotal();
+   for(int i = 0; i < total; i++)
+     {
+      ulong ticket = OrderGetTicket(i);
+      if(ticket == 0) continue;
+      string type = PendingTypeName(OrderGetInteger(ORDER_TYPE));
+      if(type == "") continue;   // stop-limit and market orders in flight
+      string sym = OrderGetString(ORDER_SYMBOL);
+      int dg = SymbolDigits(sym);
+      if(items != "") items += ",";
+      items += "{\"ticket\":" + JULong(ticket)
+               + ",\"symbol\":" + JStr(sym)
+               + ",\"type\":" + JStr(type)
+               + ",\"volume\":" + JNum(OrderGetDouble(ORDER_VOLUME_CURRENT), 2)
+               + ",\"price\":" + JNum(OrderGetDouble(ORDER_PRICE_OPEN), dg)
+               + ",\"sl\":" + JNum(OrderGetDouble(ORDER_SL), dg)
+               + ",\"tp\":" + JNum(OrderGetDouble(ORDER_TP), dg)
+               + ",\"magic\":" + JInt(OrderGetInteger(ORDER_MAGIC))
+               + ",\"comment\":" + JStr(OrderGetString(ORDER_COMMENT))
+               + ",\"expiry\":" + JInt(OrderGetInteger(ORDER_TIME_EXPIRATION)) + "}";
+     }
+   ReplyOk(id, "{\"orders\":[" + items + "]}");
+  }
+
+void CmdOrderCancel(const long id, CJsonFlat &req)
+  {
+   ulong ticket = (ulong)req.Long("args.ticket");
+   if(!OrderSelect(ticket)) { ReplyErr(id, TRADE_RETCODE_INVALID, "no pending order with this ticket"); return; }
+   if(!TradingAllowed()) { ReplyErr(id, TRADE_RETCODE_CLIENT_DISABLES_AT, "algorithmic trading is disabled in the terminal"); return; }
+   bool sent = g_trade.OrderDelete(ticket);
+   uint rc = g_trade.ResultRetcode();
+   if(!sent || rc != TRADE_RETCODE_DONE)
+     {
+      long code = (rc != 0) ? (long)rc : (long)GetLastError();
+      ReplyErr(id, code, g_trade.ResultRetcodeDescription() + " " + g_trade.ResultComment());
+      return;
+     }
+   ReplyOk(id, "{\"retcode\":" + JInt(rc) + "}");
+  }
+
+void CmdPositionModify(const long id, CJsonFlat &req)
+  {
+   ulong ticket = (ulong)req.Long("args.ticket");
+   if(!PositionSelectByTicket(ticket)) { ReplyErr(id, RC_POSITION_NOT_FOUND, "position not found"); return; }
+   if(!TradingAllowed()) { ReplyErr(id, TRADE_RETCODE_CLIENT_DISABLES_AT, "algorithmic trading is disabled in the terminal"); return; }
+   string sym = PositionGetString(POSITION_SYMBOL);
+   double sl = req.Dbl("args.sl");
+   double tp = req.Dbl("args.tp");
+   if(sl > 0.0) sl = NormalizeToTick(sym, sl);
+   if(tp > 0.0) tp = NormalizeToTick(sym, tp);
+   bool sent = g_trade.PositionModify(ticket, sl, tp);
+   uint rc = g_trade.ResultRetcode();
+   if(!sent || rc != TRADE_RETCODE_DONE)
+     {
+      long code = (rc != 0) ? (long)rc : (long)GetLastError();
+      ReplyErr(id, code, g_trade.ResultRetcodeDescription() + " " + g_trade.ResultComment());
+      return;
+     }
+   ReplyOk(id, "{\"retcode\":" + JInt(rc) + "}");
+  }
+
 void HandleLine(const string line)
   {
    CJsonFlat msg;
@@ -1203,6 +1335,10 @@ void HandleLine(const string line)
    else if(cmd == "chart_status")       CmdChartStatus(id, msg);
    else if(cmd == "symbols")            CmdSymbols(id);
    else if(cmd == "deals_since")        CmdDealsSince(id, msg);
+   else if(cmd == "order_place")        CmdOrderPlace(id, msg);
+   else if(cmd == "orders")             CmdOrders(id);
+   else if(cmd == "order_cancel")       CmdOrderCancel(id, msg);
+   else if(cmd == "position_modify")    CmdPositionModify(id, msg);
    else                                 ReplyErr(id, RC_UNKNOWN_COMMAND, "unknown command " + cmd);
   }
 

@@ -14,6 +14,10 @@ pub const ERROR: u32 = 10011;
 pub const INVALID: u32 = 10013;
 /// TRADE_RETCODE_INVALID_VOLUME
 pub const INVALID_VOLUME: u32 = 10014;
+/// TRADE_RETCODE_INVALID_PRICE
+pub const INVALID_PRICE: u32 = 10015;
+/// TRADE_RETCODE_INVALID_EXPIRATION
+pub const INVALID_EXPIRATION: u32 = 10022;
 /// TRADE_RETCODE_INVALID_STOPS
 pub const INVALID_STOPS: u32 = 10016;
 /// TRADE_RETCODE_TRADE_DISABLED
@@ -62,14 +66,14 @@ pub fn describe(code: u32) -> &'static str {
         10012 => "request canceled by timeout",
         INVALID => "invalid request",
         INVALID_VOLUME => "invalid volume",
-        10015 => "invalid price",
+        INVALID_PRICE => "invalid price",
         INVALID_STOPS => "invalid stops",
         TRADE_DISABLED => "trade is disabled",
         MARKET_CLOSED => "market is closed",
         NO_MONEY => "not enough money",
         10020 => "prices changed",
         NO_QUOTES => "no quotes to process the request",
-        10022 => "invalid order expiration date",
+        INVALID_EXPIRATION => "invalid order expiration date",
         10023 => "order state changed",
         10024 => "too frequent requests",
         10025 => "no changes in request",

@@ -3,8 +3,8 @@
 use std::future::Future;
 
 use companion_protocol::{
-    AccountOutput, BrokerSymbol, Candle, ClosedDeal, Filling, Position, Side, SymbolTradeMode,
-    TerminalInfo, Timeframe,
+    AccountOutput, BrokerSymbol, Candle, ClosedDeal, Filling, OrderType, PendingOrder, Position,
+    Side, SymbolTradeMode, TerminalInfo, Timeframe,
 };
 
 /// Why a terminal call failed.
@@ -74,6 +74,54 @@ pub struct OrderRequest {
     /// Filling policy (`ORDER_FILLING_*`); `None` leaves it to the bridge.
     #[serde(default)]
     pub filling: Option<Filling>,
+}
+
+/// A pending order to place.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PendingRequest {
+    pub symbol: String,
+    pub side: Side,
+    /// `Limit` or `Stop`.
+    pub order_type: OrderType,
+    pub volume: f64,
+    pub price: f64,
+    pub sl: Option<f64>,
+    pub tp: Option<f64>,
+    /// Unix seconds; `None`: good till cancelled.
+    pub expiry: Option<i64>,
+    pub comment: String,
+    pub magic: i64,
+    #[serde(default)]
+    pub filling: Option<Filling>,
+}
+
+/// A placed pending order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PlacedOrder {
+    pub order_id: u64,
+    pub price: f64,
+}
+
+/// The wire name of a pending order (`buy_limit`, …); `None` for a market order.
+pub fn pending_type_str(side: Side, order_type: OrderType) -> Option<&'static str> {
+    Some(match (side, order_type) {
+        (Side::Buy, OrderType::Limit) => "buy_limit",
+        (Side::Sell, OrderType::Limit) => "sell_limit",
+        (Side::Buy, OrderType::Stop) => "buy_stop",
+        (Side::Sell, OrderType::Stop) => "sell_stop",
+        (_, OrderType::Market) => return None,
+    })
+}
+
+/// The inverse of [`pending_type_str`].
+pub fn parse_pending_type(s: &str) -> Option<(Side, OrderType)> {
+    Some(match s {
+        "buy_limit" => (Side::Buy, OrderType::Limit),
+        "sell_limit" => (Side::Sell, OrderType::Limit),
+        "buy_stop" => (Side::Buy, OrderType::Stop),
+        "sell_stop" => (Side::Sell, OrderType::Stop),
+        _ => return None,
+    })
 }
 
 /// A filled order. `None` = unknown: the terminal accepted the order but its deal
@@ -186,6 +234,63 @@ pub trait Terminal: Send + Sync {
         async {
             Err(TerminalError::Other(
                 "this terminal cannot list its deals".into(),
+            ))
+        }
+    }
+    /// Places a pending order (bridge command `order_place`).
+    fn place_order(
+        &self,
+        order: &PendingRequest,
+    ) -> impl Future<Output = Result<PlacedOrder, TerminalError>> + Send {
+        let _ = order;
+        async {
+            Err(TerminalError::Other(
+                "this terminal cannot place pending orders".into(),
+            ))
+        }
+    }
+    /// The pending orders (bridge command `orders`).
+    fn orders(&self) -> impl Future<Output = Result<Vec<PendingOrder>, TerminalError>> + Send {
+        async {
+            Err(TerminalError::Other(
+                "this terminal cannot list pending orders".into(),
+            ))
+        }
+    }
+    /// Deletes a pending order (bridge command `order_cancel`).
+    fn cancel_order(&self, ticket: u64) -> impl Future<Output = Result<(), TerminalError>> + Send {
+        let _ = ticket;
+        async {
+            Err(TerminalError::Other(
+                "this terminal cannot cancel pending orders".into(),
+            ))
+        }
+    }
+    /// Sets a position's SL and TP (`None`: none) (bridge command `position_modify`).
+    fn modify_position(
+        &self,
+        ticket: u64,
+        sl: Option<f64>,
+        tp: Option<f64>,
+    ) -> impl Future<Output = Result<(), TerminalError>> + Send {
+        let _ = (ticket, sl, tp);
+        async {
+            Err(TerminalError::Other(
+                "this terminal cannot modify positions".into(),
+            ))
+        }
+    }
+    /// Closes `volume` lots of a position (`position_close` with `volume`).
+    fn close_partial(
+        &self,
+        ticket: u64,
+        volume: f64,
+        comment: &str,
+    ) -> impl Future<Output = Result<CloseFill, TerminalError>> + Send {
+        let _ = (ticket, volume, comment);
+        async {
+            Err(TerminalError::Other(
+                "this terminal cannot close part of a position".into(),
             ))
         }
     }

@@ -9,10 +9,14 @@
 //! - `trade`: refused once `expires_at` has passed; otherwise waits for the
 //!   terminal to (re)connect until `expires_at` (30 s when it has none).
 //! - `close_position`: waits up to 30 s for the terminal.
+//! - `modify_position`, `cancel_orders` ([`management`]): refused once `expires_at`
+//!   has passed; fail fast when the terminal does not answer.
 //! - `get_*`, `deploy`, `run`, `stop`: fail fast with the reason.
 //! - `compile`, `test`: do not use the bridge.
 
 mod ea;
+mod manage;
+mod management;
 mod ownership;
 mod reads;
 mod trading;
@@ -248,6 +252,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         let r = match input {
             JobInput::Trade(i) => return self.trade(job, i).await,
             JobInput::ClosePosition(i) => return self.close_position(job, i).await,
+            JobInput::ModifyPosition(i) => return self.modify_position(job, i).await,
+            JobInput::CancelOrders(i) => return self.cancel_orders(job, i).await,
             JobInput::GetPositions => self.get_positions().await,
             JobInput::GetAccount => self.get_account().await,
             JobInput::GetCandles(i) => self.get_candles(i).await,

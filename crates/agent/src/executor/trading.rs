@@ -9,6 +9,7 @@ use companion_protocol::{
 };
 use companion_terminal::{DealRecord, OrderFill, OrderRequest, Terminal, TerminalError};
 
+use super::manage;
 use super::ownership::{self, EntryPlan};
 use super::{
     completed, describe_terminal_error, failed, job_comment, Executor, AGENT_MAGIC, CRASH_AFTER_ENV,
@@ -103,6 +104,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     volume: first.volume,
                     position_effect: None,
                     closed: Vec::new(),
+                    pending: false,
                 })
             }
         }
@@ -153,6 +155,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 volume: fill.volume,
                 position_effect: None,
                 closed: closed_first,
+                pending: false,
             }),
             _ => failed(format!(
                 "executed but unconfirmed: MT5 accepted order {} ({} lots) but its deal was not in the terminal's history after {LATE_DEAL_LOOKUPS} lookups, so the fill price and position are unknown. Do not send it again: check the position with comment {comment} in MT5.",
@@ -267,6 +270,12 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         if let Some(max) = input.max_volume.filter(|m| *m > 0.0) {
             volume = volume.min(sizing::normalize_volume(max, &si));
         }
+        if input.is_pending() {
+            if expired(job, Utc::now()) {
+                return Ok(expired_result(job));
+            }
+            return self.trade_pending(job, input, symbol, si, volume).await;
+        }
         let (sl, tp) = sizing::stops(&input, &si);
         let comment = job_comment(job.job_id);
         // A strategy's entry: its opposite positions (by magic) decide what happens.
@@ -368,6 +377,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     volume,
                 )),
                 closed: closed_first,
+                pending: false,
             }),
             // The deal was not in the history when the terminal answered.
             Ok(fill) => {
@@ -464,7 +474,12 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             )));
         }
         self.journal.mark_sent(job.job_id, &comment).await?;
-        let (closed, unconfirmed, error) = self.close_each(&selected, &comment).await;
+        let (closed, unconfirmed, error) = if input.volume.is_some() || input.percent.is_some() {
+            self.close_parts(&selected, &comment, input.volume, input.percent)
+                .await
+        } else {
+            self.close_each(&selected, &comment).await
+        };
         let output = ClosePositionOutput {
             closed_price: closed.last().map(|c| c.price).unwrap_or(0.0),
             pnl: closed.iter().map(|c| c.pnl).sum(),
@@ -518,6 +533,80 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 .map(String::from)
                 .collect(),
         }
+    }
+
+    /// Partial closes of `positions` (`volume` lots or `percent` of each), one by one;
+    /// stops at the first failure. Each [`ClosedPosition`] has the volume closed.
+    async fn close_parts(
+        &self,
+        positions: &[Position],
+        comment: &str,
+        volume: Option<f64>,
+        percent: Option<f64>,
+    ) -> (Vec<ClosedPosition>, Vec<u64>, Option<String>) {
+        let mut closed = Vec::new();
+        // Parts the terminal closed without knowing the deal's numbers yet.
+        let mut unconfirmed = Vec::new();
+        for p in positions {
+            let si = match self.terminal.symbol_info(&p.symbol).await {
+                Ok(si) => si,
+                Err(e) => {
+                    return (
+                        closed,
+                        unconfirmed,
+                        Some(format!(
+                            "cannot read symbol {}: {}",
+                            p.symbol,
+                            describe_terminal_error(&e)
+                        )),
+                    )
+                }
+            };
+            let plan = match manage::partial(&si, p.volume, volume, percent) {
+                Ok(plan) => plan,
+                Err(m) => {
+                    return (
+                        closed,
+                        unconfirmed,
+                        Some(format!("ticket {}: {m}", p.ticket)),
+                    )
+                }
+            };
+            let (reply, lots) = match plan {
+                manage::Partial::Whole => (
+                    self.terminal.close_position(p.ticket, comment).await,
+                    p.volume,
+                ),
+                manage::Partial::Part(v) => {
+                    (self.terminal.close_partial(p.ticket, v, comment).await, v)
+                }
+            };
+            match reply {
+                Ok(fill) => match (fill.price, fill.pnl) {
+                    (Some(price), Some(pnl)) => closed.push(ClosedPosition {
+                        ticket: fill.ticket,
+                        symbol: p.symbol.clone(),
+                        side: p.side,
+                        volume: lots,
+                        price,
+                        pnl,
+                    }),
+                    _ => unconfirmed.push(fill.ticket),
+                },
+                Err(e) => {
+                    return (
+                        closed,
+                        unconfirmed,
+                        Some(format!(
+                            "closing ticket {} failed: {}",
+                            p.ticket,
+                            describe_terminal_error(&e)
+                        )),
+                    )
+                }
+            }
+        }
+        (closed, unconfirmed, None)
     }
 
     /// Closes `positions` one by one with the job's comment; stops at the first

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use companion_protocol::{
-    CandlesInput, ClosePositionInput, CompileInput, CreateJobRequest, DeployInput, DeploymentRef,
-    JobInput, JobType, TestInput,
+    CancelOrdersInput, CandlesInput, ClosePositionInput, CompileInput, CreateJobRequest,
+    DeployInput, DeploymentRef, JobInput, JobType, ModifyPositionInput, PriceUnit, StopLevel,
+    TestInput,
 };
 use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
@@ -38,6 +39,54 @@ fn check_symbol(symbol: &str) -> Result<(), ApiError> {
         return Err(ApiError::invalid("symbol must be 1 to 32 characters"));
     }
     Ok(())
+}
+
+/// A ticket or a symbol (the symbols checked like a close's).
+fn check_target(
+    t: JobType,
+    ticket: Option<u64>,
+    symbol: Option<&str>,
+    raw: Option<&str>,
+) -> Result<(), ApiError> {
+    if ticket.is_none() && symbol.is_none() {
+        return Err(ApiError::invalid(format!("{t} needs a ticket or a symbol")));
+    }
+    for s in [symbol, raw].into_iter().flatten() {
+        check_symbol(s)?;
+    }
+    Ok(())
+}
+
+/// A partial close: `volume` (lots) or `percent` (0 < p <= 100), not both.
+pub fn check_partial(volume: Option<f64>, percent: Option<f64>) -> Result<(), ApiError> {
+    match (volume, percent) {
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "a partial close takes volume or percent, not both",
+        )),
+        (Some(v), None) if !(v.is_finite() && v > 0.0) => Err(ApiError::invalid(
+            "volume must be a positive number of lots",
+        )),
+        (None, Some(p)) if !(p.is_finite() && p > 0.0 && p <= 100.0) => {
+            Err(ApiError::invalid("percent must be above 0 and at most 100"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An SL/TP level: a finite non-negative price (0 removes), or a positive distance.
+fn check_level(l: StopLevel) -> Result<(), ApiError> {
+    let ok = l.value.is_finite()
+        && match l.unit {
+            PriceUnit::Price => l.value >= 0.0,
+            _ => l.value > 0.0,
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "sl/tp must be a price (0 removes it) or a positive distance",
+        ))
+    }
 }
 
 /// Validates `req` for `user_id` (inside an RLS transaction).
@@ -105,9 +154,38 @@ pub async fn prepare(
                         "signal_id is set by the server, not by users",
                     ));
                 }
+                check_partial(c.volume, c.percent)?;
                 // Set by the webhook only; a user's is dropped, as unknown fields are.
                 c.strategy_id = None;
                 (JobInput::ClosePosition(c), None, Some(trade_ttl))
+            }
+            JobType::ModifyPosition => {
+                let mut c: ModifyPositionInput = parse(t, &input)?;
+                check_target(t, c.ticket, c.symbol.as_deref(), c.raw_symbol.as_deref())?;
+                if c.sl.is_none() && c.tp.is_none() {
+                    return Err(ApiError::invalid("modify_position needs sl or tp"));
+                }
+                for level in [c.sl, c.tp].into_iter().flatten() {
+                    check_level(level)?;
+                }
+                if c.signal_id.is_some() {
+                    return Err(ApiError::invalid(
+                        "signal_id is set by the server, not by users",
+                    ));
+                }
+                c.strategy_id = None;
+                (JobInput::ModifyPosition(c), None, Some(trade_ttl))
+            }
+            JobType::CancelOrders => {
+                let mut c: CancelOrdersInput = parse(t, &input)?;
+                check_target(t, c.ticket, c.symbol.as_deref(), c.raw_symbol.as_deref())?;
+                if c.signal_id.is_some() {
+                    return Err(ApiError::invalid(
+                        "signal_id is set by the server, not by users",
+                    ));
+                }
+                c.strategy_id = None;
+                (JobInput::CancelOrders(c), None, Some(trade_ttl))
             }
             JobType::Compile => {
                 let mut obj = input.clone();

@@ -4,8 +4,8 @@
 //! Runs inside the transaction that records the outcome.
 
 use companion_protocol::{
-    ClosePositionOutput, ClosedPosition, CompileOutput, DeployOutput, JobInput, JobType,
-    TradeInput, TradeOutput,
+    CancelOrdersOutput, ClosePositionOutput, ClosedPosition, CompileOutput, DeployOutput, JobInput,
+    JobType, ModifyPositionOutput, TradeInput, TradeOutput,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -42,7 +42,10 @@ pub async fn propagate(
         return Ok(());
     };
     match job_type {
-        JobType::Trade | JobType::ClosePosition => trading(conn, job, job_type, outcome).await,
+        JobType::Trade
+        | JobType::ClosePosition
+        | JobType::ModifyPosition
+        | JobType::CancelOrders => trading(conn, job, job_type, outcome).await,
         JobType::Compile => compile(conn, job, outcome).await,
         JobType::Deploy | JobType::Run | JobType::Stop => {
             deployment(conn, job, job_type, outcome).await
@@ -82,16 +85,39 @@ async fn trading(
                             // `reverse`: the strategy's opposite positions closed first.
                             record_closed_positions(&mut *conn, job, signal, &o.closed).await?;
                         }
-                        record_trade_open(&mut *conn, job, signal, &o).await?;
-                        (o.fill_price, o.order_id.to_string())
+                        // A pending order opened no position yet: no trade event.
+                        if !o.pending {
+                            record_trade_open(&mut *conn, job, signal, &o).await?;
+                        }
+                        (Some(o.fill_price), o.order_id.to_string())
                     }
                     Err(_) => return Ok(()),
                 },
+                JobType::ModifyPosition => {
+                    match serde_json::from_value::<ModifyPositionOutput>(output.clone()) {
+                        Ok(o) => {
+                            let tickets: Vec<String> =
+                                o.modified.iter().map(|m| m.ticket.to_string()).collect();
+                            (None, tickets.join(","))
+                        }
+                        Err(_) => return Ok(()),
+                    }
+                }
+                JobType::CancelOrders => {
+                    match serde_json::from_value::<CancelOrdersOutput>(output.clone()) {
+                        Ok(o) => {
+                            let tickets: Vec<String> =
+                                o.cancelled.iter().map(|c| c.ticket.to_string()).collect();
+                            (None, tickets.join(","))
+                        }
+                        Err(_) => return Ok(()),
+                    }
+                }
                 _ => match serde_json::from_value::<ClosePositionOutput>(output.clone()) {
                     Ok(o) => {
                         record_trade_close(&mut *conn, job, signal, &o).await?;
                         let tickets: Vec<String> = o.tickets.iter().map(u64::to_string).collect();
-                        (o.closed_price, tickets.join(","))
+                        (Some(o.closed_price), tickets.join(","))
                     }
                     Err(_) => return Ok(()),
                 },

@@ -64,7 +64,7 @@ pub struct SweepReport {
     pub agents_offline: u64,
 }
 
-const TRADING: &str = "('trade', 'close_position')";
+const TRADING: &str = "('trade', 'close_position', 'modify_position', 'cancel_orders')";
 
 /// One pass over the queue.
 pub async fn sweep(db: &PgPool, rules: &SweepRules) -> Result<SweepReport, sqlx::Error> {

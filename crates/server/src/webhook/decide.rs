@@ -143,6 +143,8 @@ impl JobPlan {
                     strategy_id: Some(strategy_id),
                     magics: close_magics(st),
                     all_symbols,
+                    volume: None,
+                    percent: s.close_percent,
                 })
             }
             JobPlan::Trade(sizing, daily_loss_check) => {
@@ -190,6 +192,10 @@ impl JobPlan {
                             .parse::<OppositeEntry>()
                             .unwrap_or_default(),
                     ),
+                    order_type: None,
+                    entry_price: None,
+                    entry_offset: None,
+                    expiry: None,
                 })
             }
         }

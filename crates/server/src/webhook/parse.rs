@@ -77,6 +77,8 @@ pub struct ParsedSignal {
     /// The sender's id for this signal (an explicit id or a timestamp): the dedup key.
     pub signal_key: Option<String>,
     pub comment: Option<String>,
+    /// A close's `percent` (0 < p <= 100) of each position: a partial close.
+    pub close_percent: Option<f64>,
 }
 
 impl ParsedSignal {
@@ -96,6 +98,7 @@ impl ParsedSignal {
             tp: None,
             signal_key: None,
             comment: None,
+            close_percent: None,
         }
     }
 
@@ -390,6 +393,7 @@ enum Key {
     TpPips,
     Id,
     Comment,
+    ClosePercent,
 }
 
 fn key_of(name: &str) -> Option<Key> {
@@ -424,6 +428,7 @@ fn key_of(name: &str) -> Option<Key> {
         "tp_pips" | "take_profit_pips" | "takeprofit_pips" | "target_pips" => Key::TpPips,
         "id" | "signal_id" | "alert_id" | "timestamp" | "time" | "timenow" => Key::Id,
         "comment" | "note" => Key::Comment,
+        "percent" | "pct" | "close_percent" | "close_pct" | "percent_close" => Key::ClosePercent,
         _ => return None,
     })
 }
@@ -446,6 +451,7 @@ struct Fields {
     tp_pips: Option<f64>,
     signal_key: Option<String>,
     comment: Option<String>,
+    close_percent: Option<f64>,
 }
 
 impl Fields {
@@ -540,6 +546,10 @@ impl Fields {
                 }
                 Ok(())
             }
+            Key::ClosePercent => {
+                self.close_percent = Some(number(v, "percent", 0.0, 100.0)?);
+                Ok(())
+            }
         }
     }
 
@@ -584,6 +594,12 @@ impl Fields {
             tp: self.tp,
             signal_key: self.signal_key.clone(),
             comment: self.comment.clone(),
+            // Only a close is partial; entries ignore it.
+            close_percent: if action == SignalAction::Close {
+                self.close_percent
+            } else {
+                None
+            },
         })
     }
 }
@@ -1082,7 +1098,7 @@ mod tests {
             };
             let wrong = price.is_some_and(|p| lo.is_some_and(|l| l >= p) || hi.is_some_and(|h| h <= p));
             let (sl, tp) = if wrong { (None, None) } else { (sl, tp) };
-            ParsedSignal { action, close: CloseTarget::Both, symbol, raw_symbol: None, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment }
+            ParsedSignal { action, close: CloseTarget::Both, symbol, raw_symbol: None, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment, close_percent: None }
         }
     }
 
@@ -1191,6 +1207,25 @@ mod tests {
                 let want = ParsedSignal { raw_symbol: raw, ..s.clone() };
                 prop_assert_eq!(&back, &want, "{}", body);
             }
+        }
+    }
+
+    #[test]
+    fn a_close_with_percent_is_partial_and_entries_ignore_it() {
+        let j = ok(r#"{"action":"close_long","symbol":"EURUSD","percent":50}"#);
+        assert_eq!(j.action, SignalAction::Close);
+        assert_eq!(j.close, CloseTarget::Long);
+        assert_eq!(j.close_percent, Some(50.0));
+        let t = ok("close_short EURUSD pct=25");
+        assert_eq!(t.close, CloseTarget::Short);
+        assert_eq!(t.close_percent, Some(25.0));
+        assert_eq!(ok("buy EURUSD percent=50").close_percent, None);
+        assert_eq!(ok("close EURUSD").close_percent, None);
+        for bad in [
+            r#"{"action":"close","symbol":"EURUSD","percent":150}"#,
+            r#"{"action":"close","symbol":"EURUSD","percent":0}"#,
+        ] {
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use companion_protocol::{
-    AccountOutput, BrokerSymbol, Candle, ClosedDeal, Position, Side, TerminalInfo, Timeframe,
+    AccountOutput, BrokerSymbol, Candle, ClosedDeal, PendingOrder, Position, Side, TerminalInfo,
+    Timeframe,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -335,6 +336,7 @@ impl Terminal for BridgeTerminal {
             ticket,
             comment: comment.to_string(),
             deviation: 20,
+            volume: None,
         };
         let r: PositionCloseResult = self.typed(cmd::POSITION_CLOSE, &args).await?;
         let known = r.deal_known;
@@ -437,6 +439,110 @@ impl Terminal for BridgeTerminal {
             .typed(cmd::DEALS_SINCE, &DealsSinceArgs { from })
             .await?;
         Ok(r.deals)
+    }
+
+    async fn place_order(&self, order: &PendingRequest) -> Result<PlacedOrder, TerminalError> {
+        if order.comment.chars().count() > MAX_COMMENT_CHARS {
+            return Err(TerminalError::Other(format!(
+                "order comment {:?} is longer than {MAX_COMMENT_CHARS} characters; MT5 would cut it",
+                order.comment
+            )));
+        }
+        let order_type = pending_type_str(order.side, order.order_type).ok_or_else(|| {
+            TerminalError::Other("order_place needs a limit or stop order".into())
+        })?;
+        let args = OrderPlaceArgs {
+            symbol: order.symbol.clone(),
+            order_type: order_type.into(),
+            volume: order.volume,
+            price: order.price,
+            sl: order.sl.unwrap_or(0.0),
+            tp: order.tp.unwrap_or(0.0),
+            expiry: order.expiry.unwrap_or(0),
+            comment: order.comment.clone(),
+            magic: order.magic,
+            filling: order.filling,
+        };
+        let r: OrderPlaceResult = self.typed(cmd::ORDER_PLACE, &args).await?;
+        Ok(PlacedOrder {
+            order_id: r.order,
+            price: if r.price != 0.0 { r.price } else { order.price },
+        })
+    }
+
+    async fn orders(&self) -> Result<Vec<PendingOrder>, TerminalError> {
+        let r: OrdersResult = self.typed(cmd::ORDERS, &serde_json::json!({})).await?;
+        r.orders
+            .into_iter()
+            .map(|o| {
+                let (side, order_type) = parse_pending_type(&o.order_type).ok_or_else(|| {
+                    TerminalError::Other(format!(
+                        "unknown pending order type {:?} from the terminal",
+                        o.order_type
+                    ))
+                })?;
+                Ok(PendingOrder {
+                    ticket: o.ticket,
+                    symbol: o.symbol,
+                    side,
+                    order_type,
+                    volume: o.volume,
+                    price: o.price,
+                    sl: non_zero(o.sl),
+                    tp: non_zero(o.tp),
+                    magic: o.magic,
+                    comment: o.comment,
+                    expiry: (o.expiry != 0).then_some(o.expiry),
+                })
+            })
+            .collect()
+    }
+
+    async fn cancel_order(&self, ticket: u64) -> Result<(), TerminalError> {
+        let _: RetcodeResult = self
+            .typed(cmd::ORDER_CANCEL, &TicketArgs { ticket })
+            .await?;
+        Ok(())
+    }
+
+    async fn modify_position(
+        &self,
+        ticket: u64,
+        sl: Option<f64>,
+        tp: Option<f64>,
+    ) -> Result<(), TerminalError> {
+        let args = PositionModifyArgs {
+            ticket,
+            sl: sl.unwrap_or(0.0),
+            tp: tp.unwrap_or(0.0),
+        };
+        let _: RetcodeResult = self.typed(cmd::POSITION_MODIFY, &args).await?;
+        Ok(())
+    }
+
+    async fn close_partial(
+        &self,
+        ticket: u64,
+        volume: f64,
+        comment: &str,
+    ) -> Result<CloseFill, TerminalError> {
+        if comment.chars().count() > MAX_COMMENT_CHARS {
+            return Err(TerminalError::Other(format!(
+                "close comment {comment:?} is longer than {MAX_COMMENT_CHARS} characters"
+            )));
+        }
+        let args = PositionCloseArgs {
+            ticket,
+            comment: comment.to_string(),
+            deviation: 20,
+            volume: Some(volume),
+        };
+        let r: PositionCloseResult = self.typed(cmd::POSITION_CLOSE, &args).await?;
+        Ok(CloseFill {
+            ticket: r.ticket,
+            price: r.price,
+            pnl: r.profit,
+        })
     }
 }
 

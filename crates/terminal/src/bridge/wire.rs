@@ -290,6 +290,14 @@ pub mod cmd {
     pub const DEALS_SINCE: &str = "deals_since";
     /// Paper terminal only: close a position as the trader would by hand.
     pub const PAPER_CLOSE_EXTERNAL: &str = "paper_close_external";
+    /// Place a pending order (buy/sell limit/stop).
+    pub const ORDER_PLACE: &str = "order_place";
+    /// The pending orders.
+    pub const ORDERS: &str = "orders";
+    /// Delete a pending order.
+    pub const ORDER_CANCEL: &str = "order_cancel";
+    /// Set a position's SL/TP.
+    pub const POSITION_MODIFY: &str = "position_modify";
 }
 
 /// `info` result.
@@ -479,6 +487,92 @@ pub struct PositionCloseArgs {
     pub comment: String,
     #[serde(default)]
     pub deviation: u32,
+    /// Partial close: lots to close (absent: the whole position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<f64>,
+}
+
+/// `order_place` args: a pending order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderPlaceArgs {
+    pub symbol: String,
+    /// `buy_limit`, `sell_limit`, `buy_stop` or `sell_stop`.
+    #[serde(rename = "type")]
+    pub order_type: String,
+    pub volume: f64,
+    pub price: f64,
+    /// 0 = none.
+    #[serde(default)]
+    pub sl: f64,
+    /// 0 = none.
+    #[serde(default)]
+    pub tp: f64,
+    /// Unix seconds, 0 = good till cancelled.
+    #[serde(default)]
+    pub expiry: i64,
+    #[serde(default)]
+    pub comment: String,
+    #[serde(default)]
+    pub magic: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filling: Option<Filling>,
+}
+
+/// `order_place` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderPlaceResult {
+    pub retcode: u32,
+    /// The pending order's ticket.
+    pub order: u64,
+    /// The price as placed (normalised to the tick size).
+    #[serde(default)]
+    pub price: f64,
+}
+
+/// One pending order of `orders`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingOrderWire {
+    pub ticket: u64,
+    pub symbol: String,
+    /// `buy_limit`, `sell_limit`, `buy_stop` or `sell_stop`.
+    #[serde(rename = "type")]
+    pub order_type: String,
+    pub volume: f64,
+    pub price: f64,
+    #[serde(default)]
+    pub sl: f64,
+    #[serde(default)]
+    pub tp: f64,
+    #[serde(default)]
+    pub magic: i64,
+    #[serde(default)]
+    pub comment: String,
+    /// Unix seconds, 0 = good till cancelled.
+    #[serde(default)]
+    pub expiry: i64,
+}
+
+/// `orders` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrdersResult {
+    #[serde(default)]
+    pub orders: Vec<PendingOrderWire>,
+}
+
+/// `position_modify` args: the new SL and TP (0 = none); both are set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionModifyArgs {
+    pub ticket: u64,
+    #[serde(default)]
+    pub sl: f64,
+    #[serde(default)]
+    pub tp: f64,
+}
+
+/// `position_modify` / `order_cancel` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetcodeResult {
+    pub retcode: u32,
 }
 
 /// `position_close` result (`null` = unknown: the closing deal was not in the

@@ -5,6 +5,7 @@
 //! [`persistence`].
 
 mod book;
+mod pending;
 mod persistence;
 
 use std::collections::BTreeMap;
@@ -182,6 +183,7 @@ impl Engine {
             deals: Vec::new(),
             orders: Vec::new(),
             charts: BTreeMap::new(),
+            pending: Vec::new(),
         };
         let saved = cfg
             .state_file
@@ -249,6 +251,7 @@ impl Engine {
 
     /// Answers one request at `now_ms`.
     pub fn handle(&mut self, req: &Request, now_ms: i64) -> Reply {
+        self.check_pending(now_ms);
         self.check_stops(now_ms);
         let outcome = self.dispatch(req, now_ms);
         match outcome {
@@ -351,7 +354,25 @@ impl Engine {
             }
             wire::cmd::POSITION_CLOSE => {
                 let c: wire::PositionCloseArgs = args(a)?;
-                self.position_close(c.ticket, &c.comment, now_ms)
+                match c.volume {
+                    Some(v) => self.position_close_partial(c.ticket, v, &c.comment, now_ms),
+                    None => self.position_close(c.ticket, &c.comment, now_ms),
+                }
+            }
+            wire::cmd::ORDER_PLACE => {
+                let o: wire::OrderPlaceArgs = args(a)?;
+                self.order_place(o, now_ms)
+            }
+            wire::cmd::ORDERS => Ok(json!(wire::OrdersResult {
+                orders: self.book.pending.clone()
+            })),
+            wire::cmd::ORDER_CANCEL => {
+                let t: wire::TicketArgs = args(a)?;
+                self.order_cancel(t.ticket)
+            }
+            wire::cmd::POSITION_MODIFY => {
+                let m: wire::PositionModifyArgs = args(a)?;
+                self.position_modify(m, now_ms)
             }
             wire::cmd::HISTORY_BY_COMMENT => {
                 let h: wire::HistoryArgs = args(a)?;
@@ -447,6 +468,7 @@ impl Engine {
                 if !self.market.set_bid(&s.symbol, s.bid, now_ms) {
                     return Err(reject(retcode::UNKNOWN_SYMBOL));
                 }
+                self.check_pending(now_ms);
                 self.check_stops(now_ms);
                 let q = self
                     .market

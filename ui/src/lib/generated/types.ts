@@ -142,7 +142,7 @@ detail: string,
  */
 fix: string | null, };
 
-export type JobType = "compile" | "deploy" | "run" | "stop" | "test" | "trade" | "get_positions" | "get_account" | "get_candles" | "close_position";
+export type JobType = "compile" | "deploy" | "run" | "stop" | "test" | "trade" | "get_positions" | "get_account" | "get_candles" | "close_position" | "modify_position" | "cancel_orders";
 
 export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
 
@@ -200,7 +200,12 @@ position_effect?: PositionEffect | null,
 /**
  * Positions closed before the order (`opposite_entry` = `reverse`).
  */
-closed?: Array<ClosedPosition>, };
+closed?: Array<ClosedPosition>, 
+/**
+ * A pending order was placed, not filled: `order_id` is its ticket,
+ * `fill_price` its price, `ticket` 0 (no position yet).
+ */
+pending?: boolean, };
 
 export type OppositeEntry = "reverse" | "hedge" | "reject";
 

@@ -48,6 +48,9 @@ pub(super) struct Book {
     pub(super) deals: Vec<wire::DealWire>,
     pub(super) orders: Vec<wire::OrderWire>,
     pub(super) charts: BTreeMap<i64, Chart>,
+    /// Pending orders (absent in files from before pending orders).
+    #[serde(default)]
+    pub(super) pending: Vec<wire::PendingOrderWire>,
 }
 
 pub(super) fn round_to(x: f64, digits: u32) -> f64 {
