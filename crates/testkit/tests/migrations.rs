@@ -181,7 +181,7 @@ async fn spec_verification_new_tables_have_row_security() {
 }
 
 #[tokio::test]
-async fn spec_verification_job_type_check_lists_all_ten_types() {
+async fn spec_verification_job_type_check_lists_the_seeds_ten_types_and_0013s_two() {
     let db = TestDb::new().await;
     let rows: Vec<(String, String)> =
         sqlx::query_as(sqlx::AssertSqlSafe(verification_queries()[2].to_string()))
@@ -210,6 +210,9 @@ async fn spec_verification_job_type_check_lists_all_ten_types() {
         "get_account",
         "get_candles",
         "close_position",
+        // Migration 0013 (issue #14) adds two, keeping the seed's ten.
+        "modify_position",
+        "cancel_orders",
     ];
     expected.sort();
     assert_eq!(listed, expected, "{def}");
