@@ -130,11 +130,17 @@ try {
     await d.waitFor(form);
     await d.type(await d.find(`${form} input[name=name]`), 'E2E breakout');
     await d.type(await d.find('#pairs-input'), 'OANDA:EURUSD\uE007');
+    // Ownership: the strategy's magic number and what an opposite entry does.
+    await d.type(await d.find(`${form} input[name=magic]`), '424242');
+    await d.exec(
+      'const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event("change", { bubbles: true }));',
+      [`${form} select[name=opposite-entry]`, 'hedge'],
+    );
     await d.clickButton('Create strategy', form);
     const row = await d.waitFor('tr[data-strategy]', { text: 'E2E breakout' });
     webhook = await d.exec('return arguments[0].querySelector("input").value', [{ 'element-6066-11e4-a52e-4f735466cecf': row }]);
     if (!webhook.includes('/api/v1/webhooks/tv/')) throw new Error(`bad webhook URL ${webhook}`);
-    const n = sql("select count(*) from tv_strategies where name = 'E2E breakout' and allowed_pairs = array['EURUSD']");
+    const n = sql("select count(*) from tv_strategies where name = 'E2E breakout' and allowed_pairs = array['EURUSD'] and magic = 424242 and opposite_entry = 'hedge'");
     if (n !== '1') throw new Error(`strategy not in the database as created (count ${n})`);
     await d.screenshot(`${SHOTS}/strategies.png`);
     await assertFits('strategies');
@@ -155,6 +161,8 @@ try {
     const { signal_id } = await res.json();
     await d.waitFor(`tr[data-signal="${signal_id}"]`, { timeoutMs: 15000 });
     if (EXECUTOR) await d.waitFor(`tr[data-signal="${signal_id}"][data-status=executed]`, { timeoutMs: 30000 });
+    // The order carries the strategy's magic.
+    await waitSql(`select count(*) from jobs j join tv_signals s on s.job_id = j.id where s.id = '${signal_id}' and j.input_data->>'magic' = '424242'`, '1');
     await sleep(500);
     await d.screenshot(`${SHOTS}/signals.png`);
     await assertFits('signals');
