@@ -1,5 +1,5 @@
 //! The agent's data directory and its small JSON config (`config.json`):
-//! server URL, agent id/name, bridge token, toolchain paths, and the desktop
+//! server URL, agent id/name, bridge token(s) of the terminal(s), toolchain paths, and the desktop
 //! app's one setting of its own. Never the key. The headless agent and the
 //! desktop app share this one file.
 
@@ -62,6 +62,29 @@ pub struct AgentConfig {
     /// is reinstalled and recompiled in each at the next agent start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub set_up_terminals: Vec<SetUpTerminal>,
+    /// The broker connection the first terminal's account (`bridge_port`) was last
+    /// bound to by the server: jobs for it are routed there even before it reconnects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_connection_id: Option<Uuid>,
+    /// Further terminals (accounts) served besides the first: one bridge listener
+    /// (port and token) each (docs/agent.md, "Several terminals").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub terminals: Vec<TerminalConfig>,
+}
+
+/// A further terminal: its own bridge port and token, and the broker connection its
+/// account was last bound to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TerminalConfig {
+    /// A label for the UI and logs (e.g. "prop firm 2").
+    #[serde(default)]
+    pub name: String,
+    pub port: u16,
+    /// The token this terminal's bridge EA must present (generated when absent).
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_connection_id: Option<Uuid>,
 }
 
 /// One terminal the bridge EA was set up in.
@@ -174,16 +197,31 @@ impl AgentConfig {
         Ok(())
     }
 
+    /// The further terminals, a token generated and remembered for each that has none.
+    pub fn terminals_with_tokens(&mut self) -> Vec<TerminalConfig> {
+        for t in &mut self.terminals {
+            if t.token.is_none() {
+                t.token = Some(random_token());
+            }
+        }
+        self.terminals.clone()
+    }
+
     /// The bridge token, generating and remembering one when absent.
     pub fn bridge_token_or_generate(&mut self) -> String {
         if let Some(t) = &self.bridge_token {
             return t.clone();
         }
-        use rand::distr::{Alphanumeric, SampleString};
-        let t = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        let t = random_token();
         self.bridge_token = Some(t.clone());
         t
     }
+}
+
+/// A fresh bridge token: 32 random alphanumeric characters.
+fn random_token() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
 }
 
 #[cfg(test)]
