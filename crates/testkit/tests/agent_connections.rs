@@ -66,7 +66,10 @@ async fn the_migration_binds_existing_agents_to_their_pairing_connection_and_rer
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    assert_eq!(n, 4, "two users, two rows each, nothing doubled by a re-run");
+    assert_eq!(
+        n, 4,
+        "two users, two rows each, nothing doubled by a re-run"
+    );
 }
 
 #[tokio::test]
@@ -74,12 +77,11 @@ async fn a_user_sees_only_own_agent_connections_and_anon_none() {
     let (db, alice, bob) = world().await;
     for me in [&alice, &bob] {
         let mut tx = as_user(&db.pool, me.user).await.unwrap();
-        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT agent_id, broker_connection_id FROM public.agent_connections",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
+        let rows: Vec<(Uuid, Uuid)> =
+            sqlx::query_as("SELECT agent_id, broker_connection_id FROM public.agent_connections")
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
         assert_eq!(rows, vec![(me.agent, me.strategy_connection)]);
     }
     let mut tx = as_anon(&db.pool).await.unwrap();
@@ -182,7 +184,11 @@ async fn a_job_for_a_connection_is_targeted_at_the_agent_serving_it() {
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(connection, Some(alice.strategy_connection));
-    assert_eq!(agent, Some(alice.agent), "not {other}, which does not serve it");
+    assert_eq!(
+        agent,
+        Some(alice.agent),
+        "not {other}, which does not serve it"
+    );
 }
 
 #[tokio::test]
