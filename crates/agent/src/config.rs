@@ -104,6 +104,10 @@ pub struct SetUpTerminal {
     /// The chart the startup configuration opens for the bridge.
     pub symbol: String,
     pub period: String,
+    /// The bridge port its EA was set up for when that is a further terminal's
+    /// (`terminals`): a refresh keeps that port and its token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_port: Option<u16>,
 }
 
 /// The per-user data directory (`--data-dir` > `COMPANION_AGENT_DATA_DIR` > platform default).
@@ -205,6 +209,26 @@ impl AgentConfig {
             }
         }
         self.terminals.clone()
+    }
+
+    /// The port and token of the further terminal on `port`, if `terminals` has one
+    /// (its token generated when absent; save the config after).
+    pub fn further_terminal(&mut self, port: u16) -> Option<(u16, String)> {
+        let t = self.terminals.iter_mut().find(|t| t.port == port)?;
+        let token = t.token.get_or_insert_with(random_token).clone();
+        Some((port, token))
+    }
+
+    /// Adds a further terminal (another account) on `port` unless `terminals` has one.
+    pub fn add_further_terminal(&mut self, name: &str, port: u16) {
+        if self.terminals.iter().all(|t| t.port != port) {
+            self.terminals.push(TerminalConfig {
+                name: name.to_string(),
+                port,
+                token: None,
+                broker_connection_id: None,
+            });
+        }
     }
 
     /// The bridge token, generating and remembering one when absent.

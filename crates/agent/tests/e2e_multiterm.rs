@@ -257,6 +257,46 @@ async fn one_agent_serves_two_accounts_and_each_strategy_trades_its_own() {
         1,
         "nothing more reached account 2"
     );
+    // The account's records follow it: trade events and the terminal's closed deals
+    // (the daily loss limit's input) are filed under each account's own connection.
+    let opened: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT metadata ->> 'job_id', broker_connection_id FROM trade_events
+          WHERE event_type = 'trade_opened' ORDER BY metadata ->> 'job_id'",
+    )
+    .fetch_all(&s.db.pool)
+    .await
+    .unwrap();
+    let mut expected = vec![
+        (job_1.unwrap().to_string(), conn_1),
+        (job_2.unwrap().to_string(), conn_2),
+    ];
+    expected.sort();
+    assert_eq!(opened, expected);
+    eventually(
+        Duration::from_secs(60),
+        "account 1's closing deal filed under its connection",
+        || async {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM broker_deals WHERE broker_connection_id = $1",
+            )
+            .bind(conn_1)
+            .fetch_one(&s.db.pool)
+            .await
+            .unwrap();
+            (n > 0).then_some(())
+        },
+    )
+    .await;
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM broker_deals WHERE broker_connection_id <> $1")
+            .bind(conn_1)
+            .fetch_one(&s.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        n, 0,
+        "no deal of account 1 filed elsewhere, and account 2 closed nothing"
+    );
 
     // Account 2's terminal gone: its jobs fail with the terminal's reason, never run on
     // account 1's terminal.

@@ -127,6 +127,35 @@ async fn accounts_bind_to_connections_and_a_signal_goes_to_the_agent_serving_its
     assert!(s.next(&b, 0).await.is_none(), "bob's agent claimed it");
     let job = s.next(&a1, 0).await.expect("a1 claims the job");
     assert_eq!(job.broker_connection_id, Some(second.broker_connection_id));
+
+    // Closed deals of account 1002 are filed under its connection; a2 (which does not
+    // serve it) cannot file deals there.
+    let deal = json!({"deal": 9, "order": 10, "position": 11, "symbol": "EURUSD", "side": "sell",
+                      "entry": "out", "volume": 0.1, "price": 1.08, "profit": -4.0, "swap": 0.0,
+                      "commission": 0.0, "magic": 0, "comment": "", "time": 1_790_000_000});
+    let body = json!({"gmt_offset_secs": 0, "deals": [deal],
+                      "broker_connection_id": second.broker_connection_id});
+    let r = s
+        .agent_post(
+            &a2.pairing_key,
+            &format!("/api/v1/agents/{}/deals", a2.agent_id),
+            &body,
+        )
+        .await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = s
+        .agent_post(
+            &a1.pairing_key,
+            &format!("/api/v1/agents/{}/deals", a1.agent_id),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let filed: Vec<Uuid> = sqlx::query_scalar("select broker_connection_id from broker_deals")
+        .fetch_all(&s.pool)
+        .await
+        .unwrap();
+    assert_eq!(filed, vec![second.broker_connection_id]);
 }
 
 #[tokio::test]
