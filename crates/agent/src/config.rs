@@ -297,6 +297,28 @@ mod tests {
     }
 
     #[test]
+    fn further_terminals_get_their_own_token_once_and_survive_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = AgentConfig::default();
+        assert_eq!(c.further_terminal(18766), None);
+        c.add_further_terminal("prop 2", 18766);
+        c.add_further_terminal("again", 18766);
+        assert_eq!(c.terminals.len(), 1, "one entry per port");
+        let (port, token) = c.further_terminal(18766).unwrap();
+        assert_eq!((port, token.len()), (18766, 32));
+        assert_ne!(Some(token.clone()), c.bridge_token);
+        assert_eq!(c.further_terminal(18766).unwrap().1, token, "kept");
+        c.terminals[0].broker_connection_id = Some(Uuid::new_v4());
+        c.save(dir.path()).unwrap();
+        let mut back = AgentConfig::load(dir.path()).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(
+            back.terminals_with_tokens()[0].token.as_deref(),
+            Some(token.as_str())
+        );
+    }
+
+    #[test]
     fn explicit_data_dir_wins() {
         let p = Path::new("/tmp/x-agent");
         assert_eq!(data_dir(Some(p)).unwrap(), p);

@@ -22,6 +22,9 @@ const ACCOUNT_EVERY: u32 = 5;
 /// A connected account is reported again every this many ticks (keeps `last_seen`).
 const REPORT_EVERY: u32 = 60;
 
+/// Ticks to wait after a failed report.
+const RETRY_AFTER: u32 = 15;
+
 /// What was last reported for one terminal.
 #[derive(Default, Clone, PartialEq)]
 struct Reported {
@@ -37,6 +40,9 @@ where
 {
     let n = shared.slots.len();
     let mut reported: Vec<Option<Reported>> = vec![None; n];
+    // After a failed report, the tick from which to try again (a server without the
+    // endpoint, or down, is not asked every second).
+    let mut retry_at: Vec<u32> = vec![0; n];
     let mut ticks = 0u32;
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -47,10 +53,16 @@ where
         }
         for (i, slot) in shared.slots.iter().enumerate() {
             let terminal = slot.executor.terminal();
-            let info = terminal.info().await.unwrap_or_else(|_| TerminalInfo {
-                connected: false,
-                ..Default::default()
-            });
+            // The first terminal's info is read by the terminal watch already (each
+            // read is a round trip the EA serves between trades): reuse it.
+            let info = if i == 0 {
+                shared.status.borrow().terminal.clone()
+            } else {
+                terminal.info().await.unwrap_or_else(|_| TerminalInfo {
+                    connected: false,
+                    ..Default::default()
+                })
+            };
             let account = if info.connected && ticks.is_multiple_of(ACCOUNT_EVERY) {
                 terminal.account().await.ok()
             } else {
@@ -69,6 +81,7 @@ where
                 }),
             };
             let due = now.is_some()
+                && ticks >= retry_at[i]
                 && (now != reported[i] || (info.connected && ticks.is_multiple_of(REPORT_EVERY)));
             if let (true, Some(r)) = (due, &now) {
                 let report = AccountReport {
@@ -95,7 +108,8 @@ where
                         return;
                     }
                     Err(e) => {
-                        tracing::debug!(terminal = %slot.name, error = %e, "account report failed; retrying")
+                        retry_at[i] = ticks.saturating_add(RETRY_AFTER);
+                        tracing::debug!(terminal = %slot.name, error = %e, "account report failed; retrying later")
                     }
                 }
             }
