@@ -247,6 +247,7 @@ fn job(t: JobType, input: serde_json::Value) -> ClaimedJob {
         input_data: input,
         attempt: 1,
         expires_at: None,
+        broker_connection_id: None,
     }
 }
 

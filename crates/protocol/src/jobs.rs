@@ -791,6 +791,11 @@ pub struct ClaimedJob {
     pub attempt: i32,
     /// Trade jobs: the deadline after which the job must not be executed.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The account (broker connection) the job is for: the agent runs it on the
+    /// terminal bound to that connection. Absent: the agent's first terminal
+    /// (servers before migration 0017, jobs that name no account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_connection_id: Option<Uuid>,
 }
 
 /// Terminal states an agent may report.

@@ -138,6 +138,10 @@ impl<T, C> Executor<T, C> {
         &self.terminal
     }
 
+    pub fn options(&self) -> &ExecutorOptions {
+        &self.opts
+    }
+
     pub fn journal(&self) -> &Journal {
         &self.journal
     }
@@ -162,6 +166,43 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             opts,
             symbols: Arc::new(SymbolBook::new()),
         }
+    }
+
+    /// The same executor (journal, toolchain, options) on another terminal, with its
+    /// own symbol book (each broker names its symbols its own way): one per terminal
+    /// when the agent serves several accounts.
+    pub fn with_terminal(&self, terminal: Arc<T>) -> Self {
+        Executor {
+            terminal,
+            toolchain: self.toolchain.clone(),
+            journal: self.journal.clone(),
+            opts: self.opts.clone(),
+            symbols: Arc::new(SymbolBook::new()),
+        }
+    }
+
+    /// Journals the claim and a failed result with `reason`, without executing (no
+    /// terminal serves the job's account). A job that already has a journaled result
+    /// gets that result. A trading job journaled as sent is never refused (it may be
+    /// at a terminal): `None`, left unfinished for its terminal to reconcile.
+    pub async fn refuse(
+        &self,
+        job: &ClaimedJob,
+        reason: String,
+    ) -> Result<Option<JobResultRequest>, JournalError> {
+        let entry = self.journal.record_claim(job).await?;
+        if entry.state.has_result() {
+            if let Some(r) = entry.result {
+                return Ok(Some(r));
+            }
+        }
+        if entry.state == JournalState::SentToTerminal {
+            return Ok(None);
+        }
+        self.journal
+            .record_result(job.job_id, &failed(reason))
+            .await
+            .map(Some)
     }
 
     /// Journals the claim and produces the job's result, journaled. A job that

@@ -104,9 +104,14 @@ async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Con
            coalesce(acct.currency,
                     (select us.account_currency from public.user_settings us where us.user_id = $1))
              as account_currency,
+           -- The agent serving the strategy's connection (0017: agent_connections; an
+           -- agent's pairing connection counts too).
            (select a.id from public.mt5_agents a
-             where a.broker_connection_id = $2 and a.user_id = $1
-             order by (a.status = 'online') desc, a.last_heartbeat desc nulls last, a.created_at
+             left join public.agent_connections ac
+               on ac.agent_id = a.id and ac.broker_connection_id = $2
+             where a.user_id = $1 and (ac.agent_id is not null or a.broker_connection_id = $2)
+             order by (a.status = 'online') desc, ac.last_seen desc nulls last,
+                      a.last_heartbeat desc nulls last, a.created_at
              limit 1) as agent_id,
            i.pip_size::float8 as pip_size, i.contract_size::float8 as contract_size,
            i.instrument_type
@@ -122,8 +127,10 @@ async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Con
                   j.output_data ->> 'currency' as currency
              from public.jobs j
             where j.job_type = 'get_account' and j.status = 'completed'
-              and j.agent_id in (select a.id from public.mt5_agents a
-                                  where a.broker_connection_id = $2 and a.user_id = $1)
+              and (j.broker_connection_id = $2
+                   or j.broker_connection_id is null
+                      and j.agent_id in (select a.id from public.mt5_agents a
+                                          where a.broker_connection_id = $2 and a.user_id = $1))
             order by j.completed_at desc nulls last
             limit 1) acct on true",
     )

@@ -16,6 +16,11 @@ pause_requested: boolean, last_error: string | null, version: string,
  */
 bridge_port: number | null, 
 /**
+ * Every terminal (account) the runtime serves, the first one first (several
+ * terminals: `config.json` `terminals`). Empty while the runtime is not running.
+ */
+accounts: Array<AccountStatus>, 
+/**
  * Increases with every change, so the UI can drop a snapshot older than one it has.
  */
 seq: number, };
@@ -33,6 +38,20 @@ margin_mode: MarginMode | null,
  * Demo, contest or real money (`null`: unknown).
  */
 account_kind: AccountKind | null, };
+
+export type AccountStatus = { 
+/**
+ * The terminal's label (`config.json`), e.g. "port 18765".
+ */
+name: string, 
+/**
+ * Its bridge port.
+ */
+port: number, 
+/**
+ * The broker connection the server bound the account to (`null` until then).
+ */
+broker_connection_id: string | null, terminal: TerminalStatus, balance: number | null, equity: number | null, currency: string | null, };
 
 export type Settings = { server_url: string, terminal_path: string | null, metaeditor_path: string | null, terminal_data_dir: string | null, autostart: boolean, notify_failed_signals: boolean, };
 
@@ -288,7 +307,19 @@ export type BrokerConnection = { id: string, name: string, broker_type: string, 
 /**
  * The agents (MT5 terminals) serving this connection.
  */
-agents: Array<AgentSummary>, created_at: string, updated_at: string, };
+agents: Array<AgentSummary>, 
+/**
+ * The account the terminal reported (`ACCOUNT_LOGIN`), once an agent served it.
+ */
+login: string | null, 
+/**
+ * The trade server the terminal reported (`ACCOUNT_SERVER`).
+ */
+server: string | null, 
+/**
+ * True when the account is on the paper terminal; None before any report.
+ */
+paper: boolean | null, created_at: string, updated_at: string, };
 
 export type SymbolDecision = "override" | "raw" | "exact" | "affix" | "alias" | "unchecked";
 
