@@ -1306,7 +1306,7 @@ void CmdPositionModify(const long id, CJsonFlat &req)
 #define SR_EVERY_MS  250
 
 string g_sr_tf_names[9] = {"M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"};
-string g_sr_fields[14] = {"bt", "bo", "bd", "ta", "td", "ts", "tf", "tp", "tm", "sh", "on", "ls", "mv", "pp"};
+string g_sr_fields[15] = {"bt", "bo", "bd", "ta", "td", "ts", "tf", "tp", "tm", "sh", "on", "ls", "mv", "pp", "dr"};
 ulong  g_sr_last_ms     = 0;        // last evaluation
 ulong  g_sr_last_err_ms = 0;        // last failed modification printed
 
@@ -1332,7 +1332,7 @@ void SrPut(const ulong ticket, const string field, const double value)
 
 void SrDelete(const ulong ticket)
   {
-   for(int i = 0; i < 14; i++)
+   for(int i = 0; i < 15; i++)
       GlobalVariableDel(SrName(ticket, g_sr_fields[i]));
    GlobalVariableDel(SrName(ticket, "set"));
   }
@@ -1466,6 +1466,19 @@ void SrEvaluate(const ulong ticket)
    int dg = SymbolDigits(sym);
    double level = (double)SymbolInfoInteger(sym, SYMBOL_TRADE_STOPS_LEVEL) * point;
    double dir = buy ? 1.0 : -1.0;
+   //--- the direction the rules were made for: a netting reversal drops them
+   double dr = SrGet(ticket, "dr");
+   if(dr == 0.0)
+     {
+      SrPut(ticket, "dr", dir);
+      GlobalVariablesFlush();
+     }
+   else if(dr != dir)
+     {
+      SrDelete(ticket);
+      GlobalVariablesFlush();
+      return;
+     }
    double price = buy ? tick.bid : tick.ask;
    double profit = dir * (price - open);
    double eps = point * 1e-6;

@@ -312,7 +312,9 @@ impl Engine {
                         self.book.positions.remove(idx);
                         (p.ticket, "out", profit)
                     } else {
-                        // Reversal: the same position, now the other way.
+                        // Reversal: the same position, now the other way; its
+                        // breakeven/trailing rules were the old direction's.
+                        self.book.stop_rules.remove(&p.ticket);
                         let pos = &mut self.book.positions[idx];
                         pos.buy = buy;
                         pos.volume = -rest;

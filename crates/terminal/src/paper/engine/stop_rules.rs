@@ -257,7 +257,73 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Engine, EngineConfig};
     use super::*;
+    use crate::bridge::wire::Request;
+    use companion_protocol::MarginMode;
+
+    fn call(e: &mut Engine, cmd: &str, args: Value) -> Value {
+        let r = e.handle(
+            &Request {
+                id: 1,
+                cmd: cmd.into(),
+                args,
+            },
+            0,
+        );
+        r.result.unwrap_or_else(|| panic!("{cmd}: {:?}", r.error))
+    }
+
+    #[test]
+    fn a_netting_reversal_drops_the_old_directions_rules() {
+        let mut e = Engine::new(
+            EngineConfig {
+                tick_ms: 0,
+                margin_mode: MarginMode::Netting,
+                ..Default::default()
+            },
+            0,
+        );
+        let buy = json!({"symbol":"EURUSD","side":"buy","volume":0.1});
+        let t = call(&mut e, "order_send", buy)["position"]
+            .as_u64()
+            .unwrap();
+        let rule = json!({"ticket": t, "trailing": {"activation": 0.001, "distance": 0.001, "step": 0.0}, "pip": 0.0001});
+        call(&mut e, "stop_rule_set", rule);
+        assert_eq!(
+            call(&mut e, "stop_rules", json!({}))["rules"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        // Adding to the same side keeps them; reversing drops them.
+        call(
+            &mut e,
+            "order_send",
+            json!({"symbol":"EURUSD","side":"buy","volume":0.1}),
+        );
+        assert_eq!(
+            call(&mut e, "stop_rules", json!({}))["rules"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        call(
+            &mut e,
+            "order_send",
+            json!({"symbol":"EURUSD","side":"sell","volume":0.3}),
+        );
+        let p = call(&mut e, "positions", json!({}));
+        assert_eq!(p["positions"][0]["side"], "sell");
+        assert_eq!(p["positions"][0]["ticket"].as_u64(), Some(t));
+        assert!(call(&mut e, "stop_rules", json!({}))["rules"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+        assert!(p["positions"][0].get("stop_rule").is_none());
+    }
 
     fn c(high: f64, low: f64, close: f64) -> Candle {
         Candle {
