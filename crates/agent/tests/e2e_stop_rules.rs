@@ -189,3 +189,101 @@ async fn breakeven_and_trailing_keep_moving_the_sl_while_the_agent_is_killed() {
     let again = positions_job(&s).await;
     assert_eq!(again[0]["stop_rule"]["moves"], json!(3));
 }
+
+async fn run(s: &Stack, job_type: &str, input: Value, api: bool) -> Value {
+    let id = if api {
+        s.create_job_api(job_type, input.clone()).await
+    } else {
+        s.insert_job(job_type, input.clone(), None).await
+    };
+    let (status, out, err) = s.wait_job(id).await;
+    assert_eq!(status, "completed", "{job_type} {input}: {err:?}");
+    out.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn modify_position_sets_and_cancels_rules_and_pending_orders_carry_them() {
+    let mut s = Stack::new("stop_rules_modify").await;
+    s.start_agent(&[]);
+    s.start_paper(&["--tick-ms", "0"]);
+    s.wait_terminal_ready().await;
+    let out = run(
+        &s,
+        "trade",
+        json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1, "magic": 5200}),
+        false,
+    )
+    .await;
+    let ticket = out["ticket"].as_u64().unwrap();
+    assert!(out.get("stop_rule").is_none(), "no rules asked: {out}");
+
+    // A trailing stop from the open, 10 pips behind: active at once.
+    let out = run(
+        &s,
+        "modify_position",
+        json!({"ticket": ticket, "trailing": {"distance": {"value": 10.0, "unit": "pips"}}}),
+        true,
+    )
+    .await;
+    let m = &out["modified"][0];
+    assert_eq!(m["stop_rule"]["phase"], "trailing", "{out}");
+    let ps = positions_job(&s).await;
+    let bid = ps[0]["current_price"].as_f64().unwrap();
+    let sl = ps[0]["sl"].as_f64().unwrap();
+    assert!(near(sl, bid - 10.0 * PIP), "sl {sl} bid {bid}");
+    assert_eq!(ps[0]["stop_rule"]["moves"], json!(1));
+
+    // Cancelled: the SL stays, the rules go.
+    let out = run(
+        &s,
+        "modify_position",
+        json!({"ticket": ticket, "cancel_rules": true}),
+        true,
+    )
+    .await;
+    assert!(out["modified"][0].get("stop_rule").is_none(), "{out}");
+    let ps = positions_job(&s).await;
+    assert!(ps[0].get("stop_rule").is_none(), "{ps:?}");
+    assert!(near(ps[0]["sl"].as_f64().unwrap(), sl));
+
+    // A pending order's rules sit on its ticket until it fills.
+    let out = run(
+        &s,
+        "trade",
+        json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1, "magic": 5200,
+               "order_type": "limit", "entry_offset": {"value": 200.0, "unit": "pips"},
+               "breakeven": {"trigger": {"value": 15.0, "unit": "pips"}}}),
+        false,
+    )
+    .await;
+    assert_eq!(out["pending"], json!(true), "{out}");
+    assert_eq!(out["stop_rule"]["ticket"], out["order_id"], "{out}");
+    assert_eq!(out["stop_rule"]["phase"], "armed");
+
+    // Rules the terminal cannot run are refused before anything is sent.
+    let id = s
+        .insert_job(
+            "trade",
+            json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1,
+                   "trailing": {"step": {"value": 1.0, "unit": "pips"}}}),
+            None,
+        )
+        .await;
+    let (status, _, err) = s.wait_job(id).await;
+    assert_eq!(status, "failed");
+    assert!(err.unwrap().starts_with("invalid_stop_rule"));
+    assert_eq!(positions_job(&s).await.len(), 1, "no order was sent");
+    // The jobs API refuses a trailing stop without a distance too.
+    let resp = s
+        .http
+        .post(format!("{}/api/v1/jobs", s.server_url()))
+        .bearer_auth(&s.jwt)
+        .json(
+            &json!({"job_type": "modify_position", "agent_id": s.agent_id,
+                      "input_data": {"ticket": ticket, "trailing": {}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+}

@@ -98,7 +98,7 @@ pub struct BreakevenRule {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TrailingRule {
-    /// 0: from the open (at once).
+    /// 0: at once (even while the spread keeps the position below its open price).
     #[serde(default)]
     pub activation: f64,
     /// Price distance (0 with `atr`).

@@ -1502,7 +1502,7 @@ void SrEvaluate(const ulong ticket)
    if(ta >= 0.0)
      {
       bool active = SrGet(ticket, "on") > 0.5;
-      if(!active && profit >= ta - eps) { active = true; tr_on = true; }
+      if(!active && (ta <= 0.0 || profit >= ta - eps)) { active = true; tr_on = true; }   // 0: at once
       double dist = SrGet(ticket, "td");
       int tf = (int)SrGet(ticket, "tf");
       if(tf > 0)

@@ -287,13 +287,14 @@ async fn rules_and_their_progress_survive_a_paper_terminal_restart() {
     })
     .await
     .unwrap();
-    // Trailing from the open: 35 pips up, the SL goes to 5 pips below the open
+    // Trailing at once (activation 0); 35 pips up, the SL is 5 pips below the open
     // (below the price the restarted terminal starts at, so it survives it).
     set_bid(&t, open + 35.0 * PIP).await;
     assert!(near(sl_of(&t, ticket).await.unwrap(), open - 5.0 * PIP));
     let before = rule_of(&t, ticket).await.unwrap();
     assert_eq!(before.phase, StopRulePhase::Trailing);
-    assert_eq!(before.moves, 1);
+    // Two moves: at once when set (activation 0), then at +35.
+    assert_eq!(before.moves, 2);
     // SIGKILL, then a new process on the same state file.
     child.kill().await.unwrap();
     let mut rx = t.subscribe();
@@ -327,7 +328,7 @@ async fn rules_and_their_progress_survive_a_paper_terminal_restart() {
     set_bid(&t, open + 55.0 * PIP).await;
     assert!(near(sl_of(&t, ticket).await.unwrap(), open + 15.0 * PIP));
     let last = rule_of(&t, ticket).await.unwrap();
-    assert_eq!(last.moves, 3);
+    assert_eq!(last.moves, 4);
     assert!(last.breakeven.unwrap().done);
 }
 

@@ -223,7 +223,8 @@ impl Engine {
                 }
                 None => tr.distance,
             };
-            if !tr.active && profit >= tr.activation - eps {
+            // Activation 0 (none): at once, even inside the spread.
+            if !tr.active && (tr.activation <= 0.0 || profit >= tr.activation - eps) {
                 tr.active = true;
             }
             if tr.active && distance > 0.0 {
