@@ -110,6 +110,7 @@ impl Terminal for Scripted {
                 comment: o.comment.clone(),
                 magic: o.magic,
                 identifier: Some(5000 + i as u64),
+                stop_rule: None,
             })
             .collect())
     }

@@ -19,6 +19,7 @@ mod manage;
 mod management;
 mod ownership;
 mod reads;
+mod stop_rules;
 mod trading;
 
 use std::sync::Arc;
@@ -247,6 +248,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     tracing::warn!(job_id = %job.job_id, "taken back: the terminal already has this job's order; not sending it");
                     self.journal.record_claim(job).await?;
                     let result = self.result_from_deals(job, &deals);
+                    let result = self.rules_of_reconciled(job, result).await;
                     return self.journal.record_result(job.job_id, &result).await;
                 }
             }

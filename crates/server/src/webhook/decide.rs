@@ -196,6 +196,8 @@ impl JobPlan {
                     entry_price: None,
                     entry_offset: None,
                     expiry: None,
+                    breakeven: s.breakeven,
+                    trailing: s.trailing,
                 })
             }
         }

@@ -7,6 +7,7 @@
 mod book;
 mod pending;
 mod persistence;
+mod stop_rules;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -186,6 +187,7 @@ impl Engine {
             orders: Vec::new(),
             charts: BTreeMap::new(),
             pending: Vec::new(),
+            stop_rules: BTreeMap::new(),
         };
         let saved = cfg
             .state_file
@@ -481,6 +483,21 @@ impl Engine {
                     running: !expert.is_empty(),
                     expert,
                 }))
+            }
+            wire::cmd::STOP_RULE_SET => {
+                let r: wire::StopRuleSetArgs = args(a)?;
+                let out = self.stop_rule_set(r)?;
+                // Evaluated at once (a trigger already reached moves the SL now).
+                self.check_stop_rules(now_ms);
+                let ticket = out["ticket"].as_u64().unwrap_or_default();
+                Ok(self.stop_rule_of(ticket).map_or(out, |s| json!(s)))
+            }
+            wire::cmd::STOP_RULES => Ok(json!(wire::StopRulesResult {
+                rules: self.stop_rules_list()
+            })),
+            wire::cmd::STOP_RULE_CANCEL => {
+                let t: wire::TicketArgs = args(a)?;
+                self.stop_rule_cancel(t.ticket)
             }
             wire::cmd::PAPER_SET_PRICE => {
                 let s: wire::SetPriceArgs = args(a)?;

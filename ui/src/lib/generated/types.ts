@@ -177,7 +177,54 @@ export type Position = {
 /**
  * The ticket as a string (the platform's `id`).
  */
-id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, identifier: number | null, };
+id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, identifier: number | null, 
+/**
+ * The breakeven/trailing rules the terminal runs for this position (absent:
+ * none, or a bridge older than the rules).
+ */
+stop_rule?: StopRuleState | null, };
+
+export type StopRuleState = { 
+/**
+ * The position (or the pending order whose position it will be).
+ */
+ticket: number, breakeven?: BreakevenRule | null, trailing?: TrailingRule | null, phase: StopRulePhase, 
+/**
+ * The SL the rules last set (absent: not moved yet).
+ */
+last_sl?: number | null, 
+/**
+ * SL modifications the rules made.
+ */
+moves: number, 
+/**
+ * One pip in price units (to show distances in pips); 0 when unknown.
+ */
+pip: number, };
+
+export type StopRulePhase = "armed" | "triggered" | "trailing";
+
+export type BreakevenRule = { trigger: number, offset: number, 
+/**
+ * Done: the SL was moved (or was already beyond the breakeven level).
+ */
+done: boolean, };
+
+export type TrailingRule = { 
+/**
+ * 0: from the open (at once).
+ */
+activation: number, 
+/**
+ * Price distance (0 with `atr`).
+ */
+distance: number, step: number, atr?: AtrTrailing | null, 
+/**
+ * The activation was reached.
+ */
+active: boolean, };
+
+export type AtrTrailing = { timeframe: Timeframe, period: number, multiplier: number, shift: number, };
 
 export type ClosedPosition = { ticket: number, symbol: string, 
 /**
@@ -224,7 +271,16 @@ closed?: Array<ClosedPosition>,
  * A pending order was placed, not filled: `order_id` is its ticket,
  * `fill_price` its price, `ticket` 0 (no position yet).
  */
-pending?: boolean, };
+pending?: boolean, 
+/**
+ * The breakeven/trailing rules set on the position (or pending order), as
+ * the terminal keeps them.
+ */
+stop_rule?: StopRuleState | null, 
+/**
+ * Why the rules could not be set (the order itself went through).
+ */
+stop_rule_error?: string | null, };
 
 export type OppositeEntry = "reverse" | "hedge" | "reject";
 
