@@ -230,6 +230,12 @@ pub struct TradeInput {
     /// A pending order's expiry (absent: good till cancelled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry: Option<DateTime<Utc>>,
+    /// Close the strategy's (`magic`) positions of the order's own side on the
+    /// symbol first, then enter (PineConnector `closelongbuy` / `closeshortsell`):
+    /// one job, executed in that order, the closes listed in the output's `closed`.
+    /// Market orders with a magic only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub close_same_side: bool,
 }
 
 /// Market or pending (`trade` input `order_type`).
@@ -308,6 +314,7 @@ impl TradeInput {
             entry_price: None,
             entry_offset: None,
             expiry: None,
+            close_same_side: false,
         }
     }
 
@@ -626,6 +633,10 @@ pub struct Position {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PositionsOutput {
     pub positions: Vec<Position>,
+    /// The terminal's pending orders (agents from 0.14; empty when the terminal
+    /// cannot list them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orders: Vec<PendingOrder>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -48,6 +48,11 @@ export type {
   MarginMode,
   AccountKind,
   OppositeEntry,
+  OrderType,
+  PcPendingEntry,
+  PendingOrder,
+  ModifyPositionOutput,
+  CancelOrdersOutput,
   Position,
   PositionEffect,
   QueuedJob,
@@ -87,6 +92,7 @@ import type {
   EaVersion,
   EaVersionSource,
   PairOffer,
+  PendingOrder,
   Position,
   QueuedJob,
   ServerEvent,
@@ -182,6 +188,8 @@ export const api = {
 
   account: () => call<Account>('account'),
   positions: () => call<Position[]>('positions'),
+  /** The terminal's pending orders (from the same `get_positions` reading). */
+  pendingOrders: () => call<PendingOrder[]>('pending_orders'),
   closePosition: (ticket: number) => call<ClosePositionResult>('close_position', { ticket }),
   recentJobs: () => call<Job[]>('recent_jobs'),
   candles: (symbol: string, timeframe: Timeframe, count: number) =>

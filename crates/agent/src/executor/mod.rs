@@ -197,17 +197,25 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
     /// uncertain trade is, and never sent twice.
     pub async fn take_back(&self, job: &ClaimedJob) -> Result<JobResultRequest, JournalError> {
         if job.job_type.is_trading() {
-            if let Ok(deals) = self
-                .terminal
-                .find_by_comment(&job_comment(job.job_id))
-                .await
-            {
-                if !deals.is_empty() {
-                    tracing::warn!(job_id = %job.job_id, "taken back: the terminal already has this job's order; not sending it");
-                    self.journal.record_claim(job).await?;
-                    let result = self.result_from_deals(job, &deals);
-                    return self.journal.record_result(job.job_id, &result).await;
+            // The tag (`c:…`, with or without the trader's note after it), then the
+            // tag agents before 0.14 wrote (`cj:…`).
+            for tag in [
+                job_comment(job.job_id),
+                companion_terminal::bridge::legacy_job_tag(job.job_id),
+            ] {
+                if let Ok(deals) = self.terminal.find_by_comment(&tag).await {
+                    if !deals.is_empty() {
+                        tracing::warn!(job_id = %job.job_id, "taken back: the terminal already has this job's order; not sending it");
+                        self.journal.record_claim(job).await?;
+                        let result = self.result_from_deals(job, &deals);
+                        return self.journal.record_result(job.job_id, &result).await;
+                    }
                 }
+            }
+            if let Ok(Some(result)) = self.pending_order_of(job, &job_comment(job.job_id)).await {
+                tracing::warn!(job_id = %job.job_id, "taken back: the terminal already has this job's pending order; not sending it");
+                self.journal.record_claim(job).await?;
+                return self.journal.record_result(job.job_id, &result).await;
             }
         }
         self.run_claimed(job).await

@@ -18,6 +18,7 @@ use crate::journal::JournalError;
 use crate::sizing;
 use crate::symbols::{Purpose, ResolveError};
 use crate::toolchain::Toolchain;
+use companion_terminal::bridge::{comment_is_job, order_comment};
 
 /// Lookups by comment for a fill whose deal the terminal had not recorded yet.
 const LATE_DEAL_LOOKUPS: u32 = 5;
@@ -58,6 +59,16 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 Ok(self.result_from_deals(job, &deals))
             }
             Ok(_) => {
+                // A pending order placed before the stop is among the terminal's open
+                // orders, not (yet) in its deals.
+                match self.pending_order_of(job, &comment).await {
+                    Ok(Some(result)) => {
+                        tracing::info!(job_id = %job.job_id, %comment, "reconciled: the terminal already has this job's pending order; not sending again");
+                        return Ok(result);
+                    }
+                    Ok(None) => {}
+                    Err(m) => return Ok(failed(m)),
+                }
                 tracing::warn!(job_id = %job.job_id, %comment, sends, "reconciled: no order with this job's comment in the terminal; sending it now");
                 self.execute(job).await
             }
@@ -66,6 +77,46 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 describe_terminal_error(&e)
             ))),
         }
+    }
+
+    /// The job's pending order among the terminal's open orders (by the tag in its
+    /// comment, new or old form), as the trade's result; `Ok(None)` when there is
+    /// none or the job is not a pending trade. `Err` = cannot tell (the orders could
+    /// not be listed): the caller must not send.
+    pub(super) async fn pending_order_of(
+        &self,
+        job: &ClaimedJob,
+        comment: &str,
+    ) -> Result<Option<JobResultRequest>, String> {
+        let pending = job.job_type == JobType::Trade
+            && serde_json::from_value::<TradeInput>(job.input_data.clone())
+                .is_ok_and(|t| t.is_pending());
+        if !pending {
+            return Ok(None);
+        }
+        let orders = self.terminal.orders().await.map_err(|e| {
+            format!(
+                "outcome unknown: the pending order for this job (comment {comment}) was handed to the terminal, whose open orders cannot be listed to confirm it: {}",
+                describe_terminal_error(&e)
+            )
+        })?;
+        Ok(orders
+            .into_iter()
+            .find(|o| {
+                companion_terminal::bridge::comment_matches(&o.comment, comment)
+                    || comment_is_job(&o.comment, job.job_id)
+            })
+            .map(|o| {
+                completed(&TradeOutput {
+                    fill_price: o.price,
+                    ticket: 0,
+                    order_id: o.ticket,
+                    volume: o.volume,
+                    position_effect: None,
+                    closed: Vec::new(),
+                    pending: true,
+                })
+            }))
     }
 
     pub(super) fn result_from_deals(
@@ -173,6 +224,14 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         }
     }
 
+    /// [`Self::wait_connected`] for the other executor modules.
+    pub(super) async fn wait_connected_until(
+        &self,
+        deadline: DateTime<Utc>,
+    ) -> Result<TerminalInfo, TerminalError> {
+        self.wait_connected(deadline).await
+    }
+
     /// Waits until the terminal answers `info` as connected, or `deadline`.
     async fn wait_connected(&self, deadline: DateTime<Utc>) -> Result<TerminalInfo, TerminalError> {
         let mut logged = false;
@@ -277,7 +336,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             return self.trade_pending(job, input, symbol, si, volume).await;
         }
         let (sl, tp) = sizing::stops(&input, &si);
-        let comment = job_comment(job.job_id);
+        // The job's tag, then the alert's comment as far as MT5's 31 characters allow.
+        let comment = order_comment(job.job_id, input.comment.as_deref());
         // A strategy's entry: its opposite positions (by magic) decide what happens.
         let netting = info.margin_mode.is_some_and(|m| m.is_netting());
         let plan = match input.magic {
@@ -299,9 +359,17 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     input.opposite_entry.unwrap_or_default(),
                     netting,
                 ) {
+                    Ok(p) if input.close_same_side => Some(ownership::close_same_side_first(
+                        p, &positions, &symbol, input.side, magic, netting,
+                    )),
                     Ok(p) => Some(p),
                     Err(m) => return Ok(failed(m)),
                 }
+            }
+            None if input.close_same_side => {
+                return Ok(failed(
+                    "close_same_side needs the strategy's magic (the positions to close first are the strategy's)",
+                ))
             }
             None => None,
         };
@@ -407,7 +475,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
     }
 
     /// Journals the result of a terminal round trip; the crash hook fires here.
-    async fn after_terminal_reply(
+    pub(super) async fn after_terminal_reply(
         &self,
         job: &ClaimedJob,
         result: &JobResultRequest,

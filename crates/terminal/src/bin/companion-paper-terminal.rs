@@ -87,6 +87,10 @@ struct Args {
     /// profit (null, as the EA does when the deal is not in the history yet).
     #[arg(long)]
     late_deals: bool,
+    /// Prices set from this file (tests): JSON lines `{"symbol":"GBPUSD","bid":1.265}`,
+    /// applied as `paper_set_price` whenever the file changes (use with --tick-ms 0).
+    #[arg(long, value_name = "FILE")]
+    price_file: Option<PathBuf>,
 }
 
 fn fail(message: &str) -> std::process::ExitCode {
@@ -157,6 +161,13 @@ async fn main() -> std::process::ExitCode {
         engine.clone(),
         Duration::from_millis(500),
     ));
+    if let Some(path) = a.price_file.clone() {
+        tokio::spawn(paper::client::watch_price_file(
+            engine.clone(),
+            path,
+            Duration::from_millis(100),
+        ));
+    }
     let cfg = ClientConfig {
         agent: a.agent,
         token: a.token,

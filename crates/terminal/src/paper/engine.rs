@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::market::{Market, SymbolSpec};
 use crate::bridge::wire::{self, retcode, Reply, Request};
-use crate::bridge::{parse_timeframe, MAX_COMMENT_CHARS};
+use crate::bridge::{comment_matches, parse_timeframe, MAX_COMMENT_CHARS};
 
 use book::{fresh_book_id, Book, Chart};
 pub use persistence::{LoggedFill, OrderLogLine};
@@ -381,20 +381,20 @@ impl Engine {
                     .book
                     .deals
                     .iter()
-                    .filter(|d| d.comment == h.comment && d.time >= from)
+                    .filter(|d| comment_matches(&d.comment, &h.comment) && d.time >= from)
                     .cloned()
                     .collect();
                 let orders: Vec<_> = self
                     .book
                     .orders
                     .iter()
-                    .filter(|o| o.comment == h.comment && o.time >= from)
+                    .filter(|o| comment_matches(&o.comment, &h.comment) && o.time >= from)
                     .cloned()
                     .collect();
                 let open = self.book.positions.clone();
                 let positions: Vec<_> = open
                     .iter()
-                    .filter(|p| p.comment == h.comment)
+                    .filter(|p| comment_matches(&p.comment, &h.comment))
                     .map(|p| self.position_wire(p, now_ms))
                     .collect();
                 Ok(json!(wire::HistoryResult {
