@@ -234,10 +234,10 @@ async fn pineconnector_pending_modify_cancel_reenter_and_comment() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_order_sent_before_the_agent_died_is_found_among_the_open_orders() {
     let mut s = Stack::new("pending_recovery").await;
-    s.start_agent(&[]);
-    // Every reply takes 4 s: the agent is killed while the placed order's reply is
-    // on its way.
-    s.start_paper(&["--tick-ms", "0", "--delay-ms", "4000"]);
+    // The agent aborts when the terminal has answered the order, before journaling
+    // the answer: its journal says only "sent to the terminal".
+    s.start_agent(&[("COMPANION_AGENT_CRASH_AFTER", "terminal_replied")]);
+    s.start_paper(&["--tick-ms", "0"]);
     s.wait_terminal_ready().await;
     let (_, secret) = s.insert_strategy().await;
     let url = format!("{}/api/v1/webhooks/tv/{secret}", s.server_url());
@@ -269,17 +269,16 @@ async fn a_pending_order_sent_before_the_agent_died_is_found_among_the_open_orde
         .execute(&s.db.pool)
         .await
         .unwrap();
-    eventually(
-        Duration::from_secs(60),
-        "the order handed to the terminal",
-        || async {
-            (s.agent_status()["journal"]["sent_to_terminal"].as_i64() == Some(1)).then_some(())
-        },
-    )
-    .await;
-    s.agent.as_mut().unwrap().kill();
+    let status = {
+        let agent = s.agent.as_mut().unwrap();
+        tokio::task::block_in_place(|| common::wait_exit(&mut agent.child, Duration::from_secs(90)))
+    };
+    assert!(!status
+        .expect("the agent aborts at the crash hook")
+        .success());
     s.agent = None;
     assert_eq!(s.job_row(job).await.0, "running");
+    assert_eq!(s.agent_status()["journal"]["sent_to_terminal"], json!(1));
 
     // A new agent process (its own log): reconciles by the tag, sends nothing.
     let mut cmd = s.agent_command();

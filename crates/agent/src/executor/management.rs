@@ -81,7 +81,9 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             filling: sizing::filling(&si),
         };
         self.journal.mark_sent(job.job_id, &comment).await?;
-        let result = match self.terminal.place_order(&order).await {
+        let placed = self.terminal.place_order(&order).await;
+        self.crash_hook_after_reply(job);
+        let result = match placed {
             Ok(placed) => completed(&TradeOutput {
                 fill_price: placed.price,
                 ticket: 0,

@@ -38,7 +38,9 @@ use crate::toolchain::Toolchain;
 /// Test-only hook: `COMPANION_AGENT_CRASH_AFTER=sent_to_terminal` aborts the process
 /// right after the terminal's reply to an order is journaled, before the result is
 /// posted; `=claimed` aborts right after a poll brought a job, before the journal
-/// knows it (the window the held-jobs take-back closes).
+/// knows it (the window the held-jobs take-back closes); `=terminal_replied` aborts
+/// when the terminal has answered a trade, before the result is journaled (the
+/// journal keeps `sent_to_terminal`: the restart reconciles with the terminal).
 pub const CRASH_AFTER_ENV: &str = "COMPANION_AGENT_CRASH_AFTER";
 
 /// Magic number of orders whose job names none (jobs not from a strategy's signal;
@@ -52,6 +54,8 @@ pub struct ExecutorOptions {
     pub crash_after_sent: bool,
     /// Abort when a claimed job arrives, before journaling it (crash tests only).
     pub crash_after_claim: bool,
+    /// Abort when the terminal answered a trade, before journaling (crash tests only).
+    pub crash_after_reply: bool,
     /// How often to look for a reconnected terminal while waiting.
     pub reconnect_poll: Duration,
     /// Wait for a terminal for trades without `expires_at` and for closes.
@@ -63,6 +67,7 @@ impl Default for ExecutorOptions {
         ExecutorOptions {
             crash_after_sent: false,
             crash_after_claim: false,
+            crash_after_reply: false,
             reconnect_poll: Duration::from_millis(250),
             trading_wait: Duration::from_secs(30),
         }
@@ -74,6 +79,8 @@ impl ExecutorOptions {
         ExecutorOptions {
             crash_after_sent: std::env::var(CRASH_AFTER_ENV).is_ok_and(|v| v == "sent_to_terminal"),
             crash_after_claim: std::env::var(CRASH_AFTER_ENV).is_ok_and(|v| v == "claimed"),
+            crash_after_reply: std::env::var(CRASH_AFTER_ENV)
+                .is_ok_and(|v| v == "terminal_replied"),
             ..Default::default()
         }
     }

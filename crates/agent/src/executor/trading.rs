@@ -425,6 +425,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             }
         }
         let reply = self.terminal.send_order(&order).await;
+        self.crash_hook_after_reply(job);
         let result = match reply {
             Ok(OrderFill {
                 order_id,
@@ -472,6 +473,15 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             }
         };
         self.after_terminal_reply(job, &result).await
+    }
+
+    /// The `terminal_replied` crash hook: the terminal has the order, the journal
+    /// still says only `sent_to_terminal`.
+    pub(super) fn crash_hook_after_reply(&self, job: &ClaimedJob) {
+        if self.opts.crash_after_reply {
+            tracing::error!(job_id = %job.job_id, "{CRASH_AFTER_ENV}=terminal_replied: aborting before journaling the terminal's reply (test hook)");
+            std::process::abort();
+        }
     }
 
     /// Journals the result of a terminal round trip; the crash hook fires here.
