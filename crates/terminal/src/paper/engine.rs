@@ -739,6 +739,43 @@ mod tests {
     }
 
     #[test]
+    fn history_by_comment_matches_the_tag_alone_or_followed_by_a_note() {
+        let mut e = frozen();
+        for c in ["c:tag note", "c:tagx", "c:tag"] {
+            let r = e.handle(
+                &req(
+                    "order_send",
+                    json!({"symbol":"EURUSD","side":"buy","volume":0.1,"comment":c}),
+                ),
+                0,
+            );
+            assert!(r.ok, "{c}");
+        }
+        let h = e
+            .handle(&req("history_by_comment", json!({"comment":"c:tag"})), 0)
+            .result
+            .unwrap();
+        let mut comments: Vec<&str> = h["deals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["comment"].as_str().unwrap())
+            .collect();
+        comments.sort();
+        // `c:tagx` is another tag, not this one with a note.
+        assert_eq!(comments, vec!["c:tag", "c:tag note"]);
+        assert_eq!(h["positions"].as_array().unwrap().len(), 2);
+        let h = e
+            .handle(
+                &req("history_by_comment", json!({"comment":"c:tag note"})),
+                0,
+            )
+            .result
+            .unwrap();
+        assert_eq!(h["deals"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
     fn buy_fills_at_ask_and_sl_closes_it() {
         let mut e = frozen();
         let info = e
