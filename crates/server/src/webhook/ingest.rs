@@ -1,7 +1,9 @@
 //! Webhook ingest, the storing half: one request for a known strategy → one
-//! `tv_signals` row, and for an accepted signal its `trade` / `close_position` job
-//! (through the queue's `enqueue`), in one transaction (the `jobs` trigger NOTIFYs
-//! the agent on commit). What a signal becomes is `decide`'s. Runs as the server's
+//! `tv_signals` row, and for an accepted signal its `trade` / `close_position` /
+//! `modify_position` / `cancel_orders` job (through the queue's `enqueue`) and the
+//! command in words (`understood`), in one transaction (the `jobs` trigger NOTIFYs
+//! the agent on commit; `closealleaoff` pauses the strategy in it too). What a
+//! signal becomes is `decide`'s. Runs as the server's
 //! RLS-bypassing role: the request is authenticated by the strategy's secret, not by a user.
 
 use std::time::Duration;
