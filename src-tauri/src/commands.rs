@@ -67,6 +67,11 @@ pub async fn positions(c: C<'_>) -> AppResult<Vec<Position>> {
 }
 
 #[tauri::command]
+pub async fn pending_orders(c: C<'_>) -> AppResult<Vec<companion_protocol::PendingOrder>> {
+    c.pending_orders().await
+}
+
+#[tauri::command]
 pub async fn close_position(c: C<'_>, ticket: u64) -> AppResult<ClosePositionOutput> {
     c.close_position(ticket).await
 }

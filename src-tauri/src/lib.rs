@@ -54,6 +54,7 @@ pub fn run() {
             commands::set_paused,
             commands::account,
             commands::positions,
+            commands::pending_orders,
             commands::close_position,
             commands::recent_jobs,
             commands::candles,

@@ -205,7 +205,7 @@ impl Terminal for Scripted {
             .lock()
             .unwrap()
             .iter()
-            .filter(|d| d.comment == comment)
+            .filter(|d| companion_terminal::bridge::comment_matches(&d.comment, comment))
             .cloned()
             .collect())
     }
@@ -263,13 +263,66 @@ fn trade_job(expires_in_secs: i64) -> ClaimedJob {
 }
 
 #[test]
-fn comment_is_31_chars_stable_and_unique_per_job() {
+fn the_tag_is_24_chars_stable_and_unique_per_job() {
     let id = Uuid::new_v4();
     let c = job_comment(id);
-    assert_eq!(c.len(), 31);
-    assert!(c.starts_with("cj:"));
+    assert_eq!(c.len(), 24);
+    assert!(c.starts_with("c:"));
     assert_eq!(c, job_comment(id));
     assert_ne!(c, job_comment(Uuid::new_v4()));
+}
+
+#[tokio::test]
+async fn the_alerts_comment_follows_the_tag_in_the_order_comment() {
+    let t = Scripted::connected();
+    let (ex, _d) = executor(t.clone()).await;
+    let j = job(
+        JobType::Trade,
+        json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1, "comment": "London open"}),
+    );
+    let r = ex.run_claimed(&j).await.unwrap();
+    assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+    let sent = t.orders.lock().unwrap()[0].comment.clone();
+    assert_eq!(sent, format!("{} London", job_comment(j.job_id)));
+    assert_eq!(sent.len(), 31);
+}
+
+#[tokio::test]
+async fn take_back_recognises_old_and_new_tags_and_sends_nothing() {
+    for legacy in [true, false] {
+        let t = Scripted::connected();
+        let (ex, _d) = executor(t.clone()).await;
+        let j = job(
+            JobType::Trade,
+            json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1}),
+        );
+        // The order reached the terminal before the agent lost the claim: by an
+        // agent before 0.14 (`cj:` tag) or by this one (tag + the trader's note).
+        let comment = if legacy {
+            companion_terminal::bridge::legacy_job_tag(j.job_id)
+        } else {
+            companion_terminal::bridge::order_comment(j.job_id, Some("note"))
+        };
+        t.history.lock().unwrap().push(DealRecord {
+            order_id: 42,
+            ticket: 4242,
+            symbol: "EURUSD".into(),
+            side: Side::Buy,
+            volume: 0.1,
+            price: 1.1,
+            comment,
+            time: 0,
+            profit: None,
+        });
+        let r = ex.take_back(&j).await.unwrap();
+        assert_eq!(r.status, ResultStatus::Completed, "{r:?}");
+        let out: TradeOutput = serde_json::from_value(r.output_data.unwrap()).unwrap();
+        assert_eq!(out.ticket, 4242, "legacy {legacy}");
+        assert!(
+            t.orders.lock().unwrap().is_empty(),
+            "nothing sent (legacy {legacy})"
+        );
+    }
 }
 
 #[tokio::test]

@@ -13,7 +13,9 @@
 )]
 
 use companion_protocol::SignalAction;
-use companion_protocol::{AlertDialect, PcTargetType, PcVolumeType};
+use companion_protocol::{
+    AlertDialect, OrderType, PcPendingEntry, PcTargetType, PcVolumeType, PriceUnit,
+};
 use companion_server::webhook::parse::{
     self, action_word, normalize_symbol, valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS,
     MAX_COMMENT_LEN, MAX_KEY_LEN, MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
@@ -89,6 +91,57 @@ fn assert_invariants(s: &ParsedSignal, body: &[u8]) {
     if let Some(c) = &s.comment {
         assert!(!c.trim().is_empty() && c.chars().count() <= MAX_COMMENT_LEN);
     }
+    // New commands: fields only where they belong, each value in range.
+    let entry = matches!(s.action, SignalAction::Buy | SignalAction::Sell);
+    assert!(
+        s.order_type.is_none() || entry && s.order_type != Some(OrderType::Market),
+        "order_type {:?} on {:?} from {:?}",
+        s.order_type,
+        s.action,
+        ctx()
+    );
+    if s.order_type.is_some() {
+        assert!(
+            s.entry_price.is_some() != s.entry_offset.is_some(),
+            "a pending order needs exactly one of price / offset, from {:?}",
+            ctx()
+        );
+    } else {
+        assert!(
+            s.entry_price.is_none() && s.entry_offset.is_none() && s.expiry.is_none(),
+            "pending fields on a market order from {:?}",
+            ctx()
+        );
+    }
+    if let Some(o) = s.entry_offset {
+        assert!(o.value.is_finite() && o.value > 0.0 && o.unit != PriceUnit::Price);
+    }
+    if s.action == SignalAction::Modify {
+        assert!(
+            s.new_sl.is_some() || s.new_tp.is_some(),
+            "modify without a level from {:?}",
+            ctx()
+        );
+        for l in [s.new_sl, s.new_tp].into_iter().flatten() {
+            assert!(
+                l.value.is_finite() && l.value > 0.0,
+                "level {l:?} from {:?}",
+                ctx()
+            );
+        }
+    } else {
+        assert!(
+            s.new_sl.is_none() && s.new_tp.is_none(),
+            "levels on {:?} from {:?}",
+            s.action,
+            ctx()
+        );
+    }
+    if s.action != SignalAction::Close {
+        assert!(s.close_percent.is_none() && s.close_volume.is_none());
+    }
+    assert!(s.close_percent.is_none() || s.close_volume.is_none());
+    positive_upto(s.close_volume, MAX_VOLUME_LOTS, "close_volume");
     // Stops given as prices are on the right side of a given price.
     if let Some(p) = s.price {
         match s.action {
@@ -158,6 +211,15 @@ const KEYS: &[&str] = &[
     "time",
     "comment",
     "note",
+    "percent",
+    "close_volume",
+    "entry_pips",
+    "entry_points",
+    "entry_percent",
+    "expiry",
+    "expiry_secs",
+    "sl_points",
+    "tp_pct",
     "Strategy.Order.Action",
     "strategy-order-contracts",
     "unknown",
@@ -172,6 +234,16 @@ const WORDS: &[&str] = &[
     "exit",
     "flat",
     "close_all",
+    "buy_limit",
+    "sell-stop",
+    "buylimit",
+    "modify",
+    "modify_long",
+    "newsltpshort",
+    "cancel",
+    "cancel_short",
+    "2026-12-01T16:00:00Z",
+    "1893456000",
     "enter-long",
     "hodl",
     "order",
@@ -387,6 +459,64 @@ proptest! {
         }
     }
 
+    /// A pending entry in JSON reads back with its order type, entry and expiry; a
+    /// modify with its levels in their units; a cancel with its side.
+    #[test]
+    fn pending_modify_and_cancel_json_round_trip(
+        buy in any::<bool>(),
+        limit in any::<bool>(),
+        (sent, norm) in symbol(),
+        entry in prop_oneof![
+            (1u32..=900_000u32).prop_map(|v| ("price", f64::from(v) / 1000.0)),
+            (1u32..=5000u32).prop_map(|v| ("entry_pips", f64::from(v))),
+            (1u32..=5000u32).prop_map(|v| ("entry_points", f64::from(v))),
+            (1u32..=100u32).prop_map(|v| ("entry_percent", f64::from(v) / 10.0)),
+        ],
+        expiry_secs in prop::option::of(1u32..=86_400u32),
+        side in prop::option::of(any::<bool>()),
+        sl in prop::option::of((prop::sample::select(vec!["sl_pips", "sl_points", "sl_pct"]), 1u32..=90u32)),
+        tp in (prop::sample::select(vec!["tp", "tp_pips", "tp_points", "tp_pct"]), 1u32..=90u32),
+    ) {
+        let word = format!("{}_{}", if buy { "buy" } else { "sell" }, if limit { "limit" } else { "stop" });
+        let mut m = Map::new();
+        m.insert("action".into(), json!(word));
+        m.insert("symbol".into(), json!(sent));
+        m.insert(entry.0.into(), json!(entry.1));
+        if let Some(e) = expiry_secs { m.insert("expiry_secs".into(), json!(e)); }
+        let body = serde_json::to_vec(&Value::Object(m)).expect("serialise");
+        let s = check(&body).map_err(|e| TestCaseError::fail(format!("{e} for {}", String::from_utf8_lossy(&body))))?;
+        prop_assert_eq!(s.action, if buy { SignalAction::Buy } else { SignalAction::Sell });
+        prop_assert_eq!(s.order_type, Some(if limit { OrderType::Limit } else { OrderType::Stop }));
+        prop_assert_eq!(&s.symbol, &norm);
+        match entry.0 {
+            "price" => prop_assert_eq!(s.entry_price, Some(entry.1)),
+            k => {
+                let unit = match k { "entry_pips" => PriceUnit::Pips, "entry_points" => PriceUnit::Points, _ => PriceUnit::Percent };
+                prop_assert_eq!(s.entry_offset.map(|o| (o.value, o.unit)), Some((entry.1, unit)));
+            }
+        }
+        prop_assert_eq!(s.expiry, expiry_secs.map(|e| parse::Expiry::AfterSecs(i64::from(e))));
+
+        let mut m = Map::new();
+        m.insert("action".into(), json!("modify"));
+        m.insert("symbol".into(), json!(sent));
+        if let Some(b) = side { m.insert("side".into(), json!(if b { "buy" } else { "sell" })); }
+        if let Some((k, v)) = sl { m.insert(k.into(), json!(v)); }
+        m.insert(tp.0.into(), json!(tp.1));
+        let body = serde_json::to_vec(&Value::Object(m)).expect("serialise");
+        let s = check(&body).map_err(|e| TestCaseError::fail(format!("{e} for {}", String::from_utf8_lossy(&body))))?;
+        prop_assert_eq!(s.action, SignalAction::Modify);
+        let want_side = match side { Some(true) => CloseTarget::Long, Some(false) => CloseTarget::Short, None => CloseTarget::Both };
+        prop_assert_eq!(s.close, want_side);
+        let unit_of = |k: &str| if k.ends_with("_pips") { PriceUnit::Pips } else if k.ends_with("_points") { PriceUnit::Points } else if k.ends_with("_pct") { PriceUnit::Percent } else { PriceUnit::Price };
+        prop_assert_eq!(s.new_sl.map(|l| (l.value, l.unit)), sl.map(|(k, v)| (f64::from(v), unit_of(k))));
+        prop_assert_eq!(s.new_tp.map(|l| (l.value, l.unit)), Some((f64::from(tp.1), unit_of(tp.0))));
+
+        let body = format!("cancel_{} {sent}", if buy { "long" } else { "short" });
+        let s = check(body.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e} for {body}")))?;
+        prop_assert_eq!((s.action, s.close), (SignalAction::Cancel, if buy { CloseTarget::Long } else { CloseTarget::Short }));
+    }
+
     #[test]
     fn action_words_ignore_case_and_separators(word in prop::sample::select(vec![
         "buy", "long", "enter_long", "go_long", "sell", "short", "enter_short", "close", "exit",
@@ -416,9 +546,14 @@ fn pine_settings() -> impl Strategy<Value = PineSettings> {
             PcTargetType::Points,
             PcTargetType::Percentage,
         ]),
+        prop::sample::select(vec![
+            PcPendingEntry::Pips,
+            PcPendingEntry::Price,
+            PcPendingEntry::Percentage,
+        ]),
     )
         .prop_map(
-            |(pine_only, license, volume_type, target_type)| PineSettings {
+            |(pine_only, license, volume_type, target_type, pending_entry)| PineSettings {
                 dialect: if pine_only {
                     AlertDialect::Pineconnector
                 } else {
@@ -427,6 +562,7 @@ fn pine_settings() -> impl Strategy<Value = PineSettings> {
                 license_id: license.map(str::to_string),
                 volume_type,
                 target_type,
+                pending_entry,
             },
         )
 }
@@ -493,7 +629,18 @@ proptest! {
                 prop_assert_eq!(&signal.signal_key, &None, "licence used as id: {}", body);
                 assert_invariants(&signal, body.as_bytes());
                 if signal.close != CloseTarget::Both {
-                    prop_assert_eq!(signal.action, SignalAction::Close);
+                    prop_assert!(
+                        matches!(signal.action, SignalAction::Close | SignalAction::Modify | SignalAction::Cancel),
+                        "{:?} with target {:?}: {}", signal.action, signal.close, body
+                    );
+                }
+                // A pending command is a pending order, and only a pending command.
+                let lower = body.to_ascii_lowercase();
+                let pending_word = ["buylimit", "buystop", "selllimit", "sellstop"]
+                    .iter()
+                    .any(|w| lower.contains(w));
+                if signal.order_type.is_some() {
+                    prop_assert!(pending_word, "{}", body);
                 }
                 if let Some(own) = &st.license_id {
                     prop_assert!(body.trim_start().starts_with(own.as_str()), "{}", body);

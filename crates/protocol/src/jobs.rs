@@ -237,6 +237,12 @@ pub struct TradeInput {
     /// Trailing-stop rule for the position (as `breakeven`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trailing: Option<crate::stop_rules::TrailingSpec>,
+    /// Close the strategy's (`magic`) positions of the order's own side on the
+    /// symbol first, then enter (PineConnector `closelongbuy` / `closeshortsell`):
+    /// one job, executed in that order, the closes listed in the output's `closed`.
+    /// Market orders with a magic only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub close_same_side: bool,
 }
 
 /// Market or pending (`trade` input `order_type`).
@@ -317,6 +323,7 @@ impl TradeInput {
             expiry: None,
             breakeven: None,
             trailing: None,
+            close_same_side: false,
         }
     }
 
@@ -659,6 +666,10 @@ pub struct Position {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PositionsOutput {
     pub positions: Vec<Position>,
+    /// The terminal's pending orders (agents from 0.14; empty when the terminal
+    /// cannot list them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orders: Vec<PendingOrder>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -23,6 +23,6 @@ pub use broker::*;
 pub use contract::{JobInput, JobOutput};
 pub use error::{ApiErrorBody, ErrorCode};
 pub use jobs::*;
-pub use pineconnector::{AlertDialect, PcTargetType, PcVolumeType};
+pub use pineconnector::{AlertDialect, PcPendingEntry, PcTargetType, PcVolumeType};
 pub use stop_rules::*;
 pub use user::*;

@@ -54,6 +54,22 @@ pub enum PcTargetType {
     Percentage,
 }
 
+/// `tv_strategies.pc_pending_entry` (migration 0014): the unit of a PineConnector
+/// pending order's `price=` — the EA's "Pending Order Entry".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum PcPendingEntry {
+    /// Pips from the current price (PineConnector's recommended setting).
+    #[default]
+    Pips,
+    /// The order's price as sent.
+    Price,
+    /// Percent of the current price away from it.
+    Percentage,
+}
+
 macro_rules! text_enum {
     ($t:ty { $($v:ident => $s:literal),+ $(,)? }) => {
         impl $t {
@@ -84,6 +100,12 @@ text_enum!(PcTargetType {
     Percentage => "percentage",
 });
 
+text_enum!(PcPendingEntry {
+    Pips => "pips",
+    Price => "price",
+    Percentage => "percentage",
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +130,14 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
             assert_eq!(PcTargetType::parse(t.as_str()), Some(t));
+        }
+        for e in [
+            PcPendingEntry::Pips,
+            PcPendingEntry::Price,
+            PcPendingEntry::Percentage,
+        ] {
+            assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
+            assert_eq!(PcPendingEntry::parse(e.as_str()), Some(e));
         }
         for d in [AlertDialect::Auto, AlertDialect::Pineconnector] {
             assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());

@@ -61,6 +61,10 @@ pub struct Strategy {
     /// What PineConnector `sl=` / `tp=` mean (the EA's "Target Type").
     #[serde(default)]
     pub pc_target_type: PcTargetType,
+    /// What a PineConnector pending order's `price=` means (the EA's "Pending
+    /// Order Entry"; migration 0014).
+    #[serde(default)]
+    pub pc_pending_entry: crate::PcPendingEntry,
     /// A repeated explicit signal id within this many seconds is a duplicate; 0 = forever.
     #[serde(default = "default_dedup_window_secs")]
     pub dedup_window_secs: i32,
@@ -97,6 +101,9 @@ pub struct CreateStrategyRequest {
     /// Defaults to `pips` (PineConnector's default).
     #[serde(default)]
     pub pc_target_type: Option<PcTargetType>,
+    /// Defaults to `pips` (PineConnector's recommended setting).
+    #[serde(default)]
+    pub pc_pending_entry: Option<crate::PcPendingEntry>,
     /// 0 ..= 31536000; defaults to 300.
     #[serde(default)]
     pub dedup_window_secs: Option<i32>,
@@ -195,6 +202,8 @@ pub struct UpdateStrategyRequest {
     pub pc_volume_type: Option<PcVolumeType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pc_target_type: Option<PcTargetType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pc_pending_entry: Option<crate::PcPendingEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_window_secs: Option<i32>,
 }
@@ -295,6 +304,10 @@ pub enum SignalAction {
     Close,
     /// The message had no readable action (the signal is `discarded`).
     Unknown,
+    /// SL/TP change of open positions (`modify_position`, migration 0014).
+    Modify,
+    /// Deletion of pending orders (`cancel_orders`, migration 0014).
+    Cancel,
 }
 
 impl SignalAction {
@@ -304,6 +317,8 @@ impl SignalAction {
             SignalAction::Sell => "sell",
             SignalAction::Close => "close",
             SignalAction::Unknown => "unknown",
+            SignalAction::Modify => "modify",
+            SignalAction::Cancel => "cancel",
         }
     }
 }
@@ -332,6 +347,12 @@ pub struct Signal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub duplicate_of: Option<Uuid>,
+    /// The command as the webhook understood it, in words ("sell limit 0.1 lots
+    /// GBPUSD 15 pips above the bid, ..."); absent for unreadable messages and
+    /// signals logged before migration 0014.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub understood: Option<String>,
     /// The body as received (non-JSON bodies as a JSON string). Only in
     /// `GET /signals/{id}`; absent in lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -604,6 +625,7 @@ mod tests {
             received_at: Utc::now(),
             resolved_at: None,
             duplicate_of: None,
+            understood: None,
             raw_payload: None,
         };
         let v = serde_json::to_value(&s).unwrap();

@@ -43,6 +43,15 @@ async fn row(
     .unwrap()
 }
 
+async fn understood(srv: &Srv, answer: &Value) -> Option<String> {
+    let id: Uuid = answer["signal_id"].as_str().unwrap().parse().unwrap();
+    sqlx::query_scalar("select understood from tv_signals where id = $1")
+        .bind(id)
+        .fetch_one(&srv.db.pool)
+        .await
+        .unwrap()
+}
+
 async fn enabled(srv: &Srv, strategy: Uuid) -> bool {
     sqlx::query_scalar("select is_enabled from tv_strategies where id = $1")
         .bind(strategy)
@@ -158,21 +167,86 @@ async fn closes_keep_their_side_and_the_rest_is_refused_with_reasons() {
     assert_eq!(input["all_symbols"], json!(true), "{input}");
     assert!(input.get("symbol").is_none(), "{input}");
 
+    // PineConnector's documented pending / cancel / modify samples become typed
+    // jobs of the strategy's magic, logged with the command in words.
+    let (_, v) = srv
+        .hook(
+            &secret,
+            "60123456789,selllimit,GBPUSD,risk=1,sl=30,tp=60,price=15",
+            TEXT,
+        )
+        .await;
+    assert_eq!(v["status"], "pending", "{v}");
+    let (job_type, input) = job_input(&srv, &v).await;
+    assert_eq!(job_type, "trade");
+    assert_eq!(
+        (&input["side"], &input["order_type"], &input["volume"]),
+        (&json!("sell"), &json!("limit"), &json!(1.0)),
+        "{input}"
+    );
+    assert_eq!(
+        input["entry_offset"],
+        json!({"value": 15.0, "unit": "pips"})
+    );
+    assert_eq!(
+        (&input["sl_pips"], &input["tp_pips"]),
+        (&json!(30.0), &json!(60.0))
+    );
+    assert!(input["magic"].as_i64().unwrap() > 0);
+    let magic = input["magic"].clone();
+    let (_, action, ..) = row(&srv, &v).await;
+    assert_eq!(action, "sell");
+    assert_eq!(
+        understood(&srv, &v).await.as_deref(),
+        Some("sell limit 1 lot GBPUSD 15 pips above the bid, SL 30 pips, TP 60 pips, good till cancelled")
+    );
+
+    let (_, v) = srv
+        .hook(&secret, "60123456789,cancelshort,GBPUSD", TEXT)
+        .await;
+    assert_eq!(v["status"], "pending", "{v}");
+    let (job_type, input) = job_input(&srv, &v).await;
+    assert_eq!(job_type, "cancel_orders");
+    assert_eq!(
+        (&input["symbol"], &input["side"], &input["magics"]),
+        (&json!("GBPUSD"), &json!("sell"), &json!([magic]))
+    );
+    assert_eq!(row(&srv, &v).await.1, "cancel");
+
+    let (_, v) = srv
+        .hook(&secret, "60123456789,newsltpshort,GBPUSD,sl=40", TEXT)
+        .await;
+    assert_eq!(v["status"], "pending", "{v}");
+    let (job_type, input) = job_input(&srv, &v).await;
+    assert_eq!(job_type, "modify_position");
+    assert_eq!(input["sl"], json!({"value": 40.0, "unit": "pips"}));
+    assert_eq!(
+        (&input["side"], &input["magics"]),
+        (&json!("sell"), &json!([magic]))
+    );
+    assert!(input.get("tp").is_none(), "{input}");
+    assert_eq!(row(&srv, &v).await.1, "modify");
+
+    let (_, v) = srv
+        .hook(&secret, "60123456789,closelongbuy,GBPUSD,risk=0.3", TEXT)
+        .await;
+    let (job_type, input) = job_input(&srv, &v).await;
+    assert_eq!(job_type, "trade");
+    assert_eq!(
+        (&input["side"], &input["close_same_side"], &input["volume"]),
+        (&json!("buy"), &json!(true), &json!(0.3))
+    );
+
     for (alert, reason, action) in [
         (
-            "60123456789,selllimit,GBPUSD,risk=1,sl=30,tp=60,price=15",
-            "unsupported_command: pending orders (selllimit) are not supported yet",
+            "60123456789,selllimit,GBPUSD,risk=1",
+            "missing_param: price= is required",
             "sell",
         ),
         (
-            "60123456789,cancelshort,GBPUSD",
-            "unsupported_command: cancelling pending orders (cancelshort)",
-            "unknown",
-        ),
-        (
-            "60123456789,newsltpshort,GBPUSD,sl=40",
-            "unsupported_command: changing the stops of open positions (newsltpshort)",
-            "unknown",
+            "60123456789,newsltpshort,GBPUSD",
+            "missing_param: newsltplong / newsltpshort need sl= or tp=",
+            "modify",
         ),
         (
             "60123456789,buy,GBPUSD,risk=1,atrtrigger=1,atrtimeframe=60,atrperiod=14,atrmultiplier=2",
@@ -218,6 +292,28 @@ async fn breakeven_and_trailing_parameters_reach_the_trade_job() {
         json!({"activation": {"value": 10.0, "unit": "pips"}, "distance": {"value": 5.0, "unit": "pips"},
                "step": {"value": 1.0, "unit": "pips"}})
     );
+}
+
+#[tokio::test]
+async fn closealleaoff_queues_the_closeall_and_pauses() {
+    let srv = Srv::start().await;
+    let t = srv.trader("pine-closealleaoff@example.test").await;
+    let (sid, secret) = srv.strategy(&t, json!({})).await;
+    let (_, v) = srv.hook(&secret, "60123456789,closealleaoff", TEXT).await;
+    assert_eq!(v["status"], "pending", "{v}");
+    let (job_type, input) = job_input(&srv, &v).await;
+    assert_eq!(job_type, "close_position");
+    assert_eq!(input["all_symbols"], json!(true), "{input}");
+    assert!(!enabled(&srv, sid).await, "paused with the close");
+    assert_eq!(
+        understood(&srv, &v).await.as_deref(),
+        Some("close the strategy's positions on every symbol (and nothing else), then pause the strategy")
+    );
+    // Paused: the next entry is discarded, eaon resumes.
+    let (_, buy) = srv
+        .hook(&secret, "60123456789,buy,EURUSD,risk=0.2", TEXT)
+        .await;
+    assert_eq!(buy["status"], "discarded", "{buy}");
 }
 
 #[tokio::test]

@@ -985,6 +985,15 @@ string OrderStateName(const long state)
    return "other";
   }
 
+//--- A comment matches a `history_by_comment` query when it equals it or starts
+//--- with it and a space (a job tag followed by the trader's note).
+bool CommentMatches(const string c, const string q)
+  {
+   if(c == q) return true;
+   int n = StringLen(q);
+   return StringLen(c) > n && StringSubstr(c, 0, n) == q && StringGetCharacter(c, n) == ' ';
+  }
+
 void CmdHistoryByComment(const long id, CJsonFlat &req)
   {
    string comment = req.Str("args.comment");
@@ -996,7 +1005,7 @@ void CmdHistoryByComment(const long id, CJsonFlat &req)
    for(int i = 0; i < nd; i++)
      {
       ulong d = HistoryDealGetTicket(i);
-      if(d == 0 || HistoryDealGetString(d, DEAL_COMMENT) != comment) continue;
+      if(d == 0 || !CommentMatches(HistoryDealGetString(d, DEAL_COMMENT), comment)) continue;
       string sym = HistoryDealGetString(d, DEAL_SYMBOL);
       long type = HistoryDealGetInteger(d, DEAL_TYPE);
       if(type != DEAL_TYPE_BUY && type != DEAL_TYPE_SELL) continue;
@@ -1013,7 +1022,7 @@ void CmdHistoryByComment(const long id, CJsonFlat &req)
                + ",\"profit\":" + JNum(HistoryDealGetDouble(d, DEAL_PROFIT), 2)
                + ",\"commission\":" + JNum(HistoryDealGetDouble(d, DEAL_COMMISSION) + HistoryDealGetDouble(d, DEAL_FEE), 2)
                + ",\"swap\":" + JNum(HistoryDealGetDouble(d, DEAL_SWAP), 2)
-               + ",\"comment\":" + JStr(comment)
+               + ",\"comment\":" + JStr(HistoryDealGetString(d, DEAL_COMMENT))
                + ",\"magic\":" + JInt(HistoryDealGetInteger(d, DEAL_MAGIC))
                + ",\"time\":" + JInt(HistoryDealGetInteger(d, DEAL_TIME)) + "}";
      }
@@ -1022,7 +1031,7 @@ void CmdHistoryByComment(const long id, CJsonFlat &req)
    for(int i = 0; i < no; i++)
      {
       ulong o = HistoryOrderGetTicket(i);
-      if(o == 0 || HistoryOrderGetString(o, ORDER_COMMENT) != comment) continue;
+      if(o == 0 || !CommentMatches(HistoryOrderGetString(o, ORDER_COMMENT), comment)) continue;
       string sym = HistoryOrderGetString(o, ORDER_SYMBOL);
       long type = HistoryOrderGetInteger(o, ORDER_TYPE);
       int dg = SymbolDigits(sym);
@@ -1034,7 +1043,7 @@ void CmdHistoryByComment(const long id, CJsonFlat &req)
                 + ",\"volume\":" + JVol(HistoryOrderGetDouble(o, ORDER_VOLUME_INITIAL))
                 + ",\"price\":" + JNum(HistoryOrderGetDouble(o, ORDER_PRICE_OPEN), dg)
                 + ",\"state\":" + JStr(OrderStateName(HistoryOrderGetInteger(o, ORDER_STATE)))
-                + ",\"comment\":" + JStr(comment)
+                + ",\"comment\":" + JStr(HistoryOrderGetString(o, ORDER_COMMENT))
                 + ",\"time\":" + JInt(HistoryOrderGetInteger(o, ORDER_TIME_SETUP)) + "}";
      }
    string positions = "";
@@ -1042,7 +1051,7 @@ void CmdHistoryByComment(const long id, CJsonFlat &req)
    for(int i = 0; i < np; i++)
      {
       ulong t = PositionGetTicket(i);
-      if(t == 0 || PositionGetString(POSITION_COMMENT) != comment) continue;
+      if(t == 0 || !CommentMatches(PositionGetString(POSITION_COMMENT), comment)) continue;
       if(positions != "") positions += ",";
       positions += SelectedPositionJson();
      }

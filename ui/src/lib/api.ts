@@ -49,6 +49,11 @@ export type {
   AccountKind,
   AccountStatus,
   OppositeEntry,
+  OrderType,
+  PcPendingEntry,
+  PendingOrder,
+  ModifyPositionOutput,
+  CancelOrdersOutput,
   Position,
   PositionEffect,
   QueuedJob,
@@ -88,6 +93,7 @@ import type {
   EaVersion,
   EaVersionSource,
   PairOffer,
+  PendingOrder,
   Position,
   QueuedJob,
   ServerEvent,
@@ -183,6 +189,8 @@ export const api = {
 
   account: () => call<Account>('account'),
   positions: () => call<Position[]>('positions'),
+  /** The terminal's pending orders (from the same `get_positions` reading). */
+  pendingOrders: () => call<PendingOrder[]>('pending_orders'),
   closePosition: (ticket: number) => call<ClosePositionResult>('close_position', { ticket }),
   recentJobs: () => call<Job[]>('recent_jobs'),
   candles: (symbol: string, timeframe: Timeframe, count: number) =>

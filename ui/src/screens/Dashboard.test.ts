@@ -23,6 +23,24 @@ describe('Dashboard', () => {
     expect(within(jobs).getByText('market closed')).toBeInTheDocument();
   });
 
+  it('lists the pending orders in their own table, and none when there are none', async () => {
+    app.set(pairedStatus());
+    backend({
+      account,
+      positions: [position(101)],
+      pending_orders: [
+        { ticket: 41, symbol: 'GBPUSD', side: 'sell', order_type: 'limit', volume: 0.1, price: 1.285, sl: 1.288, tp: 1.279, magic: 5101, comment: 'c:x', expiry: null },
+      ],
+      recent_jobs: [],
+    });
+    render(Dashboard);
+    const table = await screen.findByRole('table', { name: 'Pending orders' });
+    expect(within(table).getAllByRole('row')).toHaveLength(2);
+    expect(within(table).getByText('SELL LIMIT')).toBeInTheDocument();
+    expect(within(table).getByText('GTC')).toBeInTheDocument();
+    expect(within(table).getByText('5101')).toBeInTheDocument();
+  });
+
   it('closes a position only after confirmation', async () => {
     app.set(pairedStatus());
     let open = [position(101), position(102)];

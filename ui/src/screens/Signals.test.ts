@@ -89,4 +89,33 @@ describe('Signals', () => {
     expect(tl).toHaveTextContent('Failed');
     expect(within(dialog).getAllByText('market closed (10018)').length).toBeGreaterThan(0);
   });
+
+  it('shows the command as understood and the outcome per position', async () => {
+    backend({
+      list_signals: { items: [signal('m', { action: 'modify', status: 'executed' })], next_cursor: null },
+      list_strategies: [],
+      get_signal: {
+        signal: signal('m', {
+          action: 'modify',
+          status: 'executed',
+          understood: "modify SL to 1.082 of the strategy's buy positions on EURUSD",
+        }),
+        job: job('job-m', {
+          job_type: 'modify_position',
+          status: 'completed',
+          output_data: { modified: [{ ticket: 11, symbol: 'EURUSD', side: 'buy', sl: 1.082, tp: null }] },
+        }),
+      },
+    });
+    const user = userEvent.setup();
+    render(Signals);
+    const row = (await screen.findByRole('table', { name: 'Signals' })).querySelector('[data-signal=m]') as HTMLElement;
+    row.focus();
+    await user.keyboard('{Enter}');
+    const dialog = await screen.findByRole('dialog', { name: 'Signal detail' });
+    expect(await within(dialog).findByTestId('understood')).toHaveTextContent(
+      "Understood as: modify SL to 1.082 of the strategy's buy positions on EURUSD",
+    );
+    expect(within(dialog).getByRole('list', { name: 'Outcome' })).toHaveTextContent('Modified #11 EURUSD buy: SL 1.082, TP —');
+  });
 });

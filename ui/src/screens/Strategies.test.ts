@@ -74,6 +74,7 @@ describe('Strategies', () => {
         magic: null,
         close_scope: 'strategy',
         opposite_entry: 'reverse',
+        pc_pending_entry: 'pips',
       },
     });
     expect(await screen.findByText('London breakout')).toBeInTheDocument();
@@ -98,10 +99,17 @@ describe('Strategies', () => {
     await user.type(magic, '5001');
     await user.selectOptions(within(form).getByLabelText('Close signals close'), 'all_companion');
     await user.selectOptions(within(form).getByLabelText('Entry against an open opposite position'), 'reject');
+    await user.selectOptions(within(form).getByLabelText('PineConnector pending order price'), 'price');
     await user.click(within(form).getByRole('button', { name: 'Create strategy' }));
     await vi.waitFor(() => expect(callsOf(log, 'create_strategy')).toHaveLength(1));
     expect(callsOf(log, 'create_strategy')[0]).toMatchObject({
-      input: { name: 'Scalper', magic: 5001, close_scope: 'all_companion', opposite_entry: 'reject' },
+      input: {
+        name: 'Scalper',
+        magic: 5001,
+        close_scope: 'all_companion',
+        opposite_entry: 'reject',
+        pc_pending_entry: 'price',
+      },
     });
   });
 

@@ -58,6 +58,27 @@ describe('signal feed', () => {
       }),
     ).toHaveLength(2);
     expect(outcomeLines('get_account', { balance: 1 })).toEqual([]);
+  });
+
+  it('says what pending orders, modifications and cancellations did, per position', () => {
+    expect(
+      outcomeLines('trade', { fill_price: 1.265, ticket: 0, order_id: 41, volume: 1, pending: true }),
+    ).toEqual(['Pending order #41 placed: 1 lots at 1.265']);
+    expect(
+      outcomeLines('modify_position', {
+        modified: [
+          { ticket: 7, symbol: 'GBPUSD', side: 'sell', sl: 1.269, tp: 1.259 },
+          { ticket: 8, symbol: 'GBPUSD', side: 'sell', sl: 1.27, tp: null },
+        ],
+      }),
+    ).toEqual(['Modified #7 GBPUSD sell: SL 1.269, TP 1.259', 'Modified #8 GBPUSD sell: SL 1.27, TP —']);
+    expect(
+      outcomeLines('cancel_orders', {
+        cancelled: [
+          { ticket: 41, symbol: 'GBPUSD', side: 'sell', order_type: 'limit', volume: 0.1, price: 1.285, sl: null, tp: null, magic: 5, comment: '', expiry: null },
+        ],
+      }),
+    ).toEqual(['Cancelled pending #41 GBPUSD sell limit 0.1 at 1.285']);
     expect(outcomeLines('trade', null)).toEqual([]);
   });
 });

@@ -1,6 +1,16 @@
 // Pure helpers of the live signal feed: filter matching, merging pushed updates, and
 // a trading job's outcome in words.
-import type { ClosedPosition, ClosePositionResult as ClosePositionOutput, JobType, PositionEffect, Signal, SignalFilter, TradeOutput } from '../lib/api';
+import type {
+  CancelOrdersOutput,
+  ClosedPosition,
+  ClosePositionResult as ClosePositionOutput,
+  JobType,
+  ModifyPositionOutput,
+  PositionEffect,
+  Signal,
+  SignalFilter,
+  TradeOutput,
+} from '../lib/api';
 import { parsePairs, price, signed } from '../lib/format';
 
 export function matches(s: Signal, f: SignalFilter): boolean {
@@ -54,7 +64,9 @@ export function outcomeLines(jobType: JobType, output: unknown): string[] {
   if (jobType === 'trade') {
     const o = output as Partial<TradeOutput>;
     const lines = (o.closed ?? []).map(closedLine);
-    if (o.position_effect) {
+    if (o.pending) {
+      lines.push(`Pending order #${o.order_id ?? '?'} placed: ${o.volume ?? '?'} lots at ${price(o.fill_price)}`);
+    } else if (o.position_effect) {
       lines.push(`${EFFECT_WORDS[o.position_effect]} — position #${o.ticket ?? '?'}, ${o.volume ?? '?'} lots at ${price(o.fill_price)}`);
     }
     return lines;
@@ -62,6 +74,18 @@ export function outcomeLines(jobType: JobType, output: unknown): string[] {
   if (jobType === 'close_position') {
     const o = output as Partial<ClosePositionOutput>;
     return (o.closed ?? []).map(closedLine);
+  }
+  if (jobType === 'modify_position') {
+    const o = output as Partial<ModifyPositionOutput>;
+    return (o.modified ?? []).map(
+      (m) => `Modified #${m.ticket} ${m.symbol} ${m.side}: SL ${price(m.sl)}, TP ${price(m.tp)}`,
+    );
+  }
+  if (jobType === 'cancel_orders') {
+    const o = output as Partial<CancelOrdersOutput>;
+    return (o.cancelled ?? []).map(
+      (c) => `Cancelled pending #${c.ticket} ${c.symbol} ${c.side} ${c.order_type} ${c.volume} at ${price(c.price)}`,
+    );
   }
   return [];
 }

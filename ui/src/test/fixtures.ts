@@ -143,6 +143,7 @@ export const strategy = (id: string, over: Partial<Strategy> = {}): Strategy => 
   pineconnector_license_id: null,
   pc_volume_type: 'lots',
   pc_target_type: 'pips',
+  pc_pending_entry: 'pips',
   dedup_window_secs: 300,
   created_at: NOW,
   updated_at: NOW,

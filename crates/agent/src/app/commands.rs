@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use companion_protocol::{
     AccountOutput, BrokerConnection, Candle, CandlesOutput, ClosePositionOutput, CreateJobRequest,
-    EaProject, EaVersion, EaVersionSource, JobStatus, JobType, JobView, Position, PositionsOutput,
-    QueuedJob, SignalDetail, SignalPage, Strategy, Timeframe, TradingDay, TradingDayTimeZone,
+    EaProject, EaVersion, EaVersionSource, JobStatus, JobType, JobView, PendingOrder, Position,
+    PositionsOutput, QueuedJob, SignalDetail, SignalPage, Strategy, Timeframe, TradingDay,
+    TradingDayTimeZone,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -80,6 +81,13 @@ impl Core {
     pub async fn positions(&self) -> AppResult<Vec<Position>> {
         let out: PositionsOutput = self.terminal_job(JobType::GetPositions, json!({})).await?;
         Ok(out.positions)
+    }
+
+    /// The terminal's pending orders (the dashboard's table), from the same
+    /// `get_positions` reading.
+    pub async fn pending_orders(&self) -> AppResult<Vec<PendingOrder>> {
+        let out: PositionsOutput = self.terminal_job(JobType::GetPositions, json!({})).await?;
+        Ok(out.orders)
     }
 
     pub async fn close_position(&self, ticket: u64) -> AppResult<ClosePositionOutput> {

@@ -112,6 +112,11 @@ pub struct StrategyInput {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub opposite_entry: Option<companion_protocol::OppositeEntry>,
+    /// What a PineConnector pending order's `price=` means; `null` = pips on
+    /// create, unchanged on update.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub pc_pending_entry: Option<companion_protocol::PcPendingEntry>,
 }
 
 /// Filter of the signal list.

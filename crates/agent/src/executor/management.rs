@@ -65,7 +65,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             input.sl_pips,
             input.tp_pips,
         );
-        let comment = job_comment(job.job_id);
+        let comment =
+            companion_terminal::bridge::order_comment(job.job_id, input.comment.as_deref());
         let order = PendingRequest {
             symbol,
             side: input.side,
@@ -80,7 +81,9 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             filling: sizing::filling(&si),
         };
         self.journal.mark_sent(job.job_id, &comment).await?;
-        let result = match self.terminal.place_order(&order).await {
+        let placed = self.terminal.place_order(&order).await;
+        self.crash_hook_after_reply(job);
+        let result = match placed {
             Ok(placed) => completed(&TradeOutput {
                 fill_price: placed.price,
                 ticket: 0,
@@ -92,12 +95,29 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 stop_rule: None,
                 stop_rule_error: None,
             }),
-            Err(e) => failed(describe_terminal_error(&e)),
+            Err(e @ companion_terminal::TerminalError::Rejected { .. }) => {
+                failed(describe_terminal_error(&e))
+            }
+            // The outcome is unknown (timeout, connection lost mid-request): look the
+            // order up among the terminal's pending orders; never place it twice here.
+            Err(e) => {
+                let _ = self
+                    .wait_connected_until(Utc::now() + chrono::Duration::seconds(5))
+                    .await;
+                match self.pending_order_of(job, &comment).await {
+                    Ok(Some(found)) => found,
+                    Ok(None) => failed(format!(
+                        "the pending order was not confirmed ({}) and no order with comment {comment} exists in the terminal; not retried",
+                        describe_terminal_error(&e)
+                    )),
+                    Err(m) => failed(m),
+                }
+            }
         };
         let result = self
             .attach_stop_rules(input.breakeven, input.trailing, result)
             .await;
-        self.journal.record_result(job.job_id, &result).await
+        self.after_terminal_reply(job, &result).await
     }
 
     pub(super) async fn modify_position(

@@ -39,7 +39,9 @@ use crate::toolchain::Toolchain;
 /// Test-only hook: `COMPANION_AGENT_CRASH_AFTER=sent_to_terminal` aborts the process
 /// right after the terminal's reply to an order is journaled, before the result is
 /// posted; `=claimed` aborts right after a poll brought a job, before the journal
-/// knows it (the window the held-jobs take-back closes).
+/// knows it (the window the held-jobs take-back closes); `=terminal_replied` aborts
+/// when the terminal has answered a trade, before the result is journaled (the
+/// journal keeps `sent_to_terminal`: the restart reconciles with the terminal).
 pub const CRASH_AFTER_ENV: &str = "COMPANION_AGENT_CRASH_AFTER";
 
 /// Magic number of orders whose job names none (jobs not from a strategy's signal;
@@ -53,6 +55,8 @@ pub struct ExecutorOptions {
     pub crash_after_sent: bool,
     /// Abort when a claimed job arrives, before journaling it (crash tests only).
     pub crash_after_claim: bool,
+    /// Abort when the terminal answered a trade, before journaling (crash tests only).
+    pub crash_after_reply: bool,
     /// How often to look for a reconnected terminal while waiting.
     pub reconnect_poll: Duration,
     /// Wait for a terminal for trades without `expires_at` and for closes.
@@ -64,6 +68,7 @@ impl Default for ExecutorOptions {
         ExecutorOptions {
             crash_after_sent: false,
             crash_after_claim: false,
+            crash_after_reply: false,
             reconnect_poll: Duration::from_millis(250),
             trading_wait: Duration::from_secs(30),
         }
@@ -75,6 +80,8 @@ impl ExecutorOptions {
         ExecutorOptions {
             crash_after_sent: std::env::var(CRASH_AFTER_ENV).is_ok_and(|v| v == "sent_to_terminal"),
             crash_after_claim: std::env::var(CRASH_AFTER_ENV).is_ok_and(|v| v == "claimed"),
+            crash_after_reply: std::env::var(CRASH_AFTER_ENV)
+                .is_ok_and(|v| v == "terminal_replied"),
             ..Default::default()
         }
     }
@@ -239,18 +246,26 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
     /// uncertain trade is, and never sent twice.
     pub async fn take_back(&self, job: &ClaimedJob) -> Result<JobResultRequest, JournalError> {
         if job.job_type.is_trading() {
-            if let Ok(deals) = self
-                .terminal
-                .find_by_comment(&job_comment(job.job_id))
-                .await
-            {
-                if !deals.is_empty() {
-                    tracing::warn!(job_id = %job.job_id, "taken back: the terminal already has this job's order; not sending it");
-                    self.journal.record_claim(job).await?;
-                    let result = self.result_from_deals(job, &deals);
-                    let result = self.rules_of_reconciled(job, result).await;
-                    return self.journal.record_result(job.job_id, &result).await;
+            // The tag (`c:…`, with or without the trader's note after it), then the
+            // tag agents before 0.14 wrote (`cj:…`).
+            for tag in [
+                job_comment(job.job_id),
+                companion_terminal::bridge::legacy_job_tag(job.job_id),
+            ] {
+                if let Ok(deals) = self.terminal.find_by_comment(&tag).await {
+                    if !deals.is_empty() {
+                        tracing::warn!(job_id = %job.job_id, "taken back: the terminal already has this job's order; not sending it");
+                        self.journal.record_claim(job).await?;
+                        let result = self.result_from_deals(job, &deals);
+                        let result = self.rules_of_reconciled(job, result).await;
+                        return self.journal.record_result(job.job_id, &result).await;
+                    }
                 }
+            }
+            if let Ok(Some(result)) = self.pending_order_of(job, &job_comment(job.job_id)).await {
+                tracing::warn!(job_id = %job.job_id, "taken back: the terminal already has this job's pending order; not sending it");
+                self.journal.record_claim(job).await?;
+                return self.journal.record_result(job.job_id, &result).await;
             }
         }
         self.run_claimed(job).await

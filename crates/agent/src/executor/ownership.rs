@@ -93,9 +93,42 @@ pub(super) fn entry_plan(
     })
 }
 
+/// PineConnector `closelongbuy` / `closeshortsell` (`TradeInput.close_same_side`):
+/// the strategy's positions of the order's own side on the symbol are closed
+/// first too, then the order opens a fresh position. The symbol's netting position
+/// left after those closes is recomputed.
+pub(super) fn close_same_side_first(
+    mut plan: EntryPlan,
+    positions: &[Position],
+    symbol: &str,
+    side: Side,
+    magic: i64,
+    netting: bool,
+) -> EntryPlan {
+    for p in positions
+        .iter()
+        .filter(|p| on_symbol(p, symbol) && p.magic == magic && p.side == side)
+    {
+        if !plan.close_first.iter().any(|c| c.ticket == p.ticket) {
+            plan.close_first.push(p.clone());
+        }
+    }
+    if netting {
+        plan.net_before = positions
+            .iter()
+            .find(|p| {
+                on_symbol(p, symbol) && !plan.close_first.iter().any(|c| c.ticket == p.ticket)
+            })
+            .map(|p| (p.side, p.volume));
+    }
+    plan
+}
+
 /// What an order of `side`/`volume` did, given the plan it followed.
 pub(super) fn position_effect(plan: &EntryPlan, side: Side, volume: f64) -> PositionEffect {
-    let reversed_first = !plan.close_first.is_empty();
+    // Only closes of the opposite side make a reversal (`close_same_side` closes
+    // the order's own side and then opens afresh).
+    let reversed_first = plan.close_first.iter().any(|p| p.side != side);
     match plan.net_before {
         None if reversed_first => PositionEffect::Reversed,
         None => PositionEffect::Opened,
@@ -123,6 +156,72 @@ fn side_word(s: Side) -> &'static str {
 /// Lots to 1/10000 (volume steps are coarser), so float sums compare exactly.
 fn round_lots(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod same_side_tests {
+    use super::*;
+
+    fn pos(ticket: u64, side: Side, magic: i64, volume: f64) -> Position {
+        Position {
+            id: ticket.to_string(),
+            ticket,
+            symbol: "EURUSD".into(),
+            side,
+            volume,
+            open_price: 1.1,
+            current_price: 1.1,
+            sl: None,
+            tp: None,
+            pnl: 0.0,
+            comment: String::new(),
+            magic,
+            identifier: None,
+            stop_rule: None,
+        }
+    }
+
+    #[test]
+    fn closelongbuy_closes_the_strategys_buys_then_opens() {
+        let ps = [
+            pos(1, Side::Buy, 7, 0.1),
+            pos(2, Side::Buy, 8, 0.1),
+            pos(3, Side::Sell, 7, 0.2),
+            pos(4, Side::Buy, 0, 0.3),
+        ];
+        let plan = entry_plan(&ps, "EURUSD", Side::Buy, 7, OppositeEntry::Hedge, false).unwrap();
+        assert!(plan.close_first.is_empty());
+        let plan = close_same_side_first(plan, &ps, "EURUSD", Side::Buy, 7, false);
+        let tickets: Vec<u64> = plan.close_first.iter().map(|p| p.ticket).collect();
+        assert_eq!(tickets, vec![1]);
+        assert_eq!(
+            position_effect(&plan, Side::Buy, 0.1),
+            PositionEffect::Opened
+        );
+        // With reverse, the opposite sell goes too, and that is a reversal.
+        let plan = entry_plan(&ps, "EURUSD", Side::Buy, 7, OppositeEntry::Reverse, false).unwrap();
+        let plan = close_same_side_first(plan, &ps, "EURUSD", Side::Buy, 7, false);
+        let mut tickets: Vec<u64> = plan.close_first.iter().map(|p| p.ticket).collect();
+        tickets.sort();
+        assert_eq!(tickets, vec![1, 3]);
+        assert_eq!(
+            position_effect(&plan, Side::Buy, 0.1),
+            PositionEffect::Reversed
+        );
+    }
+
+    #[test]
+    fn netting_sees_the_position_left_after_the_closes() {
+        let ps = [pos(1, Side::Buy, 7, 0.1)];
+        let plan = entry_plan(&ps, "EURUSD", Side::Buy, 7, OppositeEntry::Reverse, true).unwrap();
+        assert_eq!(plan.net_before, Some((Side::Buy, 0.1)));
+        let plan = close_same_side_first(plan, &ps, "EURUSD", Side::Buy, 7, true);
+        assert_eq!(plan.net_before, None);
+        assert_eq!(
+            position_effect(&plan, Side::Buy, 0.1),
+            PositionEffect::Opened
+        );
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,18 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             return r;
         }
         match self.terminal.positions().await {
-            Ok(positions) => completed(&PositionsOutput { positions }),
+            Ok(positions) => {
+                // Pending orders too, when the terminal lists them (an older bridge
+                // EA cannot: the positions are still the answer).
+                let orders = match self.terminal.orders().await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "pending orders not listed");
+                        Vec::new()
+                    }
+                };
+                completed(&PositionsOutput { positions, orders })
+            }
             Err(e) => failed(describe_terminal_error(&e)),
         }
     }

@@ -18,6 +18,7 @@ use crate::journal::JournalError;
 use crate::sizing;
 use crate::symbols::{Purpose, ResolveError};
 use crate::toolchain::Toolchain;
+use companion_terminal::bridge::{comment_is_job, order_comment};
 
 /// Lookups by comment for a fill whose deal the terminal had not recorded yet.
 const LATE_DEAL_LOOKUPS: u32 = 5;
@@ -59,6 +60,16 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 Ok(self.rules_of_reconciled(job, result).await)
             }
             Ok(_) => {
+                // A pending order placed before the stop is among the terminal's open
+                // orders, not (yet) in its deals.
+                match self.pending_order_of(job, &comment).await {
+                    Ok(Some(result)) => {
+                        tracing::info!(job_id = %job.job_id, %comment, "reconciled: the terminal already has this job's pending order; not sending again");
+                        return Ok(self.rules_of_reconciled(job, result).await);
+                    }
+                    Ok(None) => {}
+                    Err(m) => return Ok(failed(m)),
+                }
                 tracing::warn!(job_id = %job.job_id, %comment, sends, "reconciled: no order with this job's comment in the terminal; sending it now");
                 self.execute(job).await
             }
@@ -86,6 +97,48 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             }
             Err(_) => result,
         }
+    }
+
+    /// The job's pending order among the terminal's open orders (by the tag in its
+    /// comment, new or old form), as the trade's result; `Ok(None)` when there is
+    /// none or the job is not a pending trade. `Err` = cannot tell (the orders could
+    /// not be listed): the caller must not send.
+    pub(super) async fn pending_order_of(
+        &self,
+        job: &ClaimedJob,
+        comment: &str,
+    ) -> Result<Option<JobResultRequest>, String> {
+        let pending = job.job_type == JobType::Trade
+            && serde_json::from_value::<TradeInput>(job.input_data.clone())
+                .is_ok_and(|t| t.is_pending());
+        if !pending {
+            return Ok(None);
+        }
+        let orders = self.terminal.orders().await.map_err(|e| {
+            format!(
+                "outcome unknown: the pending order for this job (comment {comment}) was handed to the terminal, whose open orders cannot be listed to confirm it: {}",
+                describe_terminal_error(&e)
+            )
+        })?;
+        Ok(orders
+            .into_iter()
+            .find(|o| {
+                companion_terminal::bridge::comment_matches(&o.comment, comment)
+                    || comment_is_job(&o.comment, job.job_id)
+            })
+            .map(|o| {
+                completed(&TradeOutput {
+                    fill_price: o.price,
+                    ticket: 0,
+                    order_id: o.ticket,
+                    volume: o.volume,
+                    position_effect: None,
+                    closed: Vec::new(),
+                    pending: true,
+                    stop_rule: None,
+                    stop_rule_error: None,
+                })
+            }))
     }
 
     pub(super) fn result_from_deals(
@@ -195,6 +248,14 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             (JobType::Trade, Some(t)) => t,
             _ => fallback,
         }
+    }
+
+    /// [`Self::wait_connected`] for the other executor modules.
+    pub(super) async fn wait_connected_until(
+        &self,
+        deadline: DateTime<Utc>,
+    ) -> Result<TerminalInfo, TerminalError> {
+        self.wait_connected(deadline).await
     }
 
     /// Waits until the terminal answers `info` as connected, or `deadline`.
@@ -309,7 +370,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             return self.trade_pending(job, input, symbol, si, volume).await;
         }
         let (sl, tp) = sizing::stops(&input, &si);
-        let comment = job_comment(job.job_id);
+        // The job's tag, then the alert's comment as far as MT5's 31 characters allow.
+        let comment = order_comment(job.job_id, input.comment.as_deref());
         // A strategy's entry: its opposite positions (by magic) decide what happens.
         let netting = info.margin_mode.is_some_and(|m| m.is_netting());
         let plan = match input.magic {
@@ -331,9 +393,17 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     input.opposite_entry.unwrap_or_default(),
                     netting,
                 ) {
+                    Ok(p) if input.close_same_side => Some(ownership::close_same_side_first(
+                        p, &positions, &symbol, input.side, magic, netting,
+                    )),
                     Ok(p) => Some(p),
                     Err(m) => return Ok(failed(m)),
                 }
+            }
+            None if input.close_same_side => {
+                return Ok(failed(
+                    "close_same_side needs the strategy's magic (the positions to close first are the strategy's)",
+                ))
             }
             None => None,
         };
@@ -389,6 +459,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             }
         }
         let reply = self.terminal.send_order(&order).await;
+        self.crash_hook_after_reply(job);
         let result = match reply {
             Ok(OrderFill {
                 order_id,
@@ -443,8 +514,17 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         self.after_terminal_reply(job, &result).await
     }
 
+    /// The `terminal_replied` crash hook: the terminal has the order, the journal
+    /// still says only `sent_to_terminal`.
+    pub(super) fn crash_hook_after_reply(&self, job: &ClaimedJob) {
+        if self.opts.crash_after_reply {
+            tracing::error!(job_id = %job.job_id, "{CRASH_AFTER_ENV}=terminal_replied: aborting before journaling the terminal's reply (test hook)");
+            std::process::abort();
+        }
+    }
+
     /// Journals the result of a terminal round trip; the crash hook fires here.
-    async fn after_terminal_reply(
+    pub(super) async fn after_terminal_reply(
         &self,
         job: &ClaimedJob,
         result: &JobResultRequest,

@@ -50,7 +50,7 @@ pub fn admin(db: &TestDb) -> Admin {
     }
 }
 
-fn log_dir(test: &str) -> PathBuf {
+pub fn log_dir(test: &str) -> PathBuf {
     let d = bin_dir().parent().unwrap().join("e2e-logs").join(test);
     std::fs::create_dir_all(&d).unwrap();
     d

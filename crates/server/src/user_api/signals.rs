@@ -61,7 +61,7 @@ impl Cursor {
 macro_rules! signal_columns {
     () => {
         "id, strategy_id, symbol, action, price::float8 as price, status, \
-     fill_price::float8 as fill_price, broker_order_id, error_message, job_id, received_at, resolved_at, duplicate_of"
+     fill_price::float8 as fill_price, broker_order_id, error_message, job_id, received_at, resolved_at, duplicate_of, understood"
     };
 }
 
@@ -80,6 +80,7 @@ pub(crate) struct Row {
     received_at: DateTime<Utc>,
     resolved_at: Option<DateTime<Utc>>,
     duplicate_of: Option<Uuid>,
+    understood: Option<String>,
     #[sqlx(default)]
     raw_payload: Option<serde_json::Value>,
 }
@@ -89,6 +90,8 @@ pub(crate) fn parse_action(s: &str) -> SignalAction {
         "buy" => SignalAction::Buy,
         "sell" => SignalAction::Sell,
         "close" => SignalAction::Close,
+        "modify" => SignalAction::Modify,
+        "cancel" => SignalAction::Cancel,
         _ => SignalAction::Unknown,
     }
 }
@@ -119,6 +122,7 @@ impl From<Row> for Signal {
             received_at: r.received_at,
             resolved_at: r.resolved_at,
             duplicate_of: r.duplicate_of,
+            understood: r.understood,
             raw_payload: r.raw_payload,
         }
     }

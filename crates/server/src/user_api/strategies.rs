@@ -7,8 +7,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use companion_protocol::{
-    AlertDialect, CloseScope, CreateStrategyRequest, OppositeEntry, PcTargetType, PcVolumeType,
-    Strategy, UpdateStrategyRequest,
+    AlertDialect, CloseScope, CreateStrategyRequest, OppositeEntry, PcPendingEntry, PcTargetType,
+    PcVolumeType, Strategy, UpdateStrategyRequest,
 };
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::PgConnection;
@@ -62,6 +62,7 @@ struct Row {
     pineconnector_license_id: Option<String>,
     pc_volume_type: String,
     pc_target_type: String,
+    pc_pending_entry: String,
     dedup_window_secs: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -73,7 +74,7 @@ macro_rules! strategy_columns {
      risk_override_pct::float8 as risk_override_pct, is_enabled, magic, close_scope, opposite_entry, \
      webhook_secret, \
      alert_dialect, pineconnector_license_id, pc_volume_type, pc_target_type, dedup_window_secs, \
-     created_at, updated_at"
+     pc_pending_entry, created_at, updated_at"
     };
 }
 
@@ -91,6 +92,7 @@ impl Row {
             pineconnector_license_id: self.pineconnector_license_id,
             pc_volume_type: PcVolumeType::parse(&self.pc_volume_type).unwrap_or_default(),
             pc_target_type: PcTargetType::parse(&self.pc_target_type).unwrap_or_default(),
+            pc_pending_entry: PcPendingEntry::parse(&self.pc_pending_entry).unwrap_or_default(),
             dedup_window_secs: self.dedup_window_secs,
             magic: self.magic,
             // The table's CHECK constraints allow only known values.
@@ -291,10 +293,11 @@ pub async fn create(
     let row: Row = sqlx::query_as(concat!("insert into public.tv_strategies
            (user_id, broker_connection_id, name, webhook_secret, risk_override_pct, allowed_pairs, is_enabled,
             magic, close_scope, opposite_entry,
-            alert_dialect, pineconnector_license_id, pc_volume_type, pc_target_type, dedup_window_secs)
+            alert_dialect, pineconnector_license_id, pc_volume_type, pc_target_type, dedup_window_secs,
+            pc_pending_entry)
          values ($1, $2, $3, $4, $5::numeric, $6, $7,
                  coalesce($8, nextval('public.tv_strategies_magic_seq')), $9, $10,
-                 $11, $12, $13, $14, $15)
+                 $11, $12, $13, $14, $15, $16)
          returning ", strategy_columns!()))
     .bind(auth.user_id)
     .bind(req.broker_connection_id)
@@ -311,6 +314,7 @@ pub async fn create(
     .bind(req.pc_volume_type.unwrap_or_default().as_str())
     .bind(req.pc_target_type.unwrap_or_default().as_str())
     .bind(window.unwrap_or(DEFAULT_ID_WINDOW_SECS as i32))
+    .bind(req.pc_pending_entry.unwrap_or_default().as_str())
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| magic_taken(e, magic))?;
@@ -366,6 +370,7 @@ pub async fn update(
            pc_volume_type = coalesce($15, pc_volume_type),
            pc_target_type = coalesce($16, pc_target_type),
            dedup_window_secs = coalesce($17, dedup_window_secs),
+           pc_pending_entry = coalesce($18, pc_pending_entry),
            updated_at = now()
          where id = $1
          returning ",
@@ -388,6 +393,7 @@ pub async fn update(
     .bind(req.pc_volume_type.map(PcVolumeType::as_str))
     .bind(req.pc_target_type.map(PcTargetType::as_str))
     .bind(window)
+    .bind(req.pc_pending_entry.map(PcPendingEntry::as_str))
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| magic_taken(e, magic))?;

@@ -2,14 +2,15 @@
 //! sizing rules applied to facts read beforehand ([`Context`]), giving the job's
 //! typed input or the reason to discard the signal. Pure: storing is `ingest`'s job.
 
+use chrono::{DateTime, Utc};
 use companion_protocol::{
-    ClosePositionInput, CloseScope, DailyLossCheck, JobInput, OppositeEntry, Side, SignalAction,
-    SizingBasis, TradeInput,
+    CancelOrdersInput, ClosePositionInput, CloseScope, DailyLossCheck, JobInput,
+    ModifyPositionInput, OppositeEntry, Side, SignalAction, SizingBasis, TradeInput,
 };
 use uuid::Uuid;
 
 use super::ingest::StrategyRow;
-use super::parse::{CloseTarget, ParsedSignal, Rejected};
+use super::parse::{CloseTarget, Expiry, ParsedSignal, Rejected};
 use super::pineconnector::PineRejected;
 use super::sizing::{self, Instrument, Sizing, SizingContext, SizingError};
 
@@ -34,6 +35,8 @@ pub enum Discard {
     },
     NoAgent,
     Sizing(SizingError),
+    /// A pending order whose expiry is not after the signal's arrival.
+    ExpiryPassed(DateTime<Utc>),
 }
 
 impl Discard {
@@ -47,6 +50,7 @@ impl Discard {
             Discard::DailyLossLimit { .. } => "daily_loss_limit",
             Discard::NoAgent => "no_agent",
             Discard::Sizing(_) => "volume_below_minimum",
+            Discard::ExpiryPassed(_) => "invalid_expiry",
         }
     }
 
@@ -70,6 +74,10 @@ impl Discard {
                 "no agent serves this strategy's broker connection: pair one first".to_string()
             }
             Discard::Sizing(e) => e.to_string(),
+            Discard::ExpiryPassed(t) => format!(
+                "the pending order's expiry {} is not in the future",
+                t.to_rfc3339()
+            ),
         };
         format!("{}: {msg}", self.code())
     }
@@ -96,6 +104,28 @@ pub(super) enum JobPlan {
     /// knows today's losses but no balance to compare them with.
     Trade(Sizing, Option<DailyLossCheck>),
     Close,
+    /// `modify_position` of the strategy's positions on the symbol (one side or both).
+    Modify,
+    /// `cancel_orders` of the strategy's pending orders on the symbol.
+    Cancel,
+}
+
+/// The side a close / modify / cancel target selects (`None` = both; `All` is a
+/// close's only).
+fn target_side(t: CloseTarget) -> Option<Side> {
+    match t {
+        CloseTarget::Long => Some(Side::Buy),
+        CloseTarget::Short => Some(Side::Sell),
+        CloseTarget::Both | CloseTarget::All => None,
+    }
+}
+
+/// A pending order's expiry as a time (`expiry_secs` counts from `now`).
+pub(super) fn expiry_time(e: Expiry, now: DateTime<Utc>) -> DateTime<Utc> {
+    match e {
+        Expiry::At(t) => t,
+        Expiry::AfterSecs(secs) => now + chrono::Duration::seconds(secs),
+    }
 }
 
 /// The magic numbers a close signal of `st` may touch: the strategy's own, or with
@@ -123,6 +153,31 @@ impl JobPlan {
     ) -> JobInput {
         let strategy_id = st.id;
         match self {
+            JobPlan::Modify => JobInput::ModifyPosition(ModifyPositionInput {
+                ticket: None,
+                symbol: Some(s.symbol.clone()),
+                raw_symbol: s.raw_symbol.clone(),
+                side: target_side(s.close),
+                // Only the strategy's own positions (never close_scope's wider set).
+                magics: vec![st.magic],
+                sl: s.new_sl,
+                tp: s.new_tp,
+                // A modify alert may also (re)set the positions' breakeven/trailing.
+                breakeven: s.breakeven,
+                trailing: s.trailing,
+                cancel_rules: false,
+                signal_id: Some(signal_id),
+                strategy_id: Some(strategy_id),
+            }),
+            JobPlan::Cancel => JobInput::CancelOrders(CancelOrdersInput {
+                ticket: None,
+                symbol: Some(s.symbol.clone()),
+                raw_symbol: s.raw_symbol.clone(),
+                side: target_side(s.close),
+                magics: vec![st.magic],
+                signal_id: Some(signal_id),
+                strategy_id: Some(strategy_id),
+            }),
             JobPlan::Close => {
                 let (symbol, side, all_symbols) = match s.close {
                     CloseTarget::Both => (Some(s.symbol.clone()), None, false),
@@ -143,7 +198,7 @@ impl JobPlan {
                     strategy_id: Some(strategy_id),
                     magics: close_magics(st),
                     all_symbols,
-                    volume: None,
+                    volume: s.close_volume,
                     percent: s.close_percent,
                 })
             }
@@ -192,10 +247,14 @@ impl JobPlan {
                             .parse::<OppositeEntry>()
                             .unwrap_or_default(),
                     ),
-                    order_type: None,
-                    entry_price: None,
-                    entry_offset: None,
-                    expiry: None,
+                    order_type: s.order_type,
+                    entry_price: s.entry_price.filter(|_| s.order_type.is_some()),
+                    entry_offset: s.entry_offset.filter(|_| s.order_type.is_some()),
+                    expiry: s
+                        .expiry
+                        .filter(|_| s.order_type.is_some())
+                        .map(|e| expiry_time(e, Utc::now())),
+                    close_same_side: s.close_same_side,
                     breakeven: s.breakeven,
                     trailing: s.trailing,
                 })
@@ -218,7 +277,7 @@ pub(super) fn decide(
     // losses and no known balance, the agent checks against the live balance before
     // sending (the limit never silently stops applying).
     let mut loss_check = None;
-    if s.action != SignalAction::Close && pct > 0.0 && loss_today > 0.0 {
+    if s.is_entry() && pct > 0.0 && loss_today > 0.0 {
         match ctx.balance.filter(|b| *b > 0.0) {
             Some(balance) => {
                 let limit = balance * pct / 100.0;
@@ -239,8 +298,16 @@ pub(super) fn decide(
         }
     }
     let agent_id = ctx.agent_id.ok_or(Discard::NoAgent)?;
-    if s.action == SignalAction::Close {
-        return Ok((agent_id, JobPlan::Close));
+    match s.action {
+        SignalAction::Close => return Ok((agent_id, JobPlan::Close)),
+        SignalAction::Modify => return Ok((agent_id, JobPlan::Modify)),
+        SignalAction::Cancel => return Ok((agent_id, JobPlan::Cancel)),
+        _ => {}
+    }
+    if let Some(Expiry::At(t)) = s.expiry.filter(|_| s.order_type.is_some()) {
+        if t <= Utc::now() {
+            return Err(Discard::ExpiryPassed(t));
+        }
     }
     let instrument = match (ctx.pip_size, ctx.contract_size) {
         (Some(pip_size), Some(contract_size)) => Instrument::from_config(
@@ -282,6 +349,7 @@ mod tests {
             pineconnector_license_id: None,
             pc_volume_type: "lots".into(),
             pc_target_type: "pips".into(),
+            pc_pending_entry: "pips".into(),
             dedup_window_secs: 300,
             magic: 4242,
             close_scope: close_scope.into(),

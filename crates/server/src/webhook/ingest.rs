@@ -1,13 +1,16 @@
 //! Webhook ingest, the storing half: one request for a known strategy → one
-//! `tv_signals` row, and for an accepted signal its `trade` / `close_position` job
-//! (through the queue's `enqueue`), in one transaction (the `jobs` trigger NOTIFYs
-//! the agent on commit). What a signal becomes is `decide`'s. Runs as the server's
+//! `tv_signals` row, and for an accepted signal its `trade` / `close_position` /
+//! `modify_position` / `cancel_orders` job (through the queue's `enqueue`) and the
+//! command in words (`understood`), in one transaction (the `jobs` trigger NOTIFYs
+//! the agent on commit; `closealleaoff` pauses the strategy in it too). What a
+//! signal becomes is `decide`'s. Runs as the server's
 //! RLS-bypassing role: the request is authenticated by the strategy's secret, not by a user.
 
 use std::time::Duration;
 
 use companion_protocol::{
-    AlertDialect, PcTargetType, PcVolumeType, SignalAction, SignalStatus, WebhookResponse,
+    AlertDialect, PcPendingEntry, PcTargetType, PcVolumeType, SignalAction, SignalStatus,
+    WebhookResponse,
 };
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -17,6 +20,7 @@ use super::decide::{decide, Context, Discard};
 use super::dedup::DedupKey;
 use super::parse::{self, normalize_symbol, CloseTarget, ParsedSignal, Rejected};
 use super::pineconnector::{self, PineOutcome, PineSettings};
+use super::understood;
 use crate::queue::{enqueue, Entity, NewJob};
 
 /// The strategy a secret names, with the owner's settings.
@@ -36,6 +40,8 @@ pub struct StrategyRow {
     pub pineconnector_license_id: Option<String>,
     pub pc_volume_type: String,
     pub pc_target_type: String,
+    /// Migration 0014: `pips` | `price` | `percentage`.
+    pub pc_pending_entry: String,
     /// Explicit ids de-duplicate for this long; 0 = forever.
     pub dedup_window_secs: i32,
     /// The MT5 magic number of the strategy's orders.
@@ -56,6 +62,7 @@ impl StrategyRow {
             license_id: self.pineconnector_license_id.clone(),
             volume_type: PcVolumeType::parse(&self.pc_volume_type).unwrap_or_default(),
             target_type: PcTargetType::parse(&self.pc_target_type).unwrap_or_default(),
+            pending_entry: PcPendingEntry::parse(&self.pc_pending_entry).unwrap_or_default(),
         }
     }
 }
@@ -69,7 +76,7 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
                 us.daily_loss_limit_pct::float8 as daily_loss_limit_pct,
                 us.max_lots::float8 as max_lots,
                 s.alert_dialect, s.pineconnector_license_id, s.pc_volume_type,
-                s.pc_target_type, s.dedup_window_secs,
+                s.pc_target_type, s.pc_pending_entry, s.dedup_window_secs,
                 s.magic, s.close_scope, s.opposite_entry,
                 array(select o.magic from public.tv_strategies o
                        where o.user_id = s.user_id order by o.magic) as owner_magics
@@ -293,11 +300,12 @@ pub async fn ingest(
 
     let signal_id = Uuid::new_v4();
     let input = job.into_input(&signal, signal_id, st);
+    let understood = understood::describe(&input, signal.then_pause);
     let inserted = sqlx::query_scalar::<_, Uuid>(
         "insert into public.tv_signals
            (id, strategy_id, user_id, symbol, action, price, raw_payload, status, dedup_key,
-            dedup_base)
-         values ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)
+            dedup_base, understood)
+         values ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10)
          on conflict (strategy_id, dedup_key) where dedup_key is not null do nothing
          returning id",
     )
@@ -310,6 +318,7 @@ pub async fn ingest(
     .bind(&payload)
     .bind(key.stored(signal_id))
     .bind(&key.base)
+    .bind(&understood)
     .fetch_optional(&mut *tx)
     .await?;
     if inserted.is_none() {
@@ -347,6 +356,14 @@ pub async fn ingest(
         .bind(signal_id)
         .execute(&mut *tx)
         .await?;
+    // PineConnector `closealleaoff`: the closeall is queued, then the strategy pauses
+    // (in the same transaction: both or neither).
+    if signal.then_pause {
+        sqlx::query("update public.tv_strategies set is_enabled = false where id = $1")
+            .bind(st.id)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     tracing::info!(%signal_id, strategy_id = %st.id, job_type = %job.job_type, "signal queued");
     Ok(WebhookResponse {
@@ -400,14 +417,16 @@ async fn set_enabled(
         .await?;
     let id: Uuid = sqlx::query_scalar(
         "insert into public.tv_signals
-           (strategy_id, user_id, symbol, action, raw_payload, status, error_message, resolved_at)
-         values ($1, $2, '', 'unknown', $3, 'executed', $4, now())
+           (strategy_id, user_id, symbol, action, raw_payload, status, error_message, resolved_at,
+            understood)
+         values ($1, $2, '', 'unknown', $3, 'executed', $4, now(), $5)
          returning id",
     )
     .bind(st.id)
     .bind(st.user_id)
     .bind(payload)
     .bind(note)
+    .bind(understood::describe_enable(on))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

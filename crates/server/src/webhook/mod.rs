@@ -1,7 +1,8 @@
 //! The TradingView webhook: `POST /api/v1/webhooks/tv/{webhook_secret}`.
 //! `parse` reads alert messages, `pineconnector` the PineConnector dialect,
 //! `sizing` sizes orders, `dedup` recognises repeats,
-//! `decide` turns a signal into a job input or a discard reason, `ingest` logs the
+//! `decide` turns a signal into a job input or a discard reason, `understood` says
+//! it in words, `ingest` logs the
 //! request and queues the job, `limit` rate-limits per strategy.
 //! Formats, discard reasons and rules: docs/webhook.md.
 
@@ -13,6 +14,7 @@ pub mod parse;
 pub mod pineconnector;
 pub mod sizing;
 pub mod stop_rules;
+pub mod understood;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};

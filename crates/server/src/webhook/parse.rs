@@ -4,7 +4,8 @@
 //! into a normalised [`ParsedSignal`], or a typed [`Rejection`] with whatever could
 //! be read (for the `tv_signals` row). Pure: no I/O, never panics.
 
-use companion_protocol::SignalAction;
+use chrono::{DateTime, Utc};
+use companion_protocol::{OrderType, PriceDistance, PriceUnit, SignalAction, StopLevel};
 use serde_json::{Map, Value};
 
 /// Largest accepted explicit volume, in lots. TradingView's
@@ -18,6 +19,11 @@ pub const MAX_PIPS: f64 = 100_000.0;
 /// Risk per trade in percent (the bounds of `user_settings.risk_percent`).
 pub const MIN_RISK_PCT: f64 = 0.1;
 pub const MAX_RISK_PCT: f64 = 10.0;
+/// Longest pending-order expiry, seconds from arrival (one year).
+pub const MAX_EXPIRY_SECS: f64 = 31_536_000.0;
+/// Largest entry offset / stop in points, and in percent.
+pub const MAX_POINTS: f64 = 1_000_000.0;
+pub const MAX_PERCENT: f64 = 100.0;
 /// Longest signal id / comment kept.
 pub const MAX_KEY_LEN: usize = 128;
 pub const MAX_COMMENT_LEN: usize = 256;
@@ -46,6 +52,14 @@ impl CloseTarget {
             CloseTarget::All => "close_all",
         }
     }
+}
+
+/// When a pending order expires: at a time, or this many seconds after the signal
+/// arrived (resolved at ingest).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expiry {
+    At(DateTime<Utc>),
+    AfterSecs(i64),
 }
 
 /// The symbol recorded for a `closeall` without a symbol.
@@ -83,6 +97,25 @@ pub struct ParsedSignal {
     pub breakeven: Option<companion_protocol::BreakevenSpec>,
     /// Trailing-stop rule of an entry (`trail_dist_pips`, `traildist=`, …).
     pub trailing: Option<companion_protocol::TrailingSpec>,
+    /// A close's lots of each position (`close_volume`): a partial close.
+    pub close_volume: Option<f64>,
+    /// A pending entry (`buy_limit`, `sell_stop`, ...): `limit` or `stop`; `None` =
+    /// market.
+    pub order_type: Option<OrderType>,
+    /// A pending entry's price (`price`, `entry`, `entry_price`; not `close`).
+    pub entry_price: Option<f64>,
+    /// A pending entry's distance from the current price (`entry_pips`, ...).
+    pub entry_offset: Option<PriceDistance>,
+    /// A pending entry's expiry (absent: good till cancelled).
+    pub expiry: Option<Expiry>,
+    /// `Modify`: the new stop loss / take profit, each in its explicit unit.
+    pub new_sl: Option<StopLevel>,
+    pub new_tp: Option<StopLevel>,
+    /// An entry that first closes the strategy's positions of its own side
+    /// (PineConnector `closelongbuy` / `closeshortsell`).
+    pub close_same_side: bool,
+    /// Pause the strategy once the job is queued (PineConnector `closealleaoff`).
+    pub then_pause: bool,
 }
 
 impl ParsedSignal {
@@ -105,14 +138,36 @@ impl ParsedSignal {
             close_percent: None,
             breakeven: None,
             trailing: None,
+            close_volume: None,
+            order_type: None,
+            entry_price: None,
+            entry_offset: None,
+            expiry: None,
+            new_sl: None,
+            new_tp: None,
+            close_same_side: false,
+            then_pause: false,
         }
+    }
+
+    /// True for a buy or sell (market or pending).
+    pub fn is_entry(&self) -> bool {
+        matches!(self.action, SignalAction::Buy | SignalAction::Sell)
     }
 
     /// The action as de-duplication sees it: closes of different targets differ.
     pub fn dedup_action(&self) -> &'static str {
-        match self.action {
-            SignalAction::Close => self.close.key_word(),
-            a => a.as_str(),
+        match (self.action, self.order_type, self.close) {
+            (SignalAction::Close, _, t) => t.key_word(),
+            (SignalAction::Buy, Some(OrderType::Limit), _) => "buy_limit",
+            (SignalAction::Buy, Some(OrderType::Stop), _) => "buy_stop",
+            (SignalAction::Sell, Some(OrderType::Limit), _) => "sell_limit",
+            (SignalAction::Sell, Some(OrderType::Stop), _) => "sell_stop",
+            (SignalAction::Modify, _, CloseTarget::Long) => "modify_long",
+            (SignalAction::Modify, _, CloseTarget::Short) => "modify_short",
+            (SignalAction::Cancel, _, CloseTarget::Long) => "cancel_long",
+            (SignalAction::Cancel, _, CloseTarget::Short) => "cancel_short",
+            (a, _, _) => a.as_str(),
         }
     }
 }
@@ -149,6 +204,11 @@ pub enum Rejection {
     UnexpectedToken(String),
     #[error("{0}")]
     InvalidStops(&'static str),
+    /// A field that does not belong to the command, or a command missing one.
+    #[error("{0}")]
+    InvalidCommand(&'static str),
+    #[error("invalid expiry {0:?}: an RFC 3339 time (2026-12-01T16:00:00Z) or Unix seconds in `expiry`, or seconds from now in `expiry_secs`")]
+    InvalidExpiry(String),
 }
 
 impl Rejection {
@@ -166,6 +226,8 @@ impl Rejection {
             Rejection::InvalidNumber { .. } => "invalid_number",
             Rejection::UnexpectedToken(_) => "unexpected_token",
             Rejection::InvalidStops(_) => "invalid_stops",
+            Rejection::InvalidCommand(_) => "invalid_command",
+            Rejection::InvalidExpiry(_) => "invalid_expiry",
         }
     }
 }
@@ -369,9 +431,44 @@ pub fn action_word(word: &str) -> Option<SignalAction> {
 
 /// An action word's action and, for closes, which positions it closes.
 pub fn action_and_target(word: &str) -> Option<(SignalAction, CloseTarget)> {
+    command_word(word).map(|(a, t, _)| (a, t))
+}
+
+/// A command word's action, the side it selects (closes, modify, cancel: `Long` =
+/// buys, `Short` = sells) and, for pending entries, the order type.
+pub fn command_word(word: &str) -> Option<(SignalAction, CloseTarget, Option<OrderType>)> {
     let w = word.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-    let close = |t| Some((SignalAction::Close, t));
+    let pending = |a, t| Some((a, CloseTarget::Both, Some(t)));
+    let on = |a, t| Some((a, t, None));
     match w.as_str() {
+        "buy_limit" | "buylimit" => return pending(SignalAction::Buy, OrderType::Limit),
+        "buy_stop" | "buystop" => return pending(SignalAction::Buy, OrderType::Stop),
+        "sell_limit" | "selllimit" => return pending(SignalAction::Sell, OrderType::Limit),
+        "sell_stop" | "sellstop" => return pending(SignalAction::Sell, OrderType::Stop),
+        "modify" | "modify_sltp" | "modify_sl_tp" => {
+            return on(SignalAction::Modify, CloseTarget::Both)
+        }
+        "modify_long" | "modify_buy" | "newsltplong" => {
+            return on(SignalAction::Modify, CloseTarget::Long)
+        }
+        "modify_short" | "modify_sell" | "newsltpshort" => {
+            return on(SignalAction::Modify, CloseTarget::Short)
+        }
+        "cancel" | "cancel_orders" => return on(SignalAction::Cancel, CloseTarget::Both),
+        "cancel_long" | "cancel_buy" | "cancellong" => {
+            return on(SignalAction::Cancel, CloseTarget::Long)
+        }
+        "cancel_short" | "cancel_sell" | "cancelshort" => {
+            return on(SignalAction::Cancel, CloseTarget::Short)
+        }
+        _ => {}
+    }
+    legacy_action_word(&w).map(|(a, t)| (a, t, None))
+}
+
+fn legacy_action_word(w: &str) -> Option<(SignalAction, CloseTarget)> {
+    let close = |t| Some((SignalAction::Close, t));
+    match w {
         "buy" | "long" | "enter_long" | "go_long" => Some((SignalAction::Buy, CloseTarget::Both)),
         "sell" | "short" | "enter_short" | "go_short" => {
             Some((SignalAction::Sell, CloseTarget::Both))
@@ -400,6 +497,16 @@ enum Key {
     Id,
     Comment,
     ClosePercent,
+    /// `close`: the bar's close (logged price; never a pending order's price).
+    BarClose,
+    CloseVolume,
+    EntryOffset(PriceUnit),
+    Expiry,
+    ExpirySecs,
+    SlPoints,
+    TpPoints,
+    SlPct,
+    TpPct,
     /// A breakeven/trailing parameter ([`super::stop_rules`]).
     Rule(RuleKey),
 }
@@ -432,7 +539,20 @@ fn key_of(name: &str) -> Option<Key> {
         | "direction" => Key::Action,
         "market_position" | "strategy_market_position" | "position" => Key::MarketPosition,
         "symbol" | "ticker" | "pair" | "instrument" | "market" => Key::Symbol,
-        "price" | "close" | "entry" | "entry_price" => Key::Price,
+        "price" | "entry" | "entry_price" => Key::Price,
+        "close" => Key::BarClose,
+        "close_volume" | "close_lots" | "partial_lots" => Key::CloseVolume,
+        "entry_pips" | "offset_pips" => Key::EntryOffset(PriceUnit::Pips),
+        "entry_points" | "offset_points" => Key::EntryOffset(PriceUnit::Points),
+        "entry_percent" | "entry_pct" | "offset_percent" | "offset_pct" => {
+            Key::EntryOffset(PriceUnit::Percent)
+        }
+        "expiry" | "expires_at" | "expiration" => Key::Expiry,
+        "expiry_secs" | "expires_in" | "expiry_seconds" => Key::ExpirySecs,
+        "sl_points" | "stop_loss_points" => Key::SlPoints,
+        "tp_points" | "take_profit_points" => Key::TpPoints,
+        "sl_pct" | "sl_percent" | "stop_loss_percent" => Key::SlPct,
+        "tp_pct" | "tp_percent" | "take_profit_percent" => Key::TpPct,
         "volume"
         | "qty"
         | "quantity"
@@ -484,20 +604,79 @@ struct Fields {
     comment: Option<String>,
     close_percent: Option<f64>,
     rules: super::stop_rules::RuleFields,
+    close_volume: Option<f64>,
+    order_type: Option<OrderType>,
+    /// `price` / `entry` / `entry_price` (not the bar's `close`).
+    entry_price: Option<f64>,
+    entry_offset: Option<PriceDistance>,
+    expiry: Option<Expiry>,
+    sl_points: Option<f64>,
+    tp_points: Option<f64>,
+    sl_pct: Option<f64>,
+    tp_pct: Option<f64>,
+}
+
+/// `{"action":"modify","side":"buy"}`: buy/sell next to a modify or cancel word
+/// selects that side (`side` is also an action key); next to anything else two
+/// actions conflict.
+fn side_selector(a: SignalAction) -> Option<CloseTarget> {
+    match a {
+        SignalAction::Buy => Some(CloseTarget::Long),
+        SignalAction::Sell => Some(CloseTarget::Short),
+        _ => None,
+    }
+}
+
+fn takes_side(a: SignalAction, t: CloseTarget) -> bool {
+    matches!(a, SignalAction::Modify | SignalAction::Cancel) && t == CloseTarget::Both
 }
 
 impl Fields {
     fn set_action(&mut self, word: &str) -> Result<(), Rejection> {
-        let Some((a, target)) = action_and_target(word) else {
+        let Some((a, target, order_type)) = command_word(word) else {
             return Err(Rejection::UnknownAction(clip(word, 64)));
         };
         match (self.action, &self.action_word) {
-            (Some(prev), Some(prev_word)) if prev != a || self.close != target => Err(
-                Rejection::ConflictingActions(prev_word.clone(), clip(word, 64)),
-            ),
+            // `modify` + `buy`: the buys (either order of the keys).
+            (Some(prev), Some(_)) if takes_side(prev, self.close) && order_type.is_none() => {
+                match side_selector(a) {
+                    Some(side) => {
+                        self.close = side;
+                        Ok(())
+                    }
+                    None if prev == a && target == self.close => Ok(()),
+                    None if prev == a && self.close == CloseTarget::Both => {
+                        self.close = target;
+                        Ok(())
+                    }
+                    None => Err(Rejection::ConflictingActions(
+                        self.action_word.clone().unwrap_or_default(),
+                        clip(word, 64),
+                    )),
+                }
+            }
+            (Some(prev), Some(_))
+                if takes_side(a, target)
+                    && self.order_type.is_none()
+                    && side_selector(prev).is_some() =>
+            {
+                self.close = side_selector(prev).unwrap_or(CloseTarget::Both);
+                self.action = Some(a);
+                self.action_word = Some(clip(word, 64));
+                Ok(())
+            }
+            (Some(prev), Some(prev_word))
+                if prev != a || self.close != target || self.order_type != order_type =>
+            {
+                Err(Rejection::ConflictingActions(
+                    prev_word.clone(),
+                    clip(word, 64),
+                ))
+            }
             _ => {
                 self.action = Some(a);
                 self.close = target;
+                self.order_type = order_type;
                 self.action_word = Some(clip(word, 64));
                 Ok(())
             }
@@ -528,7 +707,61 @@ impl Fields {
             }
             Key::Symbol => self.set_symbol(&v.text()),
             Key::Price => {
-                self.price = Some(number(v, "price", 0.0, MAX_PRICE)?);
+                let p = number(v, "price", 0.0, MAX_PRICE)?;
+                self.price = Some(p);
+                self.entry_price = Some(p);
+                Ok(())
+            }
+            Key::BarClose => {
+                let p = number(v, "price", 0.0, MAX_PRICE)?;
+                // An explicit `price` wins for the log.
+                if self.entry_price.is_none() {
+                    self.price = Some(p);
+                }
+                Ok(())
+            }
+            Key::CloseVolume => {
+                self.close_volume = Some(number(v, "volume", 0.0, MAX_VOLUME_LOTS)?);
+                Ok(())
+            }
+            Key::EntryOffset(unit) => {
+                let (field, max) = match unit {
+                    PriceUnit::Pips => ("entry_pips", MAX_PIPS),
+                    PriceUnit::Points => ("entry_points", MAX_POINTS),
+                    _ => ("entry_percent", MAX_PERCENT),
+                };
+                let value = number(v, field, 0.0, max)?;
+                if self.entry_offset.is_some_and(|o| o.unit != unit) {
+                    return Err(Rejection::InvalidCommand(
+                        "the pending order's distance is given twice (entry_pips, entry_points, entry_percent): send one",
+                    ));
+                }
+                self.entry_offset = Some(PriceDistance { value, unit });
+                Ok(())
+            }
+            Key::Expiry => {
+                self.expiry = Some(read_expiry(v)?);
+                Ok(())
+            }
+            Key::ExpirySecs => {
+                let secs = number(v, "expiry_secs", 0.0, MAX_EXPIRY_SECS)?;
+                self.expiry = Some(Expiry::AfterSecs(secs.ceil() as i64));
+                Ok(())
+            }
+            Key::SlPoints => {
+                self.sl_points = Some(number(v, "sl_points", 0.0, MAX_POINTS)?);
+                Ok(())
+            }
+            Key::TpPoints => {
+                self.tp_points = Some(number(v, "tp_points", 0.0, MAX_POINTS)?);
+                Ok(())
+            }
+            Key::SlPct => {
+                self.sl_pct = Some(number(v, "sl_pct", 0.0, MAX_PERCENT)?);
+                Ok(())
+            }
+            Key::TpPct => {
+                self.tp_pct = Some(number(v, "tp_pct", 0.0, 1_000.0)?);
                 Ok(())
             }
             Key::Volume => {
@@ -641,10 +874,13 @@ impl Fields {
     }
 
     fn finish(&self) -> Result<ParsedSignal, Rejection> {
-        // `market_position` flat overrides the action: a close of both sides, unless
-        // the action already was a close (`closeall` stays every symbol).
+        // `market_position` flat overrides a market entry: a close of both sides,
+        // unless the action already was a close (`closeall` stays every symbol);
+        // pending entries, modify and cancel keep their word.
         let (action, close) = match self.action {
             Some(SignalAction::Close) => (SignalAction::Close, self.close),
+            Some(a @ (SignalAction::Modify | SignalAction::Cancel)) => (a, self.close),
+            Some(a) if self.order_type.is_some() => (a, CloseTarget::Both),
             _ if self.flat => (SignalAction::Close, CloseTarget::Both),
             Some(a) => (a, CloseTarget::Both),
             None => return Err(Rejection::MissingAction),
@@ -655,11 +891,12 @@ impl Fields {
             (None, CloseTarget::All) if action == SignalAction::Close => ALL_SYMBOLS.to_string(),
             (None, _) => return Err(Rejection::MissingSymbol),
         };
-        if let Some(price) = self.price {
+        let entry = matches!(action, SignalAction::Buy | SignalAction::Sell);
+        let pending = entry && self.order_type.is_some();
+        if let Some(price) = self.price.filter(|_| entry) {
             let (below, above) = match action {
                 SignalAction::Buy => (self.sl, self.tp),
-                SignalAction::Sell => (self.tp, self.sl),
-                _ => (None, None),
+                _ => (self.tp, self.sl),
             };
             if below.is_some_and(|b| b >= price) || above.is_some_and(|a| a <= price) {
                 return Err(Rejection::InvalidStops(
@@ -673,6 +910,58 @@ impl Fields {
         } else {
             self.rules.build().map_err(Rejection::InvalidStops)?
         };
+        let odd_units = [self.sl_points, self.tp_points, self.sl_pct, self.tp_pct]
+            .iter()
+            .any(Option::is_some);
+        if entry && odd_units {
+            return Err(Rejection::InvalidStops(
+                "sl_points / tp_points / sl_pct / tp_pct are for modify messages; give an entry's stops as sl_pips / tp_pips or prices (sl / tp)",
+            ));
+        }
+        let (mut entry_price, mut entry_offset, mut expiry) = (None, None, None);
+        if pending {
+            match (self.entry_price, self.entry_offset) {
+                (Some(_), Some(_)) => {
+                    return Err(Rejection::InvalidCommand(
+                        "a pending order's entry is given twice: send its price (price) or its distance from the current price (entry_pips, entry_points, entry_percent), not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(Rejection::InvalidCommand(
+                        "a pending order needs its price (price) or its distance from the current price (entry_pips, entry_points, entry_percent)",
+                    ))
+                }
+                (p, o) => (entry_price, entry_offset) = (p, o),
+            }
+            expiry = self.expiry;
+        } else if self.entry_offset.is_some() || self.expiry.is_some() {
+            return Err(Rejection::InvalidCommand(
+                "entry_pips / entry_points / entry_percent and expiry belong to pending orders (buy_limit, buy_stop, sell_limit, sell_stop)",
+            ));
+        }
+        let (mut new_sl, mut new_tp) = (None, None);
+        if action == SignalAction::Modify {
+            new_sl = stop_level(self.sl, self.sl_pips, self.sl_points, self.sl_pct).map_err(
+                |()| Rejection::InvalidStops("the new stop loss is given twice (sl, sl_pips, sl_points, sl_pct): send one"),
+            )?;
+            new_tp = stop_level(self.tp, self.tp_pips, self.tp_points, self.tp_pct).map_err(
+                |()| Rejection::InvalidStops("the new take profit is given twice (tp, tp_pips, tp_points, tp_pct): send one"),
+            )?;
+            if new_sl.is_none() && new_tp.is_none() {
+                return Err(Rejection::InvalidCommand(
+                    "modify needs a new stop loss or take profit: sl / tp (prices), sl_pips, sl_points or sl_pct (and the tp_ ones)",
+                ));
+            }
+        }
+        let is_close = action == SignalAction::Close;
+        if is_close && self.close_percent.is_some() && self.close_volume.is_some() {
+            return Err(Rejection::InvalidCommand(
+                "a partial close is given twice (percent and close_volume): send one",
+            ));
+        }
+        // A modify carries its levels in `new_sl` / `new_tp`; other signals keep the
+        // stops as sent (a close ignores them).
+        let stops = action != SignalAction::Modify;
         Ok(ParsedSignal {
             breakeven,
             trailing,
@@ -683,20 +972,72 @@ impl Fields {
             price: self.price,
             volume: self.volume,
             risk_pct: self.risk_pct,
-            sl_pips: self.sl_pips,
-            tp_pips: self.tp_pips,
-            sl: self.sl,
-            tp: self.tp,
+            sl_pips: self.sl_pips.filter(|_| stops),
+            tp_pips: self.tp_pips.filter(|_| stops),
+            sl: self.sl.filter(|_| stops),
+            tp: self.tp.filter(|_| stops),
             signal_key: self.signal_key.clone(),
             comment: self.comment.clone(),
             // Only a close is partial; entries ignore it.
-            close_percent: if action == SignalAction::Close {
-                self.close_percent
-            } else {
-                None
-            },
+            close_percent: self.close_percent.filter(|_| is_close),
+            close_volume: self.close_volume.filter(|_| is_close),
+            order_type: self.order_type.filter(|_| pending),
+            entry_price,
+            entry_offset,
+            expiry,
+            new_sl,
+            new_tp,
+            close_same_side: false,
+            then_pause: false,
         })
     }
+}
+
+/// One stop level from its four spellings; `Err` when more than one is given.
+fn stop_level(
+    price: Option<f64>,
+    pips: Option<f64>,
+    points: Option<f64>,
+    pct: Option<f64>,
+) -> Result<Option<StopLevel>, ()> {
+    let given: Vec<StopLevel> = [
+        (price, PriceUnit::Price),
+        (pips, PriceUnit::Pips),
+        (points, PriceUnit::Points),
+        (pct, PriceUnit::Percent),
+    ]
+    .into_iter()
+    .filter_map(|(v, unit)| v.map(|value| StopLevel { value, unit }))
+    .collect();
+    match given.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        _ => Err(()),
+    }
+}
+
+/// `expiry`: an RFC 3339 time, or Unix seconds (a number or digits).
+fn read_expiry(v: Scalar<'_>) -> Result<Expiry, Rejection> {
+    let text = v.text();
+    let t = text.trim();
+    let bad = || Rejection::InvalidExpiry(clip(t, 64));
+    if let Ok(at) = DateTime::parse_from_rfc3339(t) {
+        return Ok(Expiry::At(at.with_timezone(&Utc)));
+    }
+    let secs: i64 = match v {
+        Scalar::Num(n) => n.as_i64().ok_or_else(bad)?,
+        Scalar::Str(s) if !s.trim().is_empty() && s.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            s.trim().parse().map_err(|_| bad())?
+        }
+        _ => return Err(bad()),
+    };
+    // Unix seconds between 2001 and 2286 (milliseconds are refused, not guessed).
+    if !(1_000_000_000..10_000_000_000).contains(&secs) {
+        return Err(bad());
+    }
+    DateTime::from_timestamp(secs, 0)
+        .map(Expiry::At)
+        .ok_or_else(bad)
 }
 
 fn clip(s: &str, max_chars: usize) -> String {
@@ -1227,7 +1568,7 @@ mod tests {
             };
             let wrong = price.is_some_and(|p| lo.is_some_and(|l| l >= p) || hi.is_some_and(|h| h <= p));
             let (sl, tp) = if wrong { (None, None) } else { (sl, tp) };
-            ParsedSignal { action, close: CloseTarget::Both, symbol, raw_symbol: None, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment, close_percent: None, breakeven: None, trailing: None }
+            ParsedSignal { action, close: CloseTarget::Both, symbol, raw_symbol: None, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment, ..ParsedSignal::new(action, "") }
         }
     }
 
@@ -1356,5 +1697,227 @@ mod tests {
         ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pending_entry_words_with_price_or_an_explicit_offset() {
+        for (w, a, t) in [
+            ("buy_limit", SignalAction::Buy, OrderType::Limit),
+            ("buylimit", SignalAction::Buy, OrderType::Limit),
+            ("Buy-Stop", SignalAction::Buy, OrderType::Stop),
+            ("sell_limit", SignalAction::Sell, OrderType::Limit),
+            ("sellstop", SignalAction::Sell, OrderType::Stop),
+        ] {
+            let s = ok(&format!(
+                r#"{{"action":"{w}","symbol":"EURUSD","price":1.08,"volume":0.1,"sl_pips":20}}"#
+            ));
+            assert_eq!((s.action, s.order_type), (a, Some(t)), "{w}");
+            assert_eq!((s.entry_price, s.entry_offset), (Some(1.08), None));
+            assert_eq!((s.volume, s.sl_pips), (Some(0.1), Some(20.0)));
+            let text = ok(&format!("{w} EURUSD 0.1 entry_pips=15"));
+            assert_eq!(text.order_type, Some(t));
+            assert_eq!(
+                text.entry_offset,
+                Some(PriceDistance {
+                    value: 15.0,
+                    unit: PriceUnit::Pips
+                })
+            );
+        }
+        for (k, unit) in [
+            ("entry_pips", PriceUnit::Pips),
+            ("offset_points", PriceUnit::Points),
+            ("entry_percent", PriceUnit::Percent),
+            ("offset_pct", PriceUnit::Percent),
+        ] {
+            let s = ok(&format!(
+                r#"{{"action":"sell_stop","symbol":"EURUSD","{k}":"0.5"}}"#
+            ));
+            assert_eq!(
+                s.entry_offset.map(|o| (o.value, o.unit)),
+                Some((0.5, unit)),
+                "{k}"
+            );
+        }
+        // The bar's close is never a pending order's price.
+        let r = err(br#"{"action":"buy_limit","symbol":"EURUSD","close":1.08}"#);
+        assert_eq!(r.reason.code(), "invalid_command");
+        let s = ok(r#"{"action":"buy","symbol":"EURUSD","close":1.08}"#);
+        assert_eq!((s.price, s.entry_price), (Some(1.08), None));
+        // Exactly one entry; none or two are refused, never guessed.
+        for bad in [
+            r#"{"action":"buy_limit","symbol":"EURUSD"}"#,
+            r#"{"action":"buy_limit","symbol":"EURUSD","price":1.08,"entry_pips":10}"#,
+            r#"{"action":"buy_limit","symbol":"EURUSD","entry_pips":10,"entry_points":10}"#,
+            r#"{"action":"buy","symbol":"EURUSD","entry_pips":10}"#,
+            r#"{"action":"buy","symbol":"EURUSD","expiry_secs":60}"#,
+        ] {
+            assert_eq!(
+                err(bad.as_bytes()).reason.code(),
+                "invalid_command",
+                "{bad}"
+            );
+        }
+        // Stops on the wrong side of a limit's price.
+        let r = err(br#"{"action":"buy_limit","symbol":"EURUSD","price":1.08,"sl":1.09}"#);
+        assert_eq!(r.reason.code(), "invalid_stops");
+        // Market position flat does not turn a pending order into a close.
+        let s =
+            ok(r#"{"action":"sell_limit","symbol":"EURUSD","price":1.2,"market_position":"flat"}"#);
+        assert_eq!(s.action, SignalAction::Sell);
+    }
+
+    #[test]
+    fn expiry_is_a_time_or_seconds_from_now() {
+        let s = ok(
+            r#"{"action":"buy_stop","symbol":"EURUSD","entry_pips":5,"expiry":"2030-01-02T03:04:05Z"}"#,
+        );
+        assert_eq!(
+            s.expiry,
+            Some(Expiry::At("2030-01-02T03:04:05Z".parse().unwrap()))
+        );
+        let s = ok(r#"{"action":"buy_stop","symbol":"EURUSD","entry_pips":5,"expiry":1893456000}"#);
+        assert_eq!(
+            s.expiry,
+            Some(Expiry::At(
+                DateTime::from_timestamp(1_893_456_000, 0).unwrap()
+            ))
+        );
+        let s = ok("sell_limit EURUSD entry_points=50 expiry_secs=3600");
+        assert_eq!(s.expiry, Some(Expiry::AfterSecs(3600)));
+        for bad in ["\"tomorrow\"", "1893456000000", "12", "-5"] {
+            let body = format!(
+                r#"{{"action":"buy_stop","symbol":"EURUSD","entry_pips":5,"expiry":{bad}}}"#
+            );
+            assert_eq!(
+                err(body.as_bytes()).reason.code(),
+                "invalid_expiry",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            err(br#"{"action":"buy_stop","symbol":"EURUSD","entry_pips":5,"expiry_secs":0}"#)
+                .reason
+                .code(),
+            "invalid_number"
+        );
+    }
+
+    #[test]
+    fn modify_words_take_a_side_and_levels_in_explicit_units() {
+        let s = ok(r#"{"action":"modify","symbol":"EURUSD","side":"buy","sl":1.082}"#);
+        assert_eq!(
+            (s.action, s.close),
+            (SignalAction::Modify, CloseTarget::Long)
+        );
+        assert_eq!(
+            s.new_sl,
+            Some(StopLevel {
+                value: 1.082,
+                unit: PriceUnit::Price
+            })
+        );
+        assert_eq!((s.sl, s.new_tp), (None, None));
+        // Key order does not matter (`side` first).
+        let s = ok(r#"{"side":"sell","action":"modify","symbol":"EURUSD","tp_pips":40}"#);
+        assert_eq!(s.close, CloseTarget::Short);
+        assert_eq!(
+            s.new_tp.map(|l| (l.value, l.unit)),
+            Some((40.0, PriceUnit::Pips))
+        );
+        for (w, target) in [
+            ("modify", CloseTarget::Both),
+            ("modify_long", CloseTarget::Long),
+            ("modify_short", CloseTarget::Short),
+            ("newsltplong", CloseTarget::Long),
+            ("modify-sell", CloseTarget::Short),
+        ] {
+            let s = ok(&format!("{w} GBPUSD sl_points=150"));
+            assert_eq!((s.action, s.close), (SignalAction::Modify, target), "{w}");
+            assert_eq!(
+                s.new_sl.map(|l| (l.value, l.unit)),
+                Some((150.0, PriceUnit::Points))
+            );
+        }
+        // Text: sl= is pips, sl_price= a price; sl_pct percent.
+        let s = ok("modify_short EURUSD sl=25 tp_price=1.05");
+        assert_eq!(s.new_sl.map(|l| l.unit), Some(PriceUnit::Pips));
+        assert_eq!(
+            s.new_tp.map(|l| (l.value, l.unit)),
+            Some((1.05, PriceUnit::Price))
+        );
+        let s = ok(r#"{"action":"modify_long","symbol":"EURUSD","sl_pct":0.5}"#);
+        assert_eq!(s.new_sl.map(|l| l.unit), Some(PriceUnit::Percent));
+        for bad in [
+            r#"{"action":"modify","symbol":"EURUSD"}"#,
+            r#"{"action":"modify","symbol":"EURUSD","sl":1.08,"sl_pips":20}"#,
+            r#"{"action":"modify_long","symbol":"EURUSD","side":"sell","sl":1.08}"#,
+            r#"{"action":"modify","side":"close","symbol":"EURUSD","sl":1.08}"#,
+        ] {
+            assert!(
+                matches!(
+                    err(bad.as_bytes()).reason.code(),
+                    "invalid_command" | "invalid_stops" | "unknown_action"
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            err(br#"{"action":"modify","symbol":"EURUSD"}"#)
+                .reason
+                .code(),
+            "invalid_command"
+        );
+        // Entries do not take points / percent stops (yet): refused, not ignored.
+        assert_eq!(
+            err(br#"{"action":"buy","symbol":"EURUSD","sl_points":100}"#)
+                .reason
+                .code(),
+            "invalid_stops"
+        );
+    }
+
+    #[test]
+    fn cancel_words_select_a_side() {
+        for (body, target) in [
+            (
+                r#"{"action":"cancel","symbol":"EURUSD"}"#,
+                CloseTarget::Both,
+            ),
+            (
+                r#"{"action":"cancel","symbol":"EURUSD","side":"sell"}"#,
+                CloseTarget::Short,
+            ),
+            ("cancel_long EURUSD", CloseTarget::Long),
+            ("cancelshort EURUSD", CloseTarget::Short),
+            ("a1,cancel_buy,EURUSD", CloseTarget::Long),
+        ] {
+            let s = ok(body);
+            assert_eq!(
+                (s.action, s.close),
+                (SignalAction::Cancel, target),
+                "{body}"
+            );
+        }
+        assert_eq!(err(b"cancel").reason, Rejection::MissingSymbol);
+        assert_eq!(ok("cancel_long EURUSD").dedup_action(), "cancel_long");
+        assert_eq!(ok("modify EURUSD sl=1").dedup_action(), "modify");
+    }
+
+    #[test]
+    fn partial_close_by_lots_is_explicit() {
+        let s = ok(r#"{"action":"close_long","symbol":"EURUSD","close_volume":0.05}"#);
+        assert_eq!((s.close_volume, s.close_percent), (Some(0.05), None));
+        let s = ok("close_short EURUSD close_lots=0.1");
+        assert_eq!(s.close_volume, Some(0.1));
+        // TradingView's contracts on an exit alert is the order's size, not what to
+        // keep: the generic volume keys keep meaning nothing on a close.
+        let s = ok(
+            r#"{"action":"close","symbol":"EURUSD","contracts":"0.5","market_position":"flat"}"#,
+        );
+        assert_eq!(s.close_volume, None);
+        assert_eq!(ok("buy EURUSD close_volume=0.1").close_volume, None);
+        let r = err(br#"{"action":"close","symbol":"EURUSD","percent":50,"close_volume":0.1}"#);
+        assert_eq!(r.reason.code(), "invalid_command");
     }
 }

@@ -7,7 +7,10 @@
 //! [`read`] does both for a webhook body and says whether the body is PineConnector
 //! at all. The licence is never a signal id. Pure: no I/O, never panics.
 
-use companion_protocol::{AlertDialect, PcTargetType, PcVolumeType, SignalAction};
+use companion_protocol::{
+    AlertDialect, OrderType, PcPendingEntry, PcTargetType, PcVolumeType, PriceDistance, PriceUnit,
+    SignalAction, StopLevel,
+};
 
 use super::parse::{
     valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS, MAX_COMMENT_LEN, MAX_PIPS, MAX_PRICE,
@@ -148,7 +151,9 @@ impl PineCommand {
             | PineCommand::CloseLongShort
             | PineCommand::CloseAll
             | PineCommand::CloseAllEaOff => SignalAction::Close,
-            _ => SignalAction::Unknown,
+            PineCommand::CancelLong | PineCommand::CancelShort => SignalAction::Cancel,
+            PineCommand::NewSlTpLong | PineCommand::NewSlTpShort => SignalAction::Modify,
+            PineCommand::EaOn | PineCommand::EaOff => SignalAction::Unknown,
         }
     }
 
@@ -268,12 +273,12 @@ impl PineParam {
             | PineParam::Sl
             | PineParam::Tp
             | PineParam::Comment
+            | PineParam::Price
             | PineParam::VolLots
             | PineParam::SlPips
             | PineParam::TpPips
             | PineParam::SlPrice
             | PineParam::TpPrice => return None,
-            PineParam::Price => "price= is the entry of a pending order; pending orders are not supported yet (a market order takes the market price)",
             PineParam::Spread => "the spread filter (spread=) is not supported yet",
             PineParam::AccFilter => "the account filter (accfilter=) is not supported yet",
             // Breakeven and trailing (pips, or ATR) run beside the terminal.
@@ -363,6 +368,8 @@ pub struct PineSettings {
     pub license_id: Option<String>,
     pub volume_type: PcVolumeType,
     pub target_type: PcTargetType,
+    /// What a pending order's `price=` means (the EA's "Pending Order Entry").
+    pub pending_entry: PcPendingEntry,
 }
 
 /// What a PineConnector message becomes.
@@ -410,6 +417,8 @@ pub enum PineError {
     UnsupportedSetting(String),
     #[error("{0}")]
     Conflict(&'static str),
+    #[error("{0}")]
+    MissingParam(&'static str),
 }
 
 impl PineError {
@@ -429,6 +438,7 @@ impl PineError {
             PineError::UnsupportedParam(_) => "unsupported_param",
             PineError::UnsupportedSetting(_) => "unsupported_setting",
             PineError::Conflict(_) => "conflicting_params",
+            PineError::MissingParam(_) => "missing_param",
         }
     }
 }
@@ -656,15 +666,44 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
     }
     let p = &m.params;
     let word = m.command.as_str();
-    let unsupported = |why: String| Err(PineError::UnsupportedCommand(why));
+    let mut order_type = None;
+    let mut close_same_side = false;
+    let mut then_pause = false;
     let (action, close) = match m.command {
         PineCommand::Buy => (SignalAction::Buy, CloseTarget::Both),
         PineCommand::Sell => (SignalAction::Sell, CloseTarget::Both),
+        PineCommand::BuyLimit | PineCommand::BuyStop => {
+            order_type = Some(pending_type(m.command));
+            (SignalAction::Buy, CloseTarget::Both)
+        }
+        PineCommand::SellLimit | PineCommand::SellStop => {
+            order_type = Some(pending_type(m.command));
+            (SignalAction::Sell, CloseTarget::Both)
+        }
+        // Close the strategy's positions of the same side, then enter again: one
+        // trade job that closes first (`close_same_side`).
+        PineCommand::CloseLongBuy => {
+            close_same_side = true;
+            (SignalAction::Buy, CloseTarget::Both)
+        }
+        PineCommand::CloseShortSell => {
+            close_same_side = true;
+            (SignalAction::Sell, CloseTarget::Both)
+        }
         PineCommand::CloseLong => (SignalAction::Close, CloseTarget::Long),
         PineCommand::CloseShort => (SignalAction::Close, CloseTarget::Short),
         PineCommand::CloseLongShort => (SignalAction::Close, CloseTarget::Both),
         // Every position of the strategy on every symbol (a symbol is only logged).
         PineCommand::CloseAll => (SignalAction::Close, CloseTarget::All),
+        // The closeall job is queued, then the strategy is paused.
+        PineCommand::CloseAllEaOff => {
+            then_pause = true;
+            (SignalAction::Close, CloseTarget::All)
+        }
+        PineCommand::CancelLong => (SignalAction::Cancel, CloseTarget::Long),
+        PineCommand::CancelShort => (SignalAction::Cancel, CloseTarget::Short),
+        PineCommand::NewSlTpLong => (SignalAction::Modify, CloseTarget::Long),
+        PineCommand::NewSlTpShort => (SignalAction::Modify, CloseTarget::Short),
         PineCommand::EaOn | PineCommand::EaOff => {
             if let Some(param) = p.present.first() {
                 return Err(PineError::UnsupportedParam(format!(
@@ -674,36 +713,10 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
             }
             return Ok(PineOutcome::SetEnabled(m.command == PineCommand::EaOn));
         }
-        PineCommand::BuyLimit
-        | PineCommand::BuyStop
-        | PineCommand::SellLimit
-        | PineCommand::SellStop => {
-            return unsupported(format!("pending orders ({word}) are not supported yet"))
-        }
-        PineCommand::CancelLong | PineCommand::CancelShort => {
-            return unsupported(format!(
-                "cancelling pending orders ({word}) is not supported yet (Companion places no pending orders)"
-            ))
-        }
-        PineCommand::NewSlTpLong | PineCommand::NewSlTpShort => {
-            return unsupported(format!(
-                "changing the stops of open positions ({word}) is not supported yet"
-            ))
-        }
-        PineCommand::CloseLongBuy | PineCommand::CloseShortSell => {
-            return unsupported(format!(
-                "{word} (close, then enter the same direction) needs two orders in sequence, which is not supported yet; send the close and the entry as two alerts"
-            ))
-        }
-        PineCommand::CloseAllEaOff => {
-            return unsupported(
-                "closealleaoff (close every position of the strategy, then pause) is not supported yet; send closeall, then eaoff".into(),
-            )
-        }
     };
     let symbol = match (&m.symbol, close) {
         (Some(s), _) => s.clone(),
-        (None, CloseTarget::All) => ALL_SYMBOLS.to_string(),
+        (None, CloseTarget::All) if action == SignalAction::Close => ALL_SYMBOLS.to_string(),
         (None, _) => return Err(PineError::MissingSymbol),
     };
     for param in &p.present {
@@ -714,14 +727,48 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
     let mut s = ParsedSignal::new(action, symbol);
     s.close = close;
     s.comment = p.comment.clone();
-    if action == SignalAction::Close {
+    s.close_same_side = close_same_side;
+    s.then_pause = then_pause;
+    if matches!(action, SignalAction::Close | SignalAction::Cancel) {
         if let Some(param) = p.present.iter().find(|q| **q != PineParam::Comment) {
             return Err(PineError::UnsupportedParam(format!(
-                "{}= on {word}: partial closes and stops on a close are not supported; a close closes the whole positions",
+                "{}= on {word}: {word} takes no parameters but comment= (a close closes the whole positions)",
                 param.as_str()
             )));
         }
         return Ok(PineOutcome::Signal(Box::new(s)));
+    }
+    if action == SignalAction::Modify {
+        return modify(s, p, settings, word);
+    }
+    // Entries: price= only on pending orders, and required there.
+    match (order_type, p.price) {
+        (Some(t), Some(price)) => {
+            s.order_type = Some(t);
+            match settings.pending_entry {
+                PcPendingEntry::Price => {
+                    s.entry_price = Some(price);
+                    s.price = Some(price);
+                }
+                PcPendingEntry::Pips => {
+                    s.entry_offset = Some(pips_or_percent(price, PriceUnit::Pips)?)
+                }
+                PcPendingEntry::Percentage => {
+                    s.entry_offset = Some(pips_or_percent(price, PriceUnit::Percent)?)
+                }
+            }
+        }
+        (Some(_), None) => {
+            return Err(PineError::MissingParam(
+                "price= is required for pending orders (buylimit, buystop, selllimit, sellstop): the entry, in the strategy's Pending Order Entry unit",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(PineError::UnsupportedParam(format!(
+                "price= on {word}: price= is the entry of a pending order (buylimit, buystop, selllimit, sellstop); a market order takes the market price"
+            )))
+        }
+        (None, None) => {}
     }
     // Volume: risk= in the strategy's Volume Type, or vol_lots= in lots.
     if p.risk.is_some() && p.vol_lots.is_some() {
@@ -858,6 +905,105 @@ fn pine_rules(
         atr_shift: whole("atrshift", p.atr_shift)?,
     };
     fields.build().map_err(PineError::Conflict)
+}
+
+fn pending_type(c: PineCommand) -> OrderType {
+    match c {
+        PineCommand::BuyLimit | PineCommand::SellLimit => OrderType::Limit,
+        _ => OrderType::Stop,
+    }
+}
+
+/// A pending order's distance from the current price, checked.
+fn pips_or_percent(value: f64, unit: PriceUnit) -> Result<PriceDistance, PineError> {
+    let max = if unit == PriceUnit::Percent {
+        100.0
+    } else {
+        MAX_PIPS
+    };
+    if value > max {
+        return Err(PineError::InvalidNumber {
+            field: "price",
+            value: value.to_string(),
+            why: "price= is a distance from the current price (the strategy's Pending Order Entry) and too large",
+        });
+    }
+    Ok(PriceDistance { value, unit })
+}
+
+/// `newsltplong` / `newsltpshort`: new SL / TP for the strategy's open positions of
+/// one side, `sl=` / `tp=` in the strategy's Target Type (distances from the
+/// position's open price, or prices), or the explicit-unit names.
+fn modify(
+    mut s: ParsedSignal,
+    p: &PineParams,
+    settings: &PineSettings,
+    word: &str,
+) -> Result<PineOutcome, PineError> {
+    if let Some(param) = p.present.iter().find(|q| {
+        !matches!(
+            q,
+            PineParam::Comment
+                | PineParam::Sl
+                | PineParam::Tp
+                | PineParam::SlPips
+                | PineParam::TpPips
+                | PineParam::SlPrice
+                | PineParam::TpPrice
+        )
+    }) {
+        return Err(PineError::UnsupportedParam(format!(
+            "{}= on {word}: {word} takes sl= and tp= (and comment=)",
+            param.as_str()
+        )));
+    }
+    let unit = match settings.target_type {
+        PcTargetType::Pips => PriceUnit::Pips,
+        PcTargetType::Price => PriceUnit::Price,
+        PcTargetType::Points => PriceUnit::Points,
+        PcTargetType::Percentage => PriceUnit::Percent,
+    };
+    for (name, bare, pips, price) in [
+        ("sl", p.sl, p.sl_pips, p.sl_price),
+        ("tp", p.tp, p.tp_pips, p.tp_price),
+    ] {
+        let given: Vec<StopLevel> = [
+            bare.map(|value| StopLevel { value, unit }),
+            pips.map(|value| StopLevel {
+                value,
+                unit: PriceUnit::Pips,
+            }),
+            price.map(|value| StopLevel {
+                value,
+                unit: PriceUnit::Price,
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let level = match given.as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            _ => {
+                return Err(PineError::Conflict(if name == "sl" {
+                    "the stop loss is given twice (sl=, sl_pips=, sl_price=); send one"
+                } else {
+                    "the take profit is given twice (tp=, tp_pips=, tp_price=); send one"
+                }))
+            }
+        };
+        if name == "sl" {
+            s.new_sl = level;
+        } else {
+            s.new_tp = level;
+        }
+    }
+    if s.new_sl.is_none() && s.new_tp.is_none() {
+        return Err(PineError::MissingParam(
+            "newsltplong / newsltpshort need sl= or tp= (the new stop loss / take profit, in the strategy's Target Type)",
+        ));
+    }
+    Ok(PineOutcome::Signal(Box::new(s)))
 }
 
 fn find_placeholder(text: &str) -> Option<String> {

@@ -11,6 +11,7 @@ fn settings(volume_type: PcVolumeType, target_type: PcTargetType) -> PineSetting
         license_id: None,
         volume_type,
         target_type,
+        pending_entry: PcPendingEntry::Pips,
     }
 }
 
@@ -113,29 +114,137 @@ fn documented_samples_for_each_volume_and_target_type() {
 }
 
 #[test]
-fn documented_refusals_have_specific_reasons() {
-    let r = refused(
+fn documented_pending_cancel_and_modify_samples() {
+    // Defaults: Volume Type lots, Target Type pips, Pending Order Entry pips.
+    let (s, _) = signal(
         "60123456789,selllimit,GBPUSD,risk=1,sl=30,tp=60,price=15",
         &defaults(),
     );
     assert_eq!(
-        r.to_string(),
-        "unsupported_command: pending orders (selllimit) are not supported yet"
+        (s.action, s.order_type, s.symbol.as_str()),
+        (SignalAction::Sell, Some(OrderType::Limit), "GBPUSD")
+    );
+    assert_eq!(s.volume, Some(1.0));
+    assert_eq!((s.sl_pips, s.tp_pips), (Some(30.0), Some(60.0)));
+    assert_eq!(
+        s.entry_offset,
+        Some(PriceDistance {
+            value: 15.0,
+            unit: PriceUnit::Pips
+        })
+    );
+    assert_eq!((s.entry_price, s.expiry), (None, None));
+    assert_eq!(s.dedup_action(), "sell_limit");
+    let (s, close) = signal("60123456789,cancelshort,GBPUSD", &defaults());
+    assert_eq!(
+        (s.action, close, s.symbol.as_str()),
+        (SignalAction::Cancel, CloseTarget::Short, "GBPUSD")
+    );
+    let (s, close) = signal("60123456789,newsltpshort,GBPUSD,sl=40", &defaults());
+    assert_eq!(
+        (s.action, close),
+        (SignalAction::Modify, CloseTarget::Short)
     );
     assert_eq!(
-        (r.action, r.symbol.as_deref()),
-        (Some(SignalAction::Sell), Some("GBPUSD"))
+        (s.new_sl, s.new_tp),
+        (
+            Some(StopLevel {
+                value: 40.0,
+                unit: PriceUnit::Pips
+            }),
+            None
+        )
     );
-    let r = refused("60123456789,cancelshort,GBPUSD", &defaults());
-    assert_eq!(r.error.code(), "unsupported_command");
-    assert!(
-        r.to_string()
-            .contains("cancelling pending orders (cancelshort)"),
-        "{r}"
+}
+
+#[test]
+fn pending_entry_setting_decides_what_price_means() {
+    let body = "60123456789,buylimit,EURUSD,risk=0.1,price=1.0850,sl=20";
+    let mut st = defaults();
+    st.pending_entry = PcPendingEntry::Price;
+    let (s, _) = signal(body, &st);
+    assert_eq!((s.entry_price, s.entry_offset), (Some(1.085), None));
+    assert_eq!(s.order_type, Some(OrderType::Limit));
+    st.pending_entry = PcPendingEntry::Percentage;
+    let (s, _) = signal("60123456789,buystop,EURUSD,risk=0.1,price=0.5", &st);
+    assert_eq!(
+        (s.order_type, s.entry_offset),
+        (
+            Some(OrderType::Stop),
+            Some(PriceDistance {
+                value: 0.5,
+                unit: PriceUnit::Percent
+            })
+        )
     );
-    let r = refused("60123456789,newsltpshort,GBPUSD,sl=40", &defaults());
-    assert_eq!(r.error.code(), "unsupported_command");
-    assert!(r.to_string().contains("(newsltpshort)"), "{r}");
+    let r = refused("60123456789,buystop,EURUSD,risk=0.1,price=150", &st);
+    assert_eq!(r.error.code(), "invalid_number");
+    // price= is required on pending orders and refused on market orders.
+    let r = refused("60123456789,sellstop,EURUSD,risk=0.1", &defaults());
+    assert_eq!(r.error.code(), "missing_param");
+    assert_eq!(r.action, Some(SignalAction::Sell));
+    let r = refused("60123456789,sell,EURUSD,risk=0.1,price=10", &defaults());
+    assert_eq!(r.error.code(), "unsupported_param");
+}
+
+#[test]
+fn newsltp_uses_the_target_type_and_refuses_other_params() {
+    let st = settings(PcVolumeType::Lots, PcTargetType::Price);
+    let (s, close) = signal("60123456789,newsltplong,EURUSD,sl=1.08,tp=1.1", &st);
+    assert_eq!(close, CloseTarget::Long);
+    assert_eq!(
+        (
+            s.new_sl.map(|l| (l.value, l.unit)),
+            s.new_tp.map(|l| (l.value, l.unit))
+        ),
+        (
+            Some((1.08, PriceUnit::Price)),
+            Some((1.1, PriceUnit::Price))
+        )
+    );
+    for (t, unit) in [
+        (PcTargetType::Points, PriceUnit::Points),
+        (PcTargetType::Percentage, PriceUnit::Percent),
+    ] {
+        let (s, _) = signal(
+            "60123456789,newsltpshort,EURUSD,tp=50",
+            &settings(PcVolumeType::Lots, t),
+        );
+        assert_eq!(s.new_tp.map(|l| l.unit), Some(unit));
+    }
+    let (s, _) = signal("60123456789,newsltpshort,EURUSD,sl_pips=25", &st);
+    assert_eq!(s.new_sl.map(|l| l.unit), Some(PriceUnit::Pips));
+    let r = refused("60123456789,newsltplong,EURUSD", &st);
+    assert_eq!(r.error.code(), "missing_param");
+    assert_eq!(r.action, Some(SignalAction::Modify));
+    let r = refused("60123456789,newsltplong,EURUSD,sl=1.08,sl_pips=20", &st);
+    assert_eq!(r.error.code(), "conflicting_params");
+    let r = refused("60123456789,newsltplong,EURUSD,sl=1.08,risk=1", &st);
+    assert_eq!(r.error.code(), "unsupported_param");
+    let r = refused("60123456789,cancellong,EURUSD,price=10", &st);
+    assert_eq!(r.error.code(), "unsupported_param");
+}
+
+#[test]
+fn close_and_reenter_and_closealleaoff() {
+    let (s, _) = signal(
+        "60123456789,closelongbuy,EURUSD,risk=0.2,sl=20",
+        &defaults(),
+    );
+    assert_eq!(
+        (s.action, s.close_same_side, s.volume, s.sl_pips),
+        (SignalAction::Buy, true, Some(0.2), Some(20.0))
+    );
+    assert_eq!(s.order_type, None);
+    let (s, _) = signal("60123456789,closeshortsell,EURUSD", &defaults());
+    assert_eq!((s.action, s.close_same_side), (SignalAction::Sell, true));
+    let (s, close) = signal("60123456789,closealleaoff", &defaults());
+    assert_eq!(
+        (s.action, close, s.then_pause, s.symbol.as_str()),
+        (SignalAction::Close, CloseTarget::All, true, ALL_SYMBOLS)
+    );
+    let r = refused("60123456789,closealleaoff,EURUSD,risk=1", &defaults());
+    assert_eq!(r.error.code(), "unsupported_param");
 }
 
 #[test]
@@ -177,10 +286,41 @@ fn every_command_word_has_a_meaning() {
             }
             PineCommand::EaOn => assert_eq!(got, Ok(PineOutcome::SetEnabled(true))),
             PineCommand::EaOff => assert_eq!(got, Ok(PineOutcome::SetEnabled(false))),
-            _ => {
+            PineCommand::CloseAllEaOff => {
+                let (s, side) = signal(&body, &st);
+                assert_eq!(
+                    (s.action, side, s.then_pause),
+                    (SignalAction::Close, CloseTarget::All, true)
+                );
+            }
+            PineCommand::CloseLongBuy | PineCommand::CloseShortSell => {
+                let (s, _) = signal(&body, &st);
+                assert!(s.close_same_side);
+                assert_eq!(
+                    s.action == SignalAction::Buy,
+                    cmd == PineCommand::CloseLongBuy
+                );
+            }
+            PineCommand::CancelLong | PineCommand::CancelShort => {
+                let (s, side) = signal(&body, &st);
+                assert_eq!(s.action, SignalAction::Cancel);
+                assert_eq!(side == CloseTarget::Long, cmd == PineCommand::CancelLong);
+            }
+            // Without their required parameter: refused with its name.
+            PineCommand::NewSlTpLong
+            | PineCommand::NewSlTpShort
+            | PineCommand::BuyLimit
+            | PineCommand::BuyStop
+            | PineCommand::SellLimit
+            | PineCommand::SellStop => {
                 let r = got.expect_err("refused");
-                assert_eq!(r.error.code(), "unsupported_command", "{cmd:?}");
-                assert!(r.to_string().contains(cmd.as_str()), "{r}");
+                assert_eq!(r.error.code(), "missing_param", "{cmd:?}");
+                let with = if matches!(cmd, PineCommand::NewSlTpLong | PineCommand::NewSlTpShort) {
+                    format!("{body},sl=20")
+                } else {
+                    format!("{body},price=10")
+                };
+                assert!(outcome(&with, &st).is_ok(), "{with}");
             }
         }
     }

@@ -91,6 +91,10 @@ struct Args {
     /// terminals with different logins are two accounts for one agent.
     #[arg(long, value_name = "LOGIN")]
     login: Option<String>,
+    /// Prices set from this file (tests): JSON lines `{"symbol":"GBPUSD","bid":1.265}`,
+    /// applied as `paper_set_price` whenever the file changes (use with --tick-ms 0).
+    #[arg(long, value_name = "FILE")]
+    price_file: Option<PathBuf>,
 }
 
 fn fail(message: &str) -> std::process::ExitCode {
@@ -164,6 +168,13 @@ async fn main() -> std::process::ExitCode {
         engine.clone(),
         Duration::from_millis(500),
     ));
+    if let Some(path) = a.price_file.clone() {
+        tokio::spawn(paper::client::watch_price_file(
+            engine.clone(),
+            path,
+            Duration::from_millis(100),
+        ));
+    }
     let cfg = ClientConfig {
         agent: a.agent,
         token: a.token,

@@ -16,15 +16,12 @@ use super::wire::*;
 use crate::ea::{chart_template, expert_template_name};
 use crate::terminal::*;
 
-/// MT5 keeps at most this many characters of an order comment.
-pub const MAX_COMMENT_CHARS: usize = 31;
+pub use super::tag::MAX_COMMENT_CHARS;
 
-/// The order comment that carries a job id: `cj:` + the first 28 hex digits of the
-/// UUID (112 bits), 31 characters, the most MT5 keeps. Stable: the same job always
-/// gets the same comment (the agent finds its orders by it after a crash).
+/// The job's tag, the order comment of a job without a note
+/// ([`super::tag::job_tag`]: `c:` + 22 base64url characters).
 pub fn job_comment(job_id: uuid::Uuid) -> String {
-    let hex = job_id.simple().to_string();
-    format!("cj:{}", &hex[..28])
+    super::tag::job_tag(job_id)
 }
 
 fn decode<T: DeserializeOwned>(cmd: &str, v: Value) -> Result<T, TerminalError> {
@@ -571,9 +568,9 @@ mod tests {
     fn job_comments_fit_mt5() {
         let id = uuid::Uuid::new_v4();
         let c = job_comment(id);
-        assert_eq!(c.len(), MAX_COMMENT_CHARS);
-        assert!(c.starts_with("cj:"));
-        assert!(id.simple().to_string().starts_with(&c[3..]));
+        assert_eq!(c.len(), super::super::tag::TAG_LEN);
+        assert!(c.len() < MAX_COMMENT_CHARS);
+        assert!(c.starts_with("c:"));
     }
 
     #[test]

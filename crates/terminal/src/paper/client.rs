@@ -196,3 +196,44 @@ pub async fn watch_stops(engine: Arc<Mutex<Engine>>, every: Duration) {
             .check_stops(chrono::Utc::now().timestamp_millis());
     }
 }
+
+/// Applies the prices a test writes to `path` (`--price-file`): one JSON object
+/// per line, `{"symbol": "GBPUSD", "bid": 1.265}`, each sent to the engine as a
+/// `paper_set_price` (pending orders and stops are checked at once). The file is
+/// read again whenever its contents change; a line that does not parse is logged
+/// and skipped.
+pub async fn watch_price_file(
+    engine: Arc<Mutex<Engine>>,
+    path: std::path::PathBuf,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    let mut seen = String::new();
+    loop {
+        tick.tick().await;
+        let Ok(text) = tokio::fs::read_to_string(&path).await else {
+            continue;
+        };
+        if text == seen {
+            continue;
+        }
+        seen = text.clone();
+        let mut e = engine.lock().await;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let args: serde_json::Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(err) => {
+                    tracing::warn!(%line, error = %err, "--price-file: not a JSON object");
+                    continue;
+                }
+            };
+            let req = crate::bridge::wire::Request {
+                id: 0,
+                cmd: crate::bridge::wire::cmd::PAPER_SET_PRICE.into(),
+                args,
+            };
+            let reply = e.handle(&req, chrono::Utc::now().timestamp_millis());
+            tracing::info!(%line, ok = reply.error.is_none(), "--price-file: price set");
+        }
+    }
+}

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::market::{Market, SymbolSpec};
 use crate::bridge::wire::{self, retcode, Reply, Request};
-use crate::bridge::{parse_timeframe, MAX_COMMENT_CHARS};
+use crate::bridge::{comment_matches, parse_timeframe, MAX_COMMENT_CHARS};
 
 use book::{fresh_book_id, Book, Chart};
 pub use persistence::{LoggedFill, OrderLogLine};
@@ -402,20 +402,20 @@ impl Engine {
                     .book
                     .deals
                     .iter()
-                    .filter(|d| d.comment == h.comment && d.time >= from)
+                    .filter(|d| comment_matches(&d.comment, &h.comment) && d.time >= from)
                     .cloned()
                     .collect();
                 let orders: Vec<_> = self
                     .book
                     .orders
                     .iter()
-                    .filter(|o| o.comment == h.comment && o.time >= from)
+                    .filter(|o| comment_matches(&o.comment, &h.comment) && o.time >= from)
                     .cloned()
                     .collect();
                 let open = self.book.positions.clone();
                 let positions: Vec<_> = open
                     .iter()
-                    .filter(|p| p.comment == h.comment)
+                    .filter(|p| comment_matches(&p.comment, &h.comment))
                     .map(|p| self.position_wire(p, now_ms))
                     .collect();
                 Ok(json!(wire::HistoryResult {
@@ -772,6 +772,43 @@ mod tests {
             },
             0,
         )
+    }
+
+    #[test]
+    fn history_by_comment_matches_the_tag_alone_or_followed_by_a_note() {
+        let mut e = frozen();
+        for c in ["c:tag note", "c:tagx", "c:tag"] {
+            let r = e.handle(
+                &req(
+                    "order_send",
+                    json!({"symbol":"EURUSD","side":"buy","volume":0.1,"comment":c}),
+                ),
+                0,
+            );
+            assert!(r.ok, "{c}");
+        }
+        let h = e
+            .handle(&req("history_by_comment", json!({"comment":"c:tag"})), 0)
+            .result
+            .unwrap();
+        let mut comments: Vec<&str> = h["deals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["comment"].as_str().unwrap())
+            .collect();
+        comments.sort();
+        // `c:tagx` is another tag, not this one with a note.
+        assert_eq!(comments, vec!["c:tag", "c:tag note"]);
+        assert_eq!(h["positions"].as_array().unwrap().len(), 2);
+        let h = e
+            .handle(
+                &req("history_by_comment", json!({"comment":"c:tag note"})),
+                0,
+            )
+            .result
+            .unwrap();
+        assert_eq!(h["deals"].as_array().unwrap().len(), 1);
     }
 
     #[test]
