@@ -351,6 +351,7 @@ async fn main() -> anyhow::Result<()> {
     let mut recoveries = Recoveries::default();
     // A process that keeps exiting by itself is restarted at most once a second.
     let mut restart_after: Vec<Option<Instant>> = vec![None; replicas + 2];
+    let mut server_faults = 0usize;
     while !sender.is_finished() || faults.peek().is_some() {
         let now = Instant::now();
         let mut s = stack.lock().await;
@@ -359,9 +360,12 @@ async fn main() -> anyhow::Result<()> {
                 let f = faults.next().copied().expect("peeked");
                 *fault_counts.entry(f.fault).or_default() += 1;
                 let t = start.elapsed().as_secs_f64();
-                // The replica a server fault strikes: drawn from the planned moment,
-                // so a seed repeats it.
-                let victim = (f.at.as_millis() / 7) as usize % replicas;
+                // The replica a server fault strikes: each in turn, starting with the
+                // one the agent polls first (so a seed repeats it).
+                let victim = server_faults % replicas;
+                if matches!(f.fault, Fault::RestartServer | Fault::KillServer) {
+                    server_faults += 1;
+                }
                 match f.fault {
                     Fault::KillAgent => {
                         s.agent.kill().await;
