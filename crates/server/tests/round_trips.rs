@@ -171,13 +171,12 @@ async fn an_alert_is_one_context_read_and_one_write_call() {
         d.reason.as_deref(),
         Some(format!("duplicate: same signal as {}", r.signal_id).as_str())
     );
-    let jobs: i64 = sqlx::query_scalar("select count(*) from jobs where entity_id = $1")
+    let jobs: Vec<Uuid> = sqlx::query_scalar("select id from jobs where entity_id = $1")
         .bind(r.signal_id)
-        .fetch_one(&srv.db.pool)
+        .fetch_all(&srv.db.pool)
         .await
         .unwrap();
-    assert_eq!(jobs, 1);
-    let _ = job_id;
+    assert_eq!(jobs, vec![job_id]);
 }
 
 #[tokio::test]
