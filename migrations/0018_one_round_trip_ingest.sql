@@ -3,15 +3,20 @@
 --  * public.ingest_signal(...): the storing half of one webhook alert in one call (one
 --    statement, one commit): the per-(strategy, dedup base) advisory lock, the
 --    duplicate look-up within the key's window, then either a discarded row
---    (`duplicate`, or the reason the server's rules gave) or the job (`jobs` insert:
---    its trigger NOTIFYs the agent on commit) and the signal row already linked to
---    it (`tv_signals.job_id` set on insert, no follow-up UPDATE). The job's input is
+--    (`duplicate`, or the reason the server's rules gave) or the pending signal row
+--    already linked to its job (`tv_signals.job_id` set on insert, no follow-up
+--    UPDATE; the foreign key, now DEFERRABLE, is checked at commit) and the job
+--    (`jobs` insert: its trigger NOTIFYs the agent on commit). The job's input is
 --    one jsonb parameter, so new input fields need no change here. Called by the
 --    server's RLS-bypassing role only (SECURITY INVOKER: RLS is not relaxed for
 --    anyone; EXECUTE revoked from PUBLIC, anon, authenticated).
 --  * jobs, tv_signals: per-table autovacuum settings. Every claim and result leaves a
 --    dead row version in `jobs`; `claim_next_job`'s scan walked them until the
 --    default 20 % threshold triggered a vacuum.
+
+-- Deferrable (still checked immediately unless a transaction defers it, as
+-- ingest_signal does), so a signal can be inserted naming the job inserted next.
+ALTER TABLE public.tv_signals ALTER CONSTRAINT tv_signals_job_id_fkey DEFERRABLE INITIALLY IMMEDIATE;
 
 CREATE OR REPLACE FUNCTION public.ingest_signal(
   p_signal_id      uuid,
@@ -70,14 +75,10 @@ BEGIN
     RETURN;
   END IF;
 
-  -- The job first (jobs.entity_id has no foreign key), so the signal row is written
-  -- once, already linked to it.
-  INSERT INTO public.jobs
-    (user_id, job_type, status, agent_id, entity_type, entity_id, input_data, expires_at)
-  VALUES (p_user_id, p_job_type, 'pending', p_agent_id, 'tv_signal', p_signal_id, p_input,
-          now() + make_interval(secs => p_expires_secs))
-  RETURNING id INTO v_job;
-
+  -- The signal row is written once, already naming its job (the foreign key is
+  -- checked at commit), then the job: subscribers see the signal, then its job.
+  SET CONSTRAINTS public.tv_signals_job_id_fkey DEFERRED;
+  v_job := gen_random_uuid();
   INSERT INTO public.tv_signals
     (id, strategy_id, user_id, symbol, action, price, raw_payload, status, dedup_key,
      dedup_base, job_id)
@@ -87,10 +88,8 @@ BEGIN
   RETURNING id INTO v_id;
 
   IF v_id IS NULL THEN
-    -- Only reachable when another writer bypassed the advisory lock: the job goes
-    -- (its wake-up, if already queued, finds nothing to claim) and the request is
-    -- logged as the duplicate it is.
-    DELETE FROM public.jobs j WHERE j.id = v_job;
+    -- Only reachable when another writer bypassed the advisory lock: logged as the
+    -- duplicate it is, no job.
     SELECT s.id INTO v_original
       FROM public.tv_signals s
      WHERE s.strategy_id = p_strategy_id AND s.dedup_key = p_dedup_key
@@ -108,12 +107,17 @@ BEGIN
     RETURN;
   END IF;
 
+  INSERT INTO public.jobs
+    (id, user_id, job_type, status, agent_id, entity_type, entity_id, input_data, expires_at)
+  VALUES (v_job, p_user_id, p_job_type, 'pending', p_agent_id, 'tv_signal', p_signal_id, p_input,
+          now() + make_interval(secs => p_expires_secs));
+
   RETURN QUERY SELECT v_id, 'pending'::text, NULL::text, v_job, NULL::uuid;
 END;
 $fn$;
 
 COMMENT ON FUNCTION public.ingest_signal(uuid, uuid, uuid, text, text, float8, jsonb, text, text, float8, text, text, uuid, text, jsonb, float8)
-  IS 'Webhook ingest in one call: advisory lock on (strategy, dedup base), duplicate look-up within the window, then a discarded tv_signals row (duplicate or p_discard) or the job (NOTIFY by its trigger) and the pending signal linked to it. Returns (signal_id, status, reason, job_id, duplicate_of). Server role only.';
+  IS 'Webhook ingest in one call: advisory lock on (strategy, dedup base), duplicate look-up within the window, then a discarded tv_signals row (duplicate or p_discard) or the pending signal linked to its job and the job (NOTIFY by its trigger). Returns (signal_id, status, reason, job_id, duplicate_of). Server role only.';
 
 REVOKE ALL ON FUNCTION public.ingest_signal(uuid, uuid, uuid, text, text, float8, jsonb, text, text, float8, text, text, uuid, text, jsonb, float8)
   FROM PUBLIC, anon, authenticated;
