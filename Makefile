@@ -27,11 +27,13 @@ fmt:
 db:          ## start an ephemeral PostgreSQL and print its DATABASE_URL
 	bash scripts/dev-db start
 
-chaos:       ## 1,000 signals under random faults, then the exactly-once audit
+chaos:       ## 1,000 signals under random faults, then the exactly-once audit; then the same with two server replicas
 	bash scripts/chaos
+	bash scripts/chaos --replicas 2
 
-chaos-short: ## the short chaos run (part of make test)
+chaos-short: ## the short chaos runs, one and two server replicas (part of make test)
 	bash scripts/chaos --short
+	bash scripts/chaos --short --replicas 2
 
 fuzz:        ## API fuzzing (schemathesis, short) + parser fuzzing (proptest, short)
 	bash scripts/fuzz-api

@@ -36,6 +36,11 @@ impl Proc {
         self
     }
 
+    /// Sets an environment variable for the next start.
+    pub fn set_env(&mut self, k: &str, v: impl Into<String>) {
+        self.env.insert(k.to_string(), v.into());
+    }
+
     /// Replaces the arguments used by the next start.
     pub fn set_args(&mut self, args: Vec<String>) {
         self.args = args;

@@ -191,7 +191,7 @@ fn write_section(wake: &Wake, tp: &Throughput) {
          long-polls (`wait=30`), a job is inserted with plain SQL, the time runs from before the \
          INSERT to the poll's response (trigger → NOTIFY → the one LISTEN connection → in-memory \
          wake → `claim_next_job` → HTTP). Throughput: the queue is pre-filled, each agent loops \
-         `jobs/next` + `result` (2 HTTP requests, 5 database round trips per job).\n\n\
+         `jobs/next` + `result` (2 HTTP requests; 2 database round trips per `get_account` job since issue 18: the claim, one fenced result update — 5 before, plus a pool ping per statement).\n\n\
          | figure | value |\n|---|---|\n\
          | wake latency, plain-SQL insert → long-poll response, p50 ({wj} jobs) | {wp50} |\n\
          | wake latency p99 | {wp99} |\n\

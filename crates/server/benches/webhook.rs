@@ -192,6 +192,7 @@ fn write_section(o: &Outcome) {
         "{BEGIN}\n## Webhook ingest (`cargo bench -p companion-server --bench webhook -- --secs {secs}`)\n\n\
          {senders} concurrent senders (one strategy each, 8 users) post distinct JSON alerts over real HTTP \
          for {secs} s; each request parses, logs a `tv_signals` row and queues its `trade` job in one transaction \
+         (3 database round trips per alert since issue 18: the strategy, the context, one `ingest_signal` call) \
          (server pool: 20 connections; PostgreSQL and the server on the same 2-core machine).\n\n\
          | figure | value |\n|---|---|\n\
          | requests | {requests} (all 200 `pending`) |\n\

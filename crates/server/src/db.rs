@@ -11,10 +11,26 @@ use crate::config::DbConfig;
 /// Every migration in `migrations/`, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// A pooled connection idle longer than this is pinged before it is handed out.
+/// sqlx's default pings on every acquire: one extra round trip per statement
+/// outside a transaction (issue 18). A busy connection is not pinged: if its backend
+/// was terminated meanwhile, the next statement fails, the connection is dropped and
+/// the request answers 500 (webhook senders and agents retry).
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(2);
+
 /// Opens the query pool.
 pub async fn connect(cfg: &DbConfig) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(cfg.database_max_connections)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .acquire_timeout(Duration::from_secs_f64(
             cfg.database_acquire_timeout_secs.clamp(0.001, 3600.0),
         ))

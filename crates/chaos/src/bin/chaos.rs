@@ -2,7 +2,10 @@
 //! PostgreSQL, headless agent, paper terminal) while killing and restarting its parts
 //! at random moments drawn from a printed seed, then audits the outcome:
 //! at most one order per signal, nothing pending, every signal resolved with a
-//! reason, no result lost. Exit code 1 when any promise was broken.
+//! reason, no result lost. Exit code 1 when any promise was broken. With
+//! `--replicas N` the server runs as N replicas over the one database: alerts go
+//! round-robin to them (a retry goes to the next one), the agent long-polls a
+//! different replica after each restart, and server faults strike one replica.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,23 +47,42 @@ struct Args {
     /// Longest wait for every signal to resolve after the last one was sent.
     #[arg(long, default_value_t = 240)]
     settle_secs: u64,
+    /// Server replicas over the one database (the agent and the alerts spread over
+    /// them; server faults strike one replica at a time).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    replicas: u32,
     /// Superuser URL of a fresh database.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
 }
 
-/// Every part of the stack, restartable.
+/// Every part of the stack, restartable: `servers` (one per replica), then the agent,
+/// then the paper terminal (indexes `0..R`, `R`, `R + 1` in [`Stack::all`]).
 struct Stack {
-    server: Proc,
+    servers: Vec<Proc>,
     agent: Proc,
     terminal: Proc,
     terminal_args: Vec<String>,
-    server_url: String,
+    agent_args: Vec<String>,
+    server_urls: Vec<String>,
 }
 
 impl Stack {
-    fn all(&mut self) -> [&mut Proc; 3] {
-        [&mut self.server, &mut self.agent, &mut self.terminal]
+    fn all(&mut self) -> Vec<&mut Proc> {
+        let mut v: Vec<&mut Proc> = self.servers.iter_mut().collect();
+        v.push(&mut self.agent);
+        v.push(&mut self.terminal);
+        v
+    }
+
+    /// Points the agent's next start at replica `starts % R`: over its restarts the
+    /// agent long-polls every replica in turn.
+    fn aim_agent(&mut self) {
+        let url = self.server_urls[self.agent.starts as usize % self.server_urls.len()].clone();
+        let mut args = self.agent_args.clone();
+        args.extend(["--server".into(), url.clone()]);
+        self.agent.set_args(args);
+        self.agent.set_env("COMPANION_SERVER", url);
     }
 }
 
@@ -83,10 +105,20 @@ struct SendStats {
     gave_up: usize,
 }
 
-/// Posts one alert until the webhook answers 200 (retrying through restarts).
-async fn send_alert(client: &reqwest::Client, url: &str, body: &str, stats: &Mutex<SendStats>) {
+/// Posts one alert until the webhook answers 200 (retrying through restarts), first
+/// to `urls[first]`, each retry to the next replica.
+async fn send_alert(
+    client: &reqwest::Client,
+    urls: &[String],
+    first: usize,
+    body: &str,
+    stats: &Mutex<SendStats>,
+) {
     let deadline = Instant::now() + Duration::from_secs(40);
+    let mut attempt = first;
     loop {
+        let url = &urls[attempt % urls.len()];
+        attempt += 1;
         let r = client
             .post(url)
             .header("content-type", "application/json")
@@ -132,8 +164,8 @@ async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let seed = a.seed.unwrap_or_else(|| u64::from(rand::random::<u32>()));
     println!(
-        "chaos: seed {seed} (repeat with --seed {seed}); {} signals over {} s, a fault every ~{} s",
-        a.signals, a.duration_secs, a.fault_every_secs
+        "chaos: seed {seed} (repeat with --seed {seed}); {} signals over {} s, a fault every ~{} s, {} server replica(s)",
+        a.signals, a.duration_secs, a.fault_every_secs, a.replicas
     );
     std::fs::create_dir_all(&a.work_dir)?;
     let w = a.work_dir.canonicalize()?;
@@ -158,43 +190,54 @@ async fn main() -> anyhow::Result<()> {
     let agent_id = agent.id;
     let user_token = admin.run(&["token", "--user", &user.to_string()])?;
 
-    let port = stack::free_port()?;
     let bridge_port = stack::free_port()?;
     let bridge_token = stack::random_token(32);
-    let server_url = format!("http://127.0.0.1:{port}");
-    let server = Proc::new(
-        "server",
-        bin.join("companion-server"),
-        vec!["serve".into()],
-        w.join("server.log"),
-    )
-    .env("DATABASE_URL", &db_url)
-    .env("BIND", format!("127.0.0.1:{port}"))
-    .env("PUBLIC_BASE_URL", &server_url)
-    .env("SUPABASE_JWT_SECRET", &jwt)
-    .env("WEBHOOK_RATE_PER_MIN", "1000000")
-    .env("WEBHOOK_RATE_BURST", "100000")
-    .env("STALE_CLAIM_SECS", "10")
-    .env("SWEEP_INTERVAL_SECS", "2")
-    .env("RUST_LOG", "info,sqlx=warn");
+    let replicas = a.replicas as usize;
+    let names: [&'static str; 8] = [
+        "server", "server-b", "server-c", "server-d", "server-e", "server-f", "server-g",
+        "server-h",
+    ];
+    let mut servers = Vec::new();
+    let mut server_urls = Vec::new();
+    for name in names.into_iter().take(replicas) {
+        let port = stack::free_port()?;
+        let url = format!("http://127.0.0.1:{port}");
+        servers.push(
+            Proc::new(
+                name,
+                bin.join("companion-server"),
+                vec!["serve".into()],
+                w.join(format!("{name}.log")),
+            )
+            .env("DATABASE_URL", &db_url)
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .env("PUBLIC_BASE_URL", &url)
+            .env("SUPABASE_JWT_SECRET", &jwt)
+            .env("WEBHOOK_RATE_PER_MIN", "1000000")
+            .env("WEBHOOK_RATE_BURST", "100000")
+            .env("STALE_CLAIM_SECS", "10")
+            .env("SWEEP_INTERVAL_SECS", "2")
+            .env("RUST_LOG", "info,sqlx=warn"),
+        );
+        server_urls.push(url);
+    }
+    let server_url = server_urls[0].clone();
+    let agent_args: Vec<String> = vec![
+        "run".into(),
+        "--data-dir".into(),
+        w.join("agent").display().to_string(),
+        "--bridge-port".into(),
+        bridge_port.to_string(),
+        "--bridge-token".into(),
+        bridge_token.clone(),
+    ];
     let agent_proc = Proc::new(
         "agent",
         bin.join("companion-agent"),
-        vec![
-            "run".into(),
-            "--data-dir".into(),
-            w.join("agent").display().to_string(),
-            "--server".into(),
-            server_url.clone(),
-            "--bridge-port".into(),
-            bridge_port.to_string(),
-            "--bridge-token".into(),
-            bridge_token.clone(),
-        ],
+        agent_args.clone(),
         w.join("agent.log"),
     )
     .env("COMPANION_AGENT_KEY", &agent.key)
-    .env("COMPANION_SERVER", &server_url)
     .env("RUST_LOG", "info");
     let orders_log = w.join("orders.jsonl");
     let terminal_args: Vec<String> = vec![
@@ -220,21 +263,25 @@ async fn main() -> anyhow::Result<()> {
         w.join("terminal.log"),
     );
     let stack = Arc::new(Mutex::new(Stack {
-        server,
+        servers,
         agent: agent_proc,
         terminal,
         terminal_args,
-        server_url: server_url.clone(),
+        agent_args,
+        server_urls: server_urls.clone(),
     }));
     let client = reqwest::Client::new();
     {
         let mut s = stack.lock().await;
-        s.server.start()?;
-        anyhow::ensure!(
-            wait_healthy(&client, &server_url).await,
-            "the server did not start (see {})",
-            w.join("server.log").display()
-        );
+        for (server, url) in s.servers.iter_mut().zip(&server_urls) {
+            server.start()?;
+            anyhow::ensure!(
+                wait_healthy(&client, url).await,
+                "the server {url} did not start (see {})",
+                w.join(format!("{}.log", server.name)).display()
+            );
+        }
+        s.aim_agent();
         s.agent.start()?;
         s.terminal.start()?;
     }
@@ -256,6 +303,13 @@ async fn main() -> anyhow::Result<()> {
         .as_str()
         .context("webhook_url")?
         .to_string();
+    // The same webhook path on every replica.
+    let path = webhook
+        .strip_prefix(&server_url)
+        .context("webhook_url is not on the first replica")?
+        .to_string();
+    let webhooks: Arc<Vec<String>> =
+        Arc::new(server_urls.iter().map(|u| format!("{u}{path}")).collect());
     // Give the agent and the terminal a moment to pair up before the first signal.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -272,14 +326,16 @@ async fn main() -> anyhow::Result<()> {
     let stats = Arc::new(Mutex::new(SendStats::default()));
     let start = Instant::now();
     let sender = {
-        let (client, stats, webhook) = (client.clone(), stats.clone(), webhook.clone());
+        let (client, stats, webhooks) = (client.clone(), stats.clone(), webhooks.clone());
         let signals = plan.signals.clone();
         tokio::spawn(async move {
             let mut inflight = tokio::task::JoinSet::new();
             for s in signals {
                 tokio::time::sleep_until((start + s.at).into()).await;
-                let (client, stats, webhook) = (client.clone(), stats.clone(), webhook.clone());
-                inflight.spawn(async move { send_alert(&client, &webhook, &s.body, &stats).await });
+                let (client, stats, webhooks) = (client.clone(), stats.clone(), webhooks.clone());
+                inflight.spawn(async move {
+                    send_alert(&client, &webhooks, s.index, &s.body, &stats).await
+                });
             }
             while inflight.join_next().await.is_some() {}
         })
@@ -288,12 +344,14 @@ async fn main() -> anyhow::Result<()> {
     // Faults, and a supervisor that restarts anything that died on its own.
     let mut fault_counts: std::collections::BTreeMap<Fault, usize> = Default::default();
     let mut unexpected: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    let mut down_until: [Option<Instant>; 3] = [None; 3];
+    let (agent_i, terminal_i) = (replicas, replicas + 1);
+    let mut down_until: Vec<Option<Instant>> = vec![None; replicas + 2];
     let mut faults = plan.faults.iter().peekable();
     let mut drop_before_reply_next = false;
     let mut recoveries = Recoveries::default();
     // A process that keeps exiting by itself is restarted at most once a second.
-    let mut restart_after: [Option<Instant>; 3] = [None; 3];
+    let mut restart_after: Vec<Option<Instant>> = vec![None; replicas + 2];
+    let mut server_faults = 0usize;
     while !sender.is_finished() || faults.peek().is_some() {
         let now = Instant::now();
         let mut s = stack.lock().await;
@@ -302,23 +360,29 @@ async fn main() -> anyhow::Result<()> {
                 let f = faults.next().copied().expect("peeked");
                 *fault_counts.entry(f.fault).or_default() += 1;
                 let t = start.elapsed().as_secs_f64();
+                // The replica a server fault strikes: each in turn, starting with the
+                // one the agent polls first (so a seed repeats it).
+                let victim = server_faults % replicas;
+                if matches!(f.fault, Fault::RestartServer | Fault::KillServer) {
+                    server_faults += 1;
+                }
                 match f.fault {
                     Fault::KillAgent => {
                         s.agent.kill().await;
                         recoveries.agent_killed(&pool, agent_id).await;
-                        down_until[1] = Some(now + f.down);
+                        down_until[agent_i] = Some(now + f.down);
                     }
                     Fault::RestartServer => {
-                        s.server.terminate(Duration::from_secs(5)).await;
-                        down_until[0] = Some(now + f.down);
+                        s.servers[victim].terminate(Duration::from_secs(5)).await;
+                        down_until[victim] = Some(now + f.down);
                     }
                     Fault::KillServer => {
-                        s.server.kill().await;
-                        down_until[0] = Some(now + f.down);
+                        s.servers[victim].kill().await;
+                        down_until[victim] = Some(now + f.down);
                     }
                     Fault::DropTerminal | Fault::TerminalDropBeforeReply => {
                         s.terminal.kill().await;
-                        down_until[2] = Some(now + f.down);
+                        down_until[terminal_i] = Some(now + f.down);
                         drop_before_reply_next = f.fault == Fault::TerminalDropBeforeReply;
                     }
                     Fault::TerminateBackends => match terminate_backends(&db_url).await {
@@ -326,7 +390,14 @@ async fn main() -> anyhow::Result<()> {
                         Err(e) => println!("chaos: {t:7.2}s pg_terminate_backend failed: {e}"),
                     },
                 }
-                if f.fault != Fault::TerminateBackends {
+                if matches!(f.fault, Fault::RestartServer | Fault::KillServer) && replicas > 1 {
+                    println!(
+                        "chaos: {t:7.2}s {:?} {} (down {} ms)",
+                        f.fault,
+                        s.servers[victim].name,
+                        f.down.as_millis()
+                    );
+                } else if f.fault != Fault::TerminateBackends {
                     println!(
                         "chaos: {t:7.2}s {:?} (down {} ms)",
                         f.fault,
@@ -343,7 +414,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let was_planned = due.take().is_some();
             let s = &mut *s;
-            let args = if drop_before_reply_next && i == 2 {
+            let args = if drop_before_reply_next && i == terminal_i {
                 let mut v = s.terminal_args.clone();
                 v.extend([
                     "--drop-after".into(),
@@ -351,12 +422,16 @@ async fn main() -> anyhow::Result<()> {
                     "--drop-before-reply".into(),
                 ]);
                 Some(v)
-            } else if i == 2 {
+            } else if i == terminal_i {
                 Some(s.terminal_args.clone())
             } else {
                 None
             };
-            let p = &mut s.all()[i];
+            if i == agent_i && s.agent.exited() {
+                s.aim_agent();
+            }
+            let mut all = s.all();
+            let p = &mut all[i];
             if p.exited() {
                 if !was_planned && restart_after[i].is_some_and(|t| t > now) {
                     continue;
@@ -374,10 +449,10 @@ async fn main() -> anyhow::Result<()> {
                     p.set_args(v);
                 }
                 p.start()?;
-                if i == 2 {
+                if i == terminal_i {
                     drop_before_reply_next = false;
                 }
-                if i == 1 {
+                if i == agent_i {
                     recoveries.agent_restarted(&pool).await;
                 }
             }
@@ -392,14 +467,19 @@ async fn main() -> anyhow::Result<()> {
     // Everything up, then wait until nothing is pending or running.
     {
         let mut s = stack.lock().await;
-        let url = s.server_url.clone();
+        let urls = s.server_urls.clone();
+        if s.agent.exited() {
+            s.aim_agent();
+        }
         for p in s.all() {
             if p.exited() {
                 p.start()?;
             }
         }
         drop(s);
-        wait_healthy(&client, &url).await;
+        for url in &urls {
+            wait_healthy(&client, url).await;
+        }
     }
     let settle_start = Instant::now();
     let mut open: i64 = -1;
@@ -420,6 +500,9 @@ async fn main() -> anyhow::Result<()> {
         }
         // Keep the stack alive while it settles.
         let mut s = stack.lock().await;
+        if s.agent.exited() {
+            s.aim_agent();
+        }
         for p in s.all() {
             if p.exited() {
                 *unexpected.entry(p.name).or_default() += 1;
@@ -440,7 +523,9 @@ async fn main() -> anyhow::Result<()> {
         let mut s = stack.lock().await;
         s.terminal.terminate(Duration::from_secs(3)).await;
         s.agent.terminate(Duration::from_secs(5)).await;
-        s.server.terminate(Duration::from_secs(5)).await;
+        for server in &mut s.servers {
+            server.terminate(Duration::from_secs(5)).await;
+        }
     }
 
     let audit = verify::audit(&pool, strategy_id, &orders_log, &sent).await?;
@@ -501,9 +586,16 @@ async fn main() -> anyhow::Result<()> {
     println!("unexpected process exits    {unexpected:?}");
     {
         let s = stack.lock().await;
+        let servers: Vec<String> = s
+            .servers
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.starts))
+            .collect();
         println!(
-            "process starts              server {}, agent {}, terminal {}",
-            s.server.starts, s.agent.starts, s.terminal.starts
+            "process starts              {}, agent {}, terminal {}",
+            servers.join(", "),
+            s.agent.starts,
+            s.terminal.starts
         );
     }
     for n in &audit.notes {

@@ -8,6 +8,7 @@ pub mod enqueue;
 pub mod idle;
 pub mod propagate;
 pub mod result;
+mod result_fast;
 pub mod sweeper;
 pub mod view;
 

@@ -32,6 +32,22 @@ pub async fn signal_of(conn: &mut PgConnection, job: &JobRow) -> Result<Option<U
         .await
 }
 
+/// True when a final outcome of a `job_type` job changes other rows ([`propagate`]
+/// does something for it).
+pub fn propagates(job_type: JobType) -> bool {
+    matches!(
+        job_type,
+        JobType::Trade
+            | JobType::ClosePosition
+            | JobType::ModifyPosition
+            | JobType::CancelOrders
+            | JobType::Compile
+            | JobType::Deploy
+            | JobType::Run
+            | JobType::Stop
+    )
+}
+
 /// Applies `outcome` of `job` to the rows it concerns.
 pub async fn propagate(
     conn: &mut PgConnection,
@@ -60,7 +76,18 @@ async fn trading(
     job_type: JobType,
     outcome: Outcome<'_>,
 ) -> Result<(), sqlx::Error> {
-    let signal = signal_of(&mut *conn, job).await?;
+    // The signal and the account the job traded on in one round trip: the job's own
+    // broker connection (0017: several accounts per agent), else its agent's pairing one.
+    let (signal, bc): (Option<Uuid>, Option<Uuid>) = sqlx::query_as(
+        "select (select id from tv_signals where job_id = $1 and user_id = $2 limit 1), \
+                (select coalesce(j.broker_connection_id, a.broker_connection_id) \
+                   from jobs j left join mt5_agents a on a.id = j.agent_id and a.user_id = j.user_id \
+                  where j.id = $1 and j.user_id = $2)",
+    )
+    .bind(job.id)
+    .bind(job.user_id)
+    .fetch_one(&mut *conn)
+    .await?;
     match outcome {
         Outcome::Failed(reason) => {
             if let Some(sid) = signal {
@@ -83,11 +110,11 @@ async fn trading(
                     Ok(o) => {
                         if !o.closed.is_empty() {
                             // `reverse`: the strategy's opposite positions closed first.
-                            record_closed_positions(&mut *conn, job, signal, &o.closed).await?;
+                            record_closed_positions(&mut *conn, job, signal, bc, &o.closed).await?;
                         }
                         // A pending order opened no position yet: no trade event.
                         if !o.pending {
-                            record_trade_open(&mut *conn, job, signal, &o).await?;
+                            record_trade_open(&mut *conn, job, signal, bc, &o).await?;
                         }
                         (Some(o.fill_price), o.order_id.to_string())
                     }
@@ -115,7 +142,7 @@ async fn trading(
                 }
                 _ => match serde_json::from_value::<ClosePositionOutput>(output.clone()) {
                     Ok(o) => {
-                        record_trade_close(&mut *conn, job, signal, &o).await?;
+                        record_trade_close(&mut *conn, job, signal, bc, &o).await?;
                         let tickets: Vec<String> = o.tickets.iter().map(u64::to_string).collect();
                         (Some(o.closed_price), tickets.join(","))
                     }
@@ -141,35 +168,17 @@ async fn trading(
     }
 }
 
-/// The account a job traded on (trade events are filed under it): the job's own
-/// broker connection (0017: several accounts per agent), else its agent's pairing one.
-async fn broker_connection_of(
-    conn: &mut PgConnection,
-    job: &JobRow,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    let bc: Option<Option<Uuid>> = sqlx::query_scalar(
-        "select coalesce(j.broker_connection_id, a.broker_connection_id)
-           from jobs j left join mt5_agents a on a.id = j.agent_id and a.user_id = j.user_id
-          where j.id = $1 and j.user_id = $2",
-    )
-    .bind(job.id)
-    .bind(job.user_id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(bc.flatten())
-}
-
 async fn record_trade_open(
     conn: &mut PgConnection,
     job: &JobRow,
     signal: Option<Uuid>,
+    bc: Option<Uuid>,
     out: &TradeOutput,
 ) -> Result<(), sqlx::Error> {
     let input: Option<TradeInput> = match job.input() {
         Some(JobInput::Trade(t)) => Some(t),
         _ => None,
     };
-    let bc = broker_connection_of(&mut *conn, job).await?;
     let metadata = serde_json::json!({
         "job_id": job.id, "signal_id": signal, "ticket": out.ticket, "order_id": out.order_id,
     });
@@ -202,9 +211,9 @@ async fn record_closed_positions(
     conn: &mut PgConnection,
     job: &JobRow,
     signal: Option<Uuid>,
+    bc: Option<Uuid>,
     closed: &[ClosedPosition],
 ) -> Result<(), sqlx::Error> {
-    let bc = broker_connection_of(&mut *conn, job).await?;
     for c in closed {
         let metadata =
             serde_json::json!({ "job_id": job.id, "signal_id": signal, "tickets": [c.ticket] });
@@ -235,16 +244,16 @@ async fn record_trade_close(
     conn: &mut PgConnection,
     job: &JobRow,
     signal: Option<Uuid>,
+    bc: Option<Uuid>,
     out: &ClosePositionOutput,
 ) -> Result<(), sqlx::Error> {
     if !out.closed.is_empty() {
-        return record_closed_positions(conn, job, signal, &out.closed).await;
+        return record_closed_positions(conn, job, signal, bc, &out.closed).await;
     }
     let symbol = match job.input() {
         Some(JobInput::ClosePosition(c)) => c.symbol,
         _ => None,
     };
-    let bc = broker_connection_of(&mut *conn, job).await?;
     let metadata =
         serde_json::json!({ "job_id": job.id, "signal_id": signal, "tickets": out.tickets });
     let external = out.tickets.first().map(u64::to_string);

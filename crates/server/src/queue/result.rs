@@ -2,6 +2,12 @@
 //! (`WHERE id = $job AND agent_id = $agent AND status = 'running'`), idempotent (the
 //! same result again is acknowledged), conflicting repeats refused; the outcome is
 //! propagated in the same transaction.
+//!
+//! The common case takes the fast path: one fenced `UPDATE` restricted to the job
+//! types the sent output is valid for (one statement, one commit, when none of those
+//! types propagates; else `BEGIN`, that `UPDATE`, the propagation, `COMMIT`). When it
+//! matches no row (a repeat, a conflict, a lost claim, an invalid output, an unknown
+//! job) the full path reads the row and answers exactly as before.
 
 use companion_protocol::{
     JobOutput, JobResultRequest, JobStatus, JobType, ResultAck, ResultStatus,
@@ -10,6 +16,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::propagate::{propagate, Outcome};
+use super::result_fast as fast;
 use super::{JobRow, JOB_COLUMNS, LOST_CLAIM_REASON};
 use crate::auth::AgentAuth;
 use crate::error::ApiError;
@@ -21,6 +28,9 @@ pub async fn submit(
     job_id: Uuid,
     req: &JobResultRequest,
 ) -> Result<ResultAck, ApiError> {
+    if let Some(ack) = fast::submit(db, agent, job_id, req).await? {
+        return Ok(ack);
+    }
     let mut tx = db.begin().await?;
     let job: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {JOB_COLUMNS} from jobs where id = $1 and user_id = $2 for update"

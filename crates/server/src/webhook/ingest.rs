@@ -1,9 +1,10 @@
 //! Webhook ingest, the storing half: one request for a known strategy → one
 //! `tv_signals` row, and for an accepted signal its `trade` / `close_position` /
-//! `modify_position` / `cancel_orders` job (through the queue's `enqueue`) and the
-//! command in words (`understood`), in one transaction (the `jobs` trigger NOTIFYs
-//! the agent on commit; `closealleaoff` pauses the strategy in it too). What a
-//! signal becomes is `decide`'s. Runs as the server's
+//! `modify_position` / `cancel_orders` job with the command in words (`understood`),
+//! written by one call of `ingest_signal` (`store`, migration 0018: one round trip,
+//! one commit; the `jobs` trigger NOTIFYs the agent on commit; `closealleaoff` pauses
+//! the strategy in it too). Per alert: the strategy look-up, the context read, then
+//! that one write. What a signal becomes is `decide`'s. Runs as the server's
 //! RLS-bypassing role: the request is authenticated by the strategy's secret, not by a user.
 
 use std::time::Duration;
@@ -13,15 +14,15 @@ use companion_protocol::{
     WebhookResponse,
 };
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::decide::{decide, Context, Discard};
 use super::dedup::DedupKey;
 use super::parse::{self, normalize_symbol, CloseTarget, ParsedSignal, Rejected};
 use super::pineconnector::{self, PineOutcome, PineSettings};
+use super::store;
 use super::understood;
-use crate::queue::{enqueue, Entity, NewJob};
 
 /// The strategy a secret names, with the owner's settings.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -89,7 +90,11 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
     .await
 }
 
-async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Context, sqlx::Error> {
+async fn read_context(
+    db: &mut PgConnection,
+    st: &StrategyRow,
+    symbol: &str,
+) -> Result<Context, sqlx::Error> {
     sqlx::query_as::<_, Context>(
         "select
            -- Realised P&L since 00:00 of the trader's day (user_settings.trading_day_tz):
@@ -266,137 +271,59 @@ pub async fn ingest(
         }
     }
 
-    let ctx = read_context(db, st, &signal.symbol).await?;
+    // One connection for the read and the write (one acquire, one release).
+    let mut conn = db.acquire().await?;
+    let ctx = read_context(&mut conn, st, &signal.symbol).await?;
     let key = DedupKey::for_signal(&signal, body, i64::from(st.dedup_window_secs));
-
-    let mut tx = db.begin().await?;
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("tv:{}:{}", st.id, key.lock_name()))
-        .execute(&mut *tx)
-        .await?;
-    if let Some(original) = find_duplicate(&mut tx, st.id, &key).await? {
-        let r = insert_signal(
-            &mut tx,
-            st,
-            &fields,
-            &payload,
-            Some(Discard::Duplicate(original)),
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(r.1);
-    }
-
-    let discard = decide(st, &signal, &ctx);
-    let (agent_id, job) = match discard {
-        Err(d) => {
-            let r = insert_signal(&mut tx, st, &fields, &payload, Some(d), None).await?;
-            tx.commit().await?;
-            return Ok(r.1);
-        }
-        Ok(ok) => ok,
-    };
-
+    // Pure, so decided before the one write call; a duplicate still wins over the
+    // decision there (its look-up runs under the lock, inside `ingest_signal`).
     let signal_id = Uuid::new_v4();
-    let input = job.into_input(&signal, signal_id, st);
-    let understood = understood::describe(&input, signal.then_pause);
-    let inserted = sqlx::query_scalar::<_, Uuid>(
-        "insert into public.tv_signals
-           (id, strategy_id, user_id, symbol, action, price, raw_payload, status, dedup_key,
-            dedup_base, understood)
-         values ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10)
-         on conflict (strategy_id, dedup_key) where dedup_key is not null do nothing
-         returning id",
-    )
-    .bind(signal_id)
-    .bind(st.id)
-    .bind(st.user_id)
-    .bind(&fields.symbol)
-    .bind(fields.action.as_str())
-    .bind(fields.price)
-    .bind(&payload)
-    .bind(key.stored(signal_id))
-    .bind(&key.base)
-    .bind(&understood)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if inserted.is_none() {
-        // Only reachable if another writer bypassed the advisory lock.
-        tx.rollback().await?;
-        let mut tx = db.begin().await?;
-        let original = find_duplicate(&mut tx, st.id, &key)
-            .await?
-            .unwrap_or(Uuid::nil());
-        let r = insert_signal(
-            &mut tx,
-            st,
-            &fields,
-            &payload,
-            Some(Discard::Duplicate(original)),
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(r.1);
-    }
-    let job = enqueue(
-        &mut tx,
-        NewJob {
+    let decided = decide(st, &signal, &ctx)
+        .map(|(agent_id, plan)| (agent_id, plan.into_input(&signal, signal_id, st)));
+    let words = decided
+        .as_ref()
+        .map(|(_, input)| understood::describe(input, signal.then_pause))
+        .unwrap_or_default();
+    let stored = store::ingest_signal(
+        &mut conn,
+        &store::Ingest {
+            signal_id,
+            strategy_id: st.id,
             user_id: st.user_id,
-            agent_id,
-            input: &input,
-            entity: Some(Entity::TvSignal(signal_id)),
-            expires_in: Some(Duration::from_secs(trade_ttl_secs)),
+            symbol: &fields.symbol,
+            action: fields.action.as_str(),
+            price: fields.price,
+            raw_payload: &payload,
+            key: &key,
+            decision: match &decided {
+                Ok((agent_id, input)) => Ok(store::IngestJob {
+                    agent_id: *agent_id,
+                    input,
+                    expires_in: Duration::from_secs(trade_ttl_secs),
+                    understood: &words,
+                    then_pause: signal.then_pause,
+                }),
+                Err(d) => Err(d.reason()),
+            },
         },
     )
     .await?;
-    sqlx::query("update public.tv_signals set job_id = $1 where id = $2")
-        .bind(job.id)
-        .bind(signal_id)
-        .execute(&mut *tx)
-        .await?;
-    // PineConnector `closealleaoff`: the closeall is queued, then the strategy pauses
-    // (in the same transaction: both or neither).
-    if signal.then_pause {
-        sqlx::query("update public.tv_strategies set is_enabled = false where id = $1")
-            .bind(st.id)
-            .execute(&mut *tx)
-            .await?;
+    match (stored.job_id, stored.duplicate_of, &decided) {
+        (Some(job), _, _) => {
+            tracing::info!(signal_id = %stored.signal_id, strategy_id = %st.id, %job, "signal queued");
+        }
+        (None, None, Err(d)) => {
+            tracing::info!(signal_id = %stored.signal_id, strategy_id = %st.id, reason = d.code(), "signal discarded");
+        }
+        (None, _, _) => {
+            tracing::info!(signal_id = %stored.signal_id, strategy_id = %st.id, reason = "duplicate", "signal discarded");
+        }
     }
-    tx.commit().await?;
-    tracing::info!(%signal_id, strategy_id = %st.id, job_type = %job.job_type, "signal queued");
-    Ok(WebhookResponse {
-        signal_id,
-        status: SignalStatus::Pending,
-        reason: None,
-    })
-}
-
-/// The newest accepted signal of the strategy with the same base within the key's
-/// window. `dedup_key = base` also finds ids stored before migration 0012 (no base),
-/// and `dedup_key = legacy` those stored with the pre-0010 symbol spelling.
-async fn find_duplicate(
-    tx: &mut Transaction<'static, Postgres>,
-    strategy_id: Uuid,
-    key: &DedupKey,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select id from public.tv_signals
-          where strategy_id = $1 and (dedup_base = $2 or dedup_key in ($2, $4))
-            and ($3::float8 is null or received_at > now() - make_interval(secs => $3))
-          order by received_at desc limit 1",
-    )
-    .bind(strategy_id)
-    .bind(&key.base)
-    .bind(key.window_secs.map(|w| w as f64))
-    .bind(key.legacy.as_deref().unwrap_or(&key.base))
-    .fetch_optional(&mut **tx)
-    .await
+    Ok(stored.response())
 }
 
 /// PineConnector `eaon` / `eaoff`: sets the strategy's `is_enabled` and logs the
-/// signal as `executed` with what was done, in one transaction.
+/// signal as `executed` with what was done, in one statement (one commit).
 async fn set_enabled(
     db: &PgPool,
     st: &StrategyRow,
@@ -409,27 +336,24 @@ async fn set_enabled(
         (false, true) => "strategy_paused: eaoff: the strategy is paused; signals are discarded (disabled) until eaon or the app enables it",
         (false, false) => "strategy_paused: eaoff: the strategy was already paused",
     };
-    let mut tx = db.begin().await?;
-    sqlx::query("update public.tv_strategies set is_enabled = $1 where id = $2")
-        .bind(on)
-        .bind(st.id)
-        .execute(&mut *tx)
-        .await?;
     let id: Uuid = sqlx::query_scalar(
-        "insert into public.tv_signals
+        "with switched as (
+           update public.tv_strategies set is_enabled = $1 where id = $2
+         )
+         insert into public.tv_signals
            (strategy_id, user_id, symbol, action, raw_payload, status, error_message, resolved_at,
             understood)
-         values ($1, $2, '', 'unknown', $3, 'executed', $4, now(), $5)
+         values ($2, $3, '', 'unknown', $4, 'executed', $5, now(), $6)
          returning id",
     )
+    .bind(on)
     .bind(st.id)
     .bind(st.user_id)
     .bind(payload)
     .bind(note)
     .bind(understood::describe_enable(on))
-    .fetch_one(&mut *tx)
+    .fetch_one(db)
     .await?;
-    tx.commit().await?;
     tracing::info!(signal_id = %id, strategy_id = %st.id, enabled = on, "strategy switched by alert");
     Ok(WebhookResponse {
         signal_id: id,
@@ -438,6 +362,8 @@ async fn set_enabled(
     })
 }
 
+/// Logs a request refused before the strategy's state is looked at (disabled,
+/// unreadable, pair not allowed): one insert, one commit.
 async fn log_discarded(
     db: &PgPool,
     st: &StrategyRow,
@@ -445,38 +371,12 @@ async fn log_discarded(
     payload: &Value,
     discard: Discard,
 ) -> Result<WebhookResponse, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let (_, r) = insert_signal(&mut tx, st, fields, payload, Some(discard), None).await?;
-    tx.commit().await?;
-    Ok(r)
-}
-
-async fn insert_signal(
-    tx: &mut Transaction<'static, Postgres>,
-    st: &StrategyRow,
-    fields: &RowFields,
-    payload: &Value,
-    discard: Option<Discard>,
-    dedup_key: Option<&str>,
-) -> Result<(Uuid, WebhookResponse), sqlx::Error> {
-    let (status, reason) = match &discard {
-        Some(d) => (SignalStatus::Discarded, Some(d.reason())),
-        None => (SignalStatus::Pending, None),
-    };
-    let duplicate_of = match &discard {
-        Some(Discard::Duplicate(original)) if !original.is_nil() => Some(*original),
-        _ => None,
-    };
-    let status_str = match status {
-        SignalStatus::Discarded => "discarded",
-        _ => "pending",
-    };
+    let reason = discard.reason();
     let id: Uuid = sqlx::query_scalar(
         "insert into public.tv_signals
            (strategy_id, user_id, symbol, action, price, raw_payload, status, error_message,
-            dedup_key, duplicate_of, resolved_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                 case when $7 = 'discarded' then now() end)
+            resolved_at)
+         values ($1, $2, $3, $4, $5, $6, 'discarded', $7, now())
          returning id",
     )
     .bind(st.id)
@@ -485,23 +385,15 @@ async fn insert_signal(
     .bind(fields.action.as_str())
     .bind(fields.price)
     .bind(payload)
-    .bind(status_str)
     .bind(&reason)
-    .bind(dedup_key)
-    .bind(duplicate_of)
-    .fetch_one(&mut **tx)
+    .fetch_one(db)
     .await?;
-    if let Some(d) = &discard {
-        tracing::info!(signal_id = %id, strategy_id = %st.id, reason = d.code(), "signal discarded");
-    }
-    Ok((
-        id,
-        WebhookResponse {
-            signal_id: id,
-            status,
-            reason,
-        },
-    ))
+    tracing::info!(signal_id = %id, strategy_id = %st.id, reason = discard.code(), "signal discarded");
+    Ok(WebhookResponse {
+        signal_id: id,
+        status: SignalStatus::Discarded,
+        reason: Some(reason),
+    })
 }
 
 #[cfg(test)]

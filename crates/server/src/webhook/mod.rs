@@ -15,6 +15,7 @@ pub mod pineconnector;
 pub mod sizing;
 pub mod stop_rules;
 pub mod understood;
+pub mod store;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
