@@ -1,9 +1,18 @@
-//! Order sizing and price levels for `trade` jobs: lots from `volume` or
-//! `risk_pct` (balance × risk ÷ loss per lot at the stop), rounded down to the
-//! symbol's volume step and clamped to its min/max; SL/TP from pips or prices.
+//! Order sizing and price levels for `trade` jobs: lots from the typed
+//! `volume_spec` (lots, money or % of balance/equity lost at the stop, % of balance
+//! as lots or as margin) or the older `volume` / `risk_pct`, rounded down to the
+//! symbol's volume step and clamped to its maximum (a computed size below the
+//! minimum is refused); SL/TP from prices, pips, points or percent of the entry.
 
-use companion_protocol::{Filling, Side, TradeInput};
+use companion_protocol::{Filling, PriceDistance, PriceUnit, Side, TradeInput, VolumeSpec};
 use companion_terminal::SymbolInfo;
+
+/// What sizing reads from the account.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Funds {
+    pub balance: f64,
+    pub equity: f64,
+}
 
 /// The filling policy to ask for, as CTrade's `SetTypeFillingBySymbol` picks it:
 /// FOK when the symbol allows it, else IOC, else RETURN. `None` when the terminal
@@ -47,65 +56,169 @@ pub fn round_to_tick(v: f64, si: &SymbolInfo) -> f64 {
     round_to_digits(on_grid, si.digits)
 }
 
-/// Stop-loss and take-profit prices: explicit prices win, else pips from the entry;
-/// both on the tick grid.
-pub fn stops(input: &TradeInput, si: &SymbolInfo) -> (Option<f64>, Option<f64>) {
-    let entry = entry_price(si, input.side);
+/// A distance in price units from `reference`: pips, points or percent of it
+/// (`None` for a non-positive value or the `price` unit, which is not a distance).
+pub fn distance_in_price(si: &SymbolInfo, reference: f64, d: PriceDistance) -> Option<f64> {
+    if !(d.value.is_finite() && d.value > 0.0) {
+        return None;
+    }
+    match d.unit {
+        PriceUnit::Pips => Some(d.value * pip_size(si)),
+        PriceUnit::Points => Some(d.value * si.point),
+        PriceUnit::Percent => Some(reference * d.value / 100.0),
+        PriceUnit::Price => None,
+    }
+}
+
+/// Stop-loss and take-profit prices of an order filling near `entry`: explicit
+/// prices win, else pips, else the typed distance (points, percent of `entry`);
+/// all on the tick grid.
+pub fn stops_at(input: &TradeInput, si: &SymbolInfo, entry: f64) -> (Option<f64>, Option<f64>) {
     let pip = pip_size(si);
     let dir = match input.side {
         Side::Buy => 1.0,
         Side::Sell => -1.0,
     };
+    let away = |d: Option<PriceDistance>| d.and_then(|d| distance_in_price(si, entry, d));
     let sl = input
         .sl
         .or_else(|| input.sl_pips.map(|p| entry - dir * p * pip))
+        .or_else(|| away(input.sl_distance).map(|d| entry - dir * d))
         .map(|v| round_to_tick(v, si));
     let tp = input
         .tp
         .or_else(|| input.tp_pips.map(|p| entry + dir * p * pip))
+        .or_else(|| away(input.tp_distance).map(|d| entry + dir * d))
         .map(|v| round_to_tick(v, si));
     (sl, tp)
 }
 
+/// [`stops_at`] the market entry (ask for buys, bid for sells).
+pub fn stops(input: &TradeInput, si: &SymbolInfo) -> (Option<f64>, Option<f64>) {
+    stops_at(input, si, entry_price(si, input.side))
+}
+
 /// Rounds down to the volume step, then clamps to the symbol's min/max.
 pub fn normalize_volume(v: f64, si: &SymbolInfo) -> f64 {
-    let step = if si.volume_step > 0.0 {
-        si.volume_step
-    } else {
-        0.01
-    };
+    let step = step_of(si);
     let decimals = (-step.log10()).ceil().max(0.0) as u32;
     let stepped = ((v / step) + 1e-6).floor() * step;
     let clamped = stepped.max(si.volume_min).min(si.volume_max);
     round_to_digits(clamped, decimals)
 }
 
-/// Lots for the order, or a message saying why none can be computed.
-pub fn volume(input: &TradeInput, si: &SymbolInfo, balance: f64) -> Result<f64, String> {
-    match (input.volume, input.risk_pct) {
-        (Some(v), _) if v > 0.0 && v.is_finite() => Ok(normalize_volume(v, si)),
-        (Some(v), _) => Err(format!(
-            "invalid volume {v}: must be a positive number of lots"
-        )),
-        (None, Some(r)) if r > 0.0 && r.is_finite() => {
-            let (sl, _) = stops(input, si);
-            let sl = sl.ok_or("risk_pct sizing needs a stop loss: give sl or sl_pips")?;
-            let distance = (entry_price(si, input.side) - sl).abs();
-            if distance <= 0.0 || si.tick_size <= 0.0 || si.tick_value <= 0.0 {
-                return Err(format!(
-                    "cannot size by risk: stop distance {distance}, tick size {}, tick value {}",
-                    si.tick_size, si.tick_value
-                ));
-            }
-            let loss_per_lot = distance / si.tick_size * si.tick_value;
-            let risk_money = balance * r / 100.0;
-            Ok(normalize_volume(risk_money / loss_per_lot, si))
-        }
-        (None, Some(r)) => Err(format!(
-            "invalid risk_pct {r}: must be a positive percentage"
-        )),
-        (None, None) => Err("trade input needs volume or risk_pct".into()),
+fn step_of(si: &SymbolInfo) -> f64 {
+    if si.volume_step > 0.0 {
+        si.volume_step
+    } else {
+        0.01
     }
+}
+
+/// Rounds down to the volume step and clamps to the maximum only: `None` when the
+/// result is below the symbol's minimum volume.
+fn computed_volume(v: f64, si: &SymbolInfo) -> Option<f64> {
+    let step = step_of(si);
+    let decimals = (-step.log10()).ceil().max(0.0) as u32;
+    let stepped = round_to_digits(((v / step) + 1e-6).floor() * step, decimals);
+    let stepped = if si.volume_max > 0.0 {
+        stepped.min(si.volume_max)
+    } else {
+        stepped
+    };
+    (stepped > 0.0 && stepped >= si.volume_min - 1e-9).then_some(stepped)
+}
+
+/// The volume request of an order: `volume_spec`, else `volume` as lots, else
+/// `risk_pct` as % of the balance at risk.
+pub fn volume_spec(input: &TradeInput) -> Result<VolumeSpec, String> {
+    if let Some(spec) = input.volume_spec {
+        return Ok(spec);
+    }
+    match (input.volume, input.risk_pct) {
+        (Some(lots), _) => Ok(VolumeSpec::Lots { lots }),
+        (None, Some(percent)) => Ok(VolumeSpec::BalanceRisk { percent }),
+        (None, None) => Err("trade input needs volume_spec, volume or risk_pct".into()),
+    }
+}
+
+/// Account-currency loss of one lot if the stop loss is hit.
+fn loss_per_lot(input: &TradeInput, si: &SymbolInfo, what: &str) -> Result<f64, String> {
+    let (sl, _) = stops(input, si);
+    let sl = sl.ok_or_else(|| {
+        format!("{what} sizing needs a stop loss: give sl, sl_pips, sl_points or sl_percent")
+    })?;
+    let distance = (entry_price(si, input.side) - sl).abs();
+    if distance <= 0.0 || si.tick_size <= 0.0 || si.tick_value <= 0.0 {
+        return Err(format!(
+            "cannot size by {what}: stop distance {distance}, tick size {}, tick value {}",
+            si.tick_size, si.tick_value
+        ));
+    }
+    Ok(distance / si.tick_size * si.tick_value)
+}
+
+/// Lots for the order, or a message saying why none can be computed. Explicit lots
+/// are rounded to the step and clamped to the symbol's limits; a computed size
+/// below the minimum volume is refused (`volume_below_minimum`).
+pub fn volume(input: &TradeInput, si: &SymbolInfo, funds: Funds) -> Result<f64, String> {
+    let spec = volume_spec(input)?;
+    let x = spec.value();
+    if !(x.is_finite() && x > 0.0) {
+        return Err(match spec {
+            VolumeSpec::Lots { .. } => {
+                format!("invalid volume {x}: must be a positive number of lots")
+            }
+            VolumeSpec::RiskMoney { .. } => format!("invalid risk amount {x}: must be positive"),
+            _ => format!("invalid risk_pct {x}: must be a positive percentage"),
+        });
+    }
+    let (raw, what) = match spec {
+        VolumeSpec::Lots { lots } => return Ok(normalize_volume(lots, si)),
+        VolumeSpec::RiskMoney { amount } => (
+            amount / loss_per_lot(input, si, "risk amount")?,
+            format!("{amount} lost at the stop"),
+        ),
+        VolumeSpec::BalanceRisk { percent } => (
+            funds.balance * percent / 100.0 / loss_per_lot(input, si, "risk_pct")?,
+            format!(
+                "{percent}% of the balance {:.2} lost at the stop",
+                funds.balance
+            ),
+        ),
+        VolumeSpec::EquityRisk { percent } => (
+            funds.equity * percent / 100.0 / loss_per_lot(input, si, "equity risk")?,
+            format!(
+                "{percent}% of the equity {:.2} lost at the stop",
+                funds.equity
+            ),
+        ),
+        VolumeSpec::BalanceLots { percent } => (
+            funds.balance * percent / 10_000.0,
+            format!(
+                "{percent}% of the balance {:.2} as lots (0.1 lot per 1,000 at 1%)",
+                funds.balance
+            ),
+        ),
+        VolumeSpec::BalanceMargin { percent } => {
+            let per_lot = si.margin_per_lot.filter(|m| m.is_finite() && *m > 0.0).ok_or(
+                "cannot size by margin: the terminal did not report the margin of one lot (update the bridge EA)",
+            )?;
+            (
+                funds.balance * percent / 100.0 / per_lot,
+                format!(
+                    "{percent}% of the balance {:.2} as margin at {per_lot:.2} per lot",
+                    funds.balance
+                ),
+            )
+        }
+    };
+    computed_volume(raw, si).ok_or_else(|| {
+        format!(
+            "volume_below_minimum: {what} gives {raw:.4} lots, below the symbol's minimum volume {} for {}",
+            si.volume_min, si.symbol
+        )
+    })
 }
 
 #[cfg(test)]
@@ -141,6 +254,13 @@ mod tests {
         assert_eq!(filling(&si), Some(Filling::Return));
     }
 
+    fn funds(balance: f64) -> Funds {
+        Funds {
+            balance,
+            equity: balance,
+        }
+    }
+
     fn input(side: Side) -> TradeInput {
         TradeInput::new("EURUSD", side)
     }
@@ -151,7 +271,7 @@ mod tests {
         let mut i = input(Side::Buy);
         i.risk_pct = Some(1.0);
         i.sl_pips = Some(20.0);
-        assert_eq!(volume(&i, &eurusd(), 10_000.0).unwrap(), 0.5);
+        assert_eq!(volume(&i, &eurusd(), funds(10_000.0)).unwrap(), 0.5);
         let (sl, tp) = stops(&i, &eurusd());
         assert_eq!(sl, Some(1.0981));
         assert_eq!(tp, None);
@@ -179,17 +299,17 @@ mod tests {
     #[test]
     fn sizing_refuses_missing_or_bad_inputs() {
         let i = input(Side::Buy);
-        assert!(volume(&i, &eurusd(), 1000.0)
+        assert!(volume(&i, &eurusd(), funds(1000.0))
             .unwrap_err()
-            .contains("volume or risk_pct"));
+            .contains("volume_spec, volume or risk_pct"));
         let mut r = input(Side::Buy);
         r.risk_pct = Some(1.0);
-        assert!(volume(&r, &eurusd(), 1000.0)
+        assert!(volume(&r, &eurusd(), funds(1000.0))
             .unwrap_err()
             .contains("stop loss"));
         let mut v = input(Side::Buy);
         v.volume = Some(-1.0);
-        assert!(volume(&v, &eurusd(), 1000.0).is_err());
+        assert!(volume(&v, &eurusd(), funds(1000.0)).is_err());
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub fn render() -> String {
         decl::<p::AlertDialect>(&cfg),
         decl::<p::PcVolumeType>(&cfg),
         decl::<p::PcTargetType>(&cfg),
+        decl::<p::PcAccountFilter>(&cfg),
+        decl::<p::StrategyExecution>(&cfg),
         decl::<p::Strategy>(&cfg),
         decl::<p::AgentStatus>(&cfg),
         decl::<p::AgentSummary>(&cfg),

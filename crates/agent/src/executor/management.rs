@@ -56,15 +56,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 )));
             }
         }
-        let (sl, tp) = manage::pending_stops(
-            &si,
-            input.side,
-            price,
-            input.sl,
-            input.tp,
-            input.sl_pips,
-            input.tp_pips,
-        );
+        // Pips, points and percent are from the order's price.
+        let (sl, tp) = sizing::stops_at(&input, &si, price);
         let comment = job_comment(job.job_id);
         let order = PendingRequest {
             symbol,

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use companion_protocol::{
-    AlertDialect, PcTargetType, PcVolumeType, SignalAction, SignalStatus, WebhookResponse,
+    AlertDialect, PcAccountFilter, PcTargetType, PcVolumeType, SignalAction, SignalStatus,
+    WebhookResponse,
 };
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -46,6 +47,18 @@ pub struct StrategyRow {
     pub opposite_entry: String,
     /// The magics of all the owner's strategies (for `close_scope = all_companion`).
     pub owner_magics: Vec<i64>,
+    /// Migration 0015: slippage, cap, filters (see `StrategyExecution`).
+    pub slippage_points: i32,
+    pub max_positions: Option<i32>,
+    pub max_spread_points: Option<f64>,
+    pub session_windows: Vec<String>,
+    pub session_days: Vec<i16>,
+    pub session_tz: String,
+    /// `session_tz`'s offset from UTC now, minutes (read with the row).
+    pub session_utc_offset_min: i32,
+    pub min_equity: Option<f64>,
+    pub min_free_margin: Option<f64>,
+    pub pc_account_filter: String,
 }
 
 impl StrategyRow {
@@ -56,6 +69,7 @@ impl StrategyRow {
             license_id: self.pineconnector_license_id.clone(),
             volume_type: PcVolumeType::parse(&self.pc_volume_type).unwrap_or_default(),
             target_type: PcTargetType::parse(&self.pc_target_type).unwrap_or_default(),
+            account_filter: PcAccountFilter::parse(&self.pc_account_filter).unwrap_or_default(),
         }
     }
 }
@@ -72,7 +86,16 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
                 s.pc_target_type, s.dedup_window_secs,
                 s.magic, s.close_scope, s.opposite_entry,
                 array(select o.magic from public.tv_strategies o
-                       where o.user_id = s.user_id order by o.magic) as owner_magics
+                       where o.user_id = s.user_id order by o.magic) as owner_magics,
+                s.slippage_points, s.max_positions,
+                s.max_spread_points::float8 as max_spread_points,
+                s.session_windows, s.session_days, s.session_tz,
+                (extract(epoch from (now() at time zone s.session_tz)
+                                    - (now() at time zone 'UTC')) / 60)::int4
+                  as session_utc_offset_min,
+                s.min_equity::float8 as min_equity,
+                s.min_free_margin::float8 as min_free_margin,
+                s.pc_account_filter
            from public.tv_strategies s
            left join public.user_settings us on us.user_id = s.user_id
           where s.webhook_secret = $1",

@@ -4,7 +4,7 @@
 //! into a normalised [`ParsedSignal`], or a typed [`Rejection`] with whatever could
 //! be read (for the `tv_signals` row). Pure: no I/O, never panics.
 
-use companion_protocol::SignalAction;
+use companion_protocol::{PriceDistance, PriceUnit, SignalAction, VolumeSpec};
 use serde_json::{Map, Value};
 
 /// Largest accepted explicit volume, in lots. TradingView's
@@ -21,6 +21,14 @@ pub const MAX_RISK_PCT: f64 = 10.0;
 /// Longest signal id / comment kept.
 pub const MAX_KEY_LEN: usize = 128;
 pub const MAX_COMMENT_LEN: usize = 256;
+/// Largest money amount at risk (`risk_money`), account currency.
+pub const MAX_RISK_MONEY: f64 = 1e9;
+/// Largest stop distance in points.
+pub const MAX_POINTS: f64 = 10_000_000.0;
+/// Largest stop distance in percent of the price.
+pub const MAX_STOP_PERCENT: f64 = 1_000.0;
+/// Largest % of balance as lots / as margin.
+pub const MAX_VOLUME_PERCENT: f64 = 100.0;
 
 /// Which of the strategy's positions a close signal closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,6 +87,18 @@ pub struct ParsedSignal {
     pub comment: Option<String>,
     /// A close's `percent` (0 < p <= 100) of each position: a partial close.
     pub close_percent: Option<f64>,
+    /// A size the agent computes at the terminal (money or % of equity at risk,
+    /// % of balance as lots or margin); `volume` / `risk_pct` are then absent.
+    pub volume_spec: Option<VolumeSpec>,
+    /// Stop loss / take profit in points or percent of the entry (the agent
+    /// converts them); absent when given as pips or a price.
+    pub sl_distance: Option<PriceDistance>,
+    pub tp_distance: Option<PriceDistance>,
+    /// This alert's maximum spread (PineConnector `spread=`, pips).
+    pub max_spread: Option<PriceDistance>,
+    /// This alert's account minimum (PineConnector `accfilter=`; the strategy's
+    /// `pc_account_filter` says of what).
+    pub account_min: Option<f64>,
 }
 
 impl ParsedSignal {
@@ -99,6 +119,11 @@ impl ParsedSignal {
             signal_key: None,
             comment: None,
             close_percent: None,
+            volume_spec: None,
+            sl_distance: None,
+            tp_distance: None,
+            max_spread: None,
+            account_min: None,
         }
     }
 
@@ -143,6 +168,8 @@ pub enum Rejection {
     UnexpectedToken(String),
     #[error("{0}")]
     InvalidStops(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
 }
 
 impl Rejection {
@@ -160,6 +187,7 @@ impl Rejection {
             Rejection::InvalidNumber { .. } => "invalid_number",
             Rejection::UnexpectedToken(_) => "unexpected_token",
             Rejection::InvalidStops(_) => "invalid_stops",
+            Rejection::Conflict(_) => "conflicting_fields",
         }
     }
 }
@@ -394,6 +422,14 @@ enum Key {
     Id,
     Comment,
     ClosePercent,
+    RiskMoney,
+    RiskEquity,
+    BalanceLotsPct,
+    MarginPct,
+    SlPoints,
+    TpPoints,
+    SlPercent,
+    TpPercent,
 }
 
 fn key_of(name: &str) -> Option<Key> {
@@ -429,6 +465,14 @@ fn key_of(name: &str) -> Option<Key> {
         "id" | "signal_id" | "alert_id" | "timestamp" | "time" | "timenow" => Key::Id,
         "comment" | "note" => Key::Comment,
         "percent" | "pct" | "close_percent" | "close_pct" | "percent_close" => Key::ClosePercent,
+        "risk_money" | "risk_amount" | "risk_cash" => Key::RiskMoney,
+        "risk_pct_equity" | "risk_equity_pct" | "equity_risk_pct" => Key::RiskEquity,
+        "balance_lots_pct" | "lots_pct_balance" => Key::BalanceLotsPct,
+        "margin_pct" | "margin_percent" => Key::MarginPct,
+        "sl_points" | "stop_loss_points" => Key::SlPoints,
+        "tp_points" | "take_profit_points" => Key::TpPoints,
+        "sl_percent" | "stop_loss_percent" => Key::SlPercent,
+        "tp_percent" | "take_profit_percent" => Key::TpPercent,
         _ => return None,
     })
 }
@@ -452,6 +496,13 @@ struct Fields {
     signal_key: Option<String>,
     comment: Option<String>,
     close_percent: Option<f64>,
+    volume_specs: Vec<VolumeSpec>,
+    sl_distance: Option<PriceDistance>,
+    tp_distance: Option<PriceDistance>,
+}
+
+fn dist(value: f64, unit: PriceUnit) -> Option<PriceDistance> {
+    Some(PriceDistance { value, unit })
 }
 
 impl Fields {
@@ -550,6 +601,51 @@ impl Fields {
                 self.close_percent = Some(number(v, "percent", 0.0, 100.0)?);
                 Ok(())
             }
+            Key::RiskMoney => {
+                let amount = number(v, "risk_money", 0.0, MAX_RISK_MONEY)?;
+                self.volume_specs.push(VolumeSpec::RiskMoney { amount });
+                Ok(())
+            }
+            Key::RiskEquity => {
+                let percent = number(v, "risk_pct_equity", 0.0, MAX_RISK_PCT)?;
+                self.volume_specs.push(VolumeSpec::EquityRisk { percent });
+                Ok(())
+            }
+            Key::BalanceLotsPct => {
+                let percent = number(v, "balance_lots_pct", 0.0, MAX_VOLUME_PERCENT)?;
+                self.volume_specs.push(VolumeSpec::BalanceLots { percent });
+                Ok(())
+            }
+            Key::MarginPct => {
+                let percent = number(v, "margin_pct", 0.0, MAX_VOLUME_PERCENT)?;
+                self.volume_specs
+                    .push(VolumeSpec::BalanceMargin { percent });
+                Ok(())
+            }
+            Key::SlPoints => {
+                self.sl_distance =
+                    dist(number(v, "sl_points", 0.0, MAX_POINTS)?, PriceUnit::Points);
+                Ok(())
+            }
+            Key::TpPoints => {
+                self.tp_distance =
+                    dist(number(v, "tp_points", 0.0, MAX_POINTS)?, PriceUnit::Points);
+                Ok(())
+            }
+            Key::SlPercent => {
+                self.sl_distance = dist(
+                    number(v, "sl_percent", 0.0, MAX_STOP_PERCENT)?,
+                    PriceUnit::Percent,
+                );
+                Ok(())
+            }
+            Key::TpPercent => {
+                self.tp_distance = dist(
+                    number(v, "tp_percent", 0.0, MAX_STOP_PERCENT)?,
+                    PriceUnit::Percent,
+                );
+                Ok(())
+            }
         }
     }
 
@@ -568,6 +664,36 @@ impl Fields {
             (None, CloseTarget::All) if action == SignalAction::Close => ALL_SYMBOLS.to_string(),
             (None, _) => return Err(Rejection::MissingSymbol),
         };
+        let sizes = usize::from(self.volume.is_some())
+            + usize::from(self.risk_pct.is_some())
+            + self.volume_specs.len();
+        if sizes > 1 && action != SignalAction::Close {
+            return Err(Rejection::Conflict(
+                "the size is given more than once (volume, risk, risk_money, risk_pct_equity, balance_lots_pct, margin_pct): send one",
+            ));
+        }
+        let stop_units =
+            |a: bool, b: bool, c: bool| usize::from(a) + usize::from(b) + usize::from(c);
+        if stop_units(
+            self.sl.is_some(),
+            self.sl_pips.is_some(),
+            self.sl_distance.is_some(),
+        ) > 1
+        {
+            return Err(Rejection::Conflict(
+                "the stop loss is given more than once (sl, sl_pips, sl_points, sl_percent): send one",
+            ));
+        }
+        if stop_units(
+            self.tp.is_some(),
+            self.tp_pips.is_some(),
+            self.tp_distance.is_some(),
+        ) > 1
+        {
+            return Err(Rejection::Conflict(
+                "the take profit is given more than once (tp, tp_pips, tp_points, tp_percent): send one",
+            ));
+        }
         if let Some(price) = self.price {
             let (below, above) = match action {
                 SignalAction::Buy => (self.sl, self.tp),
@@ -600,6 +726,11 @@ impl Fields {
             } else {
                 None
             },
+            volume_spec: self.volume_specs.first().copied(),
+            sl_distance: self.sl_distance,
+            tp_distance: self.tp_distance,
+            max_spread: None,
+            account_min: None,
         })
     }
 }
