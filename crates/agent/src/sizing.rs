@@ -331,6 +331,170 @@ mod tests {
         assert_eq!(round_to_tick(1.234567, &eurusd()), 1.23457);
     }
 
+    /// XAUUSD: 2 digits, contract 100 oz, tick 0.01 worth 1 USD per lot.
+    fn xauusd() -> SymbolInfo {
+        SymbolInfo {
+            symbol: "XAUUSD".into(),
+            digits: 2,
+            point: 0.01,
+            contract_size: 100.0,
+            tick_size: 0.01,
+            tick_value: 1.0,
+            volume_min: 0.01,
+            volume_max: 100.0,
+            volume_step: 0.01,
+            bid: 2400.00,
+            ask: 2400.30,
+            margin_per_lot: Some(2400.30),
+            ..Default::default()
+        }
+    }
+
+    /// An index CFD quoted in 0.01 but traded in quarter points, 5 USD per 0.25
+    /// per lot, lots in steps of 0.1.
+    fn us500() -> SymbolInfo {
+        SymbolInfo {
+            symbol: "US500".into(),
+            digits: 2,
+            point: 0.01,
+            contract_size: 20.0,
+            tick_size: 0.25,
+            tick_value: 5.0,
+            volume_min: 0.1,
+            volume_max: 50.0,
+            volume_step: 0.1,
+            bid: 5000.00,
+            ask: 5000.50,
+            margin_per_lot: Some(5000.0),
+            ..Default::default()
+        }
+    }
+
+    fn spec(side: Side, spec: VolumeSpec) -> TradeInput {
+        let mut i = input(side);
+        i.volume_spec = Some(spec);
+        i
+    }
+
+    fn points(value: f64) -> Option<PriceDistance> {
+        Some(PriceDistance {
+            value,
+            unit: PriceUnit::Points,
+        })
+    }
+
+    #[test]
+    fn each_volume_type_on_eurusd() {
+        let f = Funds {
+            balance: 10_000.0,
+            equity: 8_000.0,
+        };
+        let si = eurusd();
+        // Lots as given (rounded to the step).
+        let i = spec(Side::Buy, VolumeSpec::Lots { lots: 0.257 });
+        assert_eq!(volume(&i, &si, f).unwrap(), 0.25);
+        // 50 USD lost over 25 pips (250 points × 1 USD per point-lot) = 0.2 lots.
+        let mut i = spec(Side::Buy, VolumeSpec::RiskMoney { amount: 50.0 });
+        i.sl_pips = Some(25.0);
+        assert_eq!(volume(&i, &si, f).unwrap(), 0.2);
+        // 1 % of the balance (100) over 25 pips = 0.4; of the equity (80) = 0.32.
+        i.volume_spec = Some(VolumeSpec::BalanceRisk { percent: 1.0 });
+        assert_eq!(volume(&i, &si, f).unwrap(), 0.4);
+        i.volume_spec = Some(VolumeSpec::EquityRisk { percent: 1.0 });
+        assert_eq!(volume(&i, &si, f).unwrap(), 0.32);
+        // 0.1 lot per 1,000 at 1 %: 10,000 → 1 lot; 0.5 % → 0.5 lots.
+        let i = spec(Side::Sell, VolumeSpec::BalanceLots { percent: 0.5 });
+        assert_eq!(volume(&i, &si, f).unwrap(), 0.5);
+        // 1 % of the balance (100) as margin at 1,100.1 per lot → 0.09 lots.
+        let mut si_m = eurusd();
+        si_m.margin_per_lot = Some(1_100.1);
+        let i = spec(Side::Buy, VolumeSpec::BalanceMargin { percent: 1.0 });
+        assert_eq!(volume(&i, &si_m, f).unwrap(), 0.09);
+        assert!(volume(&i, &si, f)
+            .unwrap_err()
+            .contains("margin of one lot"));
+    }
+
+    #[test]
+    fn gold_sizes_with_its_contract_and_tick_value() {
+        let f = Funds {
+            balance: 5_000.0,
+            equity: 5_000.0,
+        };
+        // A 10.00 USD stop on gold loses 1,000 USD per lot (1,000 ticks × 1 USD).
+        let mut i = spec(Side::Buy, VolumeSpec::BalanceRisk { percent: 2.0 });
+        i.sl_distance = points(1_000.0);
+        assert_eq!(stops(&i, &xauusd()).0, Some(2390.30));
+        assert_eq!(volume(&i, &xauusd(), f).unwrap(), 0.1);
+        // 250 USD at the same stop: 0.25 lots.
+        i.volume_spec = Some(VolumeSpec::RiskMoney { amount: 250.0 });
+        assert_eq!(volume(&i, &xauusd(), f).unwrap(), 0.25);
+        // 10 % of the balance as margin: 500 / 2,400.30 = 0.208 → 0.2.
+        i.volume_spec = Some(VolumeSpec::BalanceMargin { percent: 10.0 });
+        assert_eq!(volume(&i, &xauusd(), f).unwrap(), 0.2);
+    }
+
+    #[test]
+    fn an_index_with_quarter_point_ticks() {
+        let f = Funds {
+            balance: 20_000.0,
+            equity: 20_000.0,
+        };
+        // 1 % of the ask as the stop: 50.005 → 4950.50 on the 0.25 grid; the loss
+        // per lot is 50.00 / 0.25 × 5 = 1,000 USD; 1 % of 20,000 → 0.2 lots.
+        let mut i = spec(Side::Buy, VolumeSpec::BalanceRisk { percent: 1.0 });
+        i.sl_distance = Some(PriceDistance {
+            value: 1.0,
+            unit: PriceUnit::Percent,
+        });
+        assert_eq!(stops(&i, &us500()).0, Some(4950.5));
+        assert_eq!(volume(&i, &us500(), f).unwrap(), 0.2);
+        // 150 USD over the same stop = 0.15 lots → 0.1 (step 0.1).
+        i.volume_spec = Some(VolumeSpec::RiskMoney { amount: 150.0 });
+        assert_eq!(volume(&i, &us500(), f).unwrap(), 0.1);
+        // 90 USD = 0.09 lots: below the minimum 0.1, refused (never rounded up).
+        i.volume_spec = Some(VolumeSpec::RiskMoney { amount: 90.0 });
+        let e = volume(&i, &us500(), f).unwrap_err();
+        assert!(e.starts_with("volume_below_minimum:"), "{e}");
+        assert!(
+            e.contains("0.0900 lots") && e.contains("minimum volume 0.1"),
+            "{e}"
+        );
+        // Huge sizes stop at the symbol's maximum.
+        i.volume_spec = Some(VolumeSpec::BalanceLots { percent: 100.0 });
+        assert_eq!(volume(&i, &us500(), f).unwrap(), 50.0);
+    }
+
+    #[test]
+    fn risk_types_need_a_stop_and_distances_in_every_unit() {
+        let f = Funds {
+            balance: 10_000.0,
+            equity: 10_000.0,
+        };
+        let i = spec(Side::Buy, VolumeSpec::EquityRisk { percent: 1.0 });
+        assert!(volume(&i, &eurusd(), f)
+            .unwrap_err()
+            .contains("needs a stop loss"));
+        // Sell: SL above the bid, TP below; points, pips and percent.
+        let mut i = input(Side::Sell);
+        i.sl_distance = points(150.0);
+        i.tp_distance = Some(PriceDistance {
+            value: 1.0,
+            unit: PriceUnit::Percent,
+        });
+        assert_eq!(stops(&i, &eurusd()), (Some(1.1015), Some(1.089)));
+        // Explicit pips win over a typed distance.
+        i.sl_pips = Some(10.0);
+        assert_eq!(stops(&i, &eurusd()).0, Some(1.101));
+        // A `price` unit is not a distance.
+        let mut i = input(Side::Buy);
+        i.sl_distance = Some(PriceDistance {
+            value: 1.2,
+            unit: PriceUnit::Price,
+        });
+        assert_eq!(stops(&i, &eurusd()).0, None);
+    }
+
     #[test]
     fn pip_size_depends_on_digits() {
         let mut si = eurusd();

@@ -667,29 +667,20 @@ impl Fields {
         let sizes = usize::from(self.volume.is_some())
             + usize::from(self.risk_pct.is_some())
             + self.volume_specs.len();
-        if sizes > 1 && action != SignalAction::Close {
+        // (volume with risk stays as before: the volume wins.)
+        if sizes > 1 && !self.volume_specs.is_empty() && action != SignalAction::Close {
             return Err(Rejection::Conflict(
                 "the size is given more than once (volume, risk, risk_money, risk_pct_equity, balance_lots_pct, margin_pct): send one",
             ));
         }
-        let stop_units =
-            |a: bool, b: bool, c: bool| usize::from(a) + usize::from(b) + usize::from(c);
-        if stop_units(
-            self.sl.is_some(),
-            self.sl_pips.is_some(),
-            self.sl_distance.is_some(),
-        ) > 1
-        {
+        // A typed distance with a price or pips is ambiguous (a price with pips
+        // stays as before: the price wins).
+        if self.sl_distance.is_some() && (self.sl.is_some() || self.sl_pips.is_some()) {
             return Err(Rejection::Conflict(
                 "the stop loss is given more than once (sl, sl_pips, sl_points, sl_percent): send one",
             ));
         }
-        if stop_units(
-            self.tp.is_some(),
-            self.tp_pips.is_some(),
-            self.tp_distance.is_some(),
-        ) > 1
-        {
+        if self.tp_distance.is_some() && (self.tp.is_some() || self.tp_pips.is_some()) {
             return Err(Rejection::Conflict(
                 "the take profit is given more than once (tp, tp_pips, tp_points, tp_percent): send one",
             ));
@@ -1016,6 +1007,84 @@ mod tests {
     }
 
     #[test]
+    fn explicit_unit_keys_for_sizes_and_stops() {
+        use companion_protocol::{PriceDistance, PriceUnit, VolumeSpec};
+        for (body, want) in [
+            (
+                r#"{"action":"buy","symbol":"EURUSD","risk_money":75,"sl_pips":20}"#,
+                VolumeSpec::RiskMoney { amount: 75.0 },
+            ),
+            (
+                r#"{"action":"buy","symbol":"EURUSD","risk_pct_equity":1.5,"sl_points":200}"#,
+                VolumeSpec::EquityRisk { percent: 1.5 },
+            ),
+            (
+                r#"{"action":"sell","symbol":"EURUSD","balance_lots_pct":"0.5"}"#,
+                VolumeSpec::BalanceLots { percent: 0.5 },
+            ),
+            (
+                r#"{"action":"sell","symbol":"EURUSD","margin_pct":2}"#,
+                VolumeSpec::BalanceMargin { percent: 2.0 },
+            ),
+        ] {
+            let s = ok(body);
+            assert_eq!(s.volume_spec, Some(want), "{body}");
+            assert_eq!((s.volume, s.risk_pct), (None, None));
+        }
+        let s = ok(
+            r#"{"action":"buy","symbol":"XAUUSD","volume":0.1,"sl_points":500,"tp_percent":1.5}"#,
+        );
+        assert_eq!(
+            (s.sl_distance, s.tp_distance),
+            (
+                Some(PriceDistance {
+                    value: 500.0,
+                    unit: PriceUnit::Points
+                }),
+                Some(PriceDistance {
+                    value: 1.5,
+                    unit: PriceUnit::Percent
+                })
+            )
+        );
+        let s = ok("buy EURUSD risk_money=50 sl_percent=0.5 tp_points=300");
+        assert_eq!(s.volume_spec, Some(VolumeSpec::RiskMoney { amount: 50.0 }));
+        assert_eq!(
+            s.sl_distance.map(|d| (d.value, d.unit)),
+            Some((0.5, PriceUnit::Percent))
+        );
+        assert_eq!(
+            s.tp_distance.map(|d| (d.value, d.unit)),
+            Some((300.0, PriceUnit::Points))
+        );
+        // One size, one stop, one target.
+        for body in [
+            r#"{"action":"buy","symbol":"EURUSD","volume":0.1,"risk_money":50}"#,
+            r#"{"action":"buy","symbol":"EURUSD","risk":1,"margin_pct":2}"#,
+            r#"{"action":"buy","symbol":"EURUSD","sl_pips":10,"sl_points":100}"#,
+            r#"{"action":"buy","symbol":"EURUSD","tp":1.2,"tp_percent":1}"#,
+        ] {
+            assert_eq!(
+                err(body.as_bytes()).reason.code(),
+                "conflicting_fields",
+                "{body}"
+            );
+        }
+        for body in [
+            r#"{"action":"buy","symbol":"EURUSD","risk_pct_equity":11}"#,
+            r#"{"action":"buy","symbol":"EURUSD","margin_pct":0}"#,
+            r#"{"action":"buy","symbol":"EURUSD","sl_percent":1001}"#,
+            r#"{"action":"buy","symbol":"EURUSD","risk_money":-5}"#,
+        ] {
+            assert_eq!(
+                err(body.as_bytes()).reason.code(),
+                "invalid_number",
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
     fn reads_typical_tradingview_json() {
         let s = ok(
             r#"{"action":"buy","ticker":"OANDA:EURUSD","price":"1.08512","contracts":"0.5","sl_pips":20,"tp_pips":"40","id":"abc-1","comment":"long entry"}"#,
@@ -1229,7 +1298,7 @@ mod tests {
             };
             let wrong = price.is_some_and(|p| lo.is_some_and(|l| l >= p) || hi.is_some_and(|h| h <= p));
             let (sl, tp) = if wrong { (None, None) } else { (sl, tp) };
-            ParsedSignal { action, close: CloseTarget::Both, symbol, raw_symbol: None, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment, close_percent: None }
+            ParsedSignal { action, close: CloseTarget::Both, symbol, raw_symbol: None, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment, close_percent: None, volume_spec: None, sl_distance: None, tp_distance: None, max_spread: None, account_min: None }
         }
     }
 
