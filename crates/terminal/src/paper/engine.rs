@@ -507,6 +507,7 @@ impl Engine {
             book: Some(self.book.id),
             seq: Some(n),
             fill,
+            deviation: Some(o.deviation),
         });
         self.save();
         result.map(|(r, _)| json!(r))
@@ -1006,6 +1007,7 @@ mod tests {
             retcode: retcode::DONE,
             book: Some(12345),
             seq: Some(1),
+            deviation: None,
             fill: Some(LoggedFill {
                 order: 1,
                 deal: 1,
