@@ -28,20 +28,33 @@ const SYMBOLS: &str = r#"[
 
 const LIC: &str = "60123456789";
 
-/// A strategy with these `tv_strategies` settings (column = SQL literal).
-async fn strategy(s: &Stack, settings: &[(&str, &str)]) -> String {
+/// A strategy with these settings, set through the user API (`PATCH
+/// /api/v1/strategies/{id}`, as the app does); its webhook URL.
+async fn strategy(s: &Stack, patch: Value) -> String {
     let (id, secret) = s.insert_strategy().await;
-    for (column, value) in settings {
-        // Test-owned column names and literals only.
-        sqlx::query(&format!(
-            "UPDATE tv_strategies SET {column} = {value} WHERE id = $1"
-        ))
-        .bind(id)
-        .execute(&s.db.pool)
+    let resp = s
+        .http
+        .patch(format!("{}/api/v1/strategies/{id}", s.server_url()))
+        .bearer_auth(&s.jwt)
+        .json(&patch)
+        .send()
         .await
         .unwrap();
-    }
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert!(status.is_success(), "{patch}: {status} {body}");
     format!("{}/api/v1/webhooks/tv/{secret}", s.server_url())
+}
+
+/// An `execution` group: the defaults with `over` applied.
+fn execution(over: Value) -> Value {
+    let mut e = json!({"slippage_points": 20, "max_positions": null, "max_spread_points": null,
+        "sessions": [], "session_days": [], "session_tz": "UTC", "min_equity": null,
+        "min_free_margin": null, "pc_account_filter": "equity"});
+    for (k, v) in over.as_object().unwrap() {
+        e[k] = v.clone();
+    }
+    json!({ "execution": e })
 }
 
 /// Sends a text alert and waits for its signal: (status, error, job output).
@@ -75,6 +88,21 @@ async fn alert(s: &Stack, url: &str, body: &str) -> (String, Option<String>, Opt
         None => None,
     };
     (status, error, out)
+}
+
+/// Sends an alert the webhook refuses; its reason.
+async fn discarded(s: &Stack, url: &str, body: &str) -> String {
+    let resp = s
+        .http
+        .post(url)
+        .header("content-type", "text/plain")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], "discarded", "{body}: {v}");
+    v["reason"].as_str().unwrap().to_string()
 }
 
 async fn executed(s: &Stack, url: &str, body: &str) -> Value {
@@ -139,19 +167,19 @@ async fn pineconnector_samples_under_every_volume_and_target_type() {
     let sample = format!("{LIC},buy,AUDUSD,risk=0.1");
 
     // Lots: 0.1 lot.
-    let url = strategy(&s, &[("pc_volume_type", "'lots'")]).await;
+    let url = strategy(&s, json!({"pc_volume_type": "lots"})).await;
     let out = executed(&s, &url, &sample).await;
     assert_eq!(out["volume"], json!(0.1), "{out}");
     let p = position(&s, out["ticket"].as_u64().unwrap()).await;
     assert_eq!(p["volume"], json!(0.1));
 
     // % of balance as lots: 0.1 % of 100,000 → 0.1 lot per 1,000 × 0.1 = 1 lot.
-    let url = strategy(&s, &[("pc_volume_type", "'percent_balance_lots'")]).await;
+    let url = strategy(&s, json!({"pc_volume_type": "percent_balance_lots"})).await;
     let out = executed(&s, &url, &sample).await;
     assert_eq!(out["volume"], json!(1.0), "{out}");
 
     // % of balance as margin: 100 of margin at 100,000 × ask / 500 per lot.
-    let url = strategy(&s, &[("pc_volume_type", "'percent_balance_margin'")]).await;
+    let url = strategy(&s, json!({"pc_volume_type": "percent_balance_margin"})).await;
     let out = executed(&s, &url, &sample).await;
     let fill = out["fill_price"].as_f64().unwrap();
     let want = lots_down(100.0 / (100_000.0 * fill / 500.0));
@@ -160,9 +188,9 @@ async fn pineconnector_samples_under_every_volume_and_target_type() {
 
     // Money at the stop: no stop → refused with the reason; 100 over 20 pips
     // (200 points × 1 USD per lot) = 0.5 lots.
-    let url = strategy(&s, &[("pc_volume_type", "'dollar_risk'")]).await;
-    let e = failed(&s, &url, &sample).await;
-    assert!(e.contains("needs a stop loss"), "{e}");
+    let url = strategy(&s, json!({"pc_volume_type": "dollar_risk"})).await;
+    let e = discarded(&s, &url, &sample).await;
+    assert!(e.starts_with("missing_stop:"), "{e}");
     let out = executed(&s, &url, &format!("{LIC},buy,AUDUSD,risk=100,sl=20")).await;
     assert_eq!(out["volume"], json!(0.5), "{out}");
     // 0.1 USD at that stop is 0.0005 lots: below the minimum, refused.
@@ -170,15 +198,17 @@ async fn pineconnector_samples_under_every_volume_and_target_type() {
     assert!(e.contains("volume_below_minimum"), "{e}");
 
     // % of balance at the stop: 0.1 % of 100,000 = 100 → 0.5 lots.
-    let url = strategy(&s, &[("pc_volume_type", "'percent_balance_risk'")]).await;
-    let e = failed(&s, &url, &sample).await;
-    assert!(e.contains("needs a stop loss"), "{e}");
+    let url = strategy(&s, json!({"pc_volume_type": "percent_balance_risk"})).await;
+    let e = discarded(&s, &url, &sample).await;
+    assert!(e.starts_with("missing_stop:"), "{e}");
     let out = executed(&s, &url, &format!("{LIC},buy,AUDUSD,risk=0.1,sl=20")).await;
     assert_eq!(out["volume"], json!(0.5), "{out}");
 
     // % of equity at the stop: the open positions' spread costs put the equity
     // below the balance, so fewer lots than the balance's 0.5.
-    let url = strategy(&s, &[("pc_volume_type", "'percent_equity_risk'")]).await;
+    let url = strategy(&s, json!({"pc_volume_type": "percent_equity_risk"})).await;
+    let e = discarded(&s, &url, &sample).await;
+    assert!(e.starts_with("missing_stop:"), "{e}");
     let eq = equity(&s).await;
     assert!(eq < 100_000.0, "{eq}");
     let out = executed(&s, &url, &format!("{LIC},buy,AUDUSD,risk=0.1,sl=20")).await;
@@ -193,7 +223,7 @@ async fn pineconnector_samples_under_every_volume_and_target_type() {
         ("points", Box::new(|_| 0.050)),
         ("percentage", Box::new(|fill| fill * 0.50)),
     ] {
-        let url = strategy(&s, &[("pc_target_type", &format!("'{target}'"))]).await;
+        let url = strategy(&s, json!({"pc_target_type": target})).await;
         let out = executed(&s, &url, &sample).await;
         assert_eq!(out["volume"], json!(1.0), "{out}");
         let fill = out["fill_price"].as_f64().unwrap();
@@ -204,7 +234,7 @@ async fn pineconnector_samples_under_every_volume_and_target_type() {
     }
     // Price: sl=50 is a level below a sell at 190 — the broker refuses it; a level
     // above the price is set as given.
-    let url = strategy(&s, &[("pc_target_type", "'price'")]).await;
+    let url = strategy(&s, json!({"pc_target_type": "price"})).await;
     let e = failed(&s, &url, &sample).await;
     assert!(e.contains("10016") || e.contains("stops"), "{e}");
     let out = executed(&s, &url, &format!("{LIC},sell,GBPJPY,sl=195.5,risk=1")).await;
@@ -221,7 +251,7 @@ async fn spread_filter_position_cap_and_slippage_at_the_terminal() {
     s.wait_terminal_ready().await;
 
     // EURUSD's spread is 80 points: a 50-point limit refuses it, AUDUSD's 14 pass.
-    let url = strategy(&s, &[("max_spread_points", "50")]).await;
+    let url = strategy(&s, execution(json!({"max_spread_points": 50}))).await;
     let e = failed(&s, &url, &format!("{LIC},buy,EURUSD,risk=0.1")).await;
     assert!(
         e.starts_with("filter_spread:") && e.contains("80.0 points") && e.contains("limit 50"),
@@ -233,9 +263,19 @@ async fn spread_filter_position_cap_and_slippage_at_the_terminal() {
     assert!(e.contains("1.4 pips") && e.contains("limit 1 pips"), "{e}");
 
     // Cap 1 per symbol and direction: the second buy fails, a sell still opens.
-    let url = strategy(&s, &[("max_positions", "1"), ("slippage_points", "7")]).await;
+    let url = strategy(
+        &s,
+        execution(json!({"max_positions": 1, "slippage_points": 7})),
+    )
+    .await;
     let first = executed(&s, &url, &format!("{LIC},buy,AUDUSD,risk=0.1")).await;
-    let e = failed(&s, &url, &format!("{LIC},buy,AUDUSD,risk=0.1")).await;
+    // (Another comment: the same body within 30 s would be a duplicate delivery.)
+    let e = failed(
+        &s,
+        &url,
+        &format!("{LIC},buy,AUDUSD,risk=0.1,comment=second"),
+    )
+    .await;
     assert!(
         e.starts_with("max_positions:") && e.contains("1 buy position(s)"),
         "{e}"
@@ -258,11 +298,11 @@ async fn spread_filter_position_cap_and_slippage_at_the_terminal() {
     // Sessions: the hour two to three hours from now (Tokyo time, no DST) excludes
     // now; the one that started an hour ago and ends in an hour includes it.
     let tokyo = (chrono::Utc::now() + chrono::Duration::hours(9)).hour();
-    let window = |from: u32, to: u32| format!("ARRAY['{:02}:00-{:02}:00']", from % 24, to % 24);
+    let window = |from: u32, to: u32| format!("{:02}:00-{:02}:00", from % 24, to % 24);
     let closed = window(tokyo + 2, tokyo + 3);
     let url = strategy(
         &s,
-        &[("session_windows", &closed), ("session_tz", "'Asia/Tokyo'")],
+        execution(json!({"sessions": [closed], "session_tz": "Asia/Tokyo"})),
     )
     .await;
     let e = failed(&s, &url, &format!("{LIC},buy,AUDUSD,risk=0.1")).await;
@@ -273,12 +313,12 @@ async fn spread_filter_position_cap_and_slippage_at_the_terminal() {
     let open = window(tokyo + 23, tokyo + 1);
     let url = strategy(
         &s,
-        &[("session_windows", &open), ("session_tz", "'Asia/Tokyo'")],
+        execution(json!({"sessions": [open], "session_tz": "Asia/Tokyo"})),
     )
     .await;
     executed(&s, &url, &format!("{LIC},buy,AUDUSD,risk=0.1")).await;
     // Equity minimum above the account's.
-    let url = strategy(&s, &[("min_equity", "1000000")]).await;
+    let url = strategy(&s, execution(json!({"min_equity": 1_000_000}))).await;
     let e = failed(&s, &url, &format!("{LIC},buy,AUDUSD,risk=0.1")).await;
     assert!(e.starts_with("filter_equity:"), "{e}");
 }

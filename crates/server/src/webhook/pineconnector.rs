@@ -401,6 +401,10 @@ pub enum PineError {
     UnknownParam(String),
     #[error("{0}= is given twice")]
     RepeatedParam(&'static str),
+    #[error(
+        "risk= is {0} lost at the stop loss (the strategy's PineConnector Volume Type): add sl="
+    )]
+    MissingStop(&'static str),
     #[error("invalid {field}: {value:?} ({why})")]
     InvalidNumber {
         field: &'static str,
@@ -434,6 +438,7 @@ impl PineError {
             PineError::UnsupportedParam(_) => "unsupported_param",
             PineError::UnsupportedSetting(_) => "unsupported_setting",
             PineError::Conflict(_) => "conflicting_params",
+            PineError::MissingStop(_) => "missing_stop",
         }
     }
 }
@@ -784,6 +789,22 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
         } else {
             (s.tp_pips, s.tp, s.tp_distance) = (pips, price, distance);
         }
+    }
+    // PineConnector: "sl= syntax is required" for the types lost at the stop.
+    let no_stop = s.sl.is_none() && s.sl_pips.is_none() && s.sl_distance.is_none();
+    if p.risk.is_some() && no_stop {
+        let what = match settings.volume_type {
+            PcVolumeType::DollarRisk => Some("an amount of the account currency"),
+            PcVolumeType::PercentBalanceRisk => Some("a percent of the balance"),
+            PcVolumeType::PercentEquityRisk => Some("a percent of the equity"),
+            _ => None,
+        };
+        if let Some(what) = what {
+            return Err(PineError::MissingStop(what));
+        }
+    }
+    if p.vol_dollar.is_some() && no_stop {
+        return Err(PineError::MissingStop("an amount of the account currency"));
     }
     // Per-alert filters: spread= (pips) and accfilter= (the strategy's basis).
     s.max_spread = p.spread.map(|value| PriceDistance {

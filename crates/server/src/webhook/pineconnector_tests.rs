@@ -59,7 +59,11 @@ fn documented_samples_for_each_volume_and_target_type() {
     assert_eq!((s.volume, s.risk_pct), (Some(0.1), None));
     assert_eq!(s.signal_key, None, "the licence is never the signal id");
     let pct = settings(PcVolumeType::PercentBalanceRisk, PcTargetType::Pips);
-    let (s, _) = signal("60123456789,buy,AUDUSD,risk=0.1", &pct);
+    // % of balance lost at the stop needs the stop (PineConnector: "sl= is required").
+    let r = refused("60123456789,buy,AUDUSD,risk=0.1", &pct);
+    assert_eq!(r.error.code(), "missing_stop");
+    assert!(r.to_string().contains("add sl="), "{r}");
+    let (s, _) = signal("60123456789,buy,AUDUSD,risk=0.1,sl=20", &pct);
     assert_eq!((s.volume, s.risk_pct), (None, Some(0.1)));
 
     // 60123456789,sell,GBPJPY,sl=50,risk=1
@@ -369,6 +373,7 @@ fn explicit_units_and_per_alert_filters() {
     for body in [
         format!("{LIC},buy,EURUSD,risk=11"),
         format!("{LIC},buy,EURUSD,risk=1,sl=1001"),
+        format!("{LIC},buy,EURUSD,risk=11,sl=1"),
     ] {
         assert_eq!(refused(&body, &eq).error.code(), "invalid_number", "{body}");
     }
@@ -531,6 +536,11 @@ proptest! {
             [PcTargetType::Pips, PcTargetType::Price, PcTargetType::Points, PcTargetType::Percentage][target],
         );
         let pips = target == 0;
+        if !lots && risk.is_some() && sl.is_none() {
+            // Risk at the stop without a stop: refused, never sized to a minimum.
+            prop_assert_eq!(refused(&body, &st).error.code(), "missing_stop");
+            return Ok(());
+        }
         let (s, side) = signal(&body, &st);
         prop_assert_eq!(side, CloseTarget::Both);
         prop_assert_eq!(s.signal_key, None);
