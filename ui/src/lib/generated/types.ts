@@ -57,7 +57,20 @@ risk_override_pct: number | null, is_enabled: boolean,
  * The strategy's MT5 magic number; `null` on create = the server picks one,
  * `null` on update = unchanged.
  */
-magic?: number | null, close_scope?: CloseScope | null, opposite_entry?: OppositeEntry | null, };
+magic?: number | null, close_scope?: CloseScope | null, opposite_entry?: OppositeEntry | null, 
+/**
+ * What a PineConnector `risk=` means; `null` = the server's default / unchanged.
+ */
+pc_volume_type?: PcVolumeType | null, 
+/**
+ * What PineConnector `sl=` / `tp=` mean; `null` = default / unchanged.
+ */
+pc_target_type?: PcTargetType | null, 
+/**
+ * Slippage, position cap and filters (replaced as a whole); `null` = defaults
+ * on create, unchanged on update.
+ */
+execution?: StrategyExecution | null, };
 
 export type SymbolRow = { 
 /**
@@ -237,9 +250,46 @@ equity_curve: Array<number>, };
 
 export type AlertDialect = "auto" | "pineconnector";
 
-export type PcVolumeType = "lots" | "percent_balance_risk" | "dollar_risk" | "percent_balance_lots" | "percent_balance_margin";
+export type PcVolumeType = "lots" | "percent_balance_risk" | "dollar_risk" | "percent_balance_lots" | "percent_balance_margin" | "percent_equity_risk";
 
 export type PcTargetType = "pips" | "price" | "points" | "percentage";
+
+export type PcAccountFilter = "balance" | "equity" | "free_margin";
+
+export type StrategyExecution = { 
+/**
+ * Allowed slippage of market orders (MT5 `deviation`), points; default 20.
+ */
+slippage_points: number, 
+/**
+ * Open positions per symbol and direction (this strategy's magic) after which
+ * an entry fails with `max_positions`; `null` = no cap.
+ */
+max_positions: number | null, 
+/**
+ * Largest spread for an entry, points (`SYMBOL_POINT`); `null` = no limit.
+ */
+max_spread_points: number | null, 
+/**
+ * Trading windows `"HH:MM-HH:MM"`; empty = any time.
+ */
+sessions: Array<string>, 
+/**
+ * ISO weekdays (1 = Monday … 7 = Sunday) of the windows; empty = every day.
+ */
+session_days: Array<number>, 
+/**
+ * The windows' time zone (a name PostgreSQL knows), default `UTC`.
+ */
+session_tz: string, 
+/**
+ * Account minimums for an entry (account currency); `null` = none.
+ */
+min_equity: number | null, min_free_margin: number | null, 
+/**
+ * What a PineConnector `accfilter=` is a minimum of.
+ */
+pc_account_filter: PcAccountFilter, };
 
 export type Strategy = { id: string, name: string, broker_connection_id: string, 
 /**
@@ -278,7 +328,11 @@ pc_target_type: PcTargetType,
 /**
  * A repeated explicit signal id within this many seconds is a duplicate; 0 = forever.
  */
-dedup_window_secs: number, created_at: string, updated_at: string, };
+dedup_window_secs: number, 
+/**
+ * Slippage, position cap and pre-send filters (migration 0015).
+ */
+execution: StrategyExecution, created_at: string, updated_at: string, };
 
 export type AgentStatus = "online" | "paused" | "offline";
 
