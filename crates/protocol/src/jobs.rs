@@ -244,7 +244,7 @@ pub struct TradeInput {
     pub tp_distance: Option<PriceDistance>,
     /// Checks made at the terminal right before sending (spread, sessions, account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filters: Option<crate::TradeFilters>,
+    pub filters: Option<Box<crate::TradeFilters>>,
     /// Cap on the strategy's (`magic`) open positions on the symbol in the order's
     /// direction; at the cap the entry fails with `max_positions`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -240,7 +240,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         };
         // The webhook's daily loss limit, when it knew today's losses but no balance.
         let loss_check = input.daily_loss_check;
-        let filters = input.filters.clone().unwrap_or_default();
+        let filters = input.filters.as_deref().cloned().unwrap_or_default();
         let explicit_lots = matches!(
             sizing::volume_spec(&input),
             Ok(companion_protocol::VolumeSpec::Lots { .. })

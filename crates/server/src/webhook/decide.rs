@@ -205,7 +205,7 @@ impl JobPlan {
                     volume_spec,
                     sl_distance: s.sl_distance,
                     tp_distance: s.tp_distance,
-                    filters: Some(trade_filters(st, s)).filter(|f| !f.is_empty()),
+                    filters: Some(Box::new(trade_filters(st, s))).filter(|f| !f.is_empty()),
                     max_positions: st.max_positions.and_then(|m| u32::try_from(m).ok()),
                     deviation: Some(
                         u32::try_from(st.slippage_points).unwrap_or(DEFAULT_SLIPPAGE_POINTS),
