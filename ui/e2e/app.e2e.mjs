@@ -258,6 +258,8 @@ try {
   await step('symbols (override stored with the connection) and terminal setup render', async () => {
     await d.click(await d.find('[data-route=symbols]'));
     await d.waitFor('h1', { text: 'Symbols' });
+    // The EURUSD traded above is listed with the broker symbol it went to.
+    await d.waitFor('tr[data-symbol=EURUSD]', { text: 'EURUSD' });
     await d.type(await d.find('input[aria-label=Instrument]'), 'XAUUSD');
     await d.type(await d.find('input[aria-label="Broker symbol"]'), 'GOLD.pro');
     await d.clickButton('Set override');

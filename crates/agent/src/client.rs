@@ -235,6 +235,22 @@ impl ApiClient {
         check(resp).await.map(|_| ())
     }
 
+    /// `POST /agents/{id}/accounts`: a terminal's account (login @ server); the
+    /// answer names the broker connection its jobs carry.
+    pub async fn report_account(
+        &self,
+        report: &companion_protocol::AccountReport,
+    ) -> Result<companion_protocol::AccountBinding, ClientError> {
+        let path = format!("/agents/{}/accounts", self.id()?);
+        let resp = send(
+            self.request(reqwest::Method::POST, &path)
+                .timeout(Duration::from_secs(15))
+                .json(report),
+        )
+        .await?;
+        decode(resp).await
+    }
+
     /// `GET /broker-connections/{id}/symbol-overrides` (user API, with the agent
     /// key): the trader's broker symbols for canonical instruments.
     pub async fn symbol_overrides(

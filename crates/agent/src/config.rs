@@ -1,5 +1,5 @@
 //! The agent's data directory and its small JSON config (`config.json`):
-//! server URL, agent id/name, bridge token, toolchain paths, and the desktop
+//! server URL, agent id/name, bridge token(s) of the terminal(s), toolchain paths, and the desktop
 //! app's one setting of its own. Never the key. The headless agent and the
 //! desktop app share this one file.
 
@@ -62,6 +62,29 @@ pub struct AgentConfig {
     /// is reinstalled and recompiled in each at the next agent start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub set_up_terminals: Vec<SetUpTerminal>,
+    /// The broker connection the first terminal's account (`bridge_port`) was last
+    /// bound to by the server: jobs for it are routed there even before it reconnects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_connection_id: Option<Uuid>,
+    /// Further terminals (accounts) served besides the first: one bridge listener
+    /// (port and token) each (docs/agent.md, "Several terminals").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub terminals: Vec<TerminalConfig>,
+}
+
+/// A further terminal: its own bridge port and token, and the broker connection its
+/// account was last bound to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TerminalConfig {
+    /// A label for the UI and logs (e.g. "prop firm 2").
+    #[serde(default)]
+    pub name: String,
+    pub port: u16,
+    /// The token this terminal's bridge EA must present (generated when absent).
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_connection_id: Option<Uuid>,
 }
 
 /// One terminal the bridge EA was set up in.
@@ -81,6 +104,10 @@ pub struct SetUpTerminal {
     /// The chart the startup configuration opens for the bridge.
     pub symbol: String,
     pub period: String,
+    /// The bridge port its EA was set up for when that is a further terminal's
+    /// (`terminals`): a refresh keeps that port and its token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_port: Option<u16>,
 }
 
 /// The per-user data directory (`--data-dir` > `COMPANION_AGENT_DATA_DIR` > platform default).
@@ -174,16 +201,51 @@ impl AgentConfig {
         Ok(())
     }
 
+    /// The further terminals, a token generated and remembered for each that has none.
+    pub fn terminals_with_tokens(&mut self) -> Vec<TerminalConfig> {
+        for t in &mut self.terminals {
+            if t.token.is_none() {
+                t.token = Some(random_token());
+            }
+        }
+        self.terminals.clone()
+    }
+
+    /// The port and token of the further terminal on `port`, if `terminals` has one
+    /// (its token generated when absent; save the config after).
+    pub fn further_terminal(&mut self, port: u16) -> Option<(u16, String)> {
+        let t = self.terminals.iter_mut().find(|t| t.port == port)?;
+        let token = t.token.get_or_insert_with(random_token).clone();
+        Some((port, token))
+    }
+
+    /// Adds a further terminal (another account) on `port` unless `terminals` has one.
+    pub fn add_further_terminal(&mut self, name: &str, port: u16) {
+        if self.terminals.iter().all(|t| t.port != port) {
+            self.terminals.push(TerminalConfig {
+                name: name.to_string(),
+                port,
+                token: None,
+                broker_connection_id: None,
+            });
+        }
+    }
+
     /// The bridge token, generating and remembering one when absent.
     pub fn bridge_token_or_generate(&mut self) -> String {
         if let Some(t) = &self.bridge_token {
             return t.clone();
         }
-        use rand::distr::{Alphanumeric, SampleString};
-        let t = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        let t = random_token();
         self.bridge_token = Some(t.clone());
         t
     }
+}
+
+/// A fresh bridge token: 32 random alphanumeric characters.
+fn random_token() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
 }
 
 #[cfg(test)]
@@ -232,6 +294,28 @@ mod tests {
         assert_eq!(AgentConfig::load(dir.path()).unwrap(), c);
         let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
         assert!(!text.contains("pk_"));
+    }
+
+    #[test]
+    fn further_terminals_get_their_own_token_once_and_survive_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = AgentConfig::default();
+        assert_eq!(c.further_terminal(18766), None);
+        c.add_further_terminal("prop 2", 18766);
+        c.add_further_terminal("again", 18766);
+        assert_eq!(c.terminals.len(), 1, "one entry per port");
+        let (port, token) = c.further_terminal(18766).unwrap();
+        assert_eq!((port, token.len()), (18766, 32));
+        assert_ne!(Some(token.clone()), c.bridge_token);
+        assert_eq!(c.further_terminal(18766).unwrap().1, token, "kept");
+        c.terminals[0].broker_connection_id = Some(Uuid::new_v4());
+        c.save(dir.path()).unwrap();
+        let mut back = AgentConfig::load(dir.path()).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(
+            back.terminals_with_tokens()[0].token.as_deref(),
+            Some(token.as_str())
+        );
     }
 
     #[test]

@@ -110,6 +110,7 @@ impl Terminal for Scripted {
                 comment: o.comment.clone(),
                 magic: o.magic,
                 identifier: Some(5000 + i as u64),
+                stop_rule: None,
             })
             .collect())
     }
@@ -247,6 +248,7 @@ fn job(t: JobType, input: serde_json::Value) -> ClaimedJob {
         input_data: input,
         attempt: 1,
         expires_at: None,
+        broker_connection_id: None,
     }
 }
 

@@ -257,6 +257,7 @@ mod tests {
             comment: String::new(),
             magic,
             identifier: None,
+            stop_rule: None,
         };
         let ps = vec![
             pos(7, "EURUSD", Side::Buy),

@@ -148,8 +148,9 @@ impl Journal {
     /// reconciles); only the attempt number is refreshed.
     pub async fn record_claim(&self, job: &ClaimedJob) -> Result<JournalEntry, JournalError> {
         sqlx::query(
-            "INSERT INTO journal (job_id, job_type, input_data, attempt, expires_at, state, claimed_at)
-             VALUES (?, ?, ?, ?, ?, 'claimed', ?)
+            "INSERT INTO journal (job_id, job_type, input_data, attempt, expires_at, state, claimed_at,
+                                  broker_connection_id)
+             VALUES (?, ?, ?, ?, ?, 'claimed', ?, ?)
              ON CONFLICT (job_id) DO UPDATE SET attempt = excluded.attempt, expires_at = excluded.expires_at",
         )
         .bind(job.job_id.to_string())
@@ -158,6 +159,7 @@ impl Journal {
         .bind(job.attempt)
         .bind(job.expires_at.map(|t| t.to_rfc3339()))
         .bind(now())
+        .bind(job.broker_connection_id.map(|c| c.to_string()))
         .execute(&self.pool)
         .await?;
         self.get(job.job_id)
@@ -389,6 +391,11 @@ fn entry_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<JournalEntry, JournalEr
             input_data,
             attempt: r.try_get("attempt")?,
             expires_at,
+            broker_connection_id: r
+                .try_get::<Option<&str>, _>("broker_connection_id")?
+                .map(Uuid::parse_str)
+                .transpose()
+                .map_err(|_| corrupt("broker_connection_id"))?,
         },
         state,
         order_comment: r.try_get("order_comment")?,
@@ -410,6 +417,7 @@ mod tests {
             input_data: json!({"symbol": "EURUSD", "side": "buy", "volume": 0.1}),
             attempt: 1,
             expires_at: Some(Utc::now()),
+            broker_connection_id: None,
         }
     }
 

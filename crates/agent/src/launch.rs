@@ -4,8 +4,9 @@
 //!
 //! It asks the server who the key belongs to (retrying while the server is
 //! unreachable, stopping on a refused key), remembers the identity and the
-//! bridge token in `config.json`, binds the terminal bridge on loopback, opens
-//! the journal and starts [`runtime::start`].
+//! bridge token in `config.json`, binds the terminal bridge on loopback (one
+//! listener per terminal when `config.json` lists further `terminals`: several
+//! accounts), opens the journal and starts [`runtime::start_terminals`].
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -20,7 +21,7 @@ use crate::client::{ApiClient, ClientError};
 use crate::config::{AgentConfig, ConfigError, JOURNAL_FILE};
 use crate::executor::{Executor, ExecutorOptions};
 use crate::journal::{Journal, JournalError};
-use crate::runtime::{self, AgentHandle, RuntimeError, RuntimeOptions};
+use crate::runtime::{self, AgentHandle, RuntimeError, RuntimeOptions, TerminalSlot};
 use crate::secret::AgentKey;
 use crate::terminal_setup::{self, doctor::BridgeState};
 use crate::toolchain::AnyToolchain;
@@ -67,8 +68,13 @@ pub struct Launched {
     pub bridge_token: String,
     /// The executor's symbol resolutions and overrides (the app's Symbols view).
     pub symbols: Arc<crate::symbols::SymbolBook>,
+    /// Further terminals' bridges: (name, address, token), in `config.json` order.
+    pub extra_bridges: Vec<(String, SocketAddr, String)>,
     journal: Journal,
     bridge: BridgeServer,
+    extras: Vec<BridgeServer>,
+    /// Remembers each terminal's broker connection in `config.json`.
+    binding_writer: tokio::task::JoinHandle<()>,
     /// Keeps `bridge-status.json` current for the Doctor.
     status_writer: tokio::task::JoinHandle<()>,
 }
@@ -80,7 +86,9 @@ impl Launched {
         let result = self.handle.wait().await;
         self.journal.close().await;
         self.status_writer.abort();
+        self.binding_writer.abort();
         drop(self.bridge);
+        drop(self.extras);
         result
     }
 }
@@ -122,6 +130,7 @@ pub async fn launch(
         Some(t) => t,
         None => cfg.bridge_token_or_generate(),
     };
+    let extra_cfgs = cfg.terminals_with_tokens();
     cfg.agent_id = Some(me.agent_id);
     cfg.agent_name = Some(me.agent_name.clone());
     cfg.server_url = Some(server.to_string());
@@ -147,6 +156,21 @@ pub async fn launch(
         token.clone(),
     ));
 
+    let mut extras = Vec::with_capacity(extra_cfgs.len());
+    let mut extra_bridges = Vec::with_capacity(extra_cfgs.len());
+    for t in &extra_cfgs {
+        let token = t.token.clone().unwrap_or_default();
+        let b = BridgeServer::bind(&format!("127.0.0.1:{}", t.port), &token)
+            .await
+            .map_err(|source| LaunchError::Bridge {
+                port: t.port,
+                source,
+            })?;
+        tracing::info!(terminal = %t.name, addr = %b.local_addr(), "bridge listening for a further terminal (account)");
+        extra_bridges.push((t.name.clone(), b.local_addr(), token));
+        extras.push(b);
+    }
+
     let journal = Journal::open(&data_dir.join(JOURNAL_FILE)).await?;
     let executor = Executor::new(
         Arc::new(bridge.terminal()),
@@ -159,17 +183,85 @@ pub async fn launch(
         ropts.price_symbols = cfg.price_symbols.clone();
     }
     let symbols = executor.symbols().clone();
-    let handle = runtime::start(client.with_agent_id(me.agent_id), executor, ropts);
+    let mut slots = Vec::with_capacity(1 + extras.len());
+    for (t, b) in extra_cfgs.iter().zip(&extras) {
+        slots.push(TerminalSlot {
+            name: display_name(&t.name, t.port),
+            port: b.local_addr().port(),
+            executor: executor.with_terminal(Arc::new(b.terminal())),
+            connection: t.broker_connection_id,
+        });
+    }
+    slots.insert(
+        0,
+        TerminalSlot {
+            name: display_name("", bridge_addr.port()),
+            port: bridge_addr.port(),
+            executor,
+            connection: cfg.bridge_connection_id,
+        },
+    );
+    let handle = runtime::start_terminals(client.with_agent_id(me.agent_id), slots, ropts);
+    let binding_writer = tokio::spawn(remember_bindings(data_dir.to_path_buf(), handle.status()));
     Ok(Launched {
         handle,
         me,
         bridge_addr,
         bridge_token: token,
         symbols,
+        extra_bridges,
         journal,
         bridge,
+        extras,
         status_writer,
+        binding_writer,
     })
+}
+
+/// A terminal's label: its configured name, else "port N".
+fn display_name(name: &str, port: u16) -> String {
+    if name.trim().is_empty() {
+        format!("port {port}")
+    } else {
+        name.trim().to_string()
+    }
+}
+
+/// Writes each terminal's broker connection into `config.json` when the server binds
+/// it, so after a restart jobs are routed before the terminal reconnects.
+async fn remember_bindings(
+    data_dir: std::path::PathBuf,
+    mut status: tokio::sync::watch::Receiver<runtime::AgentStatusView>,
+) {
+    let mut last: Vec<Option<uuid::Uuid>> = Vec::new();
+    while status.changed().await.is_ok() {
+        let now: Vec<Option<uuid::Uuid>> = status
+            .borrow()
+            .terminals
+            .iter()
+            .map(|t| t.broker_connection_id)
+            .collect();
+        if now == last || now.iter().all(Option::is_none) {
+            continue;
+        }
+        let saved = AgentConfig::load(&data_dir).and_then(|mut cfg| {
+            if let Some(Some(c)) = now.first() {
+                cfg.bridge_connection_id = Some(*c);
+            }
+            for (t, c) in cfg.terminals.iter_mut().zip(now.iter().skip(1)) {
+                if c.is_some() {
+                    t.broker_connection_id = *c;
+                }
+            }
+            cfg.save(&data_dir)
+        });
+        match saved {
+            Ok(()) => last = now,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot remember the terminals' broker connections")
+            }
+        }
+    }
 }
 
 /// Reinstalls and recompiles the bundled bridge EA where an older one is set up.

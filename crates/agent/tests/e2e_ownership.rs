@@ -327,6 +327,18 @@ async fn a_stop_loss_hit_counts_toward_the_daily_loss_limit() {
     let reason = reason.unwrap();
     assert!(reason.starts_with("daily_loss_limit"), "{reason}");
     assert!(reason.contains("America/New_York"), "{reason}");
+    // Without a known balance (no account reading on the server), the webhook sends
+    // the entry with today's loss and the agent refuses it against the live balance.
+    sqlx::query("DELETE FROM jobs WHERE user_id = $1 AND job_type = 'get_account'")
+        .bind(s.user_id)
+        .execute(&s.db.pool)
+        .await
+        .unwrap();
+    let (status, reason, _) = signal(&s, &url, "buy 0.1 GBPUSD").await;
+    assert_eq!(status, "failed", "{reason:?}");
+    let reason = reason.unwrap();
+    assert!(reason.starts_with("daily_loss_limit"), "{reason}");
+    assert!(reason.contains("balance"), "{reason}");
     // Closes are still accepted.
     let (status, _, _) = signal(&s, &url, "closeall").await;
     assert_ne!(status, "discarded");

@@ -34,6 +34,7 @@ fn job(t: JobType, input: serde_json::Value) -> ClaimedJob {
         input_data: input,
         attempt: 1,
         expires_at: Some(chrono::Utc::now() + chrono::Duration::seconds(60)),
+        broker_connection_id: None,
     }
 }
 

@@ -73,6 +73,31 @@ pub struct TerminalInfo {
     pub gmt_offset_secs: Option<i64>,
 }
 
+/// `POST /api/v1/agents/{id}/accounts`: one terminal of the agent reports the
+/// account it is logged into. The server binds the account to a broker connection
+/// (the user's connection for that login and server, else the agent's pairing
+/// connection if no other account took it, else a new one) and answers which.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountReport {
+    /// `ACCOUNT_LOGIN`.
+    pub login: String,
+    /// `ACCOUNT_SERVER`.
+    pub server: String,
+    /// The terminal's state (stored for the user's views).
+    pub terminal: TerminalInfo,
+}
+
+/// Answer to [`AccountReport`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountBinding {
+    /// The connection jobs for this account name (`jobs.broker_connection_id`).
+    pub broker_connection_id: Uuid,
+    /// True when the server created the connection for this report.
+    pub created: bool,
+}
+
 /// Agent status reported by heartbeats (`mt5_agents.status`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

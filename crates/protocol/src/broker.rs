@@ -161,6 +161,11 @@ pub struct DealsReport {
     #[serde(default)]
     pub gmt_offset_secs: i64,
     pub deals: Vec<ClosedDeal>,
+    /// The account (broker connection) whose terminal the deals come from, when the
+    /// agent serves several; absent: the agent's pairing connection. The agent must
+    /// serve it (`agent_connections`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_connection_id: Option<uuid::Uuid>,
 }
 
 /// The answer to a [`DealsReport`].

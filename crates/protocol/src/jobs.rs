@@ -252,6 +252,13 @@ pub struct TradeInput {
     /// Allowed slippage (MT5 `deviation`), points; absent = 20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deviation: Option<u32>,
+    /// Breakeven rule for the position (a pending order's: when it fills), run by
+    /// the terminal beside the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakeven: Option<crate::stop_rules::BreakevenSpec>,
+    /// Trailing-stop rule for the position (as `breakeven`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing: Option<crate::stop_rules::TrailingSpec>,
 }
 
 /// Market or pending (`trade` input `order_type`).
@@ -336,6 +343,8 @@ impl TradeInput {
             filters: None,
             max_positions: None,
             deviation: None,
+            breakeven: None,
+            trailing: None,
         }
     }
 
@@ -459,6 +468,13 @@ pub struct TradeOutput {
     /// `fill_price` its price, `ticket` 0 (no position yet).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
+    /// The breakeven/trailing rules set on the position (or pending order), as
+    /// the terminal keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_rule: Option<crate::stop_rules::StopRuleState>,
+    /// Why the rules could not be set (the order itself went through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_rule_error: Option<String>,
 }
 
 /// One position a close (or a reversing entry) closed.
@@ -543,6 +559,16 @@ pub struct ModifyPositionInput {
     pub signal_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy_id: Option<Uuid>,
+    /// Set (replace) the breakeven rule of the selected positions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakeven: Option<crate::stop_rules::BreakevenSpec>,
+    /// Set (replace) the trailing rule of the selected positions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing: Option<crate::stop_rules::TrailingSpec>,
+    /// Remove the breakeven/trailing rules of the selected positions (before
+    /// setting new ones, when given too).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_rules: bool,
 }
 
 /// One position a `modify_position` changed.
@@ -555,6 +581,9 @@ pub struct ModifiedPosition {
     pub side: Side,
     pub sl: Option<f64>,
     pub tp: Option<f64>,
+    /// The position's breakeven/trailing rules after the job (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_rule: Option<crate::stop_rules::StopRuleState>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -650,6 +679,10 @@ pub struct Position {
     // agent's close accepts either. None from terminals that do not report it.
     #[serde(default)]
     pub identifier: Option<u64>,
+    /// The breakeven/trailing rules the terminal runs for this position (absent:
+    /// none, or a bridge older than the rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_rule: Option<crate::stop_rules::StopRuleState>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -821,6 +854,11 @@ pub struct ClaimedJob {
     pub attempt: i32,
     /// Trade jobs: the deadline after which the job must not be executed.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The account (broker connection) the job is for: the agent runs it on the
+    /// terminal bound to that connection. Absent: the agent's first terminal
+    /// (servers before migration 0017, jobs that name no account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_connection_id: Option<Uuid>,
 }
 
 /// Terminal states an agent may report.

@@ -276,6 +276,15 @@ pub struct BrokerConnection {
     pub is_active: bool,
     /// The agents (MT5 terminals) serving this connection.
     pub agents: Vec<AgentSummary>,
+    /// The account the terminal reported (`ACCOUNT_LOGIN`), once an agent served it.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// The trade server the terminal reported (`ACCOUNT_SERVER`).
+    #[serde(default)]
+    pub server: Option<String>,
+    /// True when the account is on the paper terminal; None before any report.
+    #[serde(default)]
+    pub paper: Option<bool>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -175,8 +175,8 @@ async fn closes_keep_their_side_and_the_rest_is_refused_with_reasons() {
             "unknown",
         ),
         (
-            "60123456789,buy,GBPUSD,risk=1,trailtrig=10,traildist=5",
-            "unsupported_param: trailing stops",
+            "60123456789,buy,GBPUSD,risk=1,atrtrigger=1,atrtimeframe=60,atrperiod=14,atrmultiplier=2",
+            "unsupported_param: atrtrigger=",
             "buy",
         ),
     ] {
@@ -192,6 +192,32 @@ async fn closes_keep_their_side_and_the_rest_is_refused_with_reasons() {
         assert_eq!(message.as_deref(), Some(got));
         assert_eq!(key, None);
     }
+}
+
+#[tokio::test]
+async fn breakeven_and_trailing_parameters_reach_the_trade_job() {
+    let srv = Srv::start().await;
+    let t = srv.trader("pine-rules@example.test").await;
+    let (_, secret) = srv.strategy(&t, json!({})).await;
+    let (_, v) = srv
+        .hook(
+            &secret,
+            "60123456789,buy,GBPUSD,risk=0.1,betrigger=15,beoffset=2,trailtrig=10,traildist=5,trailstep=1",
+            TEXT,
+        )
+        .await;
+    assert_eq!(v["status"], "pending", "{v}");
+    let (job_type, input) = job_input(&srv, &v).await;
+    assert_eq!(job_type, "trade");
+    assert_eq!(
+        input["breakeven"],
+        json!({"trigger": {"value": 15.0, "unit": "pips"}, "offset": {"value": 2.0, "unit": "pips"}})
+    );
+    assert_eq!(
+        input["trailing"],
+        json!({"activation": {"value": 10.0, "unit": "pips"}, "distance": {"value": 5.0, "unit": "pips"},
+               "step": {"value": 1.0, "unit": "pips"}})
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@
 //| EA to any one chart with the port and token the app shows.       |
 //+------------------------------------------------------------------+
 #property copyright "Companion"
-#property version   "1.10"
+#property version   "1.20"
 #property description "Companion bridge: lets the Companion agent trade and manage EAs in this terminal."
 
 #include <Trade\Trade.mqh>
@@ -65,6 +65,7 @@ bool   g_lock_reported = false;
 CTrade g_trade;
 
 void HandleLine(const string line);   // defined below, after the commands
+string SrPositionField(const ulong ticket, const ulong identifier);   // breakeven/trailing, below
 
 //+------------------------------------------------------------------+
 //| Small JSON reader: flattens an object into path -> raw value     |
@@ -721,7 +722,8 @@ string SelectedPositionJson(void)
           + ",\"swap\":" + JNum(PositionGetDouble(POSITION_SWAP), 2)
           + ",\"comment\":" + JStr(PositionGetString(POSITION_COMMENT))
           + ",\"magic\":" + JInt(PositionGetInteger(POSITION_MAGIC))
-          + ",\"time\":" + JInt(PositionGetInteger(POSITION_TIME)) + "}";
+          + ",\"time\":" + JInt(PositionGetInteger(POSITION_TIME))
+          + SrPositionField((ulong)PositionGetInteger(POSITION_TICKET), (ulong)PositionGetInteger(POSITION_IDENTIFIER)) + "}";
   }
 
 string TemplateFile(const long chart_id, const bool with_expert)
@@ -1303,6 +1305,358 @@ void CmdPositionModify(const long id, CJsonFlat &req)
    ReplyOk(id, "{\"retcode\":" + JInt(rc) + "}");
   }
 
+//+------------------------------------------------------------------+
+//| Breakeven and trailing stops (bridge 1.20): rules per ticket in   |
+//| terminal global variables "Companion.SR.<ticket>.<field>", so     |
+//| they survive a restart of the EA or the terminal; evaluated on    |
+//| every tick of the chart and every 250 ms of the timer, whether    |
+//| or not the agent is connected (only by the instance holding the   |
+//| bridge lock). The SL moves only when it improves (trailing: by at |
+//| least the step) and stays the stops level away from the price.   |
+//+------------------------------------------------------------------+
+#define SR_PREFIX    "Companion.SR."
+#define SR_EVERY_MS  250
+
+string g_sr_tf_names[9] = {"M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"};
+string g_sr_fields[15] = {"bt", "bo", "bd", "ta", "td", "ts", "tf", "tp", "tm", "sh", "on", "ls", "mv", "pp", "dr"};
+ulong  g_sr_last_ms     = 0;        // last evaluation
+ulong  g_sr_last_err_ms = 0;        // last failed modification printed
+
+string SrName(const ulong ticket, const string field)
+  {
+   return SR_PREFIX + StringFormat("%I64u", ticket) + "." + field;
+  }
+
+bool SrHas(const ulong ticket)
+  {
+   return GlobalVariableCheck(SrName(ticket, "set"));
+  }
+
+double SrGet(const ulong ticket, const string field)
+  {
+   return GlobalVariableGet(SrName(ticket, field));
+  }
+
+void SrPut(const ulong ticket, const string field, const double value)
+  {
+   GlobalVariableSet(SrName(ticket, field), value);
+  }
+
+void SrDelete(const ulong ticket)
+  {
+   for(int i = 0; i < 15; i++)
+      GlobalVariableDel(SrName(ticket, g_sr_fields[i]));
+   GlobalVariableDel(SrName(ticket, "set"));
+  }
+
+// index+1 of a timeframe name (0 = none)
+int SrTfIndex(const string name)
+  {
+   for(int i = 0; i < 9; i++)
+      if(g_sr_tf_names[i] == name) return i + 1;
+   return 0;
+  }
+
+string SrPhase(const ulong ticket)
+  {
+   if(SrGet(ticket, "ta") >= 0.0 && SrGet(ticket, "on") > 0.5) return "trailing";
+   if(SrGet(ticket, "bt") > 0.0 && SrGet(ticket, "bd") > 0.5) return "triggered";
+   return "armed";
+  }
+
+// the rule state as the protocol's StopRuleState
+string SrStateJson(const ulong ticket)
+  {
+   string j = "{\"ticket\":" + JULong(ticket);
+   if(SrGet(ticket, "bt") > 0.0)
+      j += ",\"breakeven\":{\"trigger\":" + JNum(SrGet(ticket, "bt"), 10)
+           + ",\"offset\":" + JNum(SrGet(ticket, "bo"), 10)
+           + ",\"done\":" + JBool(SrGet(ticket, "bd") > 0.5) + "}";
+   if(SrGet(ticket, "ta") >= 0.0)
+     {
+      j += ",\"trailing\":{\"activation\":" + JNum(SrGet(ticket, "ta"), 10)
+           + ",\"distance\":" + JNum(SrGet(ticket, "td"), 10)
+           + ",\"step\":" + JNum(SrGet(ticket, "ts"), 10);
+      int tf = (int)SrGet(ticket, "tf");
+      if(tf >= 1 && tf <= 9)
+         j += ",\"atr\":{\"timeframe\":" + JStr(g_sr_tf_names[tf - 1])
+              + ",\"period\":" + JInt((long)SrGet(ticket, "tp"))
+              + ",\"multiplier\":" + JNum(SrGet(ticket, "tm"), 8)
+              + ",\"shift\":" + JInt((long)SrGet(ticket, "sh")) + "}";
+      j += ",\"active\":" + JBool(SrGet(ticket, "on") > 0.5) + "}";
+     }
+   j += ",\"phase\":" + JStr(SrPhase(ticket));
+   double ls = SrGet(ticket, "ls");
+   if(ls > 0.0) j += ",\"last_sl\":" + JNum(ls, 10);
+   j += ",\"moves\":" + JInt((long)SrGet(ticket, "mv"))
+        + ",\"pip\":" + JNum(SrGet(ticket, "pp"), 10) + "}";
+   return j;
+  }
+
+// `,"stop_rule":{…}` for a position's JSON when it has rules, else ""
+string SrPositionField(const ulong ticket, const ulong identifier)
+  {
+   if(SrHas(ticket)) return ",\"stop_rule\":" + SrStateJson(ticket);
+   if(identifier != ticket && SrHas(identifier)) return ",\"stop_rule\":" + SrStateJson(identifier);
+   return "";
+  }
+
+// the tickets that have rules
+int SrTickets(ulong &tickets[])
+  {
+   int n = 0;
+   int total = GlobalVariablesTotal();
+   int plen = StringLen(SR_PREFIX);
+   for(int i = 0; i < total; i++)
+     {
+      string name = GlobalVariableName(i);
+      int len = StringLen(name);
+      if(len <= plen + 4 || StringSubstr(name, 0, plen) != SR_PREFIX || StringSubstr(name, len - 4) != ".set")
+         continue;
+      ArrayResize(tickets, n + 1);
+      tickets[n] = (ulong)StringToInteger(StringSubstr(name, plen, len - plen - 4));
+      n++;
+     }
+   return n;
+  }
+
+// selects the open position of a rule's ticket (its ticket or, for a filled
+// pending order, the position whose identifier it is)
+bool SrSelectPosition(const ulong ticket)
+  {
+   if(PositionSelectByTicket(ticket)) return true;
+   int count = PositionsTotal();
+   for(int i = 0; i < count; i++)
+     {
+      ulong t = PositionGetTicket(i);
+      if(t != 0 && (ulong)PositionGetInteger(POSITION_IDENTIFIER) == ticket) return true;
+     }
+   return false;
+  }
+
+// ATR of `period` bars of `tf` ending `shift` bars back (0 when there are too few)
+double SrAtr(const string sym, const int tf_index, const int period, const int shift)
+  {
+   if(tf_index < 1 || tf_index > 9 || period < 1) return 0.0;
+   ENUM_TIMEFRAMES tf;
+   if(!ParseTimeframe(g_sr_tf_names[tf_index - 1], tf)) return 0.0;
+   MqlRates rates[];
+   int got = CopyRates(sym, tf, shift, period + 1, rates);   // oldest first
+   if(got < period + 1) return 0.0;
+   double sum = 0.0;
+   for(int i = 1; i <= period; i++)
+     {
+      double hl = rates[i].high - rates[i].low;
+      double hc = MathAbs(rates[i].high - rates[i - 1].close);
+      double lc = MathAbs(rates[i].low - rates[i - 1].close);
+      sum += MathMax(hl, MathMax(hc, lc));
+     }
+   return sum / period;
+  }
+
+// true when `sl` is on the right side of `price`, at least the stops level away
+bool SrAllowed(const bool buy, const double price, const double sl, const double level, const double point)
+  {
+   double d = buy ? price - sl : sl - price;
+   if(level > 0.0) return d >= level - point * 1e-6;
+   return d > point * 1e-6;
+  }
+
+// evaluates the rules of `ticket` against the selected position
+void SrEvaluate(const ulong ticket)
+  {
+   ulong pos = (ulong)PositionGetInteger(POSITION_TICKET);
+   string sym = PositionGetString(POSITION_SYMBOL);
+   bool buy = PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY;
+   double open = PositionGetDouble(POSITION_PRICE_OPEN);
+   double sl = PositionGetDouble(POSITION_SL);
+   double tp = PositionGetDouble(POSITION_TP);
+   MqlTick tick;
+   if(!SymbolInfoTick(sym, tick) || tick.bid <= 0.0 || tick.ask <= 0.0) return;
+   double point = SymbolInfoDouble(sym, SYMBOL_POINT);
+   if(point <= 0.0) return;
+   int dg = SymbolDigits(sym);
+   double level = (double)SymbolInfoInteger(sym, SYMBOL_TRADE_STOPS_LEVEL) * point;
+   double dir = buy ? 1.0 : -1.0;
+   //--- the direction the rules were made for: a netting reversal drops them
+   double dr = SrGet(ticket, "dr");
+   if(dr == 0.0)
+     {
+      SrPut(ticket, "dr", dir);
+      GlobalVariablesFlush();
+     }
+   else if(dr != dir)
+     {
+      SrDelete(ticket);
+      GlobalVariablesFlush();
+      return;
+     }
+   double price = buy ? tick.bid : tick.ask;
+   double profit = dir * (price - open);
+   double eps = point * 1e-6;
+   double new_sl = sl;
+   bool be_done = false, tr_on = false;
+   //--- breakeven
+   double bt = SrGet(ticket, "bt");
+   if(bt > 0.0 && SrGet(ticket, "bd") < 0.5 && profit >= bt - eps)
+     {
+      double target = NormalizeDouble(NormalizeToTick(sym, open + dir * SrGet(ticket, "bo")), dg);
+      if(sl > 0.0 && dir * (target - sl) <= eps)
+         be_done = true;                      // already at or beyond breakeven
+      else if(SrAllowed(buy, price, target, level, point))
+        {
+         new_sl = target;
+         be_done = true;
+        }
+     }
+   //--- trailing
+   double ta = SrGet(ticket, "ta");
+   if(ta >= 0.0)
+     {
+      bool active = SrGet(ticket, "on") > 0.5;
+      if(!active && (ta <= 0.0 || profit >= ta - eps)) { active = true; tr_on = true; }   // 0: at once
+      double dist = SrGet(ticket, "td");
+      int tf = (int)SrGet(ticket, "tf");
+      if(tf > 0)
+         dist = SrAtr(sym, tf, (int)SrGet(ticket, "tp"), (int)SrGet(ticket, "sh")) * SrGet(ticket, "tm");
+      if(active && dist > 0.0)
+        {
+         double cand = NormalizeDouble(NormalizeToTick(sym, price - dir * dist), dg);
+         if(level > 0.0 && dir * (price - cand) < level - eps)
+           {
+            double c = price - dir * level;   // as close as the broker allows
+            cand = NormalizeDouble(buy ? MathFloor(c / point) * point : MathCeil(c / point) * point, dg);
+           }
+         double step = MathMax(SrGet(ticket, "ts"), point);
+         bool improves = (new_sl <= 0.0) || (dir * (cand - new_sl) >= step - eps);
+         if(improves && SrAllowed(buy, price, cand, level, point))
+            new_sl = cand;
+        }
+     }
+   bool changed = false;
+   if(new_sl != sl)
+     {
+      if(!TradingAllowed()) return;          // keep the progress for when it is allowed
+      if(!g_trade.PositionModify(pos, new_sl, tp) || g_trade.ResultRetcode() != TRADE_RETCODE_DONE)
+        {
+         ulong now = GetTickCount64();
+         if(now - g_sr_last_err_ms >= 60000)
+           {
+            PrintFormat("Companion bridge: moving the SL of %I64u to %s failed: %d %s", pos,
+                        DoubleToString(new_sl, dg), g_trade.ResultRetcode(), g_trade.ResultRetcodeDescription());
+            g_sr_last_err_ms = now;
+           }
+         return;                             // retried on the next evaluation
+        }
+      SrPut(ticket, "ls", new_sl);
+      SrPut(ticket, "mv", SrGet(ticket, "mv") + 1.0);
+      changed = true;
+     }
+   if(be_done) { SrPut(ticket, "bd", 1.0); changed = true; }
+   if(tr_on)   { SrPut(ticket, "on", 1.0); changed = true; }
+   if(changed) GlobalVariablesFlush();
+  }
+
+// every rule: evaluated, kept while its pending order waits, dropped once gone
+void SrTick(const bool force)
+  {
+   ulong now = GetTickCount64();
+   if(!force && now - g_sr_last_ms < SR_EVERY_MS) return;
+   g_sr_last_ms = now;
+   if(g_lock_id == 0.0) return;               // one bridge per terminal runs the rules
+   ulong tickets[];
+   int n = SrTickets(tickets);
+   bool dropped = false;
+   for(int i = 0; i < n; i++)
+     {
+      ulong t = tickets[i];
+      if(SrSelectPosition(t)) { SrEvaluate(t); continue; }
+      if(OrderSelect(t)) continue;            // a pending order: waits for its fill
+      SrDelete(t);                            // closed or deleted: its rules go
+      dropped = true;
+     }
+   if(dropped) GlobalVariablesFlush();
+  }
+
+void CmdStopRuleSet(const long id, CJsonFlat &req)
+  {
+   ulong ticket = (ulong)req.Long("args.ticket");
+   bool has_be = req.Has("args.breakeven.trigger");
+   bool has_tr = req.Has("args.trailing.distance") || req.Has("args.trailing.atr.period");
+   if(!has_be && !has_tr) { ReplyErr(id, RC_BAD_ARGS, "stop_rule_set needs breakeven or trailing (stop_rule_cancel removes rules)"); return; }
+   double bt = req.Dbl("args.breakeven.trigger"), bo = req.Dbl("args.breakeven.offset");
+   double ta = req.Dbl("args.trailing.activation"), td = req.Dbl("args.trailing.distance");
+   double ts = req.Dbl("args.trailing.step");
+   int tf = SrTfIndex(req.Str("args.trailing.atr.timeframe"));
+   double tp = (double)req.Long("args.trailing.atr.period");
+   double tm = req.Dbl("args.trailing.atr.multiplier");
+   double sh = (double)req.Long("args.trailing.atr.shift", 1);
+   if(has_be && (!(bt > 0.0) || bo < 0.0)) { ReplyErr(id, RC_BAD_ARGS, "breakeven: trigger must be positive, offset at least 0"); return; }
+   if(has_tr)
+     {
+      bool atr = req.Has("args.trailing.atr.period");
+      bool ok = atr ? (tf > 0 && tp >= 1.0 && tm > 0.0 && (sh == 0.0 || sh == 1.0)) : td > 0.0;
+      if(!ok || ta < 0.0 || ts < 0.0) { ReplyErr(id, RC_BAD_ARGS, "trailing: distance (or atr timeframe, period, multiplier) must be positive, activation and step at least 0"); return; }
+      if(!atr) tf = 0;
+     }
+   if(!SrSelectPosition(ticket) && !OrderSelect(ticket)) { ReplyErr(id, RC_POSITION_NOT_FOUND, "no open position or pending order with this ticket"); return; }
+   // The same rules again keep their progress (idempotent).
+   bool same = SrHas(ticket)
+               && (has_be ? SrGet(ticket, "bt") == bt && SrGet(ticket, "bo") == bo : SrGet(ticket, "bt") <= 0.0)
+               && (has_tr ? SrGet(ticket, "ta") == ta && SrGet(ticket, "td") == (tf > 0 ? 0.0 : td)
+                            && SrGet(ticket, "ts") == ts && (int)SrGet(ticket, "tf") == tf
+                            && SrGet(ticket, "tp") == (tf > 0 ? tp : 0.0) && SrGet(ticket, "tm") == (tf > 0 ? tm : 0.0)
+                          : SrGet(ticket, "ta") < 0.0);
+   if(!same)
+     {
+      SrDelete(ticket);
+      SrPut(ticket, "bt", has_be ? bt : 0.0);
+      SrPut(ticket, "bo", has_be ? bo : 0.0);
+      SrPut(ticket, "bd", 0.0);
+      SrPut(ticket, "ta", has_tr ? ta : -1.0);
+      SrPut(ticket, "td", has_tr && tf == 0 ? td : 0.0);
+      SrPut(ticket, "ts", has_tr ? ts : 0.0);
+      SrPut(ticket, "tf", (double)tf);
+      SrPut(ticket, "tp", tf > 0 ? tp : 0.0);
+      SrPut(ticket, "tm", tf > 0 ? tm : 0.0);
+      SrPut(ticket, "sh", tf > 0 ? sh : 1.0);
+      SrPut(ticket, "on", 0.0);
+      SrPut(ticket, "ls", 0.0);
+      SrPut(ticket, "mv", 0.0);
+      SrPut(ticket, "pp", MathMax(0.0, req.Dbl("args.pip")));
+      SrPut(ticket, "set", 1.0);
+      GlobalVariablesFlush();
+     }
+   // Evaluated at once: a trigger already reached moves the SL now.
+   if(SrSelectPosition(ticket)) SrEvaluate(ticket);
+   ReplyOk(id, SrStateJson(ticket));
+  }
+
+void CmdStopRules(const long id)
+  {
+   ulong tickets[];
+   int n = SrTickets(tickets);
+   string items = "";
+   for(int i = 0; i < n; i++)
+     {
+      if(items != "") items += ",";
+      items += SrStateJson(tickets[i]);
+     }
+   ReplyOk(id, "{\"rules\":[" + items + "]}");
+  }
+
+void CmdStopRuleCancel(const long id, CJsonFlat &req)
+  {
+   ulong ticket = (ulong)req.Long("args.ticket");
+   bool removed = SrHas(ticket);
+   if(removed)
+     {
+      SrDelete(ticket);
+      GlobalVariablesFlush();
+     }
+   ReplyOk(id, "{\"removed\":" + JBool(removed) + "}");
+  }
+
 void HandleLine(const string line)
   {
    CJsonFlat msg;
@@ -1351,6 +1705,9 @@ void HandleLine(const string line)
    else if(cmd == "orders")             CmdOrders(id);
    else if(cmd == "order_cancel")       CmdOrderCancel(id, msg);
    else if(cmd == "position_modify")    CmdPositionModify(id, msg);
+   else if(cmd == "stop_rule_set")      CmdStopRuleSet(id, msg);
+   else if(cmd == "stop_rules")         CmdStopRules(id);
+   else if(cmd == "stop_rule_cancel")   CmdStopRuleCancel(id, msg);
    else                                 ReplyErr(id, RC_UNKNOWN_COMMAND, "unknown command " + cmd);
   }
 
@@ -1381,6 +1738,7 @@ void OnDeinit(const int reason)
 
 void OnTimer(void)
   {
+   SrTick(false);   // breakeven/trailing run with or without the agent
    if(g_socket == INVALID_HANDLE)
      {
       TryConnect();
@@ -1397,5 +1755,6 @@ void OnTimer(void)
 
 void OnTick(void)
   {
+   SrTick(false);
   }
 //+------------------------------------------------------------------+

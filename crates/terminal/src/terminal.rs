@@ -290,6 +290,42 @@ pub trait Terminal: Send + Sync {
             ))
         }
     }
+    /// Sets (replaces) the breakeven/trailing rules of a position or pending order
+    /// (bridge `stop_rule_set`); the terminal runs them and answers their state.
+    fn set_stop_rule(
+        &self,
+        rule: &crate::bridge::wire::StopRuleSetArgs,
+    ) -> impl Future<Output = Result<companion_protocol::StopRuleState, TerminalError>> + Send {
+        let _ = rule;
+        async {
+            Err(TerminalError::Other(
+                "this terminal cannot run breakeven or trailing stops".into(),
+            ))
+        }
+    }
+    /// The breakeven/trailing rules the terminal runs (bridge `stop_rules`).
+    fn stop_rules(
+        &self,
+    ) -> impl Future<Output = Result<Vec<companion_protocol::StopRuleState>, TerminalError>> + Send
+    {
+        async {
+            Err(TerminalError::Other(
+                "this terminal cannot run breakeven or trailing stops".into(),
+            ))
+        }
+    }
+    /// Removes a ticket's rules; false when it had none (bridge `stop_rule_cancel`).
+    fn cancel_stop_rule(
+        &self,
+        ticket: u64,
+    ) -> impl Future<Output = Result<bool, TerminalError>> + Send {
+        let _ = ticket;
+        async {
+            Err(TerminalError::Other(
+                "this terminal cannot run breakeven or trailing stops".into(),
+            ))
+        }
+    }
     /// Closes `volume` lots of a position (`position_close` with `volume`).
     fn close_partial(
         &self,

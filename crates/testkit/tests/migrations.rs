@@ -28,6 +28,7 @@ async fn all_migrations_apply_on_an_empty_database() {
     assert_eq!(
         tables,
         [
+            "agent_connections",
             "broker_connections",
             "broker_deals",
             "broker_symbol_overrides",

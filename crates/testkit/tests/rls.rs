@@ -40,14 +40,16 @@ fn every_user_owned_table_is_covered() {
     // Keep TABLES in step with the schema: every public table but reference data.
     // broker_deals and broker_symbol_overrides (composite keys, no uuid id) have their
     // RLS tests beside their routes: crates/server/tests/broker_deals.rs (owner reads,
-    // others see none, users cannot write) and crates/server/tests/symbols.rs.
+    // others see none, users cannot write) and crates/server/tests/symbols.rs;
+    // agent_connections (composite key) in tests/agent_connections.rs.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let db = TestDb::new().await;
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'
              AND tablename NOT IN ('_sqlx_migrations', 'instrument_config',
-                                   'broker_deals', 'broker_symbol_overrides') ORDER BY 1",
+                                   'broker_deals', 'broker_symbol_overrides',
+                                   'agent_connections') ORDER BY 1",
         )
         .fetch_all(&db.pool)
         .await

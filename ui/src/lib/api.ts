@@ -47,6 +47,7 @@ export type {
   JobType,
   MarginMode,
   AccountKind,
+  AccountStatus,
   OppositeEntry,
   PcAccountFilter,
   PcTargetType,

@@ -15,6 +15,7 @@ export const EMPTY_STATUS: Status = {
   last_error: null,
   version: '',
   bridge_port: null,
+  accounts: [],
   seq: 0,
 };
 

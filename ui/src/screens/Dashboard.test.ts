@@ -3,7 +3,7 @@ import { render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import Dashboard from './Dashboard.svelte';
 import { app, toasts } from '../lib/stores.svelte';
-import { account, backend, callsOf, job, pairedStatus, position } from '../test/fixtures';
+import { account, accountStatus, backend, callsOf, job, pairedStatus, position, terminal } from '../test/fixtures';
 
 describe('Dashboard', () => {
   it('shows account figures, positions and recent jobs', async () => {
@@ -92,5 +92,42 @@ describe('Dashboard', () => {
     expect(within(card).getByTestId('realised-note')).toHaveTextContent(
       'new entries are refused until 00:00 America/New_York · 3 closed deals on the account',
     );
+  });
+
+  it('lists every account the agent serves, each with its own figures', async () => {
+    app.set(
+      pairedStatus({
+        accounts: [
+          accountStatus('port 18765', {
+            port: 18765,
+            terminal: terminal({ connected: true, paper: true, login: '5001001', server: 'Companion-Paper', margin_mode: 'hedging' }),
+            balance: 10000,
+            equity: 10042.5,
+            currency: 'USD',
+          }),
+          accountStatus('prop firm 2', { port: 18766, terminal: terminal({ connected: false }) }),
+        ],
+      }),
+    );
+    backend({ account, positions: [], recent_jobs: [] });
+    render(Dashboard);
+    const table = await screen.findByRole('table', { name: 'Accounts' });
+    const rows = within(table).getAllByRole('row');
+    expect(rows).toHaveLength(3);
+    expect(rows[1]).toHaveTextContent('5001001 @ Companion-Paper');
+    expect(rows[1]).toHaveTextContent('PAPER');
+    expect(rows[1]).toHaveTextContent('Hedging');
+    expect(rows[1]).toHaveTextContent('10,042.50 USD');
+    expect(rows[2]).toHaveTextContent('prop firm 2');
+    expect(rows[2]).toHaveTextContent('Not connected');
+    expect(within(rows[2]!).queryByText('PAPER')).toBeNull();
+  });
+
+  it('shows no account list for a single terminal (the Terminal card says it)', async () => {
+    app.set(pairedStatus({ accounts: [accountStatus('port 18765')] }));
+    backend({ account, positions: [], recent_jobs: [] });
+    render(Dashboard);
+    await screen.findByRole('table', { name: 'Recent jobs' }).catch(() => null);
+    expect(screen.queryByRole('table', { name: 'Accounts' })).toBeNull();
   });
 });

@@ -224,4 +224,28 @@ describe('Strategies', () => {
       },
     });
   });
+
+  it('names the account a strategy trades: the select lists each account (login @ server, paper/live)', async () => {
+    const second = { ...connection, id: 'c2', name: '5002002 @ Live-Server', login: '5002002', server: 'Live-Server', paper: false };
+    const first = { ...connection, login: '5001001', server: 'Companion-Paper', paper: true };
+    const log = backend({
+      list_strategies: [],
+      list_broker_connections: [first, second],
+      create_strategy: ({ input }: Record<string, unknown>) => created(input as StrategyInput),
+    });
+    const user = userEvent.setup();
+    render(Strategies);
+    await user.click(await screen.findByRole('button', { name: 'New strategy' }));
+    const form = screen.getByRole('form', { name: 'New strategy' });
+    await user.type(within(form).getByLabelText('Name'), 'Prop 2');
+    const select = within(form).getByLabelText('Account');
+    expect(within(select).getAllByRole('option').map((o) => o.textContent)).toEqual([
+      '5001001 @ Companion-Paper · paper',
+      '5002002 @ Live-Server · live',
+    ]);
+    await user.selectOptions(select, 'c2');
+    await user.click(within(form).getByRole('button', { name: 'Create strategy' }));
+    await vi.waitFor(() => expect(callsOf(log, 'create_strategy')).toHaveLength(1));
+    expect((callsOf(log, 'create_strategy')[0] as { input: StrategyInput }).input.broker_connection_id).toBe('c2');
+  });
 });

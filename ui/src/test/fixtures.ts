@@ -25,6 +25,7 @@ export const pairedStatus = (over: Partial<Status> = {}): Status => ({
   last_error: null,
   version: '0.1.0',
   bridge_port: null,
+  accounts: [],
   seq: 0,
   ...over,
 });
@@ -53,6 +54,7 @@ export const unpairedStatus: Status = {
   last_error: null,
   version: '0.1.0',
   bridge_port: null,
+  accounts: [],
   seq: 0,
 };
 
@@ -104,9 +106,27 @@ export const connection: BrokerConnection = {
   broker_type: 'mt5',
   is_active: true,
   agents: [],
+  login: null,
+  server: null,
+  paper: null,
   created_at: NOW,
   updated_at: NOW,
 };
+
+/** One served terminal's account as the status reports it. */
+export const accountStatus = (
+  name: string,
+  over: Partial<Status['accounts'][number]> = {},
+): Status['accounts'][number] => ({
+  name,
+  port: 18765,
+  broker_connection_id: null,
+  terminal: terminal(),
+  balance: null,
+  equity: null,
+  currency: null,
+  ...over,
+});
 
 export const strategy = (id: string, over: Partial<Strategy> = {}): Strategy => ({
   id,

@@ -23,6 +23,9 @@ pub struct StatusDto {
     pub version: String,
     /// Loopback port the bridge EA connects to, when the runtime listens.
     pub bridge_port: Option<u16>,
+    /// Every terminal (account) the runtime serves, the first one first (several
+    /// terminals: `config.json` `terminals`). Empty while the runtime is not running.
+    pub accounts: Vec<AccountDto>,
     /// Increases with every change, so the UI can drop a snapshot older than one it has.
     pub seq: u64,
 }
@@ -41,6 +44,36 @@ pub struct TerminalDto {
     pub margin_mode: Option<companion_protocol::MarginMode>,
     /// Demo, contest or real money (`null`: unknown).
     pub account_kind: Option<companion_protocol::AccountKind>,
+}
+
+/// One served terminal and its account, for the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "AccountStatus"))]
+pub struct AccountDto {
+    /// The terminal's label (`config.json`), e.g. "port 18765".
+    pub name: String,
+    /// Its bridge port.
+    pub port: u16,
+    /// The broker connection the server bound the account to (`null` until then).
+    pub broker_connection_id: Option<Uuid>,
+    pub terminal: TerminalDto,
+    pub balance: Option<f64>,
+    pub equity: Option<f64>,
+    pub currency: Option<String>,
+}
+
+impl From<&crate::runtime::TerminalView> for AccountDto {
+    fn from(t: &crate::runtime::TerminalView) -> Self {
+        AccountDto {
+            name: t.name.clone(),
+            port: t.port,
+            broker_connection_id: t.broker_connection_id,
+            terminal: TerminalDto::from(&t.info),
+            balance: t.balance,
+            equity: t.equity,
+            currency: t.currency.clone(),
+        }
+    }
 }
 
 impl From<&companion_protocol::TerminalInfo> for TerminalDto {

@@ -3,7 +3,7 @@
 
 use tokio::sync::watch;
 
-use crate::app::dto::{StatusDto, TerminalDto};
+use crate::app::dto::{AccountDto, StatusDto, TerminalDto};
 use crate::runtime::{AgentStatusView, RunState};
 
 /// Changes the status; `seq` increases (and watchers wake) only when something changed.
@@ -24,6 +24,7 @@ pub fn update(status: &watch::Sender<StatusDto>, f: impl FnOnce(&mut StatusDto))
 /// the runtime's view of it changes.
 pub fn apply_runtime_view(s: &mut StatusDto, v: &AgentStatusView, prev: &AgentStatusView) {
     s.terminal = TerminalDto::from(&v.terminal);
+    s.accounts = v.terminals.iter().map(AccountDto::from).collect();
     if v.server_connected != prev.server_connected {
         s.server_connected = v.server_connected;
     }

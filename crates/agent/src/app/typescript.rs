@@ -7,8 +7,8 @@
 use ts_rs::{Config, TS};
 
 use crate::app::dto::{
-    CurrentPairing, PairOffer, ServerEvent, ServerEventKind, SettingsDto, SignalFilter, StatusDto,
-    StrategyInput, SymbolRow, TerminalDto, UpdateInfo, UpdateProgress,
+    AccountDto, CurrentPairing, PairOffer, ServerEvent, ServerEventKind, SettingsDto, SignalFilter,
+    StatusDto, StrategyInput, SymbolRow, TerminalDto, UpdateInfo, UpdateProgress,
 };
 use crate::app::error::{AppError, AppErrorCode};
 use crate::terminal_setup::doctor::{Check, CheckId, CheckStatus};
@@ -30,6 +30,7 @@ pub fn render() -> String {
         // IPC (src-tauri commands and events)
         decl::<StatusDto>(&cfg),
         decl::<TerminalDto>(&cfg),
+        decl::<AccountDto>(&cfg),
         decl::<SettingsDto>(&cfg),
         decl::<UpdateInfo>(&cfg),
         decl::<UpdateProgress>(&cfg),
@@ -56,6 +57,11 @@ pub fn render() -> String {
         decl::<p::Timeframe>(&cfg),
         decl::<p::AccountOutput>(&cfg),
         decl::<p::Position>(&cfg),
+        decl::<p::StopRuleState>(&cfg),
+        decl::<p::StopRulePhase>(&cfg),
+        decl::<p::BreakevenRule>(&cfg),
+        decl::<p::TrailingRule>(&cfg),
+        decl::<p::AtrTrailing>(&cfg),
         decl::<p::ClosedPosition>(&cfg),
         decl::<p::ClosePositionOutput>(&cfg),
         decl::<p::PositionEffect>(&cfg),

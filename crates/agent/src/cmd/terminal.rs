@@ -38,6 +38,11 @@ pub enum TerminalCmd {
         /// Bridge port the EA connects to (default: the agent's).
         #[arg(long)]
         bridge_port: Option<u16>,
+        /// Set this terminal up as a further account of this agent, named NAME: it
+        /// gets its own bridge (`--bridge-port`, required) and token in
+        /// config.json `terminals`; restart the agent to listen on it.
+        #[arg(long, value_name = "NAME", requires = "bridge_port")]
+        account: Option<String>,
         #[command(flatten)]
         roots: RootArgs,
     },
@@ -86,8 +91,17 @@ pub async fn terminal(dir: &Path, cmd: TerminalCmd) -> anyhow::Result<ExitCode> 
             symbol,
             period,
             bridge_port,
+            account,
             roots,
-        } => setup(dir, &target, symbol, period, bridge_port, &roots.roots()).await,
+        } => {
+            if let (Some(name), Some(port)) = (&account, bridge_port) {
+                let mut cfg = AgentConfig::load(dir)?;
+                cfg.add_further_terminal(name, port);
+                cfg.save(dir)?;
+                println!("account {name:?}: a further terminal on bridge port {port} (restart the agent to listen on it)");
+            }
+            setup(dir, &target, symbol, period, bridge_port, &roots.roots()).await
+        }
         TerminalCmd::Doctor {
             target,
             wait_secs,
@@ -141,8 +155,14 @@ fn list(dir: &Path, roots: &DiscoveryRoots, json: bool) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// The port and token an EA must use: a further terminal's own when `flag` is its
+/// port (several accounts), else the agent's.
 fn port_and_token(dir: &Path, flag: Option<u16>) -> anyhow::Result<(u16, String)> {
     let mut cfg = AgentConfig::load(dir)?;
+    if let Some(found) = flag.and_then(|p| cfg.further_terminal(p)) {
+        cfg.save(dir)?;
+        return Ok(found);
+    }
     let had_token = cfg.bridge_token.is_some();
     let token = cfg.bridge_token_or_generate();
     if !had_token {

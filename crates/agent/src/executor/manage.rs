@@ -219,6 +219,7 @@ mod tests {
             comment: String::new(),
             magic: 7,
             identifier: None,
+            stop_rule: None,
         }
     }
 

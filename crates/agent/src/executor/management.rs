@@ -82,9 +82,14 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 position_effect: None,
                 closed: Vec::new(),
                 pending: true,
+                stop_rule: None,
+                stop_rule_error: None,
             }),
             Err(e) => failed(describe_terminal_error(&e)),
         };
+        let result = self
+            .attach_stop_rules(input.breakeven, input.trailing, result)
+            .await;
         self.journal.record_result(job.job_id, &result).await
     }
 
@@ -155,15 +160,9 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 }
                 None => p.tp,
             };
-            match self.terminal.modify_position(p.ticket, sl, tp).await {
-                Ok(()) => modified.push(ModifiedPosition {
-                    ticket: p.ticket,
-                    symbol: p.symbol.clone(),
-                    side: p.side,
-                    sl,
-                    tp,
-                }),
-                Err(e) => {
+            let stops_change = input.sl.is_some() || input.tp.is_some();
+            if stops_change {
+                if let Err(e) = self.terminal.modify_position(p.ticket, sl, tp).await {
                     error = Some(format!(
                         "modifying ticket {} failed: {}",
                         p.ticket,
@@ -172,6 +171,56 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     break;
                 }
             }
+            // Breakeven/trailing rules: cancelled, then set, at the terminal.
+            let mut stop_rule = p.stop_rule;
+            if input.cancel_rules {
+                match self.terminal.cancel_stop_rule(p.ticket).await {
+                    Ok(_) => stop_rule = None,
+                    Err(e) => {
+                        error = Some(format!(
+                            "cancelling the rules of ticket {} failed: {}",
+                            p.ticket,
+                            describe_terminal_error(&e)
+                        ));
+                        break;
+                    }
+                }
+            }
+            if input.breakeven.is_some() || input.trailing.is_some() {
+                let set = super::stop_rules::to_wire(
+                    &si,
+                    p.open_price,
+                    p.ticket,
+                    input.breakeven,
+                    input.trailing,
+                );
+                let r = match set {
+                    Ok(args) => self
+                        .terminal
+                        .set_stop_rule(&args)
+                        .await
+                        .map_err(|e| describe_terminal_error(&e)),
+                    Err(m) => Err(m),
+                };
+                match r {
+                    Ok(state) => stop_rule = Some(state),
+                    Err(m) => {
+                        error = Some(format!(
+                            "setting the rules of ticket {} failed: {m}",
+                            p.ticket
+                        ));
+                        break;
+                    }
+                }
+            }
+            modified.push(ModifiedPosition {
+                ticket: p.ticket,
+                symbol: p.symbol.clone(),
+                side: p.side,
+                sl,
+                tp,
+                stop_rule,
+            });
         }
         let output = ModifyPositionOutput { modified };
         let result = partial_result(error, output.modified.is_empty(), &output);

@@ -19,6 +19,7 @@ mod manage;
 mod management;
 mod ownership;
 mod reads;
+mod stop_rules;
 mod trading;
 
 use std::sync::Arc;
@@ -138,6 +139,10 @@ impl<T, C> Executor<T, C> {
         &self.terminal
     }
 
+    pub fn options(&self) -> &ExecutorOptions {
+        &self.opts
+    }
+
     pub fn journal(&self) -> &Journal {
         &self.journal
     }
@@ -162,6 +167,43 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             opts,
             symbols: Arc::new(SymbolBook::new()),
         }
+    }
+
+    /// The same executor (journal, toolchain, options) on another terminal, with its
+    /// own symbol book (each broker names its symbols its own way): one per terminal
+    /// when the agent serves several accounts.
+    pub fn with_terminal(&self, terminal: Arc<T>) -> Self {
+        Executor {
+            terminal,
+            toolchain: self.toolchain.clone(),
+            journal: self.journal.clone(),
+            opts: self.opts.clone(),
+            symbols: Arc::new(SymbolBook::new()),
+        }
+    }
+
+    /// Journals the claim and a failed result with `reason`, without executing (no
+    /// terminal serves the job's account). A job that already has a journaled result
+    /// gets that result. A trading job journaled as sent is never refused (it may be
+    /// at a terminal): `None`, left unfinished for its terminal to reconcile.
+    pub async fn refuse(
+        &self,
+        job: &ClaimedJob,
+        reason: String,
+    ) -> Result<Option<JobResultRequest>, JournalError> {
+        let entry = self.journal.record_claim(job).await?;
+        if entry.state.has_result() {
+            if let Some(r) = entry.result {
+                return Ok(Some(r));
+            }
+        }
+        if entry.state == JournalState::SentToTerminal {
+            return Ok(None);
+        }
+        self.journal
+            .record_result(job.job_id, &failed(reason))
+            .await
+            .map(Some)
     }
 
     /// Journals the claim and produces the job's result, journaled. A job that
@@ -206,6 +248,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     tracing::warn!(job_id = %job.job_id, "taken back: the terminal already has this job's order; not sending it");
                     self.journal.record_claim(job).await?;
                     let result = self.result_from_deals(job, &deals);
+                    let result = self.rules_of_reconciled(job, result).await;
                     return self.journal.record_result(job.job_id, &result).await;
                 }
             }

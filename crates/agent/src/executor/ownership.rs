@@ -144,6 +144,7 @@ mod tests {
             comment: String::new(),
             magic,
             identifier: Some(ticket),
+            stop_rule: None,
         }
     }
 

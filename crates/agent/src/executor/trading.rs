@@ -56,7 +56,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         match self.terminal.find_by_comment(&comment).await {
             Ok(deals) if !deals.is_empty() => {
                 tracing::info!(job_id = %job.job_id, %comment, "reconciled: the terminal already has this job's order; not sending again");
-                Ok(self.result_from_deals(job, &deals))
+                let result = self.result_from_deals(job, &deals);
+                Ok(self.rules_of_reconciled(job, result).await)
             }
             Ok(_) => {
                 tracing::warn!(job_id = %job.job_id, %comment, sends, "reconciled: no order with this job's comment in the terminal; sending it now");
@@ -66,6 +67,25 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 "outcome unknown: could not look up order {comment} in the terminal: {}",
                 describe_terminal_error(&e)
             ))),
+        }
+    }
+
+    /// A trade reconciled from the terminal's history: its rules set (again; the
+    /// terminal keeps the progress of identical rules).
+    pub(super) async fn rules_of_reconciled(
+        &self,
+        job: &ClaimedJob,
+        result: JobResultRequest,
+    ) -> JobResultRequest {
+        if job.job_type != JobType::Trade {
+            return result;
+        }
+        match serde_json::from_value::<companion_protocol::TradeInput>(job.input_data.clone()) {
+            Ok(i) => {
+                self.attach_stop_rules(i.breakeven, i.trailing, result)
+                    .await
+            }
+            Err(_) => result,
         }
     }
 
@@ -106,6 +126,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     position_effect: None,
                     closed: Vec::new(),
                     pending: false,
+                    stop_rule: None,
+                    stop_rule_error: None,
                 })
             }
         }
@@ -157,6 +179,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 position_effect: None,
                 closed: closed_first,
                 pending: false,
+                stop_rule: None,
+                stop_rule_error: None,
             }),
             _ => failed(format!(
                 "executed but unconfirmed: MT5 accepted order {} ({} lots) but its deal was not in the terminal's history after {LATE_DEAL_LOOKUPS} lookups, so the fill price and position are unknown. Do not send it again: check the position with comment {comment} in MT5.",
@@ -202,6 +226,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         if expired(job, Utc::now()) {
             return Ok(expired_result(job));
         }
+        let rules = (input.breakeven, input.trailing);
         let deadline = self.trading_deadline(job);
         let info = match self.wait_connected(deadline).await {
             Ok(info) => info,
@@ -238,6 +263,13 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 )))
             }
         };
+        // Rules the terminal could not run are refused before anything is sent.
+        if rules.0.is_some() || rules.1.is_some() {
+            if let Err(m) = super::stop_rules::to_wire(&si, si.ask.max(si.bid), 0, rules.0, rules.1)
+            {
+                return Ok(failed(m));
+            }
+        }
         // The webhook's daily loss limit, when it knew today's losses but no balance.
         let loss_check = input.daily_loss_check;
         let filters = input.filters.as_deref().cloned().unwrap_or_default();
@@ -419,6 +451,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 )),
                 closed: closed_first,
                 pending: false,
+                stop_rule: None,
+                stop_rule_error: None,
             }),
             // The deal was not in the history when the terminal answered.
             Ok(fill) => {
@@ -444,6 +478,9 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 }
             }
         };
+        // Breakeven/trailing: set at the terminal on the new position before the
+        // result is journaled (a resumed job sets them again: idempotent).
+        let result = self.attach_stop_rules(rules.0, rules.1, result).await;
         self.after_terminal_reply(job, &result).await
     }
 

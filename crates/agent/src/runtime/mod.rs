@@ -3,16 +3,21 @@
 //! loop: [`poll`] (long-poll claim, one task per job), [`take_back`] (the jobs the
 //! server says this agent holds, after a restart or a lost poll), [`report`] (result
 //! delivery with retries), [`heartbeat`], [`terminal_watch`] (terminal state and
-//! price push), [`symbols`] (the trader's symbol overrides).
+//! price push), [`symbols`] (the trader's symbol overrides), [`accounts`] (each
+//! served terminal's account, bound to its broker connection); [`slots`] routes a
+//! job to the terminal of its connection.
 
+mod accounts;
 mod deals;
 mod heartbeat;
 mod poll;
 mod report;
+mod slots;
 mod symbols;
 mod take_back;
 mod terminal_watch;
 
+pub use slots::{TerminalSlot, TerminalView};
 pub use take_back::LOSE_FIRST_CLAIM_ENV;
 
 use std::sync::Arc;
@@ -32,6 +37,7 @@ use crate::executor::Executor;
 use crate::journal::JournalError;
 use crate::toolchain::Toolchain;
 
+use accounts::accounts_loop;
 use deals::deals_loop;
 use heartbeat::{heartbeat_body, heartbeat_loop};
 use poll::poll_loop;
@@ -106,6 +112,8 @@ pub struct AgentStatusView {
     pub current_jobs: Vec<CurrentJob>,
     /// Results journaled but not yet acknowledged by the server.
     pub unreported_results: i64,
+    /// Every terminal (account) the agent serves, the first one first.
+    pub terminals: Vec<TerminalView>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +165,14 @@ impl AgentHandle {
 
 struct Shared<T, C> {
     client: ApiClient,
+    /// The first terminal's executor (jobs that name no account, deals, prices).
     executor: Executor<T, C>,
+    /// Every served terminal, the first one first ([`slots`]).
+    slots: Vec<slots::Slot<T, C>>,
+    /// Wakes jobs waiting for a terminal of their account when a terminal is bound.
+    accounts_changed: Notify,
+    /// How long a trading job waits for its account's terminal when it has no deadline.
+    trading_wait: Duration,
     opts: RuntimeOptions,
     status: watch::Sender<AgentStatusView>,
     paused: watch::Receiver<bool>,
@@ -227,12 +242,38 @@ fn backoff() -> impl Iterator<Item = Duration> {
     retry_policy().build()
 }
 
-/// Starts the runtime. The client must carry the agent id (`with_agent_id`).
+/// Starts the runtime on one terminal. The client must carry the agent id (`with_agent_id`).
 pub fn start<T, C>(client: ApiClient, executor: Executor<T, C>, opts: RuntimeOptions) -> AgentHandle
 where
     T: Terminal + 'static,
     C: Toolchain + 'static,
 {
+    let first = TerminalSlot {
+        name: "terminal 1".into(),
+        port: 0,
+        executor,
+        connection: None,
+    };
+    start_terminals(client, vec![first], opts)
+}
+
+/// Starts the runtime serving several terminals (accounts), `terminals[0]` first:
+/// each job runs on the terminal of its broker connection ([`slots`]).
+/// `terminals` must not be empty. The client must carry the agent id.
+pub fn start_terminals<T, C>(
+    client: ApiClient,
+    terminals: Vec<TerminalSlot<T, C>>,
+    opts: RuntimeOptions,
+) -> AgentHandle
+where
+    T: Terminal + 'static,
+    C: Toolchain + 'static,
+{
+    let slots: Vec<slots::Slot<T, C>> = terminals.into_iter().map(Into::into).collect();
+    let Some(executor) = slots.first().map(|s| s.executor.clone()) else {
+        panic!("start_terminals needs at least one terminal");
+    };
+    let trading_wait = executor.options().trading_wait;
     let (status_tx, status_rx) = watch::channel(AgentStatusView {
         agent_id: client.agent_id(),
         ..Default::default()
@@ -242,6 +283,9 @@ where
     let shared = Arc::new(Shared {
         client,
         executor,
+        slots,
+        accounts_changed: Notify::new(),
+        trading_wait,
         opts,
         status: status_tx,
         paused: paused_rx,
@@ -279,8 +323,21 @@ where
                     job_type: entry.job.job_type,
                 })
             });
-            if let Err(e) = s.executor.recover(id).await {
-                tracing::error!(job_id = %id, error = %e, "recovery failed");
+            // Back to the terminal of the job's account, if this agent still has it.
+            match s.route(entry.job.broker_connection_id) {
+                Some(ex) => {
+                    if let Err(e) = ex.recover(id).await {
+                        tracing::error!(job_id = %id, error = %e, "recovery failed");
+                    }
+                }
+                None => {
+                    let reason = s.unrouted_reason(entry.job.broker_connection_id.unwrap_or_default());
+                    match s.executor.refuse(&entry.job, reason).await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => tracing::error!(job_id = %id, "a trade sent to a terminal this agent no longer serves: left unfinished until that terminal is back"),
+                        Err(e) => tracing::error!(job_id = %id, error = %e, "recovery failed"),
+                    }
+                }
             }
             s.update(|st| st.current_jobs.retain(|j| j.job_id != id));
             s.release(id);
@@ -295,6 +352,7 @@ where
         tokio::spawn(terminal_loop(shared.clone())),
         tokio::spawn(overrides_loop(shared.clone())),
         tokio::spawn(deals_loop(shared.clone())),
+        tokio::spawn(accounts_loop(shared.clone())),
     ];
     poll_loop(shared.clone(), &mut jobs).await;
 

@@ -119,15 +119,22 @@ where
             job_type: job.job_type,
         })
     });
-    let result = if taken_back {
-        shared.executor.take_back(&job).await
-    } else {
-        shared.executor.run_claimed(&job).await
+    // The terminal of the job's account (several terminals: runtime::slots).
+    let result = match shared.executor_for(&job).await {
+        Ok(ex) if taken_back => ex.take_back(&job).await.map(Some),
+        Ok(ex) => ex.run_claimed(&job).await.map(Some),
+        Err(reason) => {
+            tracing::warn!(job_id = %id, %reason, "no terminal for this job's account");
+            shared.executor.refuse(&job, reason).await
+        }
     };
     shared.update(|s| s.current_jobs.retain(|j| j.job_id != id));
     shared.release(id);
     match result {
-        Ok(r) => {
+        Ok(None) => {
+            tracing::error!(job_id = %id, "a trade sent to a terminal this agent does not serve now: left unfinished until that terminal is back");
+        }
+        Ok(Some(r)) => {
             tracing::info!(job_id = %id, status = ?r.status, error = r.error_message.as_deref().unwrap_or(""), "job finished");
             report_one(shared, id, &r).await;
         }

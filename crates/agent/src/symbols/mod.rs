@@ -43,14 +43,30 @@ impl SymbolBook {
     }
 
     /// Replaces the trader's overrides (canonical → broker symbol); forgets the
-    /// resolutions made so far.
+    /// resolutions of the instruments whose override changed (an override decides
+    /// only its own instrument). Loading the same overrides again changes nothing,
+    /// so the periodic reload keeps the Symbols view's rows.
     pub fn set_overrides(&self, overrides: impl IntoIterator<Item = (String, String)>) {
-        let mut st = self.lock();
-        st.overrides = overrides
+        let new: HashMap<String, String> = overrides
             .into_iter()
             .map(|(c, b)| (c.trim().to_ascii_uppercase(), b.trim().to_string()))
             .collect();
-        st.resolutions.clear();
+        let mut st = self.lock();
+        let changed: Vec<String> = new
+            .iter()
+            .filter(|(c, b)| st.overrides.get(*c) != Some(*b))
+            .map(|(c, _)| c.clone())
+            .chain(
+                st.overrides
+                    .keys()
+                    .filter(|c| !new.contains_key(*c))
+                    .cloned(),
+            )
+            .collect();
+        for c in &changed {
+            st.resolutions.remove(c);
+        }
+        st.overrides = new;
     }
 
     /// Forgets the symbol list and the resolutions (the terminal reconnected,
@@ -103,11 +119,24 @@ impl SymbolBook {
             None => self.fetch(terminal).await,
         };
         let Some(list) = list.filter(|l| !l.is_empty()) else {
-            return Ok(Resolution {
-                canonical: canonical.to_string(),
-                broker_symbol: canonical.to_string(),
-                decided: SymbolDecision::Unchecked,
-            });
+            // No list to check against: the trader's override, else the name as is.
+            let r = match overrides.get(&canonical.to_ascii_uppercase()) {
+                Some(o) => Resolution {
+                    canonical: canonical.to_string(),
+                    broker_symbol: o.clone(),
+                    decided: SymbolDecision::Override,
+                },
+                None => Resolution {
+                    canonical: canonical.to_string(),
+                    broker_symbol: canonical.to_string(),
+                    decided: SymbolDecision::Unchecked,
+                },
+            };
+            // Shown in the Symbols view ("not checked"), as every other resolution.
+            self.lock()
+                .resolutions
+                .insert(canonical.to_ascii_uppercase(), r.clone());
+            return Ok(r);
         };
         let mut result = resolve(canonical, raw, &list, &overrides, purpose);
         if result.is_err() && was_cached {

@@ -173,3 +173,38 @@ fn overrides_come_first_and_must_exist() {
         "{e}"
     );
 }
+
+fn resolution(canonical: &str, broker: &str) -> Resolution {
+    Resolution {
+        canonical: canonical.into(),
+        broker_symbol: broker.into(),
+        decided: SymbolDecision::Affix,
+    }
+}
+
+#[test]
+fn reloading_the_same_overrides_keeps_the_resolutions() {
+    let book = SymbolBook::new();
+    book.set_overrides([("XAUUSD".to_string(), "GOLD.pro".to_string())]);
+    {
+        let mut st = book.lock();
+        st.resolutions
+            .insert("EURUSD".into(), resolution("EURUSD", "EURUSD.pro"));
+        st.resolutions
+            .insert("XAUUSD".into(), resolution("XAUUSD", "GOLD.pro"));
+    }
+    // The periodic reload with nothing changed.
+    book.set_overrides([("xauusd ".to_string(), "GOLD.pro".to_string())]);
+    assert_eq!(book.resolutions().len(), 2);
+    // A changed override forgets only its own instrument's resolution.
+    book.set_overrides([("XAUUSD".to_string(), "GOLD".to_string())]);
+    let left: Vec<String> = book
+        .resolutions()
+        .into_iter()
+        .map(|r| r.canonical)
+        .collect();
+    assert_eq!(left, vec!["EURUSD".to_string()]);
+    // A removed override too; a new one for EURUSD forgets EURUSD's.
+    book.set_overrides([("EURUSD".to_string(), "EURUSD.r".to_string())]);
+    assert!(book.resolutions().is_empty());
+}

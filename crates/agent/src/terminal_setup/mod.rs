@@ -257,6 +257,11 @@ pub async fn setup_and_record(
         bridge_version: report.bridge_version.clone(),
         symbol: opts.symbol.clone(),
         period: opts.period.clone(),
+        bridge_port: cfg
+            .terminals
+            .iter()
+            .any(|t| t.port == opts.port)
+            .then_some(opts.port),
     });
     cfg.save(config_dir)?;
     Ok(report)
@@ -278,14 +283,20 @@ pub async fn refresh_set_up_terminals(
     port: u16,
     token: &str,
 ) -> Result<Vec<Refreshed>, SetupError> {
-    let cfg = AgentConfig::load(config_dir)?;
+    let mut cfg = AgentConfig::load(config_dir)?;
     let bundled = startup::bundled_bridge_version();
+    let set_up = cfg.set_up_terminals.clone();
     let mut out = Vec::new();
-    for t in &cfg.set_up_terminals {
+    for t in &set_up {
         let state = startup::inspect(&t.data_dir);
         if t.bridge_version == bundled && state.source_current && state.compiled {
             continue;
         }
+        // A further terminal (another account) keeps its own port and token.
+        let (port, token) = t
+            .bridge_port
+            .and_then(|p| cfg.further_terminal(p))
+            .unwrap_or_else(|| (port, token.to_string()));
         let opts = SetupOptions {
             symbol: t.symbol.clone(),
             period: t.period.clone(),

@@ -63,7 +63,32 @@ pub async fn deals(
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some((user_id, Some(connection))) = owner else {
+    let Some((user_id, pairing)) = owner else {
+        return Err(ApiError::Unauthorized("invalid agent key".into()));
+    };
+    // Several accounts (0017): a named connection must be one this agent serves.
+    let connection = match req.broker_connection_id {
+        Some(c) if Some(c) == pairing => Some(c),
+        Some(c) => {
+            let serves: bool = sqlx::query_scalar(
+                "select exists (select 1 from public.agent_connections
+                                 where agent_id = $1 and broker_connection_id = $2 and user_id = $3)",
+            )
+            .bind(id)
+            .bind(c)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !serves {
+                return Err(ApiError::Forbidden(
+                    "this agent does not serve that broker connection".into(),
+                ));
+            }
+            Some(c)
+        }
+        None => pairing,
+    };
+    let Some(connection) = connection else {
         return Err(ApiError::Conflict(
             "this agent serves no broker connection; its deals cannot be filed".into(),
         ));

@@ -1,7 +1,8 @@
 //! Agent endpoints under `/api/v1/agents` (DESIGN section 4): pairing and key
 //! management (user auth), who-am-I, job long-poll, held jobs, results, heartbeat, prices,
-//! closed deals.
+//! closed deals, the accounts of its terminals.
 
+mod accounts;
 mod deals;
 mod heartbeat;
 mod held;
@@ -18,7 +19,7 @@ use crate::state::AppState;
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(keys::pair, keys::rotate_key, keys::delete_agent, me::me, jobs::next_job, held::held_jobs, jobs::post_result,
-          heartbeat::heartbeat, heartbeat::prices, deals::deals),
+          heartbeat::heartbeat, heartbeat::prices, deals::deals, accounts::report_account),
     tags((name = "agents", description = "The agent API (X-Agent-Key) and agent management (user auth)"))
 )]
 pub struct ApiDoc;
@@ -38,4 +39,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/agents/{id}/heartbeat", post(heartbeat::heartbeat))
         .route("/api/v1/agents/{id}/prices", post(heartbeat::prices))
         .route("/api/v1/agents/{id}/deals", post(deals::deals))
+        .route(
+            "/api/v1/agents/{id}/accounts",
+            post(accounts::report_account),
+        )
 }

@@ -89,6 +89,48 @@ fn check_level(l: StopLevel) -> Result<(), ApiError> {
     }
 }
 
+/// Breakeven/trailing distances: finite, a trigger and a trailing distance (or
+/// ATR settings) above 0, offsets and steps at least 0, never a price.
+fn check_rules(
+    be: Option<&companion_protocol::BreakevenSpec>,
+    tr: Option<&companion_protocol::TrailingSpec>,
+) -> Result<(), ApiError> {
+    let dist = |d: &companion_protocol::PriceDistance, zero_ok: bool| {
+        d.unit != PriceUnit::Price
+            && d.value.is_finite()
+            && if zero_ok {
+                d.value >= 0.0
+            } else {
+                d.value > 0.0
+            }
+    };
+    if let Some(b) = be {
+        if !(dist(&b.trigger, false) && dist(&b.offset, true)) {
+            return Err(ApiError::invalid(
+                "breakeven: trigger must be a positive distance and offset at least 0 (pips, points or percent)",
+            ));
+        }
+    }
+    if let Some(t) = tr {
+        let distance_ok = match (&t.distance, &t.atr) {
+            (_, Some(a)) => {
+                a.period > 0 && a.period <= 1000 && a.multiplier.is_finite() && a.multiplier > 0.0
+            }
+            (Some(d), None) => dist(d, false),
+            (None, None) => false,
+        };
+        if !(distance_ok
+            && t.activation.as_ref().is_none_or(|a| dist(a, true))
+            && dist(&t.step, true))
+        {
+            return Err(ApiError::invalid(
+                "trailing: a positive distance (or ATR period 1-1000 and a positive multiplier), activation and step at least 0 (pips, points or percent)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Validates `req` for `user_id` (inside an RLS transaction).
 pub async fn prepare(
     conn: &mut PgConnection,
@@ -162,9 +204,17 @@ pub async fn prepare(
             JobType::ModifyPosition => {
                 let mut c: ModifyPositionInput = parse(t, &input)?;
                 check_target(t, c.ticket, c.symbol.as_deref(), c.raw_symbol.as_deref())?;
-                if c.sl.is_none() && c.tp.is_none() {
-                    return Err(ApiError::invalid("modify_position needs sl or tp"));
+                if c.sl.is_none()
+                    && c.tp.is_none()
+                    && c.breakeven.is_none()
+                    && c.trailing.is_none()
+                    && !c.cancel_rules
+                {
+                    return Err(ApiError::invalid(
+                        "modify_position needs sl, tp, breakeven, trailing or cancel_rules",
+                    ));
                 }
+                check_rules(c.breakeven.as_ref(), c.trailing.as_ref())?;
                 for level in [c.sl, c.tp].into_iter().flatten() {
                     check_level(level)?;
                 }

@@ -21,14 +21,15 @@ struct Claimed {
     expires_at: Option<DateTime<Utc>>,
     entity_type: Option<String>,
     entity_id: Option<Uuid>,
+    broker_connection_id: Option<Uuid>,
 }
 
 /// Claims the next job for `agent_id`, if any.
 pub async fn claim_next(db: &PgPool, agent_id: Uuid) -> Result<Option<ClaimedJob>, ApiError> {
     loop {
         let claimed: Option<Claimed> = sqlx::query_as(
-            "select id, user_id, job_type, input_data, attempts, expires_at, entity_type, entity_id \
-             from claim_next_job($1)",
+            "select id, user_id, job_type, input_data, attempts, expires_at, entity_type, entity_id, \
+             broker_connection_id from claim_next_job($1)",
         )
         .bind(agent_id)
         .fetch_optional(db)
@@ -83,6 +84,7 @@ async fn hand_out(db: &PgPool, c: Claimed, job_type: JobType) -> ClaimedJob {
         input_data: c.input_data.unwrap_or_else(|| serde_json::json!({})),
         attempt: c.attempts,
         expires_at: c.expires_at,
+        broker_connection_id: c.broker_connection_id,
     }
 }
 
@@ -125,8 +127,10 @@ pub async fn held_by(
         "with held as ( \
              update jobs set heartbeat_at = now(), updated_at = now() \
              where agent_id = $1 and user_id = $2 and status = 'running' and claimed_at is not null \
-             returning id, user_id, job_type, input_data, attempts, expires_at, entity_type, entity_id, claimed_at) \
-         select id, user_id, job_type, input_data, attempts, expires_at, entity_type, entity_id \
+             returning id, user_id, job_type, input_data, attempts, expires_at, entity_type, entity_id, \
+                       broker_connection_id, claimed_at) \
+         select id, user_id, job_type, input_data, attempts, expires_at, entity_type, entity_id, \
+                broker_connection_id \
          from held order by claimed_at, id",
     )
     .bind(agent_id)
@@ -145,6 +149,7 @@ pub async fn held_by(
                 input_data: c.input_data.unwrap_or_else(|| serde_json::json!({})),
                 attempt: c.attempts,
                 expires_at: c.expires_at,
+                broker_connection_id: c.broker_connection_id,
             })
         })
         .collect()

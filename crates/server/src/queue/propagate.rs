@@ -141,20 +141,19 @@ async fn trading(
     }
 }
 
-/// The agent's broker connection (trade events are filed under it).
+/// The account a job traded on (trade events are filed under it): the job's own
+/// broker connection (0017: several accounts per agent), else its agent's pairing one.
 async fn broker_connection_of(
     conn: &mut PgConnection,
-    user_id: Uuid,
-    agent_id: Option<Uuid>,
+    job: &JobRow,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    let Some(agent_id) = agent_id else {
-        return Ok(None);
-    };
     let bc: Option<Option<Uuid>> = sqlx::query_scalar(
-        "select broker_connection_id from mt5_agents where id = $1 and user_id = $2",
+        "select coalesce(j.broker_connection_id, a.broker_connection_id)
+           from jobs j left join mt5_agents a on a.id = j.agent_id and a.user_id = j.user_id
+          where j.id = $1 and j.user_id = $2",
     )
-    .bind(agent_id)
-    .bind(user_id)
+    .bind(job.id)
+    .bind(job.user_id)
     .fetch_optional(conn)
     .await?;
     Ok(bc.flatten())
@@ -170,7 +169,7 @@ async fn record_trade_open(
         Some(JobInput::Trade(t)) => Some(t),
         _ => None,
     };
-    let bc = broker_connection_of(&mut *conn, job.user_id, job.agent_id).await?;
+    let bc = broker_connection_of(&mut *conn, job).await?;
     let metadata = serde_json::json!({
         "job_id": job.id, "signal_id": signal, "ticket": out.ticket, "order_id": out.order_id,
     });
@@ -205,7 +204,7 @@ async fn record_closed_positions(
     signal: Option<Uuid>,
     closed: &[ClosedPosition],
 ) -> Result<(), sqlx::Error> {
-    let bc = broker_connection_of(&mut *conn, job.user_id, job.agent_id).await?;
+    let bc = broker_connection_of(&mut *conn, job).await?;
     for c in closed {
         let metadata =
             serde_json::json!({ "job_id": job.id, "signal_id": signal, "tickets": [c.ticket] });
@@ -245,7 +244,7 @@ async fn record_trade_close(
         Some(JobInput::ClosePosition(c)) => c.symbol,
         _ => None,
     };
-    let bc = broker_connection_of(&mut *conn, job.user_id, job.agent_id).await?;
+    let bc = broker_connection_of(&mut *conn, job).await?;
     let metadata =
         serde_json::json!({ "job_id": job.id, "signal_id": signal, "tickets": out.tickets });
     let external = out.tickets.first().map(u64::to_string);

@@ -1,5 +1,5 @@
 //! `GET /api/v1/broker-connections`: the caller's broker connections with the
-//! agents serving each. Under RLS.
+//! agents serving each and the account (login @ server) last reported. Under RLS.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -22,6 +22,9 @@ struct ConnRow {
     name: Option<String>,
     broker_type: String,
     is_active: Option<bool>,
+    login: Option<String>,
+    server: Option<String>,
+    paper: Option<bool>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -74,8 +77,15 @@ pub async fn list(
 ) -> Result<Json<Vec<BrokerConnection>>, ApiError> {
     let mut tx = state.user_tx(auth.user_id).await?;
     let conns: Vec<ConnRow> = sqlx::query_as(
-        "select id, name, broker_type, is_active, created_at, updated_at
-           from public.broker_connections order by created_at, id",
+        "select b.id, b.name, b.broker_type, b.is_active, acc.login, acc.server, acc.paper,
+                b.created_at, b.updated_at
+           from public.broker_connections b
+           left join lateral (
+             select ac.login, ac.server, (ac.terminal_info ->> 'paper')::boolean as paper
+               from public.agent_connections ac
+              where ac.broker_connection_id = b.id and ac.login is not null
+              order by ac.last_seen desc nulls last limit 1) acc on true
+          order by b.created_at, b.id",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -86,6 +96,11 @@ pub async fn list(
     ))
     .fetch_all(&mut *tx)
     .await?;
+    // 0017: the connections each agent serves besides its pairing connection.
+    let served: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("select agent_id, broker_connection_id from public.agent_connections")
+            .fetch_all(&mut *tx)
+            .await?;
     tx.commit().await?;
     let offline = state.config.agent_offline_secs;
     let mut out: Vec<BrokerConnection> = conns
@@ -96,16 +111,24 @@ pub async fn list(
             broker_type: c.broker_type,
             is_active: c.is_active.unwrap_or(true),
             agents: Vec::new(),
+            login: c.login,
+            server: c.server,
+            paper: c.paper,
             created_at: c.created_at,
             updated_at: c.updated_at,
         })
         .collect();
     for a in agents {
-        if let Some(c) = out
-            .iter_mut()
-            .find(|c| Some(c.id) == a.broker_connection_id)
-        {
-            c.agents.push(a.into_summary(offline));
+        let id = a.id;
+        let pairing = a.broker_connection_id;
+        let summary = a.into_summary(offline);
+        for c in out.iter_mut().filter(|c| {
+            Some(c.id) == pairing
+                || served
+                    .iter()
+                    .any(|(agent, conn)| *agent == id && *conn == c.id)
+        }) {
+            c.agents.push(summary.clone());
         }
     }
     Ok(Json(out))

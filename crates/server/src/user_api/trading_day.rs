@@ -65,8 +65,10 @@ pub async fn list(
                              then (j.output_data ->> 'balance')::float8 end
                    from public.jobs j
                   where j.job_type = 'get_account' and j.status = 'completed'
-                    and j.agent_id in (select a.id from public.mt5_agents a
-                                        where a.broker_connection_id = bc.id)
+                    and (j.broker_connection_id = bc.id
+                         or j.broker_connection_id is null
+                            and j.agent_id in (select a.id from public.mt5_agents a
+                                                where a.broker_connection_id = bc.id))
                   order by j.completed_at desc nulls last limit 1) as balance
            from public.broker_connections bc cross join day
           order by bc.created_at, bc.id",

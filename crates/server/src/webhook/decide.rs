@@ -210,6 +210,8 @@ impl JobPlan {
                     deviation: Some(
                         u32::try_from(st.slippage_points).unwrap_or(DEFAULT_SLIPPAGE_POINTS),
                     ),
+                    breakeven: s.breakeven,
+                    trailing: s.trailing,
                 })
             }
         }

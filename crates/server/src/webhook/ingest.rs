@@ -127,9 +127,14 @@ async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Con
            coalesce(acct.currency,
                     (select us.account_currency from public.user_settings us where us.user_id = $1))
              as account_currency,
+           -- The agent serving the strategy's connection (0017: agent_connections; an
+           -- agent's pairing connection counts too).
            (select a.id from public.mt5_agents a
-             where a.broker_connection_id = $2 and a.user_id = $1
-             order by (a.status = 'online') desc, a.last_heartbeat desc nulls last, a.created_at
+             left join public.agent_connections ac
+               on ac.agent_id = a.id and ac.broker_connection_id = $2
+             where a.user_id = $1 and (ac.agent_id is not null or a.broker_connection_id = $2)
+             order by (a.status = 'online') desc, ac.last_seen desc nulls last,
+                      a.last_heartbeat desc nulls last, a.created_at
              limit 1) as agent_id,
            i.pip_size::float8 as pip_size, i.contract_size::float8 as contract_size,
            i.instrument_type
@@ -145,8 +150,10 @@ async fn read_context(db: &PgPool, st: &StrategyRow, symbol: &str) -> Result<Con
                   j.output_data ->> 'currency' as currency
              from public.jobs j
             where j.job_type = 'get_account' and j.status = 'completed'
-              and j.agent_id in (select a.id from public.mt5_agents a
-                                  where a.broker_connection_id = $2 and a.user_id = $1)
+              and (j.broker_connection_id = $2
+                   or j.broker_connection_id is null
+                      and j.agent_id in (select a.id from public.mt5_agents a
+                                          where a.broker_connection_id = $2 and a.user_id = $1))
             order by j.completed_at desc nulls last
             limit 1) acct on true",
     )
@@ -213,7 +220,7 @@ impl RowFields {
 /// What a body is, before the strategy's state is looked at.
 enum Reading {
     /// A signal for the pipeline.
-    Signal(ParsedSignal),
+    Signal(Box<ParsedSignal>),
     /// PineConnector `eaon` / `eaoff`.
     SetEnabled(bool),
     Refused(Discard, RowFields),
@@ -222,13 +229,13 @@ enum Reading {
 fn read_body(st: &StrategyRow, body: &[u8]) -> Reading {
     match pineconnector::read(body, &st.pine_settings()) {
         None => match parse::parse(body) {
-            Ok(s) => Reading::Signal(s),
+            Ok(s) => Reading::Signal(Box::new(s)),
             Err(r) => {
                 let fields = RowFields::of_rejected(&r);
                 Reading::Refused(Discard::Parse(r), fields)
             }
         },
-        Some(Ok(PineOutcome::Signal(signal))) => Reading::Signal(*signal),
+        Some(Ok(PineOutcome::Signal(signal))) => Reading::Signal(signal),
         Some(Ok(PineOutcome::SetEnabled(on))) => Reading::SetEnabled(on),
         Some(Err(r)) => {
             let fields = RowFields {
@@ -252,7 +259,7 @@ pub async fn ingest(
     let signal = match read_body(st, body) {
         // `eaon` is accepted while the strategy is paused.
         Reading::SetEnabled(on) => return set_enabled(db, st, on, &payload).await,
-        Reading::Signal(s) if st.is_enabled => s,
+        Reading::Signal(s) if st.is_enabled => *s,
         Reading::Signal(s) => {
             let fields = RowFields::of(&s);
             return log_discarded(db, st, &fields, &payload, Discard::Disabled).await;

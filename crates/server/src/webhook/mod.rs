@@ -12,6 +12,7 @@ pub mod limit;
 pub mod parse;
 pub mod pineconnector;
 pub mod sizing;
+pub mod stop_rules;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};

@@ -99,6 +99,10 @@ pub struct ParsedSignal {
     /// This alert's account minimum (PineConnector `accfilter=`; the strategy's
     /// `pc_account_filter` says of what).
     pub account_min: Option<f64>,
+    /// Breakeven rule of an entry (`be_trigger_pips`, `betrigger=`, …).
+    pub breakeven: Option<companion_protocol::BreakevenSpec>,
+    /// Trailing-stop rule of an entry (`trail_dist_pips`, `traildist=`, …).
+    pub trailing: Option<companion_protocol::TrailingSpec>,
 }
 
 impl ParsedSignal {
@@ -124,6 +128,8 @@ impl ParsedSignal {
             tp_distance: None,
             max_spread: None,
             account_min: None,
+            breakeven: None,
+            trailing: None,
         }
     }
 
@@ -430,6 +436,21 @@ enum Key {
     TpPoints,
     SlPercent,
     TpPercent,
+    /// A breakeven/trailing parameter ([`super::stop_rules`]).
+    Rule(RuleKey),
+}
+
+/// The breakeven/trailing keys (every distance in pips).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RuleKey {
+    BeTrigger,
+    BeOffset,
+    TrailTrigger,
+    TrailDist,
+    TrailStep,
+    AtrTimeframe,
+    AtrPeriod,
+    AtrMultiplier,
 }
 
 fn key_of(name: &str) -> Option<Key> {
@@ -473,6 +494,16 @@ fn key_of(name: &str) -> Option<Key> {
         "tp_points" | "take_profit_points" => Key::TpPoints,
         "sl_percent" | "stop_loss_percent" => Key::SlPercent,
         "tp_percent" | "take_profit_percent" => Key::TpPercent,
+        "be_trigger_pips" | "breakeven_trigger_pips" => Key::Rule(RuleKey::BeTrigger),
+        "be_offset_pips" | "breakeven_offset_pips" => Key::Rule(RuleKey::BeOffset),
+        "trail_trigger_pips" | "trailing_trigger_pips" => Key::Rule(RuleKey::TrailTrigger),
+        "trail_dist_pips" | "trail_distance_pips" | "trailing_distance_pips" => {
+            Key::Rule(RuleKey::TrailDist)
+        }
+        "trail_step_pips" | "trailing_step_pips" => Key::Rule(RuleKey::TrailStep),
+        "trail_atr_timeframe" => Key::Rule(RuleKey::AtrTimeframe),
+        "trail_atr_period" => Key::Rule(RuleKey::AtrPeriod),
+        "trail_atr_multiplier" => Key::Rule(RuleKey::AtrMultiplier),
         _ => return None,
     })
 }
@@ -499,6 +530,7 @@ struct Fields {
     volume_specs: Vec<VolumeSpec>,
     sl_distance: Option<PriceDistance>,
     tp_distance: Option<PriceDistance>,
+    rules: super::stop_rules::RuleFields,
 }
 
 fn dist(value: f64, unit: PriceUnit) -> Option<PriceDistance> {
@@ -646,7 +678,62 @@ impl Fields {
                 );
                 Ok(())
             }
+            Key::Rule(k) => self.set_rule(k, v),
         }
+    }
+
+    fn set_rule(&mut self, k: RuleKey, v: Scalar<'_>) -> Result<(), Rejection> {
+        use super::stop_rules::MAX_RULE_PIPS;
+        let r = &mut self.rules;
+        match k {
+            RuleKey::BeTrigger => {
+                r.be_trigger_pips = Some(number(v, "be_trigger_pips", 0.0, MAX_RULE_PIPS)?)
+            }
+            RuleKey::BeOffset => {
+                r.be_offset_pips = Some(number(
+                    v,
+                    "be_offset_pips",
+                    -f64::MIN_POSITIVE,
+                    MAX_RULE_PIPS,
+                )?)
+            }
+            RuleKey::TrailTrigger => {
+                r.trail_trigger_pips = Some(number(
+                    v,
+                    "trail_trigger_pips",
+                    -f64::MIN_POSITIVE,
+                    MAX_RULE_PIPS,
+                )?)
+            }
+            RuleKey::TrailDist => {
+                r.trail_dist_pips = Some(number(v, "trail_dist_pips", 0.0, MAX_RULE_PIPS)?)
+            }
+            RuleKey::TrailStep => {
+                r.trail_step_pips = Some(number(
+                    v,
+                    "trail_step_pips",
+                    -f64::MIN_POSITIVE,
+                    MAX_RULE_PIPS,
+                )?)
+            }
+            RuleKey::AtrTimeframe => {
+                let t = v.text();
+                r.atr_timeframe = Some(super::stop_rules::timeframe(&t).ok_or(
+                    Rejection::InvalidNumber {
+                        field: "trail_atr_timeframe",
+                        value: clip(&t, 16),
+                        why: "a timeframe: M1, M5, M15, M30, H1, H4, D1, W1, MN1 or minutes",
+                    },
+                )?)
+            }
+            RuleKey::AtrPeriod => {
+                r.atr_period = Some(number(v, "trail_atr_period", 1.0, 1000.0)?.round() as u32)
+            }
+            RuleKey::AtrMultiplier => {
+                r.atr_multiplier = Some(number(v, "trail_atr_multiplier", 0.0, 1000.0)?)
+            }
+        }
+        Ok(())
     }
 
     fn finish(&self) -> Result<ParsedSignal, Rejection> {
@@ -697,7 +784,15 @@ impl Fields {
                 ));
             }
         }
+        // Breakeven/trailing belong to entries; a close ignores them.
+        let (breakeven, trailing) = if action == SignalAction::Close {
+            (None, None)
+        } else {
+            self.rules.build().map_err(Rejection::InvalidStops)?
+        };
         Ok(ParsedSignal {
+            breakeven,
+            trailing,
             action,
             close,
             symbol,
@@ -1085,6 +1180,40 @@ mod tests {
     }
 
     #[test]
+    fn reads_breakeven_and_trailing_keys_in_pips() {
+        let s = ok(
+            r#"{"action":"buy","symbol":"EURUSD","be_trigger_pips":15,"be_offset_pips":"0","trail_trigger_pips":20,"trail_dist_pips":10,"trail_step_pips":5}"#,
+        );
+        let be = s.breakeven.unwrap();
+        assert_eq!((be.trigger.value, be.offset.value), (15.0, 0.0));
+        let tr = s.trailing.unwrap();
+        assert_eq!(tr.distance.map(|d| d.value), Some(10.0));
+        assert_eq!(tr.activation.map(|a| a.value), Some(20.0));
+        // The text syntax takes the same keys; ATR trailing too.
+        let s = ok("buy EURUSD trail_atr_timeframe=H1 trail_atr_period=14 trail_atr_multiplier=2");
+        let atr = s.trailing.unwrap().atr.unwrap();
+        assert_eq!((atr.period, atr.multiplier), (14, 2.0));
+        // A close ignores them; a step without a distance is refused.
+        assert!(
+            ok(r#"{"action":"close","symbol":"EURUSD","trail_dist_pips":10}"#)
+                .trailing
+                .is_none()
+        );
+        assert_eq!(
+            err(br#"{"action":"buy","symbol":"EURUSD","trail_step_pips":5}"#)
+                .reason
+                .code(),
+            "invalid_stops"
+        );
+        assert_eq!(
+            err(br#"{"action":"buy","symbol":"EURUSD","be_trigger_pips":-1}"#)
+                .reason
+                .code(),
+            "invalid_number"
+        );
+    }
+
+    #[test]
     fn reads_typical_tradingview_json() {
         let s = ok(
             r#"{"action":"buy","ticker":"OANDA:EURUSD","price":"1.08512","contracts":"0.5","sl_pips":20,"tp_pips":"40","id":"abc-1","comment":"long entry"}"#,
@@ -1298,7 +1427,7 @@ mod tests {
             };
             let wrong = price.is_some_and(|p| lo.is_some_and(|l| l >= p) || hi.is_some_and(|h| h <= p));
             let (sl, tp) = if wrong { (None, None) } else { (sl, tp) };
-            ParsedSignal { action, close: CloseTarget::Both, symbol, raw_symbol: None, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment, close_percent: None, volume_spec: None, sl_distance: None, tp_distance: None, max_spread: None, account_min: None }
+            ParsedSignal { action, close: CloseTarget::Both, symbol, raw_symbol: None, price, volume, risk_pct, sl_pips, tp_pips, sl, tp, signal_key, comment, close_percent: None, volume_spec: None, sl_distance: None, tp_distance: None, max_spread: None, account_min: None, breakeven: None, trailing: None }
         }
     }
 

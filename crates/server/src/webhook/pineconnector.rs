@@ -283,17 +283,17 @@ impl PineParam {
             | PineParam::Spread
             | PineParam::AccFilter => return None,
             PineParam::Price => "price= is the entry of a pending order; pending orders are not supported yet (a market order takes the market price)",
-            PineParam::BeTrigger | PineParam::BeOffset => {
-                "breakeven stops (betrigger=, beoffset=) are not supported yet"
-            }
-            PineParam::TrailTrig | PineParam::TrailDist | PineParam::TrailStep => {
-                "trailing stops (trailtrig=, traildist=, trailstep=) are not supported yet"
-            }
-            PineParam::AtrTimeframe
-            | PineParam::AtrTrigger
+            // Breakeven and trailing (pips, or ATR) run beside the terminal.
+            PineParam::BeTrigger
+            | PineParam::BeOffset
+            | PineParam::TrailTrig
+            | PineParam::TrailDist
+            | PineParam::TrailStep
+            | PineParam::AtrTimeframe
             | PineParam::AtrPeriod
             | PineParam::AtrMultiplier
-            | PineParam::AtrShift => "ATR trailing stops (atrtimeframe=, atrtrigger=, atrperiod=, atrmultiplier=, atrshift=) are not supported yet",
+            | PineParam::AtrShift => return None,
+            PineParam::AtrTrigger => "atrtrigger= (when the ATR trailing stop starts) is not supported: its unit could not be confirmed from PineConnector's documentation; leave it out (the ATR trailing stop then starts at once) or use trailtrig= in pips",
             PineParam::Secret => "secret= is PineConnector's own key; Companion's webhook URL is the secret, remove secret=",
         })
     }
@@ -610,9 +610,9 @@ fn set_param(p: &mut PineParams, param: PineParam, value: &str) -> Result<(), Pi
         PineParam::AccFilter => p.accfilter = Some(num(1e12)?),
         PineParam::BeTrigger => p.be_trigger_pips = Some(num(MAX_PIPS)?),
         PineParam::BeOffset => p.be_offset_pips = Some(non_negative(name, value)?),
-        PineParam::TrailTrig => p.trail_trigger_pips = Some(num(MAX_PIPS)?),
+        PineParam::TrailTrig => p.trail_trigger_pips = Some(non_negative(name, value)?),
         PineParam::TrailDist => p.trail_distance_pips = Some(num(MAX_PIPS)?),
-        PineParam::TrailStep => p.trail_step_pips = Some(num(MAX_PIPS)?),
+        PineParam::TrailStep => p.trail_step_pips = Some(non_negative(name, value)?),
         PineParam::AtrTrigger => p.atr_trigger = Some(num(MAX_PIPS)?),
         PineParam::AtrPeriod => p.atr_period = Some(num(10_000.0)?),
         PineParam::AtrMultiplier => p.atr_multiplier = Some(num(1_000.0)?),
@@ -812,6 +812,7 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
         unit: PriceUnit::Pips,
     });
     s.account_min = p.accfilter;
+    (s.breakeven, s.trailing) = pine_rules(p)?;
     Ok(PineOutcome::Signal(Box::new(s)))
 }
 
@@ -926,6 +927,52 @@ fn volume_from_risk(
         }
     }
     Ok(())
+}
+
+/// `betrigger=`, `beoffset=` (pips), `trailtrig=`, `traildist=`, `trailstep=`
+/// (pips) and the ATR trailing stop (`atrtimeframe=`, `atrperiod=`,
+/// `atrmultiplier=`, `atrshift=`) as typed rules.
+fn pine_rules(
+    p: &PineParams,
+) -> Result<
+    (
+        Option<companion_protocol::BreakevenSpec>,
+        Option<companion_protocol::TrailingSpec>,
+    ),
+    PineError,
+> {
+    use super::stop_rules::{timeframe, RuleFields};
+    let whole = |field: &'static str, x: Option<f64>| -> Result<Option<u32>, PineError> {
+        match x {
+            None => Ok(None),
+            Some(v) if v.fract() == 0.0 && (0.0..=10_000.0).contains(&v) => Ok(Some(v as u32)),
+            Some(v) => Err(PineError::InvalidNumber {
+                field,
+                value: v.to_string(),
+                why: "a whole number",
+            }),
+        }
+    };
+    let atr_timeframe = match &p.atr_timeframe {
+        None => None,
+        Some(t) => Some(timeframe(t).ok_or_else(|| PineError::InvalidNumber {
+            field: "atrtimeframe",
+            value: clip(t, 64),
+            why: "a timeframe in minutes (1, 5, 15, 30, 60, 240, 1440) or M1…MN1",
+        })?),
+    };
+    let fields = RuleFields {
+        be_trigger_pips: p.be_trigger_pips,
+        be_offset_pips: p.be_offset_pips,
+        trail_trigger_pips: p.trail_trigger_pips,
+        trail_dist_pips: p.trail_distance_pips,
+        trail_step_pips: p.trail_step_pips,
+        atr_timeframe,
+        atr_period: whole("atrperiod", p.atr_period)?,
+        atr_multiplier: p.atr_multiplier,
+        atr_shift: whole("atrshift", p.atr_shift)?,
+    };
+    fields.build().map_err(PineError::Conflict)
 }
 
 fn find_placeholder(text: &str) -> Option<String> {

@@ -302,16 +302,7 @@ fn parameters_companion_does_not_execute_are_refused_by_name() {
     let st = defaults();
     for (param, mentions) in [
         ("price=1.1", "pending"),
-        ("betrigger=10", "betrigger="),
-        ("beoffset=1", "beoffset="),
-        ("trailtrig=10", "trailtrig="),
-        ("traildist=10", "traildist="),
-        ("trailstep=1", "trailstep="),
-        ("atrtimeframe=60", "atrtimeframe="),
         ("atrtrigger=1", "atrtrigger="),
-        ("atrperiod=14", "atrperiod="),
-        ("atrmultiplier=2", "atrmultiplier="),
-        ("atrshift=1", "atrshift="),
         ("secret=abc", "secret="),
     ] {
         let r = refused(&format!("{LIC},buy,EURUSD,risk=0.1,{param}"), &st);
@@ -384,6 +375,62 @@ fn explicit_units_and_per_alert_filters() {
             .code(),
         "invalid_number"
     );
+}
+
+#[test]
+fn breakeven_and_trailing_parameters_become_rules() {
+    use companion_protocol::{PriceUnit, Timeframe};
+    let st = defaults();
+    let (s, _) = signal(
+        &format!("{LIC},buy,EURUSD,risk=0.1,sl=30,betrigger=15,beoffset=2,trailtrig=20,traildist=10,trailstep=5"),
+        &st,
+    );
+    let be = s.breakeven.unwrap();
+    assert_eq!((be.trigger.value, be.offset.value), (15.0, 2.0));
+    assert_eq!(be.trigger.unit, PriceUnit::Pips);
+    let tr = s.trailing.unwrap();
+    assert_eq!(tr.activation.map(|a| a.value), Some(20.0));
+    assert_eq!(tr.distance.map(|d| d.value), Some(10.0));
+    assert_eq!(tr.step.value, 5.0);
+    assert!(tr.atr.is_none());
+    // beoffset= alone: 0 offset is the open price.
+    let (s, _) = signal(&format!("{LIC},sell,EURUSD,risk=0.1,betrigger=10"), &st);
+    assert_eq!(s.breakeven.map(|b| b.offset.value), Some(0.0));
+    assert!(s.trailing.is_none());
+    // ATR trailing: timeframe in minutes, period, multiplier, shift.
+    let (s, _) = signal(
+        &format!(
+            "{LIC},buy,EURUSD,risk=0.1,atrtimeframe=60,atrperiod=14,atrmultiplier=1.5,atrshift=0"
+        ),
+        &st,
+    );
+    let atr = s.trailing.unwrap().atr.unwrap();
+    assert_eq!(
+        (atr.timeframe, atr.period, atr.multiplier, atr.shift),
+        (Timeframe::H1, 14, 1.5, 0)
+    );
+    // What cannot be honoured is refused with the reason.
+    for (body, code) in [
+        ("beoffset=2", "conflicting_params"),
+        ("betrigger=5,beoffset=5", "conflicting_params"),
+        ("trailstep=5", "conflicting_params"),
+        ("atrperiod=14", "conflicting_params"),
+        (
+            "traildist=10,atrtimeframe=60,atrperiod=14,atrmultiplier=2",
+            "conflicting_params",
+        ),
+        (
+            "atrtimeframe=7,atrperiod=14,atrmultiplier=2",
+            "invalid_number",
+        ),
+        ("atrtrigger=1", "unsupported_param"),
+    ] {
+        let r = refused(&format!("{LIC},buy,EURUSD,risk=0.1,{body}"), &st);
+        assert_eq!(r.error.code(), code, "{body}: {r}");
+    }
+    // On a close they are refused like any other parameter.
+    let r = refused(&format!("{LIC},closelong,EURUSD,betrigger=10"), &st);
+    assert_eq!(r.error.code(), "unsupported_param");
 }
 
 #[test]

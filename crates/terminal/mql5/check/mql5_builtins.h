@@ -164,11 +164,20 @@ template<class A, class B> auto MathMax(A a, B b) -> decltype(a + b);
 template<class A, class B> auto MathMin(A a, B b) -> decltype(a + b);
 bool     MathIsValidNumber(double number);
 double   MathRound(double value);
+double   MathAbs(double value);
+double   MathFloor(double value);
+double   MathCeil(double value);
 double   NormalizeDouble(double value, int digits);
 // ---- Global variables of the terminal
 bool     GlobalVariableCheck(const string &name);
 bool     GlobalVariableTemp(const string &name);
 bool     GlobalVariableSetOnCondition(const string &name, double value, double check_value);
+datetime GlobalVariableSet(const string &name, double value);
+double   GlobalVariableGet(const string &name);
+bool     GlobalVariableDel(const string &name);
+int      GlobalVariablesTotal();
+string   GlobalVariableName(int index);
+void     GlobalVariablesFlush();
 // ---- Market info
 bool     SymbolExist(const string &name, bool &is_custom);
 bool     SymbolSelect(const string &name, bool select);

@@ -87,6 +87,10 @@ struct Args {
     /// profit (null, as the EA does when the deal is not in the history yet).
     #[arg(long)]
     late_deals: bool,
+    /// The account number to report (default: derived from --seed). Two paper
+    /// terminals with different logins are two accounts for one agent.
+    #[arg(long, value_name = "LOGIN")]
+    login: Option<String>,
 }
 
 fn fail(message: &str) -> std::process::ExitCode {
@@ -144,6 +148,9 @@ async fn main() -> std::process::ExitCode {
         },
         now_ms,
     );
+    if let Some(login) = &a.login {
+        engine.set_login(login.clone());
+    }
     for f in &a.foreign_positions {
         if !engine.knows_symbol(&f.symbol) {
             return fail(&format!(
@@ -160,7 +167,10 @@ async fn main() -> std::process::ExitCode {
     let cfg = ClientConfig {
         agent: a.agent,
         token: a.token,
-        login: paper::engine::paper_login(a.seed),
+        login: a
+            .login
+            .clone()
+            .unwrap_or_else(|| paper::engine::paper_login(a.seed)),
         faults: ConnectionFaults {
             delay: Duration::from_millis(a.delay_ms),
             drop_after: a.drop_after,

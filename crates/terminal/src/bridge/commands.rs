@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use companion_protocol::{
-    AccountOutput, BrokerSymbol, Candle, ClosedDeal, PendingOrder, Position, Side, TerminalInfo,
-    Timeframe,
+    AccountOutput, BrokerSymbol, Candle, ClosedDeal, PendingOrder, Position, Side, StopRuleState,
+    TerminalInfo, Timeframe,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -110,6 +110,7 @@ impl From<PositionWire> for Position {
             comment: p.comment,
             magic: p.magic,
             identifier: p.identifier,
+            stop_rule: p.stop_rule,
         }
     }
 }
@@ -520,6 +521,22 @@ impl Terminal for BridgeTerminal {
         };
         let _: RetcodeResult = self.typed(cmd::POSITION_MODIFY, &args).await?;
         Ok(())
+    }
+
+    async fn set_stop_rule(&self, rule: &StopRuleSetArgs) -> Result<StopRuleState, TerminalError> {
+        self.typed(cmd::STOP_RULE_SET, rule).await
+    }
+
+    async fn stop_rules(&self) -> Result<Vec<StopRuleState>, TerminalError> {
+        let r: StopRulesResult = self.typed(cmd::STOP_RULES, &serde_json::json!({})).await?;
+        Ok(r.rules)
+    }
+
+    async fn cancel_stop_rule(&self, ticket: u64) -> Result<bool, TerminalError> {
+        let r: StopRuleCancelResult = self
+            .typed(cmd::STOP_RULE_CANCEL, &TicketArgs { ticket })
+            .await?;
+        Ok(r.removed)
     }
 
     async fn close_partial(

@@ -298,6 +298,12 @@ pub mod cmd {
     pub const ORDER_CANCEL: &str = "order_cancel";
     /// Set a position's SL/TP.
     pub const POSITION_MODIFY: &str = "position_modify";
+    /// Set (replace) the breakeven/trailing rules of a position or pending order.
+    pub const STOP_RULE_SET: &str = "stop_rule_set";
+    /// The breakeven/trailing rules the terminal runs, with their state.
+    pub const STOP_RULES: &str = "stop_rules";
+    /// Remove a ticket's breakeven/trailing rules.
+    pub const STOP_RULE_CANCEL: &str = "stop_rule_cancel";
 }
 
 /// `info` result.
@@ -373,6 +379,36 @@ pub struct PositionWire {
     /// Open time, Unix seconds.
     #[serde(default)]
     pub time: i64,
+    /// The breakeven/trailing rules running for this position (bridge 1.20+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_rule: Option<companion_protocol::StopRuleState>,
+}
+
+/// `stop_rule_set` args: distances in price units; a rule that is absent is
+/// removed. Setting the same rules again keeps their state (idempotent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopRuleSetArgs {
+    pub ticket: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakeven: Option<companion_protocol::BreakevenRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing: Option<companion_protocol::TrailingRule>,
+    /// One pip in price units (kept for display).
+    #[serde(default)]
+    pub pip: f64,
+}
+
+/// `stop_rules` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopRulesResult {
+    pub rules: Vec<companion_protocol::StopRuleState>,
+}
+
+/// `stop_rule_cancel` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopRuleCancelResult {
+    /// False when the ticket had no rules.
+    pub removed: bool,
 }
 
 /// `positions` result.

@@ -7,6 +7,7 @@
 mod book;
 mod pending;
 mod persistence;
+mod stop_rules;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -147,6 +148,8 @@ pub struct Engine {
     cfg: EngineConfig,
     market: Market,
     book: Book,
+    /// The account number `info` reports (`--login`); default [`paper_login`] of the seed.
+    login: Option<String>,
 }
 
 type Outcome = Result<Value, (u32, String)>;
@@ -184,6 +187,7 @@ impl Engine {
             orders: Vec::new(),
             charts: BTreeMap::new(),
             pending: Vec::new(),
+            stop_rules: BTreeMap::new(),
         };
         let saved = cfg
             .state_file
@@ -194,7 +198,12 @@ impl Engine {
         let book = saved.unwrap_or(fresh);
         let mut market = Market::with_symbols(cfg.seed, cfg.tick_ms, now_ms, cfg.symbols.clone());
         market.set_time_offset(cfg.gmt_offset_secs);
-        let mut engine = Engine { cfg, market, book };
+        let mut engine = Engine {
+            cfg,
+            market,
+            book,
+            login: None,
+        };
         if is_fresh {
             engine.open_foreign_positions(now_ms);
         }
@@ -210,6 +219,18 @@ impl Engine {
     /// The terminal's time: trade-server seconds (UTC + the GMT offset).
     pub(super) fn server_secs(&self, now_ms: i64) -> i64 {
         now_ms.div_euclid(1000) + self.cfg.gmt_offset_secs
+    }
+
+    /// Reports `login` as the account number (two paper terminals, two accounts).
+    pub fn set_login(&mut self, login: impl Into<String>) {
+        self.login = Some(login.into());
+    }
+
+    /// The account number this terminal reports.
+    pub fn login(&self) -> String {
+        self.login
+            .clone()
+            .unwrap_or_else(|| paper_login(self.cfg.seed))
     }
 
     /// What the hello says about the terminal (the login is the client's).
@@ -265,7 +286,7 @@ impl Engine {
         match req.cmd.as_str() {
             wire::cmd::PING => Ok(json!({ "time": self.server_secs(now_ms) })),
             wire::cmd::INFO => Ok(json!(wire::InfoResult {
-                login: paper_login(self.cfg.seed),
+                login: self.login(),
                 server: "Companion-Paper".into(),
                 company: "Companion paper trading (simulated money)".into(),
                 name: "Companion Paper Terminal".into(),
@@ -465,6 +486,21 @@ impl Engine {
                     running: !expert.is_empty(),
                     expert,
                 }))
+            }
+            wire::cmd::STOP_RULE_SET => {
+                let r: wire::StopRuleSetArgs = args(a)?;
+                let out = self.stop_rule_set(r)?;
+                // Evaluated at once (a trigger already reached moves the SL now).
+                self.check_stop_rules(now_ms);
+                let ticket = out["ticket"].as_u64().unwrap_or_default();
+                Ok(self.stop_rule_of(ticket).map_or(out, |s| json!(s)))
+            }
+            wire::cmd::STOP_RULES => Ok(json!(wire::StopRulesResult {
+                rules: self.stop_rules_list()
+            })),
+            wire::cmd::STOP_RULE_CANCEL => {
+                let t: wire::TicketArgs = args(a)?;
+                self.stop_rule_cancel(t.ticket)
             }
             wire::cmd::PAPER_SET_PRICE => {
                 let s: wire::SetPriceArgs = args(a)?;

@@ -16,6 +16,11 @@ pause_requested: boolean, last_error: string | null, version: string,
  */
 bridge_port: number | null, 
 /**
+ * Every terminal (account) the runtime serves, the first one first (several
+ * terminals: `config.json` `terminals`). Empty while the runtime is not running.
+ */
+accounts: Array<AccountStatus>, 
+/**
  * Increases with every change, so the UI can drop a snapshot older than one it has.
  */
 seq: number, };
@@ -33,6 +38,20 @@ margin_mode: MarginMode | null,
  * Demo, contest or real money (`null`: unknown).
  */
 account_kind: AccountKind | null, };
+
+export type AccountStatus = { 
+/**
+ * The terminal's label (`config.json`), e.g. "port 18765".
+ */
+name: string, 
+/**
+ * Its bridge port.
+ */
+port: number, 
+/**
+ * The broker connection the server bound the account to (`null` until then).
+ */
+broker_connection_id: string | null, terminal: TerminalStatus, balance: number | null, equity: number | null, currency: string | null, };
 
 export type Settings = { server_url: string, terminal_path: string | null, metaeditor_path: string | null, terminal_data_dir: string | null, autostart: boolean, notify_failed_signals: boolean, };
 
@@ -171,7 +190,54 @@ export type Position = {
 /**
  * The ticket as a string (the platform's `id`).
  */
-id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, identifier: number | null, };
+id: string, ticket: number, symbol: string, side: Side, volume: number, open_price: number, current_price: number, sl: number | null, tp: number | null, pnl: number, comment: string, magic: number, identifier: number | null, 
+/**
+ * The breakeven/trailing rules the terminal runs for this position (absent:
+ * none, or a bridge older than the rules).
+ */
+stop_rule?: StopRuleState | null, };
+
+export type StopRuleState = { 
+/**
+ * The position (or the pending order whose position it will be).
+ */
+ticket: number, breakeven?: BreakevenRule | null, trailing?: TrailingRule | null, phase: StopRulePhase, 
+/**
+ * The SL the rules last set (absent: not moved yet).
+ */
+last_sl?: number | null, 
+/**
+ * SL modifications the rules made.
+ */
+moves: number, 
+/**
+ * One pip in price units (to show distances in pips); 0 when unknown.
+ */
+pip: number, };
+
+export type StopRulePhase = "armed" | "triggered" | "trailing";
+
+export type BreakevenRule = { trigger: number, offset: number, 
+/**
+ * Done: the SL was moved (or was already beyond the breakeven level).
+ */
+done: boolean, };
+
+export type TrailingRule = { 
+/**
+ * 0: at once (even while the spread keeps the position below its open price).
+ */
+activation: number, 
+/**
+ * Price distance (0 with `atr`).
+ */
+distance: number, step: number, atr?: AtrTrailing | null, 
+/**
+ * The activation was reached.
+ */
+active: boolean, };
+
+export type AtrTrailing = { timeframe: Timeframe, period: number, multiplier: number, shift: number, };
 
 export type ClosedPosition = { ticket: number, symbol: string, 
 /**
@@ -218,7 +284,16 @@ closed?: Array<ClosedPosition>,
  * A pending order was placed, not filled: `order_id` is its ticket,
  * `fill_price` its price, `ticket` 0 (no position yet).
  */
-pending?: boolean, };
+pending?: boolean, 
+/**
+ * The breakeven/trailing rules set on the position (or pending order), as
+ * the terminal keeps them.
+ */
+stop_rule?: StopRuleState | null, 
+/**
+ * Why the rules could not be set (the order itself went through).
+ */
+stop_rule_error?: string | null, };
 
 export type OppositeEntry = "reverse" | "hedge" | "reject";
 
@@ -342,7 +417,19 @@ export type BrokerConnection = { id: string, name: string, broker_type: string, 
 /**
  * The agents (MT5 terminals) serving this connection.
  */
-agents: Array<AgentSummary>, created_at: string, updated_at: string, };
+agents: Array<AgentSummary>, 
+/**
+ * The account the terminal reported (`ACCOUNT_LOGIN`), once an agent served it.
+ */
+login: string | null, 
+/**
+ * The trade server the terminal reported (`ACCOUNT_SERVER`).
+ */
+server: string | null, 
+/**
+ * True when the account is on the paper terminal; None before any report.
+ */
+paper: boolean | null, created_at: string, updated_at: string, };
 
 export type SymbolDecision = "override" | "raw" | "exact" | "affix" | "alias" | "unchecked";
 

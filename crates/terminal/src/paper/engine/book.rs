@@ -51,6 +51,9 @@ pub(super) struct Book {
     /// Pending orders (absent in files from before pending orders).
     #[serde(default)]
     pub(super) pending: Vec<wire::PendingOrderWire>,
+    /// Breakeven/trailing rules by ticket (absent in files from before them).
+    #[serde(default)]
+    pub(super) stop_rules: BTreeMap<u64, companion_protocol::StopRuleState>,
 }
 
 pub(super) fn round_to(x: f64, digits: u32) -> f64 {
@@ -146,6 +149,7 @@ impl Engine {
             comment: p.comment.clone(),
             magic: p.magic,
             time: p.time,
+            stop_rule: self.stop_rule_of(p.ticket),
         }
     }
 
@@ -236,6 +240,7 @@ impl Engine {
         if changed {
             self.save();
         }
+        self.check_stop_rules(now_ms);
     }
 }
 
@@ -307,7 +312,9 @@ impl Engine {
                         self.book.positions.remove(idx);
                         (p.ticket, "out", profit)
                     } else {
-                        // Reversal: the same position, now the other way.
+                        // Reversal: the same position, now the other way; its
+                        // breakeven/trailing rules were the old direction's.
+                        self.book.stop_rules.remove(&p.ticket);
                         let pos = &mut self.book.positions[idx];
                         pos.buy = buy;
                         pos.volume = -rest;
