@@ -468,6 +468,7 @@ async fn sent_but_unanswered_trade_reconciles_found_or_sends_once() {
         .await
         .unwrap();
     let o = OrderRequest {
+        deviation: None,
         symbol: "EURUSD".into(),
         side: Side::Buy,
         volume: 0.5,

@@ -12,6 +12,7 @@ pub mod app;
 pub mod client;
 pub mod config;
 pub mod executor;
+pub mod filters;
 pub mod journal;
 pub mod launch;
 pub mod runtime;

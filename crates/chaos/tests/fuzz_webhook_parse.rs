@@ -14,11 +14,13 @@
 
 use companion_protocol::SignalAction;
 use companion_protocol::{
-    AlertDialect, OrderType, PcPendingEntry, PcTargetType, PcVolumeType, PriceUnit,
+    AlertDialect, OrderType, PcAccountFilter, PcPendingEntry, PcTargetType, PcVolumeType,
+    PriceUnit, VolumeSpec,
 };
 use companion_server::webhook::parse::{
     self, action_word, normalize_symbol, valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS,
-    MAX_COMMENT_LEN, MAX_KEY_LEN, MAX_PIPS, MAX_PRICE, MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
+    MAX_COMMENT_LEN, MAX_KEY_LEN, MAX_PIPS, MAX_POINTS, MAX_PRICE, MAX_RISK_MONEY, MAX_RISK_PCT,
+    MAX_STOP_PERCENT, MAX_VOLUME_LOTS, MAX_VOLUME_PERCENT, MIN_RISK_PCT,
 };
 use companion_server::webhook::pineconnector::{
     self as pine, PineCommand, PineOutcome, PineParam, PineSettings,
@@ -84,6 +86,44 @@ fn assert_invariants(s: &ParsedSignal, body: &[u8]) {
             "risk {r} from {:?}",
             ctx()
         );
+    }
+    // Typed sizes: positive, bounded, never alongside another size.
+    if let Some(spec) = s.volume_spec {
+        let max = match spec {
+            VolumeSpec::Lots { .. } => MAX_VOLUME_LOTS,
+            VolumeSpec::RiskMoney { .. } => MAX_RISK_MONEY,
+            VolumeSpec::BalanceRisk { .. } | VolumeSpec::EquityRisk { .. } => MAX_RISK_PCT,
+            VolumeSpec::BalanceLots { .. } | VolumeSpec::BalanceMargin { .. } => MAX_VOLUME_PERCENT,
+        };
+        positive_upto(Some(spec.value()), max, "volume_spec");
+        assert!(
+            s.volume.is_none() && s.risk_pct.is_none(),
+            "a typed size alongside volume/risk from {:?}",
+            ctx()
+        );
+    }
+    // Typed stops: points or percent, bounded, never alongside a price or pips.
+    for (d, price, pips) in [
+        (s.sl_distance, s.sl, s.sl_pips),
+        (s.tp_distance, s.tp, s.tp_pips),
+    ] {
+        if let Some(d) = d {
+            let max = match d.unit {
+                PriceUnit::Points => MAX_POINTS,
+                PriceUnit::Percent => MAX_STOP_PERCENT,
+                other => panic!("a stop distance in {other:?} from {:?}", ctx()),
+            };
+            positive_upto(Some(d.value), max, "stop distance");
+            assert!(
+                price.is_none() && pips.is_none(),
+                "two stop units from {:?}",
+                ctx()
+            );
+        }
+    }
+    if let Some(d) = s.max_spread {
+        assert_eq!(d.unit, PriceUnit::Pips);
+        positive_upto(Some(d.value), MAX_PIPS, "spread");
     }
     if let Some(k) = &s.signal_key {
         assert!(!k.trim().is_empty() && k.chars().count() <= MAX_KEY_LEN);
@@ -205,6 +245,14 @@ const KEYS: &[&str] = &[
     "tp_price",
     "sl_pips",
     "tp_pips",
+    "risk_money",
+    "risk_pct_equity",
+    "balance_lots_pct",
+    "margin_pct",
+    "sl_points",
+    "tp_points",
+    "sl_percent",
+    "tp_percent",
     "id",
     "signal_id",
     "timestamp",
@@ -539,6 +587,7 @@ fn pine_settings() -> impl Strategy<Value = PineSettings> {
             PcVolumeType::DollarRisk,
             PcVolumeType::PercentBalanceLots,
             PcVolumeType::PercentBalanceMargin,
+            PcVolumeType::PercentEquityRisk,
         ]),
         prop::sample::select(vec![
             PcTargetType::Pips,
@@ -551,9 +600,14 @@ fn pine_settings() -> impl Strategy<Value = PineSettings> {
             PcPendingEntry::Price,
             PcPendingEntry::Percentage,
         ]),
+        prop::sample::select(vec![
+            PcAccountFilter::Balance,
+            PcAccountFilter::Equity,
+            PcAccountFilter::FreeMargin,
+        ]),
     )
         .prop_map(
-            |(pine_only, license, volume_type, target_type, pending_entry)| PineSettings {
+            |(pine_only, license, volume_type, target_type, pending_entry, account_filter)| PineSettings {
                 dialect: if pine_only {
                     AlertDialect::Pineconnector
                 } else {
@@ -563,6 +617,7 @@ fn pine_settings() -> impl Strategy<Value = PineSettings> {
                 volume_type,
                 target_type,
                 pending_entry,
+                account_filter,
             },
         )
 }

@@ -11,6 +11,10 @@ use crate::jobs::*;
 
 /// The input of a job of any type.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per job, built once and moved: a trade's typed sizing, stops and filters make its variant the largest, boxing it would only add churn"
+)]
 pub enum JobInput {
     Compile(CompileInput),
     Deploy(DeployInput),

@@ -162,7 +162,8 @@ impl Timeframe {
     }
 }
 
-/// `trade` input. Exactly one of `volume` (lots) or `risk_pct` sizes the order.
+/// `trade` input. `volume_spec` (typed, migration 0015), else `volume` (lots), else
+/// `risk_pct` sizes the order.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TradeInput {
@@ -230,6 +231,27 @@ pub struct TradeInput {
     /// A pending order's expiry (absent: good till cancelled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry: Option<DateTime<Utc>>,
+    /// The size with its unit, computed by the agent at the terminal; wins over
+    /// `volume` / `risk_pct` (which older servers send and the agent still reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_spec: Option<crate::VolumeSpec>,
+    /// Stop loss as a distance from the entry in `pips`, `points` or `percent` of
+    /// the entry price (used when `sl` and `sl_pips` are absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sl_distance: Option<PriceDistance>,
+    /// Take profit as a distance (see `sl_distance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tp_distance: Option<PriceDistance>,
+    /// Checks made at the terminal right before sending (spread, sessions, account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Box<crate::TradeFilters>>,
+    /// Cap on the strategy's (`magic`) open positions on the symbol in the order's
+    /// direction; at the cap the entry fails with `max_positions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_positions: Option<u32>,
+    /// Allowed slippage (MT5 `deviation`), points; absent = 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation: Option<u32>,
     /// Breakeven rule for the position (a pending order's: when it fills), run by
     /// the terminal beside the agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -321,6 +343,12 @@ impl TradeInput {
             entry_price: None,
             entry_offset: None,
             expiry: None,
+            volume_spec: None,
+            sl_distance: None,
+            tp_distance: None,
+            filters: None,
+            max_positions: None,
+            deviation: None,
             breakeven: None,
             trailing: None,
             close_same_side: false,
@@ -409,6 +437,8 @@ pub enum SizingBasis {
     MinimumNoStop,
     /// The balance or the instrument was unknown: the agent sizes from `risk_pct`.
     RiskAtAgent,
+    /// A typed `volume_spec` the agent computes at the terminal.
+    AtAgent,
     /// A basis this build does not know (written by a newer or other client).
     #[serde(other)]
     Unknown,

@@ -10,6 +10,7 @@ pub mod api;
 pub mod broker;
 pub mod contract;
 pub mod error;
+pub mod execution;
 pub mod jobs;
 pub mod pineconnector;
 pub mod stop_rules;
@@ -22,7 +23,10 @@ pub use api::*;
 pub use broker::*;
 pub use contract::{JobInput, JobOutput};
 pub use error::{ApiErrorBody, ErrorCode};
+pub use execution::*;
 pub use jobs::*;
-pub use pineconnector::{AlertDialect, PcPendingEntry, PcTargetType, PcVolumeType};
+pub use pineconnector::{
+    AlertDialect, PcAccountFilter, PcPendingEntry, PcTargetType, PcVolumeType,
+};
 pub use stop_rules::*;
 pub use user::*;

@@ -29,12 +29,28 @@ pub enum PcVolumeType {
     Lots,
     /// `risk=1` risks 1 % of the balance between entry and stop loss.
     PercentBalanceRisk,
-    /// `risk=50` risks 50 units of the account currency (refused: not supported yet).
+    /// `risk=50` loses 50 units of the account currency at the stop loss.
     DollarRisk,
-    /// `risk=1` opens 0.01 lots per 100 of balance (refused: not supported yet).
+    /// `risk=1` opens 0.1 lots per 1,000 of balance (1 lot on 10,000).
     PercentBalanceLots,
-    /// `risk=1` uses 1 % of the balance as margin (refused: not supported yet).
+    /// `risk=1` opens what uses 1 % of the balance as margin.
     PercentBalanceMargin,
+    /// `risk=1` risks 1 % of the equity between entry and stop loss (Companion's
+    /// addition; PineConnector has no equity type).
+    PercentEquityRisk,
+}
+
+/// `tv_strategies.pc_account_filter`: what a PineConnector `accfilter=` is a
+/// minimum of (the EA's "Account Filter" setting; its "margin %" is not offered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum PcAccountFilter {
+    Balance,
+    #[default]
+    Equity,
+    FreeMargin,
 }
 
 /// `tv_strategies.pc_target_type`: the unit of a PineConnector `sl=` / `tp=`.
@@ -48,9 +64,9 @@ pub enum PcTargetType {
     Pips,
     /// Price levels.
     Price,
-    /// Distances in points (refused: the server does not know a symbol's digits).
+    /// Distances in points (`SYMBOL_POINT`; converted by the agent at the terminal).
     Points,
-    /// Percent of the entry price (refused: not supported yet).
+    /// Percent of the entry price (converted by the agent at the terminal).
     Percentage,
 }
 
@@ -92,6 +108,12 @@ text_enum!(PcVolumeType {
     DollarRisk => "dollar_risk",
     PercentBalanceLots => "percent_balance_lots",
     PercentBalanceMargin => "percent_balance_margin",
+    PercentEquityRisk => "percent_equity_risk",
+});
+text_enum!(PcAccountFilter {
+    Balance => "balance",
+    Equity => "equity",
+    FreeMargin => "free_margin",
 });
 text_enum!(PcTargetType {
     Pips => "pips",
@@ -118,6 +140,7 @@ mod tests {
             PcVolumeType::DollarRisk,
             PcVolumeType::PercentBalanceLots,
             PcVolumeType::PercentBalanceMargin,
+            PcVolumeType::PercentEquityRisk,
         ] {
             assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
             assert_eq!(PcVolumeType::parse(v.as_str()), Some(v));

@@ -68,6 +68,9 @@ pub struct Strategy {
     /// A repeated explicit signal id within this many seconds is a duplicate; 0 = forever.
     #[serde(default = "default_dedup_window_secs")]
     pub dedup_window_secs: i32,
+    /// Slippage, position cap and pre-send filters (migration 0015).
+    #[serde(default)]
+    pub execution: crate::StrategyExecution,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -117,6 +120,9 @@ pub struct CreateStrategyRequest {
     /// Absent = `reverse`.
     #[serde(default)]
     pub opposite_entry: Option<crate::OppositeEntry>,
+    /// Absent = the defaults (slippage 20 points, no cap, no filters).
+    #[serde(default)]
+    pub execution: Option<crate::StrategyExecution>,
 }
 
 fn default_dedup_window_secs() -> i32 {
@@ -206,6 +212,9 @@ pub struct UpdateStrategyRequest {
     pub pc_pending_entry: Option<crate::PcPendingEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_window_secs: Option<i32>,
+    /// Replaces every execution setting (slippage, cap, filters) at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<crate::StrategyExecution>,
 }
 
 // ---------------------------------------------------------------------------

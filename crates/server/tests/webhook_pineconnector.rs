@@ -527,3 +527,131 @@ async fn an_explicit_id_is_a_duplicate_only_within_the_window() {
         .unwrap()
         .contains(a["signal_id"].as_str().unwrap()));
 }
+
+/// The strategy's execution group (migration 0015) through the API: validated with
+/// clear errors, stored, and carried into every entry's job with the typed size and
+/// stop units of the strategy's Volume / Target Type.
+#[tokio::test]
+async fn execution_settings_are_validated_and_reach_the_job() {
+    let srv = Srv::start().await;
+    let t = srv.trader("pine-exec@example.test").await;
+    let base = json!({"slippage_points": 20, "max_positions": null, "max_spread_points": null,
+        "sessions": [], "session_days": [], "session_tz": "UTC", "min_equity": null,
+        "min_free_margin": null, "pc_account_filter": "equity"});
+    let with = |k: &str, v: Value| {
+        let mut e = base.clone();
+        e[k] = v;
+        json!({ "name": "x", "broker_connection_id": t.connection, "execution": e })
+    };
+    for (body, says) in [
+        (with("max_positions", json!(0)), "max_positions"),
+        (with("slippage_points", json!(100_001)), "slippage_points"),
+        (with("max_spread_points", json!(-1)), "max_spread_points"),
+        (with("sessions", json!(["8:00-17:00"])), "HH:MM-HH:MM"),
+        (with("session_days", json!([0])), "weekday"),
+        (with("session_tz", json!("Mars/Olympus")), "time zone"),
+        (with("min_equity", json!(-5)), "min_equity"),
+    ] {
+        let (status, v) = srv.post(t.user, "/api/v1/strategies", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(v.to_string().contains(says), "{says}: {v}");
+    }
+    let mut e = base.clone();
+    e["slippage_points"] = json!(7);
+    e["max_positions"] = json!(2);
+    e["max_spread_points"] = json!(30);
+    e["sessions"] = json!(["08:00-17:00", " 22:00-02:00"]);
+    e["session_days"] = json!([5, 1, 1]);
+    e["session_tz"] = json!("Asia/Tokyo");
+    e["min_free_margin"] = json!(500);
+    e["pc_account_filter"] = json!("balance");
+    let (id, secret) = srv
+        .strategy(
+            &t,
+            json!({"pc_volume_type": "percent_equity_risk", "pc_target_type": "points", "execution": e}),
+        )
+        .await;
+    let (status, got) = srv.get(t.user, &format!("/api/v1/strategies/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        got["execution"]["sessions"],
+        json!(["08:00-17:00", "22:00-02:00"])
+    );
+    assert_eq!(got["execution"]["session_days"], json!([1, 5]));
+    assert_eq!(got["pc_volume_type"], "percent_equity_risk");
+
+    let (_, a) = srv
+        .hook(
+            &secret,
+            "60123456789,buy,EURUSD,risk=1,sl=150,tp=300,accfilter=2000",
+            TEXT,
+        )
+        .await;
+    assert_eq!(a["status"], "pending", "{a}");
+    let (_, input) = job_input(&srv, &a).await;
+    assert_eq!(
+        input["volume_spec"],
+        json!({"type": "equity_risk", "percent": 1.0})
+    );
+    assert_eq!(input["sizing"], "at_agent");
+    assert_eq!(
+        input["sl_distance"],
+        json!({"value": 150.0, "unit": "points"})
+    );
+    assert_eq!(
+        input["tp_distance"],
+        json!({"value": 300.0, "unit": "points"})
+    );
+    assert_eq!(
+        (input["deviation"].clone(), input["max_positions"].clone()),
+        (json!(7), json!(2))
+    );
+    let f = &input["filters"];
+    assert_eq!(f["max_spread"], json!({"value": 30.0, "unit": "points"}));
+    assert_eq!(
+        f["sessions"]["windows"],
+        json!(["08:00-17:00", "22:00-02:00"])
+    );
+    assert_eq!(f["sessions"]["utc_offset_minutes"], json!(540));
+    assert_eq!(f["min_free_margin"], json!(500.0));
+    assert_eq!(
+        f["min_balance"],
+        json!(2000.0),
+        "accfilter= of the balance basis"
+    );
+
+    // PATCH replaces the group; the alert's spread= (pips) replaces the strategy's.
+    let (status, v) = srv
+        .call(
+            t.user,
+            Method::PATCH,
+            &format!("/api/v1/strategies/{id}"),
+            Some(&json!({"execution": base})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["execution"]["max_positions"], Value::Null);
+    let (_, a) = srv
+        .hook(
+            &secret,
+            "60123456789,sell,EURUSD,risk=1,sl=150,spread=2",
+            TEXT,
+        )
+        .await;
+    let (_, input) = job_input(&srv, &a).await;
+    assert_eq!(
+        input["filters"],
+        json!({"max_spread": {"value": 2.0, "unit": "pips"}})
+    );
+    assert_eq!(input["deviation"], json!(20));
+    assert!(input.get("max_positions").is_none(), "{input}");
+    // Risk at the stop without a stop is refused up front.
+    let (_, r) = srv
+        .hook(&secret, "60123456789,buy,EURUSD,risk=1", TEXT)
+        .await;
+    assert_eq!(r["status"], "discarded", "{r}");
+    assert!(
+        r["reason"].as_str().unwrap().starts_with("missing_stop"),
+        "{r}"
+    );
+}

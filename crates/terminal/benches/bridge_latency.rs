@@ -69,6 +69,7 @@ async fn main() {
     let mut orders = Vec::with_capacity(n);
     for i in 0..n {
         let o = OrderRequest {
+            deviation: None,
             symbol: "EURUSD".into(),
             side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
             volume: 0.01,

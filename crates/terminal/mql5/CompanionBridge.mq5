@@ -361,14 +361,26 @@ string FillingModesJson(const string symbol)
    return "[" + items + "]";
   }
 
-//--- the fields symbol_info adds: ,"trade_mode":…,"filling_modes":[…],"stops_level":…,"currency_profit":…
+//--- ,"margin_per_lot":… (one lot bought at the ask, account currency); empty when MT5 cannot say
+string MarginPerLotJson(const string symbol)
+  {
+   double margin = 0.0;
+   double ask = SymbolInfoDouble(symbol, SYMBOL_ASK);
+   if(ask <= 0.0 || !OrderCalcMargin(ORDER_TYPE_BUY, symbol, 1.0, ask, margin) || margin <= 0.0)
+      return "";
+   return ",\"margin_per_lot\":" + JNum(margin, 2);
+  }
+
+//--- the fields symbol_info adds: ,"trade_mode":…,"filling_modes":[…],"stops_level":…,"currency_profit":…,"margin_per_lot":…
 string SymbolFactsJson(const string symbol)
   {
    return ",\"trade_mode\":" + JStr(TradeModeName(SymbolInfoInteger(symbol, SYMBOL_TRADE_MODE)))
           + ",\"filling_modes\":" + FillingModesJson(symbol)
           + ",\"stops_level\":" + JInt(SymbolInfoInteger(symbol, SYMBOL_TRADE_STOPS_LEVEL))
-          + ",\"currency_profit\":" + JStr(SymbolInfoString(symbol, SYMBOL_CURRENCY_PROFIT));
+          + ",\"currency_profit\":" + JStr(SymbolInfoString(symbol, SYMBOL_CURRENCY_PROFIT))
+          + MarginPerLotJson(symbol);
   }
+
 
 //--- order_send's `filling` (fok, ioc, return) into g_trade; false for another value
 bool ApplyFilling(const string filling)

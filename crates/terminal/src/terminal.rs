@@ -58,6 +58,10 @@ pub struct SymbolInfo {
     /// `SYMBOL_CURRENCY_PROFIT` (empty when an older bridge does not say).
     #[serde(default)]
     pub currency_profit: String,
+    /// Margin of one lot bought at the ask, account currency (`OrderCalcMargin`);
+    /// absent from older bridges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin_per_lot: Option<f64>,
 }
 
 /// A market order to send.
@@ -74,7 +78,13 @@ pub struct OrderRequest {
     /// Filling policy (`ORDER_FILLING_*`); `None` leaves it to the bridge.
     #[serde(default)]
     pub filling: Option<Filling>,
+    /// Allowed slippage, points (`None`: 20).
+    #[serde(default)]
+    pub deviation: Option<u32>,
 }
+
+/// Slippage of an order that does not say (points).
+pub const DEFAULT_DEVIATION: u32 = 20;
 
 /// A pending order to place.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

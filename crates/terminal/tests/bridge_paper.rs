@@ -47,6 +47,7 @@ async fn server() -> (BridgeServer, BridgeTerminal) {
 
 fn order(comment: &str, side: Side, volume: f64) -> OrderRequest {
     OrderRequest {
+        deviation: None,
         symbol: "EURUSD".into(),
         side,
         volume,

@@ -49,6 +49,7 @@ async fn broker(extra: &[&str]) -> (BridgeServer, BridgeTerminal, Child) {
 
 fn order(symbol: &str, side: Side, volume: f64) -> OrderRequest {
     OrderRequest {
+        deviation: None,
         symbol: symbol.into(),
         side,
         volume,

@@ -62,6 +62,7 @@ async fn set_bid(t: &BridgeTerminal, bid: f64) {
 async fn buy(t: &BridgeTerminal) -> (u64, f64) {
     let fill = t
         .send_order(&OrderRequest {
+            deviation: None,
             symbol: "EURUSD".into(),
             side: Side::Buy,
             volume: 0.1,

@@ -110,6 +110,7 @@ async fn modify_and_partial_close_a_position() {
     let (_s, t, _child) = paper().await;
     let fill = t
         .send_order(&OrderRequest {
+            deviation: None,
             symbol: "EURUSD".into(),
             side: Side::Sell,
             volume: 0.3,

@@ -75,9 +75,84 @@ describe('Strategies', () => {
         close_scope: 'strategy',
         opposite_entry: 'reverse',
         pc_pending_entry: 'pips',
+        pc_volume_type: 'lots',
+        pc_target_type: 'pips',
+        execution: {
+          slippage_points: 20,
+          max_positions: null,
+          max_spread_points: null,
+          sessions: [],
+          session_days: [],
+          session_tz: 'UTC',
+          min_equity: null,
+          min_free_margin: null,
+          pc_account_filter: 'equity',
+        },
       },
     });
     expect(await screen.findByText('London breakout')).toBeInTheDocument();
+  });
+
+  it('sets sizing and stop units, limits and filters, refusing malformed values', async () => {
+    const log = backend({
+      list_strategies: [],
+      list_broker_connections: [connection],
+      create_strategy: ({ input }: Record<string, unknown>) => created(input as StrategyInput),
+    });
+    const user = userEvent.setup();
+    render(Strategies);
+    await user.click(await screen.findByRole('button', { name: 'New strategy' }));
+    const form = screen.getByRole('form', { name: 'New strategy' });
+    await user.type(within(form).getByLabelText('Name'), 'Gold');
+    await user.selectOptions(within(form).getByLabelText('PineConnector risk= means'), 'percent_equity_risk');
+    await user.selectOptions(within(form).getByLabelText('PineConnector sl= and tp= are'), 'points');
+    const save = within(form).getByRole('button', { name: 'Create strategy' });
+    const cap = within(form).getByLabelText('Maximum open positions per symbol and direction');
+    await user.type(cap, '0');
+    expect(within(form).getByText(/A whole number from 1 to 1000/)).toBeInTheDocument();
+    expect(save).toBeDisabled();
+    await user.clear(cap);
+    await user.type(cap, '2');
+    const slippage = within(form).getByLabelText('Slippage in points');
+    await user.clear(slippage);
+    await user.type(slippage, '5');
+    // The filters are folded away until opened.
+    await user.click(within(form).getByText(/^Filters/));
+    const hours = within(form).getByLabelText('Trading hours');
+    await user.type(hours, '8:00-17:00');
+    expect(within(form).getByText(/Windows like 08:00-17:00/)).toBeInTheDocument();
+    expect(save).toBeDisabled();
+    await user.clear(hours);
+    await user.type(hours, '08:00-17:00, 22:00-02:00');
+    await user.type(within(form).getByLabelText('Maximum spread in points'), '30');
+    await user.click(within(form).getByLabelText('Mon'));
+    await user.click(within(form).getByLabelText('Fri'));
+    const tz = within(form).getByLabelText('Trading hours time zone');
+    await user.clear(tz);
+    await user.type(tz, 'Europe/London');
+    await user.type(within(form).getByLabelText('Minimum free margin'), '500');
+    await user.selectOptions(within(form).getByLabelText('PineConnector accfilter= is a minimum of'), 'free_margin');
+    expect(save).toBeEnabled();
+    await user.click(save);
+    await vi.waitFor(() => expect(callsOf(log, 'create_strategy')).toHaveLength(1));
+    expect(callsOf(log, 'create_strategy')[0]).toMatchObject({
+      input: {
+        name: 'Gold',
+        pc_volume_type: 'percent_equity_risk',
+        pc_target_type: 'points',
+        execution: {
+          slippage_points: 5,
+          max_positions: 2,
+          max_spread_points: 30,
+          sessions: ['08:00-17:00', '22:00-02:00'],
+          session_days: [1, 5],
+          session_tz: 'Europe/London',
+          min_equity: null,
+          min_free_margin: 500,
+          pc_account_filter: 'free_margin',
+        },
+      },
+    });
   });
 
   it('sets the magic number, close scope and opposite-entry mode, refusing magic 0', async () => {

@@ -117,6 +117,19 @@ pub struct StrategyInput {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub pc_pending_entry: Option<companion_protocol::PcPendingEntry>,
+    /// What a PineConnector `risk=` means; `null` = the server's default / unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub pc_volume_type: Option<companion_protocol::PcVolumeType>,
+    /// What PineConnector `sl=` / `tp=` mean; `null` = default / unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub pc_target_type: Option<companion_protocol::PcTargetType>,
+    /// Slippage, position cap and filters (replaced as a whole); `null` = defaults
+    /// on create, unchanged on update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub execution: Option<companion_protocol::StrategyExecution>,
 }
 
 /// Filter of the signal list.

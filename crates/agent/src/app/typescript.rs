@@ -84,6 +84,8 @@ pub fn render() -> String {
         decl::<p::PcVolumeType>(&cfg),
         decl::<p::PcTargetType>(&cfg),
         decl::<p::PcPendingEntry>(&cfg),
+        decl::<p::PcAccountFilter>(&cfg),
+        decl::<p::StrategyExecution>(&cfg),
         decl::<p::Strategy>(&cfg),
         decl::<p::AgentStatus>(&cfg),
         decl::<p::AgentSummary>(&cfg),

@@ -81,31 +81,6 @@ pub(super) fn pending_price(
     Ok(normalize_price(si, price))
 }
 
-/// SL/TP prices of a pending order at `price`: explicit prices win, else pips
-/// from the order price.
-pub(super) fn pending_stops(
-    si: &SymbolInfo,
-    side: Side,
-    price: f64,
-    sl: Option<f64>,
-    tp: Option<f64>,
-    sl_pips: Option<f64>,
-    tp_pips: Option<f64>,
-) -> (Option<f64>, Option<f64>) {
-    let pip = pip_size(si);
-    let dir = match side {
-        Side::Buy => 1.0,
-        Side::Sell => -1.0,
-    };
-    let sl = sl
-        .or_else(|| sl_pips.map(|p| price - dir * p * pip))
-        .map(|v| normalize_price(si, v));
-    let tp = tp
-        .or_else(|| tp_pips.map(|p| price + dir * p * pip))
-        .map(|v| normalize_price(si, v));
-    (sl, tp)
-}
-
 /// A new SL (`is_sl`) or TP of `p`: a price (0 = none), or a distance from the open
 /// price on the losing (SL) or winning (TP) side.
 pub(super) fn level(

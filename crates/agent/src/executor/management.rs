@@ -56,15 +56,8 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 )));
             }
         }
-        let (sl, tp) = manage::pending_stops(
-            &si,
-            input.side,
-            price,
-            input.sl,
-            input.tp,
-            input.sl_pips,
-            input.tp_pips,
-        );
+        // Pips, points and percent are from the order's price.
+        let (sl, tp) = sizing::stops_at(&input, &si, price);
         let comment =
             companion_terminal::bridge::order_comment(job.job_id, input.comment.as_deref());
         let order = PendingRequest {

@@ -14,6 +14,7 @@ use super::ownership::{self, EntryPlan};
 use super::{
     completed, describe_terminal_error, failed, job_comment, Executor, AGENT_MAGIC, CRASH_AFTER_ENV,
 };
+use crate::filters;
 use crate::journal::JournalError;
 use crate::sizing;
 use crate::symbols::{Purpose, ResolveError};
@@ -332,14 +333,24 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         }
         // The webhook's daily loss limit, when it knew today's losses but no balance.
         let loss_check = input.daily_loss_check;
-        let balance = if input.volume.is_none() || loss_check.is_some() {
+        let filters = input.filters.as_deref().cloned().unwrap_or_default();
+        let explicit_lots = matches!(
+            sizing::volume_spec(&input),
+            Ok(companion_protocol::VolumeSpec::Lots { .. })
+        );
+        let account_minimums = filters.min_balance.is_some()
+            || filters.min_equity.is_some()
+            || filters.min_free_margin.is_some();
+        let account = if !explicit_lots || loss_check.is_some() || account_minimums {
             match self.terminal.account().await {
-                Ok(a) => a.balance,
+                Ok(a) => Some(a),
                 Err(e) => {
                     return Ok(failed(format!(
                         "cannot read the account balance to {}: {}",
                         if loss_check.is_some() {
                             "check the daily loss limit"
+                        } else if explicit_lots {
+                            "check the strategy's account filters"
                         } else {
                             "size the order"
                         },
@@ -348,20 +359,58 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 }
             }
         } else {
-            0.0
+            None
         };
+        let funds = account
+            .as_ref()
+            .map(|a| sizing::Funds {
+                balance: a.balance,
+                equity: a.equity,
+            })
+            .unwrap_or_default();
         if let Some(c) = loss_check {
-            if let Err(m) = check_daily_loss(&c, balance) {
+            if let Err(m) = check_daily_loss(&c, funds.balance) {
                 return Ok(failed(m));
             }
         }
-        let mut volume = match sizing::volume(&input, &si, balance) {
+        let mut volume = match sizing::volume(&input, &si, funds) {
             Ok(v) => v,
             Err(m) => return Ok(failed(m)),
         };
-        // The webhook may cap risk-sized orders (`max_volume`, lots).
+        // The webhook caps orders at the user's `max_lots` (`max_volume`, lots).
         if let Some(max) = input.max_volume.filter(|m| *m > 0.0) {
             volume = volume.min(sizing::normalize_volume(max, &si));
+        }
+        // The strategy's filters, with the symbol's quote read just now.
+        if !filters.is_empty() {
+            if let Err(m) = filters::check(&filters, &si, account.as_ref(), Utc::now()) {
+                return Ok(failed(m));
+            }
+        }
+        // Positions are listed once: for the cap and for `opposite_entry`.
+        let positions = if input.magic.is_some() || input.max_positions.is_some() {
+            match self.terminal.positions().await {
+                Ok(ps) => Some(ps),
+                Err(e) => {
+                    return Ok(failed(format!(
+                        "cannot list positions to apply {}: {}",
+                        if input.max_positions.is_some() {
+                            "max_positions"
+                        } else {
+                            "opposite_entry"
+                        },
+                        describe_terminal_error(&e)
+                    )))
+                }
+            }
+        } else {
+            None
+        };
+        if let (Some(cap), Some(ps)) = (input.max_positions, positions.as_ref()) {
+            let magic = input.magic.unwrap_or(AGENT_MAGIC);
+            if let Err(m) = filters::check_max_positions(ps, &symbol, input.side, magic, cap) {
+                return Ok(failed(m));
+            }
         }
         if input.is_pending() {
             if expired(job, Utc::now()) {
@@ -374,19 +423,10 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         let comment = order_comment(job.job_id, input.comment.as_deref());
         // A strategy's entry: its opposite positions (by magic) decide what happens.
         let netting = info.margin_mode.is_some_and(|m| m.is_netting());
-        let plan = match input.magic {
-            Some(magic) => {
-                let positions = match self.terminal.positions().await {
-                    Ok(ps) => ps,
-                    Err(e) => {
-                        return Ok(failed(format!(
-                            "cannot list positions to apply opposite_entry: {}",
-                            describe_terminal_error(&e)
-                        )))
-                    }
-                };
+        let plan = match (input.magic, positions.as_ref()) {
+            (Some(magic), Some(positions)) => {
                 match ownership::entry_plan(
-                    &positions,
+                    positions,
                     &symbol,
                     input.side,
                     magic,
@@ -400,12 +440,12 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     Err(m) => return Ok(failed(m)),
                 }
             }
-            None if input.close_same_side => {
+            (None, _) if input.close_same_side => {
                 return Ok(failed(
                     "close_same_side needs the strategy's magic (the positions to close first are the strategy's)",
                 ))
             }
-            None => None,
+            _ => None,
         };
         let order = OrderRequest {
             symbol: symbol.clone(),
@@ -416,6 +456,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             comment: comment.clone(),
             magic: input.magic.unwrap_or(AGENT_MAGIC),
             filling: sizing::filling(&si),
+            deviation: input.deviation,
         };
         // Re-check the deadline right before the point of no return.
         if expired(job, Utc::now()) {

@@ -198,7 +198,11 @@ fn reloading_the_same_overrides_keeps_the_resolutions() {
     assert_eq!(book.resolutions().len(), 2);
     // A changed override forgets only its own instrument's resolution.
     book.set_overrides([("XAUUSD".to_string(), "GOLD".to_string())]);
-    let left: Vec<String> = book.resolutions().into_iter().map(|r| r.canonical).collect();
+    let left: Vec<String> = book
+        .resolutions()
+        .into_iter()
+        .map(|r| r.canonical)
+        .collect();
     assert_eq!(left, vec!["EURUSD".to_string()]);
     // A removed override too; a new one for EURUSD forgets EURUSD's.
     book.set_overrides([("EURUSD".to_string(), "EURUSD.r".to_string())]);

@@ -7,8 +7,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use companion_protocol::{
-    AlertDialect, CloseScope, CreateStrategyRequest, OppositeEntry, PcPendingEntry, PcTargetType,
-    PcVolumeType, Strategy, UpdateStrategyRequest,
+    parse_session_window, AlertDialect, CloseScope, CreateStrategyRequest, OppositeEntry,
+    PcAccountFilter, PcPendingEntry, PcTargetType, PcVolumeType, Strategy, StrategyExecution,
+    UpdateStrategyRequest, MAX_POSITIONS_CAP, MAX_SESSIONS, MAX_SLIPPAGE_POINTS,
 };
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::PgConnection;
@@ -64,6 +65,15 @@ struct Row {
     pc_target_type: String,
     pc_pending_entry: String,
     dedup_window_secs: i32,
+    slippage_points: i32,
+    max_positions: Option<i32>,
+    max_spread_points: Option<f64>,
+    session_windows: Vec<String>,
+    session_days: Vec<i16>,
+    session_tz: String,
+    min_equity: Option<f64>,
+    min_free_margin: Option<f64>,
+    pc_account_filter: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -74,7 +84,10 @@ macro_rules! strategy_columns {
      risk_override_pct::float8 as risk_override_pct, is_enabled, magic, close_scope, opposite_entry, \
      webhook_secret, \
      alert_dialect, pineconnector_license_id, pc_volume_type, pc_target_type, dedup_window_secs, \
-     pc_pending_entry, created_at, updated_at"
+     slippage_points, max_positions, max_spread_points::float8 as max_spread_points, \
+     session_windows, session_days, session_tz, min_equity::float8 as min_equity, \
+     min_free_margin::float8 as min_free_margin, pc_account_filter, pc_pending_entry, \
+     created_at, updated_at"
     };
 }
 
@@ -98,6 +111,22 @@ impl Row {
             // The table's CHECK constraints allow only known values.
             close_scope: self.close_scope.parse().unwrap_or_default(),
             opposite_entry: self.opposite_entry.parse().unwrap_or_default(),
+            execution: StrategyExecution {
+                slippage_points: u32::try_from(self.slippage_points).unwrap_or_default(),
+                max_positions: self.max_positions.and_then(|m| u32::try_from(m).ok()),
+                max_spread_points: self.max_spread_points,
+                sessions: self.session_windows,
+                session_days: self
+                    .session_days
+                    .into_iter()
+                    .filter_map(|d| u8::try_from(d).ok())
+                    .collect(),
+                session_tz: self.session_tz,
+                min_equity: self.min_equity,
+                min_free_margin: self.min_free_margin,
+                pc_account_filter: PcAccountFilter::parse(&self.pc_account_filter)
+                    .unwrap_or_default(),
+            },
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -164,6 +193,113 @@ fn valid_window(w: Option<i32>) -> Result<Option<i32>, ApiError> {
         ))),
         other => Ok(other),
     }
+}
+
+/// An execution group checked field by field (the CHECKs of migration 0015 hold
+/// the same limits); the time zone is checked against PostgreSQL by [`check_tz`].
+pub fn valid_execution(e: &StrategyExecution) -> Result<StrategyExecution, ApiError> {
+    let mut e = e.clone();
+    if e.slippage_points > MAX_SLIPPAGE_POINTS {
+        return Err(ApiError::invalid(format!(
+            "execution.slippage_points must be 0 to {MAX_SLIPPAGE_POINTS} points"
+        )));
+    }
+    if let Some(m) = e.max_positions {
+        if !(1..=MAX_POSITIONS_CAP).contains(&m) {
+            return Err(ApiError::invalid(format!(
+                "execution.max_positions must be 1 to {MAX_POSITIONS_CAP}, or null for no cap"
+            )));
+        }
+    }
+    if let Some(x) = e.max_spread_points {
+        if !(x.is_finite() && x > 0.0 && x <= 1_000_000.0) {
+            return Err(ApiError::invalid(
+                "execution.max_spread_points must be a positive number of points (at most 1000000), or null for no limit",
+            ));
+        }
+    }
+    for (name, v) in [
+        ("min_equity", e.min_equity),
+        ("min_free_margin", e.min_free_margin),
+    ] {
+        if v.is_some_and(|x| !(x.is_finite() && (0.0..=1e12).contains(&x))) {
+            return Err(ApiError::invalid(format!(
+                "execution.{name} must be an amount from 0 (account currency), or null for none"
+            )));
+        }
+    }
+    e.sessions = e
+        .sessions
+        .iter()
+        .map(|w| w.trim().replace(' ', ""))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if e.sessions.len() > MAX_SESSIONS {
+        return Err(ApiError::invalid(format!(
+            "execution.sessions: at most {MAX_SESSIONS} windows"
+        )));
+    }
+    if let Some(bad) = e
+        .sessions
+        .iter()
+        .find(|w| parse_session_window(w).is_none())
+    {
+        return Err(ApiError::invalid(format!(
+            "execution.sessions: {bad:?} is not a window HH:MM-HH:MM (e.g. 08:00-17:00; 22:00-02:00 runs past midnight)"
+        )));
+    }
+    if let Some(d) = e.session_days.iter().find(|d| !(1..=7).contains(*d)) {
+        return Err(ApiError::invalid(format!(
+            "execution.session_days: {d} is not a weekday (1 = Monday … 7 = Sunday)"
+        )));
+    }
+    e.session_days.sort_unstable();
+    e.session_days.dedup();
+    e.session_tz = e.session_tz.trim().to_string();
+    if e.session_tz.is_empty() {
+        e.session_tz = "UTC".into();
+    }
+    Ok(e)
+}
+
+/// 400 unless PostgreSQL knows the execution group's time zone.
+async fn check_tz(conn: &mut PgConnection, tz: &str) -> Result<(), ApiError> {
+    let known: bool = sqlx::query_scalar("select public.is_time_zone($1)")
+        .bind(tz)
+        .fetch_one(conn)
+        .await?;
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "execution.session_tz: {tz:?} is not a time zone name PostgreSQL knows (use e.g. UTC, Europe/London, America/New_York)"
+        )))
+    }
+}
+
+/// Binds an execution group's nine columns after `q`'s other parameters (in the
+/// order of the columns in [`EXECUTION_COLUMNS`]).
+fn bind_execution<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    e: &StrategyExecution,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    q.bind(i32::try_from(e.slippage_points).unwrap_or(i32::MAX))
+        .bind(
+            e.max_positions
+                .map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
+        )
+        .bind(e.max_spread_points)
+        .bind(e.sessions.clone())
+        .bind(
+            e.session_days
+                .iter()
+                .map(|d| i16::from(*d))
+                .collect::<Vec<i16>>(),
+        )
+        .bind(e.session_tz.clone())
+        .bind(e.min_equity)
+        .bind(e.min_free_margin)
+        .bind(e.pc_account_filter.as_str())
 }
 
 /// A magic number the strategy may carry: positive (MT5's magic is a ulong; 0 is
@@ -285,19 +421,23 @@ pub async fn create(
     let opposite_entry = req.opposite_entry.unwrap_or_default();
     let license = valid_license(req.pineconnector_license_id)?;
     let window = valid_window(req.dedup_window_secs)?;
+    let execution = valid_execution(&req.execution.clone().unwrap_or_default())?;
     let mut tx = state.user_tx(auth.user_id).await?;
     check_broker_connection(&mut tx, req.broker_connection_id).await?;
+    check_tz(&mut tx, &execution.session_tz).await?;
     if opposite_entry == OppositeEntry::Hedge {
         check_hedge_allowed(&mut tx, req.broker_connection_id).await?;
     }
-    let row: Row = sqlx::query_as(concat!("insert into public.tv_strategies
+    let row = sqlx::query_as(concat!("insert into public.tv_strategies
            (user_id, broker_connection_id, name, webhook_secret, risk_override_pct, allowed_pairs, is_enabled,
             magic, close_scope, opposite_entry,
             alert_dialect, pineconnector_license_id, pc_volume_type, pc_target_type, dedup_window_secs,
-            pc_pending_entry)
+            slippage_points, max_positions, max_spread_points, session_windows, session_days,
+            session_tz, min_equity, min_free_margin, pc_account_filter, pc_pending_entry)
          values ($1, $2, $3, $4, $5::numeric, $6, $7,
                  coalesce($8, nextval('public.tv_strategies_magic_seq')), $9, $10,
-                 $11, $12, $13, $14, $15, $16)
+                 $11, $12, $13, $14, $15,
+                 $16, $17, $18::numeric, $19::text[], $20::smallint[], $21, $22::numeric, $23::numeric, $24, $25)
          returning ", strategy_columns!()))
     .bind(auth.user_id)
     .bind(req.broker_connection_id)
@@ -313,11 +453,12 @@ pub async fn create(
     .bind(license)
     .bind(req.pc_volume_type.unwrap_or_default().as_str())
     .bind(req.pc_target_type.unwrap_or_default().as_str())
-    .bind(window.unwrap_or(DEFAULT_ID_WINDOW_SECS as i32))
-    .bind(req.pc_pending_entry.unwrap_or_default().as_str())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| magic_taken(e, magic))?;
+    .bind(window.unwrap_or(DEFAULT_ID_WINDOW_SECS as i32));
+    let row: Row = bind_execution(row, &execution)
+        .bind(req.pc_pending_entry.unwrap_or_default().as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| magic_taken(e, magic))?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -351,11 +492,15 @@ pub async fn update(
         Some(l) => Some(valid_license(l)?),
     };
     let window = valid_window(req.dedup_window_secs)?;
+    let execution = req.execution.as_ref().map(valid_execution).transpose()?;
     let mut tx = state.user_tx(auth.user_id).await?;
     if let Some(bc) = req.broker_connection_id {
         check_broker_connection(&mut tx, bc).await?;
     }
-    let row: Option<Row> = sqlx::query_as(concat!(
+    if let Some(e) = &execution {
+        check_tz(&mut tx, &e.session_tz).await?;
+    }
+    let row = sqlx::query_as(concat!(
         "update public.tv_strategies set
            name = coalesce($2, name),
            broker_connection_id = coalesce($3, broker_connection_id),
@@ -370,7 +515,16 @@ pub async fn update(
            pc_volume_type = coalesce($15, pc_volume_type),
            pc_target_type = coalesce($16, pc_target_type),
            dedup_window_secs = coalesce($17, dedup_window_secs),
-           pc_pending_entry = coalesce($18, pc_pending_entry),
+           slippage_points = case when $18 then $19 else slippage_points end,
+           max_positions = case when $18 then $20 else max_positions end,
+           max_spread_points = case when $18 then $21::numeric else max_spread_points end,
+           session_windows = case when $18 then $22::text[] else session_windows end,
+           session_days = case when $18 then $23::smallint[] else session_days end,
+           session_tz = case when $18 then $24 else session_tz end,
+           min_equity = case when $18 then $25::numeric else min_equity end,
+           min_free_margin = case when $18 then $26::numeric else min_free_margin end,
+           pc_account_filter = case when $18 then $27 else pc_account_filter end,
+           pc_pending_entry = coalesce($28, pc_pending_entry),
            updated_at = now()
          where id = $1
          returning ",
@@ -393,10 +547,12 @@ pub async fn update(
     .bind(req.pc_volume_type.map(PcVolumeType::as_str))
     .bind(req.pc_target_type.map(PcTargetType::as_str))
     .bind(window)
-    .bind(req.pc_pending_entry.map(PcPendingEntry::as_str))
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(|e| magic_taken(e, magic))?;
+    .bind(execution.is_some());
+    let row: Option<Row> = bind_execution(row, &execution.unwrap_or_default())
+        .bind(req.pc_pending_entry.map(PcPendingEntry::as_str))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| magic_taken(e, magic))?;
     // Checked after the update, in the same transaction: the row's final broker
     // connection and mode decide (nothing is committed when refused).
     if let Some(r) = row.as_ref().filter(|r| r.opposite_entry == "hedge") {

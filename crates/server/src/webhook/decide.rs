@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use companion_protocol::{
     CancelOrdersInput, ClosePositionInput, CloseScope, DailyLossCheck, JobInput,
-    ModifyPositionInput, OppositeEntry, Side, SignalAction, SizingBasis, TradeInput,
+    ModifyPositionInput, OppositeEntry, PcAccountFilter, PriceDistance, PriceUnit,
+    SessionFilter, Side, SignalAction, SizingBasis, TradeFilters, TradeInput,
+    DEFAULT_SLIPPAGE_POINTS,
 };
 use uuid::Uuid;
 
@@ -208,9 +210,14 @@ impl JobPlan {
                 } else {
                     Side::Buy
                 };
+                let mut volume_spec = None;
                 let (volume, risk_pct, sl_pips, basis, max_volume) = match sizing {
                     Sizing::Lots { volume, basis } => {
                         (Some(volume), None, s.sl_pips, basis.sizing_basis(), None)
+                    }
+                    Sizing::AtAgent { spec, max_volume } => {
+                        volume_spec = Some(spec);
+                        (None, None, s.sl_pips, SizingBasis::AtAgent, max_volume)
                     }
                     Sizing::Risk {
                         risk_pct,
@@ -255,12 +262,54 @@ impl JobPlan {
                         .filter(|_| s.order_type.is_some())
                         .map(|e| expiry_time(e, Utc::now())),
                     close_same_side: s.close_same_side,
+                    volume_spec,
+                    sl_distance: s.sl_distance,
+                    tp_distance: s.tp_distance,
+                    filters: Some(Box::new(trade_filters(st, s))).filter(|f| !f.is_empty()),
+                    max_positions: st.max_positions.and_then(|m| u32::try_from(m).ok()),
+                    deviation: Some(
+                        u32::try_from(st.slippage_points).unwrap_or(DEFAULT_SLIPPAGE_POINTS),
+                    ),
                     breakeven: s.breakeven,
                     trailing: s.trailing,
                 })
             }
         }
     }
+}
+
+/// The strategy's filters for an entry, with the alert's own `spread=` (pips) and
+/// `accfilter=` (of the strategy's `pc_account_filter`) in place of the strategy's.
+pub(super) fn trade_filters(st: &StrategyRow, s: &ParsedSignal) -> TradeFilters {
+    let mut f = TradeFilters {
+        max_spread: s
+            .max_spread
+            .or(st.max_spread_points.map(|value| PriceDistance {
+                value,
+                unit: PriceUnit::Points,
+            })),
+        sessions: (!st.session_windows.is_empty()).then(|| SessionFilter {
+            windows: st.session_windows.clone(),
+            days: st
+                .session_days
+                .iter()
+                .filter_map(|d| u8::try_from(*d).ok())
+                .collect(),
+            utc_offset_minutes: st.session_utc_offset_min,
+            tz: st.session_tz.clone(),
+        }),
+        min_balance: None,
+        min_equity: st.min_equity,
+        min_free_margin: st.min_free_margin,
+    };
+    if let Some(min) = s.account_min {
+        match PcAccountFilter::parse(&st.pc_account_filter).unwrap_or_default() {
+            PcAccountFilter::Balance => f.min_balance = Some(min),
+            PcAccountFilter::Equity => f.min_equity = Some(min),
+            PcAccountFilter::FreeMargin => f.min_free_margin = Some(min),
+        }
+    }
+    f
 }
 
 /// The daily-loss, agent and sizing rules (docs/webhook.md).
@@ -355,6 +404,16 @@ mod tests {
             close_scope: close_scope.into(),
             opposite_entry: opposite_entry.into(),
             owner_magics: vec![17, 4242, 9000],
+            slippage_points: 20,
+            max_positions: None,
+            max_spread_points: None,
+            session_windows: vec![],
+            session_days: vec![],
+            session_tz: "UTC".into(),
+            session_utc_offset_min: 0,
+            min_equity: None,
+            min_free_margin: None,
+            pc_account_filter: "equity".into(),
         }
     }
 

@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use companion_protocol::{
-    AlertDialect, PcPendingEntry, PcTargetType, PcVolumeType, SignalAction, SignalStatus,
+    AlertDialect, PcAccountFilter, PcPendingEntry, PcTargetType, PcVolumeType, SignalAction,
+    SignalStatus,
     WebhookResponse,
 };
 use serde_json::Value;
@@ -53,6 +54,18 @@ pub struct StrategyRow {
     pub opposite_entry: String,
     /// The magics of all the owner's strategies (for `close_scope = all_companion`).
     pub owner_magics: Vec<i64>,
+    /// Migration 0015: slippage, cap, filters (see `StrategyExecution`).
+    pub slippage_points: i32,
+    pub max_positions: Option<i32>,
+    pub max_spread_points: Option<f64>,
+    pub session_windows: Vec<String>,
+    pub session_days: Vec<i16>,
+    pub session_tz: String,
+    /// `session_tz`'s offset from UTC now, minutes (read with the row).
+    pub session_utc_offset_min: i32,
+    pub min_equity: Option<f64>,
+    pub min_free_margin: Option<f64>,
+    pub pc_account_filter: String,
 }
 
 impl StrategyRow {
@@ -64,6 +77,7 @@ impl StrategyRow {
             volume_type: PcVolumeType::parse(&self.pc_volume_type).unwrap_or_default(),
             target_type: PcTargetType::parse(&self.pc_target_type).unwrap_or_default(),
             pending_entry: PcPendingEntry::parse(&self.pc_pending_entry).unwrap_or_default(),
+            account_filter: PcAccountFilter::parse(&self.pc_account_filter).unwrap_or_default(),
         }
     }
 }
@@ -80,7 +94,16 @@ pub async fn find_strategy(db: &PgPool, secret: &str) -> Result<Option<StrategyR
                 s.pc_target_type, s.pc_pending_entry, s.dedup_window_secs,
                 s.magic, s.close_scope, s.opposite_entry,
                 array(select o.magic from public.tv_strategies o
-                       where o.user_id = s.user_id order by o.magic) as owner_magics
+                       where o.user_id = s.user_id order by o.magic) as owner_magics,
+                s.slippage_points, s.max_positions,
+                s.max_spread_points::float8 as max_spread_points,
+                s.session_windows, s.session_days, s.session_tz,
+                (extract(epoch from (now() at time zone s.session_tz)
+                                    - (now() at time zone 'UTC')) / 60)::int4
+                  as session_utc_offset_min,
+                s.min_equity::float8 as min_equity,
+                s.min_free_margin::float8 as min_free_margin,
+                s.pc_account_filter
            from public.tv_strategies s
            left join public.user_settings us on us.user_id = s.user_id
           where s.webhook_secret = $1",
@@ -209,7 +232,7 @@ impl RowFields {
 /// What a body is, before the strategy's state is looked at.
 enum Reading {
     /// A signal for the pipeline.
-    Signal(ParsedSignal),
+    Signal(Box<ParsedSignal>),
     /// PineConnector `eaon` / `eaoff`.
     SetEnabled(bool),
     Refused(Discard, RowFields),
@@ -218,13 +241,13 @@ enum Reading {
 fn read_body(st: &StrategyRow, body: &[u8]) -> Reading {
     match pineconnector::read(body, &st.pine_settings()) {
         None => match parse::parse(body) {
-            Ok(s) => Reading::Signal(s),
+            Ok(s) => Reading::Signal(Box::new(s)),
             Err(r) => {
                 let fields = RowFields::of_rejected(&r);
                 Reading::Refused(Discard::Parse(r), fields)
             }
         },
-        Some(Ok(PineOutcome::Signal(signal))) => Reading::Signal(*signal),
+        Some(Ok(PineOutcome::Signal(signal))) => Reading::Signal(signal),
         Some(Ok(PineOutcome::SetEnabled(on))) => Reading::SetEnabled(on),
         Some(Err(r)) => {
             let fields = RowFields {
@@ -248,7 +271,7 @@ pub async fn ingest(
     let signal = match read_body(st, body) {
         // `eaon` is accepted while the strategy is paused.
         Reading::SetEnabled(on) => return set_enabled(db, st, on, &payload).await,
-        Reading::Signal(s) if st.is_enabled => s,
+        Reading::Signal(s) if st.is_enabled => *s,
         Reading::Signal(s) => {
             let fields = RowFields::of(&s);
             return log_discarded(db, st, &fields, &payload, Discard::Disabled).await;

@@ -5,7 +5,9 @@
 //! be read (for the `tv_signals` row). Pure: no I/O, never panics.
 
 use chrono::{DateTime, Utc};
-use companion_protocol::{OrderType, PriceDistance, PriceUnit, SignalAction, StopLevel};
+use companion_protocol::{
+    OrderType, PriceDistance, PriceUnit, SignalAction, StopLevel, VolumeSpec,
+};
 use serde_json::{Map, Value};
 
 /// Largest accepted explicit volume, in lots. TradingView's
@@ -27,6 +29,14 @@ pub const MAX_PERCENT: f64 = 100.0;
 /// Longest signal id / comment kept.
 pub const MAX_KEY_LEN: usize = 128;
 pub const MAX_COMMENT_LEN: usize = 256;
+/// Largest money amount at risk (`risk_money`), account currency.
+pub const MAX_RISK_MONEY: f64 = 1e9;
+/// Largest stop distance in points.
+pub const MAX_POINTS: f64 = 10_000_000.0;
+/// Largest stop distance in percent of the price.
+pub const MAX_STOP_PERCENT: f64 = 1_000.0;
+/// Largest % of balance as lots / as margin.
+pub const MAX_VOLUME_PERCENT: f64 = 100.0;
 
 /// Which of the strategy's positions a close signal closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,6 +103,18 @@ pub struct ParsedSignal {
     pub comment: Option<String>,
     /// A close's `percent` (0 < p <= 100) of each position: a partial close.
     pub close_percent: Option<f64>,
+    /// A size the agent computes at the terminal (money or % of equity at risk,
+    /// % of balance as lots or margin); `volume` / `risk_pct` are then absent.
+    pub volume_spec: Option<VolumeSpec>,
+    /// Stop loss / take profit in points or percent of the entry (the agent
+    /// converts them); absent when given as pips or a price.
+    pub sl_distance: Option<PriceDistance>,
+    pub tp_distance: Option<PriceDistance>,
+    /// This alert's maximum spread (PineConnector `spread=`, pips).
+    pub max_spread: Option<PriceDistance>,
+    /// This alert's account minimum (PineConnector `accfilter=`; the strategy's
+    /// `pc_account_filter` says of what).
+    pub account_min: Option<f64>,
     /// Breakeven rule of an entry (`be_trigger_pips`, `betrigger=`, …).
     pub breakeven: Option<companion_protocol::BreakevenSpec>,
     /// Trailing-stop rule of an entry (`trail_dist_pips`, `traildist=`, …).
@@ -136,6 +158,11 @@ impl ParsedSignal {
             signal_key: None,
             comment: None,
             close_percent: None,
+            volume_spec: None,
+            sl_distance: None,
+            tp_distance: None,
+            max_spread: None,
+            account_min: None,
             breakeven: None,
             trailing: None,
             close_volume: None,
@@ -209,6 +236,8 @@ pub enum Rejection {
     InvalidCommand(&'static str),
     #[error("invalid expiry {0:?}: an RFC 3339 time (2026-12-01T16:00:00Z) or Unix seconds in `expiry`, or seconds from now in `expiry_secs`")]
     InvalidExpiry(String),
+    #[error("{0}")]
+    Conflict(&'static str),
 }
 
 impl Rejection {
@@ -228,6 +257,7 @@ impl Rejection {
             Rejection::InvalidStops(_) => "invalid_stops",
             Rejection::InvalidCommand(_) => "invalid_command",
             Rejection::InvalidExpiry(_) => "invalid_expiry",
+            Rejection::Conflict(_) => "conflicting_fields",
         }
     }
 }
@@ -503,10 +533,14 @@ enum Key {
     EntryOffset(PriceUnit),
     Expiry,
     ExpirySecs,
+    RiskMoney,
+    RiskEquity,
+    BalanceLotsPct,
+    MarginPct,
     SlPoints,
     TpPoints,
-    SlPct,
-    TpPct,
+    SlPercent,
+    TpPercent,
     /// A breakeven/trailing parameter ([`super::stop_rules`]).
     Rule(RuleKey),
 }
@@ -549,10 +583,6 @@ fn key_of(name: &str) -> Option<Key> {
         }
         "expiry" | "expires_at" | "expiration" => Key::Expiry,
         "expiry_secs" | "expires_in" | "expiry_seconds" => Key::ExpirySecs,
-        "sl_points" | "stop_loss_points" => Key::SlPoints,
-        "tp_points" | "take_profit_points" => Key::TpPoints,
-        "sl_pct" | "sl_percent" | "stop_loss_percent" => Key::SlPct,
-        "tp_pct" | "tp_percent" | "take_profit_percent" => Key::TpPct,
         "volume"
         | "qty"
         | "quantity"
@@ -570,6 +600,14 @@ fn key_of(name: &str) -> Option<Key> {
         "id" | "signal_id" | "alert_id" | "timestamp" | "time" | "timenow" => Key::Id,
         "comment" | "note" => Key::Comment,
         "percent" | "pct" | "close_percent" | "close_pct" | "percent_close" => Key::ClosePercent,
+        "risk_money" | "risk_amount" | "risk_cash" => Key::RiskMoney,
+        "risk_pct_equity" | "risk_equity_pct" | "equity_risk_pct" => Key::RiskEquity,
+        "balance_lots_pct" | "lots_pct_balance" => Key::BalanceLotsPct,
+        "margin_pct" | "margin_percent" => Key::MarginPct,
+        "sl_points" | "stop_loss_points" => Key::SlPoints,
+        "tp_points" | "take_profit_points" => Key::TpPoints,
+        "sl_percent" | "sl_pct" | "stop_loss_percent" => Key::SlPercent,
+        "tp_percent" | "tp_pct" | "take_profit_percent" => Key::TpPercent,
         "be_trigger_pips" | "breakeven_trigger_pips" => Key::Rule(RuleKey::BeTrigger),
         "be_offset_pips" | "breakeven_offset_pips" => Key::Rule(RuleKey::BeOffset),
         "trail_trigger_pips" | "trailing_trigger_pips" => Key::Rule(RuleKey::TrailTrigger),
@@ -603,6 +641,9 @@ struct Fields {
     signal_key: Option<String>,
     comment: Option<String>,
     close_percent: Option<f64>,
+    volume_specs: Vec<VolumeSpec>,
+    sl_distance: Option<PriceDistance>,
+    tp_distance: Option<PriceDistance>,
     rules: super::stop_rules::RuleFields,
     close_volume: Option<f64>,
     order_type: Option<OrderType>,
@@ -610,10 +651,6 @@ struct Fields {
     entry_price: Option<f64>,
     entry_offset: Option<PriceDistance>,
     expiry: Option<Expiry>,
-    sl_points: Option<f64>,
-    tp_points: Option<f64>,
-    sl_pct: Option<f64>,
-    tp_pct: Option<f64>,
 }
 
 /// `{"action":"modify","side":"buy"}`: buy/sell next to a modify or cancel word
@@ -629,6 +666,10 @@ fn side_selector(a: SignalAction) -> Option<CloseTarget> {
 
 fn takes_side(a: SignalAction, t: CloseTarget) -> bool {
     matches!(a, SignalAction::Modify | SignalAction::Cancel) && t == CloseTarget::Both
+}
+
+fn dist(value: f64, unit: PriceUnit) -> Option<PriceDistance> {
+    Some(PriceDistance { value, unit })
 }
 
 impl Fields {
@@ -748,22 +789,6 @@ impl Fields {
                 self.expiry = Some(Expiry::AfterSecs(secs.ceil() as i64));
                 Ok(())
             }
-            Key::SlPoints => {
-                self.sl_points = Some(number(v, "sl_points", 0.0, MAX_POINTS)?);
-                Ok(())
-            }
-            Key::TpPoints => {
-                self.tp_points = Some(number(v, "tp_points", 0.0, MAX_POINTS)?);
-                Ok(())
-            }
-            Key::SlPct => {
-                self.sl_pct = Some(number(v, "sl_pct", 0.0, MAX_PERCENT)?);
-                Ok(())
-            }
-            Key::TpPct => {
-                self.tp_pct = Some(number(v, "tp_pct", 0.0, 1_000.0)?);
-                Ok(())
-            }
             Key::Volume => {
                 self.volume = Some(number(v, "volume", 0.0, MAX_VOLUME_LOTS)?);
                 Ok(())
@@ -813,6 +838,51 @@ impl Fields {
             }
             Key::ClosePercent => {
                 self.close_percent = Some(number(v, "percent", 0.0, 100.0)?);
+                Ok(())
+            }
+            Key::RiskMoney => {
+                let amount = number(v, "risk_money", 0.0, MAX_RISK_MONEY)?;
+                self.volume_specs.push(VolumeSpec::RiskMoney { amount });
+                Ok(())
+            }
+            Key::RiskEquity => {
+                let percent = number(v, "risk_pct_equity", 0.0, MAX_RISK_PCT)?;
+                self.volume_specs.push(VolumeSpec::EquityRisk { percent });
+                Ok(())
+            }
+            Key::BalanceLotsPct => {
+                let percent = number(v, "balance_lots_pct", 0.0, MAX_VOLUME_PERCENT)?;
+                self.volume_specs.push(VolumeSpec::BalanceLots { percent });
+                Ok(())
+            }
+            Key::MarginPct => {
+                let percent = number(v, "margin_pct", 0.0, MAX_VOLUME_PERCENT)?;
+                self.volume_specs
+                    .push(VolumeSpec::BalanceMargin { percent });
+                Ok(())
+            }
+            Key::SlPoints => {
+                self.sl_distance =
+                    dist(number(v, "sl_points", 0.0, MAX_POINTS)?, PriceUnit::Points);
+                Ok(())
+            }
+            Key::TpPoints => {
+                self.tp_distance =
+                    dist(number(v, "tp_points", 0.0, MAX_POINTS)?, PriceUnit::Points);
+                Ok(())
+            }
+            Key::SlPercent => {
+                self.sl_distance = dist(
+                    number(v, "sl_percent", 0.0, MAX_STOP_PERCENT)?,
+                    PriceUnit::Percent,
+                );
+                Ok(())
+            }
+            Key::TpPercent => {
+                self.tp_distance = dist(
+                    number(v, "tp_percent", 0.0, MAX_STOP_PERCENT)?,
+                    PriceUnit::Percent,
+                );
                 Ok(())
             }
             Key::Rule(k) => self.set_rule(k, v),
@@ -893,6 +963,27 @@ impl Fields {
         };
         let entry = matches!(action, SignalAction::Buy | SignalAction::Sell);
         let pending = entry && self.order_type.is_some();
+        let sizes = usize::from(self.volume.is_some())
+            + usize::from(self.risk_pct.is_some())
+            + self.volume_specs.len();
+        // (volume with risk stays as before: the volume wins.)
+        if sizes > 1 && !self.volume_specs.is_empty() && action != SignalAction::Close {
+            return Err(Rejection::Conflict(
+                "the size is given more than once (volume, risk, risk_money, risk_pct_equity, balance_lots_pct, margin_pct): send one",
+            ));
+        }
+        // A typed distance with a price or pips is ambiguous (a price with pips
+        // stays as before: the price wins).
+        if self.sl_distance.is_some() && (self.sl.is_some() || self.sl_pips.is_some()) {
+            return Err(Rejection::Conflict(
+                "the stop loss is given more than once (sl, sl_pips, sl_points, sl_percent): send one",
+            ));
+        }
+        if self.tp_distance.is_some() && (self.tp.is_some() || self.tp_pips.is_some()) {
+            return Err(Rejection::Conflict(
+                "the take profit is given more than once (tp, tp_pips, tp_points, tp_percent): send one",
+            ));
+        }
         if let Some(price) = self.price.filter(|_| entry) {
             let (below, above) = match action {
                 SignalAction::Buy => (self.sl, self.tp),
@@ -910,14 +1001,6 @@ impl Fields {
         } else {
             self.rules.build().map_err(Rejection::InvalidStops)?
         };
-        let odd_units = [self.sl_points, self.tp_points, self.sl_pct, self.tp_pct]
-            .iter()
-            .any(Option::is_some);
-        if entry && odd_units {
-            return Err(Rejection::InvalidStops(
-                "sl_points / tp_points / sl_pct / tp_pct are for modify messages; give an entry's stops as sl_pips / tp_pips or prices (sl / tp)",
-            ));
-        }
         let (mut entry_price, mut entry_offset, mut expiry) = (None, None, None);
         if pending {
             match (self.entry_price, self.entry_offset) {
@@ -941,10 +1024,10 @@ impl Fields {
         }
         let (mut new_sl, mut new_tp) = (None, None);
         if action == SignalAction::Modify {
-            new_sl = stop_level(self.sl, self.sl_pips, self.sl_points, self.sl_pct).map_err(
+            new_sl = stop_level(self.sl, self.sl_pips, self.sl_distance).map_err(
                 |()| Rejection::InvalidStops("the new stop loss is given twice (sl, sl_pips, sl_points, sl_pct): send one"),
             )?;
-            new_tp = stop_level(self.tp, self.tp_pips, self.tp_points, self.tp_pct).map_err(
+            new_tp = stop_level(self.tp, self.tp_pips, self.tp_distance).map_err(
                 |()| Rejection::InvalidStops("the new take profit is given twice (tp, tp_pips, tp_points, tp_pct): send one"),
             )?;
             if new_sl.is_none() && new_tp.is_none() {
@@ -989,6 +1072,11 @@ impl Fields {
             new_tp,
             close_same_side: false,
             then_pause: false,
+            volume_spec: self.volume_specs.first().copied(),
+            sl_distance: self.sl_distance.filter(|_| stops),
+            tp_distance: self.tp_distance.filter(|_| stops),
+            max_spread: None,
+            account_min: None,
         })
     }
 }
@@ -997,17 +1085,24 @@ impl Fields {
 fn stop_level(
     price: Option<f64>,
     pips: Option<f64>,
-    points: Option<f64>,
-    pct: Option<f64>,
+    distance: Option<PriceDistance>,
 ) -> Result<Option<StopLevel>, ()> {
     let given: Vec<StopLevel> = [
-        (price, PriceUnit::Price),
-        (pips, PriceUnit::Pips),
-        (points, PriceUnit::Points),
-        (pct, PriceUnit::Percent),
+        price.map(|value| StopLevel {
+            value,
+            unit: PriceUnit::Price,
+        }),
+        pips.map(|value| StopLevel {
+            value,
+            unit: PriceUnit::Pips,
+        }),
+        distance.map(|d| StopLevel {
+            value: d.value,
+            unit: d.unit,
+        }),
     ]
     .into_iter()
-    .filter_map(|(v, unit)| v.map(|value| StopLevel { value, unit }))
+    .flatten()
     .collect();
     match given.as_slice() {
         [] => Ok(None),
@@ -1318,6 +1413,84 @@ mod tests {
         assert_eq!(s.raw_symbol, None);
         assert_eq!(legacy_normalize_symbol("OANDA:NAS100USD"), "NAS100USD");
         assert_eq!(legacy_normalize_symbol("EURUSDm"), "EURUSDM");
+    }
+
+    #[test]
+    fn explicit_unit_keys_for_sizes_and_stops() {
+        use companion_protocol::{PriceDistance, PriceUnit, VolumeSpec};
+        for (body, want) in [
+            (
+                r#"{"action":"buy","symbol":"EURUSD","risk_money":75,"sl_pips":20}"#,
+                VolumeSpec::RiskMoney { amount: 75.0 },
+            ),
+            (
+                r#"{"action":"buy","symbol":"EURUSD","risk_pct_equity":1.5,"sl_points":200}"#,
+                VolumeSpec::EquityRisk { percent: 1.5 },
+            ),
+            (
+                r#"{"action":"sell","symbol":"EURUSD","balance_lots_pct":"0.5"}"#,
+                VolumeSpec::BalanceLots { percent: 0.5 },
+            ),
+            (
+                r#"{"action":"sell","symbol":"EURUSD","margin_pct":2}"#,
+                VolumeSpec::BalanceMargin { percent: 2.0 },
+            ),
+        ] {
+            let s = ok(body);
+            assert_eq!(s.volume_spec, Some(want), "{body}");
+            assert_eq!((s.volume, s.risk_pct), (None, None));
+        }
+        let s = ok(
+            r#"{"action":"buy","symbol":"XAUUSD","volume":0.1,"sl_points":500,"tp_percent":1.5}"#,
+        );
+        assert_eq!(
+            (s.sl_distance, s.tp_distance),
+            (
+                Some(PriceDistance {
+                    value: 500.0,
+                    unit: PriceUnit::Points
+                }),
+                Some(PriceDistance {
+                    value: 1.5,
+                    unit: PriceUnit::Percent
+                })
+            )
+        );
+        let s = ok("buy EURUSD risk_money=50 sl_percent=0.5 tp_points=300");
+        assert_eq!(s.volume_spec, Some(VolumeSpec::RiskMoney { amount: 50.0 }));
+        assert_eq!(
+            s.sl_distance.map(|d| (d.value, d.unit)),
+            Some((0.5, PriceUnit::Percent))
+        );
+        assert_eq!(
+            s.tp_distance.map(|d| (d.value, d.unit)),
+            Some((300.0, PriceUnit::Points))
+        );
+        // One size, one stop, one target.
+        for body in [
+            r#"{"action":"buy","symbol":"EURUSD","volume":0.1,"risk_money":50}"#,
+            r#"{"action":"buy","symbol":"EURUSD","risk":1,"margin_pct":2}"#,
+            r#"{"action":"buy","symbol":"EURUSD","sl_pips":10,"sl_points":100}"#,
+            r#"{"action":"buy","symbol":"EURUSD","tp":1.2,"tp_percent":1}"#,
+        ] {
+            assert_eq!(
+                err(body.as_bytes()).reason.code(),
+                "conflicting_fields",
+                "{body}"
+            );
+        }
+        for body in [
+            r#"{"action":"buy","symbol":"EURUSD","risk_pct_equity":11}"#,
+            r#"{"action":"buy","symbol":"EURUSD","margin_pct":0}"#,
+            r#"{"action":"buy","symbol":"EURUSD","sl_percent":1001}"#,
+            r#"{"action":"buy","symbol":"EURUSD","risk_money":-5}"#,
+        ] {
+            assert_eq!(
+                err(body.as_bytes()).reason.code(),
+                "invalid_number",
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -8,13 +8,14 @@
 //! at all. The licence is never a signal id. Pure: no I/O, never panics.
 
 use companion_protocol::{
-    AlertDialect, OrderType, PcPendingEntry, PcTargetType, PcVolumeType, PriceDistance, PriceUnit,
-    SignalAction, StopLevel,
+    AlertDialect, OrderType, PcAccountFilter, PcPendingEntry, PcTargetType, PcVolumeType,
+    PriceDistance, PriceUnit, SignalAction, StopLevel, VolumeSpec,
 };
 
 use super::parse::{
-    valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS, MAX_COMMENT_LEN, MAX_PIPS, MAX_PRICE,
-    MAX_RISK_PCT, MAX_VOLUME_LOTS, MIN_RISK_PCT,
+    valid_symbol, CloseTarget, ParsedSignal, ALL_SYMBOLS, MAX_COMMENT_LEN, MAX_PIPS, MAX_POINTS,
+    MAX_PRICE, MAX_RISK_MONEY, MAX_RISK_PCT, MAX_STOP_PERCENT, MAX_VOLUME_LOTS, MAX_VOLUME_PERCENT,
+    MIN_RISK_PCT,
 };
 
 /// Longest licence id accepted (PineConnector's are about 11 digits).
@@ -275,12 +276,15 @@ impl PineParam {
             | PineParam::Comment
             | PineParam::Price
             | PineParam::VolLots
+            | PineParam::VolDollar
             | PineParam::SlPips
             | PineParam::TpPips
             | PineParam::SlPrice
-            | PineParam::TpPrice => return None,
-            PineParam::Spread => "the spread filter (spread=) is not supported yet",
-            PineParam::AccFilter => "the account filter (accfilter=) is not supported yet",
+            | PineParam::TpPrice
+            | PineParam::SlPct
+            | PineParam::TpPct
+            | PineParam::Spread
+            | PineParam::AccFilter => return None,
             // Breakeven and trailing (pips, or ATR) run beside the terminal.
             PineParam::BeTrigger
             | PineParam::BeOffset
@@ -293,10 +297,6 @@ impl PineParam {
             | PineParam::AtrShift => return None,
             PineParam::AtrTrigger => "atrtrigger= (when the ATR trailing stop starts) is not supported: its unit could not be confirmed from PineConnector's documentation; leave it out (the ATR trailing stop then starts at once) or use trailtrig= in pips",
             PineParam::Secret => "secret= is PineConnector's own key; Companion's webhook URL is the secret, remove secret=",
-            PineParam::VolDollar => "risk in account currency (vol_dollar=) is not supported yet",
-            PineParam::SlPct | PineParam::TpPct => {
-                "stops in percent of the price (sl_pct=, tp_pct=) are not supported yet"
-            }
         })
     }
 }
@@ -370,6 +370,8 @@ pub struct PineSettings {
     pub target_type: PcTargetType,
     /// What a pending order's `price=` means (the EA's "Pending Order Entry").
     pub pending_entry: PcPendingEntry,
+    /// What `accfilter=` is a minimum of.
+    pub account_filter: PcAccountFilter,
 }
 
 /// What a PineConnector message becomes.
@@ -403,6 +405,10 @@ pub enum PineError {
     UnknownParam(String),
     #[error("{0}= is given twice")]
     RepeatedParam(&'static str),
+    #[error(
+        "risk= is {0} lost at the stop loss (the strategy's PineConnector Volume Type): add sl="
+    )]
+    MissingStop(&'static str),
     #[error("invalid {field}: {value:?} ({why})")]
     InvalidNumber {
         field: &'static str,
@@ -439,6 +445,7 @@ impl PineError {
             PineError::UnsupportedSetting(_) => "unsupported_setting",
             PineError::Conflict(_) => "conflicting_params",
             PineError::MissingParam(_) => "missing_param",
+            PineError::MissingStop(_) => "missing_stop",
         }
     }
 }
@@ -770,95 +777,200 @@ pub fn interpret(m: &PineMessage, settings: &PineSettings) -> Result<PineOutcome
         }
         (None, None) => {}
     }
-    // Volume: risk= in the strategy's Volume Type, or vol_lots= in lots.
-    if p.risk.is_some() && p.vol_lots.is_some() {
+    // Volume: risk= in the strategy's Volume Type, or vol_lots= (lots) / vol_dollar=
+    // (account currency lost at the stop).
+    let sizes = [p.risk, p.vol_lots, p.vol_dollar];
+    if sizes.iter().filter(|x| x.is_some()).count() > 1 {
         return Err(PineError::Conflict(
-            "risk= and vol_lots= both give the volume; send one",
+            "risk=, vol_lots= and vol_dollar= each give the volume; send one",
         ));
     }
     if let Some(lots) = p.vol_lots {
         s.volume = Some(lots);
     }
+    if let Some(amount) = p.vol_dollar {
+        s.volume_spec = Some(risk_money(amount)?);
+    }
     if let Some(risk) = p.risk {
-        match settings.volume_type {
-            PcVolumeType::Lots => {
-                if risk > MAX_VOLUME_LOTS {
-                    return Err(PineError::InvalidNumber {
-                        field: "volume",
-                        value: risk.to_string(),
-                        why: "risk= is in lots (the strategy's PineConnector Volume Type) and must be at most 1000",
-                    });
-                }
-                s.volume = Some(risk);
-            }
-            PcVolumeType::PercentBalanceRisk => {
-                if !(MIN_RISK_PCT..=MAX_RISK_PCT).contains(&risk) {
-                    return Err(PineError::InvalidNumber {
-                        field: "risk",
-                        value: risk.to_string(),
-                        why: "risk= is percent of balance (the strategy's PineConnector Volume Type) and must be 0.1 to 10",
-                    });
-                }
-                s.risk_pct = Some(risk);
-            }
-            other => {
-                return Err(PineError::UnsupportedSetting(format!(
-                    "the strategy's PineConnector Volume Type {} is not supported yet; use lots or percent_balance_risk",
-                    other.as_str()
-                )))
-            }
-        }
+        volume_from_risk(&mut s, risk, settings.volume_type)?;
     }
     // Stops: sl= / tp= in the strategy's Target Type, or the explicit-unit names.
-    for (name, explicit_pips, explicit_price, bare) in [
-        ("sl", p.sl_pips, p.sl_price, p.sl),
-        ("tp", p.tp_pips, p.tp_price, p.tp),
+    for (name, explicit_pips, explicit_price, explicit_pct, bare) in [
+        ("sl", p.sl_pips, p.sl_price, p.sl_pct, p.sl),
+        ("tp", p.tp_pips, p.tp_price, p.tp_pct, p.tp),
     ] {
         let given = [
             explicit_pips.is_some(),
             explicit_price.is_some(),
+            explicit_pct.is_some(),
             bare.is_some(),
         ];
         if given.iter().filter(|g| **g).count() > 1 {
             return Err(PineError::Conflict(if name == "sl" {
-                "the stop loss is given twice (sl=, sl_pips=, sl_price=); send one"
+                "the stop loss is given twice (sl=, sl_pips=, sl_price=, sl_pct=); send one"
             } else {
-                "the take profit is given twice (tp=, tp_pips=, tp_price=); send one"
+                "the take profit is given twice (tp=, tp_pips=, tp_price=, tp_pct=); send one"
             }));
         }
-        let (pips, price) = match (bare, settings.target_type) {
-            (Some(v), PcTargetType::Pips) => (Some(v), None),
-            (Some(v), PcTargetType::Price) => (None, Some(v)),
-            (Some(_), other) => {
-                return Err(PineError::UnsupportedSetting(format!(
-                    "the strategy's PineConnector Target Type {} is not supported yet{}; use pips or price",
-                    other.as_str(),
-                    if other == PcTargetType::Points {
-                        " (the server does not know the symbol's digits)"
-                    } else {
-                        ""
-                    }
-                )))
-            }
-            (None, _) => (explicit_pips, explicit_price),
+        let field = if name == "sl" { "sl" } else { "tp" };
+        let stop = match (bare, settings.target_type) {
+            (Some(v), t) => target(field, v, t)?,
+            (None, _) => match (explicit_pips, explicit_price, explicit_pct) {
+                (Some(v), _, _) => target(field, v, PcTargetType::Pips)?,
+                (_, Some(v), _) => target(field, v, PcTargetType::Price)?,
+                (_, _, Some(v)) => target(field, v, PcTargetType::Percentage)?,
+                _ => Stop::None,
+            },
         };
-        if let Some(x) = pips {
-            if x > MAX_PIPS {
-                return Err(PineError::InvalidNumber {
-                    field: if name == "sl" { "sl" } else { "tp" },
-                    value: x.to_string(),
-                    why: "a distance in pips (the strategy's PineConnector Target Type) of at most 100000",
-                });
-            }
-        }
+        let (pips, price, distance) = match stop {
+            Stop::None => (None, None, None),
+            Stop::Pips(v) => (Some(v), None, None),
+            Stop::Price(v) => (None, Some(v), None),
+            Stop::Distance(d) => (None, None, Some(d)),
+        };
         if name == "sl" {
-            (s.sl_pips, s.sl) = (pips, price);
+            (s.sl_pips, s.sl, s.sl_distance) = (pips, price, distance);
         } else {
-            (s.tp_pips, s.tp) = (pips, price);
+            (s.tp_pips, s.tp, s.tp_distance) = (pips, price, distance);
         }
     }
+    // PineConnector: "sl= syntax is required" for the types lost at the stop.
+    let no_stop = s.sl.is_none() && s.sl_pips.is_none() && s.sl_distance.is_none();
+    if p.risk.is_some() && no_stop {
+        let what = match settings.volume_type {
+            PcVolumeType::DollarRisk => Some("an amount of the account currency"),
+            PcVolumeType::PercentBalanceRisk => Some("a percent of the balance"),
+            PcVolumeType::PercentEquityRisk => Some("a percent of the equity"),
+            _ => None,
+        };
+        if let Some(what) = what {
+            return Err(PineError::MissingStop(what));
+        }
+    }
+    if p.vol_dollar.is_some() && no_stop {
+        return Err(PineError::MissingStop("an amount of the account currency"));
+    }
+    // Per-alert filters: spread= (pips) and accfilter= (the strategy's basis).
+    s.max_spread = p.spread.map(|value| PriceDistance {
+        value,
+        unit: PriceUnit::Pips,
+    });
+    s.account_min = p.accfilter;
     (s.breakeven, s.trailing) = pine_rules(p)?;
     Ok(PineOutcome::Signal(Box::new(s)))
+}
+
+/// An SL or TP as the message gave it.
+enum Stop {
+    None,
+    Pips(f64),
+    Price(f64),
+    /// Points or percent: converted by the agent at the terminal.
+    Distance(PriceDistance),
+}
+
+/// A bare `sl=` / `tp=` value in `unit` (the strategy's Target Type or an
+/// explicit-unit parameter).
+fn target(field: &'static str, v: f64, unit: PcTargetType) -> Result<Stop, PineError> {
+    let bad = |why| PineError::InvalidNumber {
+        field,
+        value: v.to_string(),
+        why,
+    };
+    Ok(match unit {
+        PcTargetType::Pips if v > MAX_PIPS => {
+            return Err(bad(
+                "a distance in pips (the strategy's PineConnector Target Type) of at most 100000",
+            ))
+        }
+        PcTargetType::Pips => Stop::Pips(v),
+        PcTargetType::Price => Stop::Price(v),
+        PcTargetType::Points if v > MAX_POINTS => {
+            return Err(bad("a distance in points of at most 10000000"))
+        }
+        PcTargetType::Points => Stop::Distance(PriceDistance {
+            value: v,
+            unit: PriceUnit::Points,
+        }),
+        PcTargetType::Percentage if v > MAX_STOP_PERCENT => {
+            return Err(bad("a distance in percent of the price of at most 1000"))
+        }
+        PcTargetType::Percentage => Stop::Distance(PriceDistance {
+            value: v,
+            unit: PriceUnit::Percent,
+        }),
+    })
+}
+
+fn risk_money(amount: f64) -> Result<VolumeSpec, PineError> {
+    if amount > MAX_RISK_MONEY {
+        return Err(PineError::InvalidNumber {
+            field: "risk",
+            value: amount.to_string(),
+            why: "an amount of the account currency of at most 1000000000",
+        });
+    }
+    Ok(VolumeSpec::RiskMoney { amount })
+}
+
+/// `risk=` in the strategy's Volume Type.
+fn volume_from_risk(
+    s: &mut ParsedSignal,
+    risk: f64,
+    volume_type: PcVolumeType,
+) -> Result<(), PineError> {
+    let percent = |max: f64, what: &'static str| {
+        if risk > max || (max == MAX_RISK_PCT && risk < MIN_RISK_PCT) {
+            Err(PineError::InvalidNumber {
+                field: "risk",
+                value: risk.to_string(),
+                why: what,
+            })
+        } else {
+            Ok(risk)
+        }
+    };
+    match volume_type {
+        PcVolumeType::Lots => {
+            if risk > MAX_VOLUME_LOTS {
+                return Err(PineError::InvalidNumber {
+                    field: "volume",
+                    value: risk.to_string(),
+                    why: "risk= is in lots (the strategy's PineConnector Volume Type) and must be at most 1000",
+                });
+            }
+            s.volume = Some(risk);
+        }
+        PcVolumeType::PercentBalanceRisk => {
+            s.risk_pct = Some(percent(
+                MAX_RISK_PCT,
+                "risk= is percent of balance (the strategy's PineConnector Volume Type) and must be 0.1 to 10",
+            )?);
+        }
+        PcVolumeType::PercentEquityRisk => {
+            let percent = percent(
+                MAX_RISK_PCT,
+                "risk= is percent of equity (the strategy's PineConnector Volume Type) and must be 0.1 to 10",
+            )?;
+            s.volume_spec = Some(VolumeSpec::EquityRisk { percent });
+        }
+        PcVolumeType::DollarRisk => s.volume_spec = Some(risk_money(risk)?),
+        PcVolumeType::PercentBalanceLots => {
+            let percent = percent(
+                MAX_VOLUME_PERCENT,
+                "risk= is percent of balance as lots (the strategy's PineConnector Volume Type) and must be at most 100",
+            )?;
+            s.volume_spec = Some(VolumeSpec::BalanceLots { percent });
+        }
+        PcVolumeType::PercentBalanceMargin => {
+            let percent = percent(
+                MAX_VOLUME_PERCENT,
+                "risk= is percent of balance as margin (the strategy's PineConnector Volume Type) and must be at most 100",
+            )?;
+            s.volume_spec = Some(VolumeSpec::BalanceMargin { percent });
+        }
+    }
+    Ok(())
 }
 
 /// `betrigger=`, `beoffset=` (pips), `trailtrig=`, `traildist=`, `trailstep=`

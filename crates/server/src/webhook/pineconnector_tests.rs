@@ -12,6 +12,7 @@ fn settings(volume_type: PcVolumeType, target_type: PcTargetType) -> PineSetting
         volume_type,
         target_type,
         pending_entry: PcPendingEntry::Pips,
+        account_filter: PcAccountFilter::Equity,
     }
 }
 
@@ -59,7 +60,11 @@ fn documented_samples_for_each_volume_and_target_type() {
     assert_eq!((s.volume, s.risk_pct), (Some(0.1), None));
     assert_eq!(s.signal_key, None, "the licence is never the signal id");
     let pct = settings(PcVolumeType::PercentBalanceRisk, PcTargetType::Pips);
-    let (s, _) = signal("60123456789,buy,AUDUSD,risk=0.1", &pct);
+    // % of balance lost at the stop needs the stop (PineConnector: "sl= is required").
+    let r = refused("60123456789,buy,AUDUSD,risk=0.1", &pct);
+    assert_eq!(r.error.code(), "missing_stop");
+    assert!(r.to_string().contains("add sl="), "{r}");
+    let (s, _) = signal("60123456789,buy,AUDUSD,risk=0.1,sl=20", &pct);
     assert_eq!((s.volume, s.risk_pct), (None, Some(0.1)));
 
     // 60123456789,sell,GBPJPY,sl=50,risk=1
@@ -78,29 +83,45 @@ fn documented_samples_for_each_volume_and_target_type() {
     let price = settings(PcVolumeType::Lots, PcTargetType::Price);
     let (s, _) = signal("60123456789,sell,GBPJPY,sl=50,risk=1", &price);
     assert_eq!((s.sl_pips, s.sl), (None, Some(50.0)));
-    for t in [PcTargetType::Points, PcTargetType::Percentage] {
-        let r = refused(
-            "60123456789,sell,GBPJPY,sl=50,risk=1",
+    // Points and percent: typed distances the agent converts at the terminal.
+    for (t, unit) in [
+        (PcTargetType::Points, PriceUnit::Points),
+        (PcTargetType::Percentage, PriceUnit::Percent),
+    ] {
+        let (s, _) = signal(
+            "60123456789,sell,GBPJPY,sl=50,tp=2,risk=1",
             &settings(PcVolumeType::Lots, t),
         );
-        assert_eq!(r.error.code(), "unsupported_setting", "{t:?}");
-        assert!(r.to_string().contains(t.as_str()), "{r}");
-        assert_eq!(
-            (r.action, r.symbol.as_deref()),
-            (Some(SignalAction::Sell), Some("GBPJPY"))
-        );
+        assert_eq!((s.sl_pips, s.sl, s.tp_pips, s.tp), (None, None, None, None));
+        assert_eq!(s.sl_distance, Some(PriceDistance { value: 50.0, unit }));
+        assert_eq!(s.tp_distance, Some(PriceDistance { value: 2.0, unit }));
+        assert_eq!(s.volume, Some(1.0));
     }
-    for v in [
-        PcVolumeType::DollarRisk,
-        PcVolumeType::PercentBalanceLots,
-        PcVolumeType::PercentBalanceMargin,
+    // Every volume type: what risk=1 becomes.
+    for (v, want) in [
+        (
+            PcVolumeType::DollarRisk,
+            VolumeSpec::RiskMoney { amount: 1.0 },
+        ),
+        (
+            PcVolumeType::PercentBalanceLots,
+            VolumeSpec::BalanceLots { percent: 1.0 },
+        ),
+        (
+            PcVolumeType::PercentBalanceMargin,
+            VolumeSpec::BalanceMargin { percent: 1.0 },
+        ),
+        (
+            PcVolumeType::PercentEquityRisk,
+            VolumeSpec::EquityRisk { percent: 1.0 },
+        ),
     ] {
-        let r = refused(
+        let (s, _) = signal(
             "60123456789,sell,GBPJPY,sl=50,risk=1",
             &settings(v, PcTargetType::Pips),
         );
-        assert_eq!(r.error.code(), "unsupported_setting", "{v:?}");
-        assert!(r.to_string().contains(v.as_str()), "{r}");
+        assert_eq!(s.volume_spec, Some(want), "{v:?}");
+        assert_eq!((s.volume, s.risk_pct, s.sl_pips), (None, None, Some(50.0)));
     }
 
     // 60123456789,closelong,GBPUSD: close the buys, whatever the unit settings.
@@ -421,13 +442,8 @@ fn parameters_companion_does_not_execute_are_refused_by_name() {
     let st = defaults();
     for (param, mentions) in [
         ("price=1.1", "pending"),
-        ("spread=2", "spread="),
-        ("accfilter=500", "accfilter="),
         ("atrtrigger=1", "atrtrigger="),
         ("secret=abc", "secret="),
-        ("vol_dollar=50", "vol_dollar="),
-        ("sl_pct=1", "sl_pct="),
-        ("tp_pct=1", "tp_pct="),
     ] {
         let r = refused(&format!("{LIC},buy,EURUSD,risk=0.1,{param}"), &st);
         assert_eq!(r.error.code(), "unsupported_param", "{param}");
@@ -441,6 +457,64 @@ fn parameters_companion_does_not_execute_are_refused_by_name() {
     assert_eq!(s.comment.as_deref(), Some("done"));
     let r = refused(&format!("{LIC},eaoff,EURUSD,risk=1"), &st);
     assert_eq!(r.error.code(), "unsupported_param");
+}
+
+#[test]
+fn explicit_units_and_per_alert_filters() {
+    let st = defaults();
+    let (s, _) = signal(
+        &format!("{LIC},buy,EURUSD,vol_dollar=50,sl_pct=1,tp_pct=2.5,spread=1.5,accfilter=500"),
+        &st,
+    );
+    assert_eq!(s.volume_spec, Some(VolumeSpec::RiskMoney { amount: 50.0 }));
+    assert_eq!(
+        (s.sl_distance, s.tp_distance),
+        (
+            Some(PriceDistance {
+                value: 1.0,
+                unit: PriceUnit::Percent
+            }),
+            Some(PriceDistance {
+                value: 2.5,
+                unit: PriceUnit::Percent
+            })
+        )
+    );
+    assert_eq!(
+        s.max_spread,
+        Some(PriceDistance {
+            value: 1.5,
+            unit: PriceUnit::Pips
+        })
+    );
+    assert_eq!(s.account_min, Some(500.0));
+    for body in [
+        format!("{LIC},buy,EURUSD,risk=1,vol_dollar=50"),
+        format!("{LIC},buy,EURUSD,vol_lots=1,vol_dollar=50"),
+        format!("{LIC},buy,EURUSD,sl=10,sl_pct=1"),
+    ] {
+        assert_eq!(
+            refused(&body, &st).error.code(),
+            "conflicting_params",
+            "{body}"
+        );
+    }
+    // Out-of-range values per unit.
+    let eq = settings(PcVolumeType::PercentEquityRisk, PcTargetType::Percentage);
+    for body in [
+        format!("{LIC},buy,EURUSD,risk=11"),
+        format!("{LIC},buy,EURUSD,risk=1,sl=1001"),
+        format!("{LIC},buy,EURUSD,risk=11,sl=1"),
+    ] {
+        assert_eq!(refused(&body, &eq).error.code(), "invalid_number", "{body}");
+    }
+    let pts = settings(PcVolumeType::PercentBalanceLots, PcTargetType::Points);
+    assert_eq!(
+        refused(&format!("{LIC},buy,EURUSD,risk=101"), &pts)
+            .error
+            .code(),
+        "invalid_number"
+    );
 }
 
 #[test]
@@ -633,10 +707,10 @@ proptest! {
         buy in any::<bool>(),
         symbol in "[A-Z]{6}",
         risk in proptest::option::of((1u32..=100).prop_map(|v| f64::from(v) / 10.0)),
-        sl in proptest::option::of((1u32..100_000).prop_map(|v| f64::from(v) / 10.0)),
-        tp in proptest::option::of((1u32..100_000).prop_map(|v| f64::from(v) / 10.0)),
+        sl in proptest::option::of((1u32..10_000).prop_map(|v| f64::from(v) / 10.0)),
+        tp in proptest::option::of((1u32..10_000).prop_map(|v| f64::from(v) / 10.0)),
         lots in any::<bool>(),
-        pips in any::<bool>(),
+        target in 0usize..4,
     ) {
         let mut body = format!("{lic},{},{symbol}", if buy { "buy" } else { "sell" });
         for (k, v) in [("risk", risk), ("sl", sl), ("tp", tp)] {
@@ -646,15 +720,32 @@ proptest! {
         }
         let st = settings(
             if lots { PcVolumeType::Lots } else { PcVolumeType::PercentBalanceRisk },
-            if pips { PcTargetType::Pips } else { PcTargetType::Price },
+            [PcTargetType::Pips, PcTargetType::Price, PcTargetType::Points, PcTargetType::Percentage][target],
         );
+        let pips = target == 0;
+        if !lots && risk.is_some() && sl.is_none() {
+            // Risk at the stop without a stop: refused, never sized to a minimum.
+            prop_assert_eq!(refused(&body, &st).error.code(), "missing_stop");
+            return Ok(());
+        }
         let (s, side) = signal(&body, &st);
         prop_assert_eq!(side, CloseTarget::Both);
         prop_assert_eq!(s.signal_key, None);
         prop_assert_eq!(s.symbol, symbol);
         prop_assert_eq!(s.action, if buy { SignalAction::Buy } else { SignalAction::Sell });
         prop_assert_eq!(if lots { s.volume } else { s.risk_pct }, risk);
-        prop_assert_eq!(if pips { s.sl_pips } else { s.sl }, sl);
-        prop_assert_eq!(if pips { s.tp_pips } else { s.tp }, tp);
+        let unit = [None, None, Some(PriceUnit::Points), Some(PriceUnit::Percent)][target];
+        match unit {
+            Some(unit) => {
+                // Percent stops above 1000 % are refused; the generator stays below.
+                prop_assert_eq!(s.sl_distance, sl.map(|value| PriceDistance { value, unit }));
+                prop_assert_eq!(s.tp_distance, tp.map(|value| PriceDistance { value, unit }));
+                prop_assert_eq!((s.sl_pips, s.sl), (None, None));
+            }
+            None => {
+                prop_assert_eq!(if pips { s.sl_pips } else { s.sl }, sl);
+                prop_assert_eq!(if pips { s.tp_pips } else { s.tp }, tp);
+            }
+        }
     }
 }

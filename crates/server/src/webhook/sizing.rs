@@ -2,7 +2,7 @@
 //! or risk % of balance over the stop distance with `instrument_config` pip values.
 //! Pure; the rules are documented in docs/webhook.md ("Sizing").
 
-use companion_protocol::SizingBasis;
+use companion_protocol::{SizingBasis, VolumeSpec};
 
 use super::parse::ParsedSignal;
 
@@ -77,6 +77,12 @@ pub enum Sizing {
     Risk {
         risk_pct: f64,
         sl_pips: Option<f64>,
+        max_volume: Option<f64>,
+    },
+    /// A typed size (money or % of equity at risk, % of balance as lots or margin)
+    /// that only the terminal's figures can turn into lots; never above `max_volume`.
+    AtAgent {
+        spec: VolumeSpec,
         max_volume: Option<f64>,
     },
 }
@@ -157,6 +163,12 @@ pub fn size(s: &ParsedSignal, ctx: &SizingContext) -> Result<Sizing, SizingError
             return Err(SizingError::MaxLotsBelowMinimum(m));
         }
     }
+    if let Some(spec) = s.volume_spec {
+        return Ok(Sizing::AtAgent {
+            spec,
+            max_volume: ctx.max_lots,
+        });
+    }
     if let Some(v) = s.volume {
         let (volume, capped) = cap(v, ctx.max_lots);
         // Explicit volumes below a step are rounded up to the minimum lot only if
@@ -191,11 +203,15 @@ pub fn size(s: &ParsedSignal, ctx: &SizingContext) -> Result<Sizing, SizingError
             };
             Ok(Sizing::Lots { volume, basis })
         }
-        (stop, _, _) if stop.is_some() || s.sl.is_some() => Ok(Sizing::Risk {
-            risk_pct,
-            sl_pips: stop,
-            max_volume: ctx.max_lots,
-        }),
+        // A stop the agent measures (a price without a price to measure from, or
+        // points / percent).
+        (stop, _, _) if stop.is_some() || s.sl.is_some() || s.sl_distance.is_some() => {
+            Ok(Sizing::Risk {
+                risk_pct,
+                sl_pips: stop,
+                max_volume: ctx.max_lots,
+            })
+        }
         _ => Ok(Sizing::Lots {
             volume: MIN_LOT,
             basis: LotsBasis::MinimumNoStop,
@@ -368,6 +384,38 @@ mod tests {
         // A stop given only as a price, without a price to measure from.
         let mut s = sig();
         s.sl = Some(1.05);
+        assert_eq!(
+            size(&s, &ctx()).unwrap(),
+            Sizing::Risk {
+                risk_pct: 1.0,
+                sl_pips: None,
+                max_volume: None
+            }
+        );
+    }
+
+    #[test]
+    fn typed_sizes_and_typed_stops_go_to_the_agent() {
+        let mut s = sig();
+        s.volume_spec = Some(VolumeSpec::EquityRisk { percent: 1.0 });
+        let c = SizingContext {
+            max_lots: Some(2.0),
+            ..ctx()
+        };
+        assert_eq!(
+            size(&s, &c).unwrap(),
+            Sizing::AtAgent {
+                spec: VolumeSpec::EquityRisk { percent: 1.0 },
+                max_volume: Some(2.0)
+            }
+        );
+        // Risk % with a stop in points: the server cannot measure it.
+        let mut s = sig();
+        s.risk_pct = Some(1.0);
+        s.sl_distance = Some(companion_protocol::PriceDistance {
+            value: 200.0,
+            unit: companion_protocol::PriceUnit::Points,
+        });
         assert_eq!(
             size(&s, &ctx()).unwrap(),
             Sizing::Risk {

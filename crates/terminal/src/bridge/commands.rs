@@ -188,7 +188,9 @@ impl BridgeTerminal {
             tp: order.tp.unwrap_or(0.0),
             comment: order.comment.clone(),
             magic: order.magic,
-            deviation: 20,
+            deviation: order
+                .deviation
+                .unwrap_or(crate::terminal::DEFAULT_DEVIATION),
             filling: order.filling,
         };
         let v = self

@@ -334,10 +334,13 @@ impl Engine {
             }
             wire::cmd::SYMBOL_INFO => {
                 let s: wire::SymbolArgs = args(a)?;
-                let info = self
+                let mut info = self
                     .market
                     .symbol_info(&s.symbol, now_ms)
                     .ok_or_else(|| reject(retcode::UNKNOWN_SYMBOL))?;
+                // As MT5's OrderCalcMargin(ORDER_TYPE_BUY, symbol, 1.0, ask).
+                let m = self.margin(&s.symbol, 1.0, info.ask, now_ms);
+                info.margin_per_lot = Some((m * 100.0).round() / 100.0);
                 Ok(json!(info))
             }
             wire::cmd::QUOTES => {
@@ -540,6 +543,7 @@ impl Engine {
             book: Some(self.book.id),
             seq: Some(n),
             fill,
+            deviation: Some(o.deviation),
         });
         self.save();
         result.map(|(r, _)| json!(r))
@@ -1076,6 +1080,7 @@ mod tests {
             retcode: retcode::DONE,
             book: Some(12345),
             seq: Some(1),
+            deviation: None,
             fill: Some(LoggedFill {
                 order: 1,
                 deal: 1,

@@ -347,6 +347,7 @@ impl Market {
             filling_modes: spec.filling.clone(),
             stops_level: spec.stops_level_points,
             currency_profit: spec.currency_profit.clone(),
+            margin_per_lot: None,
         })
     }
 

@@ -78,10 +78,18 @@ risk_override_pct: number | null, is_enabled: boolean,
  */
 magic?: number | null, close_scope?: CloseScope | null, opposite_entry?: OppositeEntry | null, 
 /**
- * What a PineConnector pending order's `price=` means; `null` = pips on
- * create, unchanged on update.
+ * What a PineConnector `risk=` means; `null` = the server's default / unchanged.
  */
-pc_pending_entry?: PcPendingEntry | null, };
+pc_volume_type?: PcVolumeType | null, 
+/**
+ * What PineConnector `sl=` / `tp=` mean; `null` = default / unchanged.
+ */
+pc_target_type?: PcTargetType | null, 
+/**
+ * Slippage, position cap and filters (replaced as a whole); `null` = defaults
+ * on create, unchanged on update.
+ */
+execution?: StrategyExecution | null, };
 
 export type SymbolRow = { 
 /**
@@ -217,7 +225,7 @@ done: boolean, };
 
 export type TrailingRule = { 
 /**
- * 0: from the open (at once).
+ * 0: at once (even while the spread keeps the position below its open price).
  */
 activation: number, 
 /**
@@ -287,28 +295,6 @@ stop_rule?: StopRuleState | null,
  */
 stop_rule_error?: string | null, };
 
-export type OrderType = "market" | "limit" | "stop";
-
-export type PendingOrder = { ticket: number, symbol: string, side: Side, 
-/**
- * `limit` or `stop`.
- */
-order_type: OrderType, volume: number, price: number, sl: number | null, tp: number | null, magic: number, comment: string, 
-/**
- * Unix seconds; absent: good till cancelled.
- */
-expiry: number | null, };
-
-export type ModifiedPosition = { ticket: number, symbol: string, side: Side, sl: number | null, tp: number | null, };
-
-export type ModifyPositionOutput = { modified: Array<ModifiedPosition>, };
-
-export type CancelOrdersOutput = { 
-/**
- * The pending orders deleted.
- */
-cancelled: Array<PendingOrder>, };
-
 export type OppositeEntry = "reverse" | "hedge" | "reject";
 
 export type CloseScope = "strategy" | "all_companion";
@@ -339,11 +325,46 @@ equity_curve: Array<number>, };
 
 export type AlertDialect = "auto" | "pineconnector";
 
-export type PcVolumeType = "lots" | "percent_balance_risk" | "dollar_risk" | "percent_balance_lots" | "percent_balance_margin";
+export type PcVolumeType = "lots" | "percent_balance_risk" | "dollar_risk" | "percent_balance_lots" | "percent_balance_margin" | "percent_equity_risk";
 
 export type PcTargetType = "pips" | "price" | "points" | "percentage";
 
-export type PcPendingEntry = "pips" | "price" | "percentage";
+export type PcAccountFilter = "balance" | "equity" | "free_margin";
+
+export type StrategyExecution = { 
+/**
+ * Allowed slippage of market orders (MT5 `deviation`), points; default 20.
+ */
+slippage_points: number, 
+/**
+ * Open positions per symbol and direction (this strategy's magic) after which
+ * an entry fails with `max_positions`; `null` = no cap.
+ */
+max_positions: number | null, 
+/**
+ * Largest spread for an entry, points (`SYMBOL_POINT`); `null` = no limit.
+ */
+max_spread_points: number | null, 
+/**
+ * Trading windows `"HH:MM-HH:MM"`; empty = any time.
+ */
+sessions: Array<string>, 
+/**
+ * ISO weekdays (1 = Monday … 7 = Sunday) of the windows; empty = every day.
+ */
+session_days: Array<number>, 
+/**
+ * The windows' time zone (a name PostgreSQL knows), default `UTC`.
+ */
+session_tz: string, 
+/**
+ * Account minimums for an entry (account currency); `null` = none.
+ */
+min_equity: number | null, min_free_margin: number | null, 
+/**
+ * What a PineConnector `accfilter=` is a minimum of.
+ */
+pc_account_filter: PcAccountFilter, };
 
 export type Strategy = { id: string, name: string, broker_connection_id: string, 
 /**
@@ -380,14 +401,13 @@ pc_volume_type: PcVolumeType,
  */
 pc_target_type: PcTargetType, 
 /**
- * What a PineConnector pending order's `price=` means (the EA's "Pending
- * Order Entry"; migration 0014).
- */
-pc_pending_entry: PcPendingEntry, 
-/**
  * A repeated explicit signal id within this many seconds is a duplicate; 0 = forever.
  */
-dedup_window_secs: number, created_at: string, updated_at: string, };
+dedup_window_secs: number, 
+/**
+ * Slippage, position cap and pre-send filters (migration 0015).
+ */
+execution: StrategyExecution, created_at: string, updated_at: string, };
 
 export type AgentStatus = "online" | "paused" | "offline";
 
@@ -453,7 +473,7 @@ export type TradingDayTimeZone = { trading_day_tz: string, };
 
 export type SignalStatus = "pending" | "executed" | "failed" | "discarded";
 
-export type SignalAction = "buy" | "sell" | "close" | "unknown" | "modify" | "cancel";
+export type SignalAction = "buy" | "sell" | "close" | "unknown";
 
 export type Signal = { id: string, strategy_id: string, 
 /**
@@ -468,12 +488,6 @@ error_message: string | null, job_id: string | null, received_at: string, resolv
  * For a `duplicate`: the earlier signal it matched.
  */
 duplicate_of?: string, 
-/**
- * The command as the webhook understood it, in words ("sell limit 0.1 lots
- * GBPUSD 15 pips above the bid, ..."); absent for unreadable messages and
- * signals logged before migration 0014.
- */
-understood?: string, 
 /**
  * The body as received (non-JSON bodies as a JSON string). Only in
  * `GET /signals/{id}`; absent in lists.

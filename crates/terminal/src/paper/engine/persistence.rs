@@ -31,6 +31,9 @@ pub struct OrderLogLine {
     /// What the order did to the book (absent when rejected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fill: Option<LoggedFill>,
+    /// The slippage the order allowed (`deviation`, points), as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation: Option<u32>,
 }
 
 /// The effect of a filled order, enough to apply it again.
