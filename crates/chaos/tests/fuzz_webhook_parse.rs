@@ -607,17 +607,19 @@ fn pine_settings() -> impl Strategy<Value = PineSettings> {
         ]),
     )
         .prop_map(
-            |(pine_only, license, volume_type, target_type, pending_entry, account_filter)| PineSettings {
-                dialect: if pine_only {
-                    AlertDialect::Pineconnector
-                } else {
-                    AlertDialect::Auto
-                },
-                license_id: license.map(str::to_string),
-                volume_type,
-                target_type,
-                pending_entry,
-                account_filter,
+            |(pine_only, license, volume_type, target_type, pending_entry, account_filter)| {
+                PineSettings {
+                    dialect: if pine_only {
+                        AlertDialect::Pineconnector
+                    } else {
+                        AlertDialect::Auto
+                    },
+                    license_id: license.map(str::to_string),
+                    volume_type,
+                    target_type,
+                    pending_entry,
+                    account_filter,
+                }
             },
         )
 }

@@ -434,7 +434,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                     netting,
                 ) {
                     Ok(p) if input.close_same_side => Some(ownership::close_same_side_first(
-                        p, &positions, &symbol, input.side, magic, netting,
+                        p, positions, &symbol, input.side, magic, netting,
                     )),
                     Ok(p) => Some(p),
                     Err(m) => return Ok(failed(m)),

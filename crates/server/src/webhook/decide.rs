@@ -5,9 +5,8 @@
 use chrono::{DateTime, Utc};
 use companion_protocol::{
     CancelOrdersInput, ClosePositionInput, CloseScope, DailyLossCheck, JobInput,
-    ModifyPositionInput, OppositeEntry, PcAccountFilter, PriceDistance, PriceUnit,
-    SessionFilter, Side, SignalAction, SizingBasis, TradeFilters, TradeInput,
-    DEFAULT_SLIPPAGE_POINTS,
+    ModifyPositionInput, OppositeEntry, PcAccountFilter, PriceDistance, PriceUnit, SessionFilter,
+    Side, SignalAction, SizingBasis, TradeFilters, TradeInput, DEFAULT_SLIPPAGE_POINTS,
 };
 use uuid::Uuid;
 

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use companion_protocol::{
     AlertDialect, PcAccountFilter, PcPendingEntry, PcTargetType, PcVolumeType, SignalAction,
-    SignalStatus,
-    WebhookResponse,
+    SignalStatus, WebhookResponse,
 };
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};

@@ -14,8 +14,8 @@ pub mod parse;
 pub mod pineconnector;
 pub mod sizing;
 pub mod stop_rules;
-pub mod understood;
 pub mod store;
+pub mod understood;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};

@@ -23,15 +23,14 @@ pub const MIN_RISK_PCT: f64 = 0.1;
 pub const MAX_RISK_PCT: f64 = 10.0;
 /// Longest pending-order expiry, seconds from arrival (one year).
 pub const MAX_EXPIRY_SECS: f64 = 31_536_000.0;
-/// Largest entry offset / stop in points, and in percent.
-pub const MAX_POINTS: f64 = 1_000_000.0;
+/// Largest entry offset in percent of the price.
 pub const MAX_PERCENT: f64 = 100.0;
 /// Longest signal id / comment kept.
 pub const MAX_KEY_LEN: usize = 128;
 pub const MAX_COMMENT_LEN: usize = 256;
 /// Largest money amount at risk (`risk_money`), account currency.
 pub const MAX_RISK_MONEY: f64 = 1e9;
-/// Largest stop distance in points.
+/// Largest entry offset or stop distance in points.
 pub const MAX_POINTS: f64 = 10_000_000.0;
 /// Largest stop distance in percent of the price.
 pub const MAX_STOP_PERCENT: f64 = 1_000.0;
@@ -1024,12 +1023,16 @@ impl Fields {
         }
         let (mut new_sl, mut new_tp) = (None, None);
         if action == SignalAction::Modify {
-            new_sl = stop_level(self.sl, self.sl_pips, self.sl_distance).map_err(
-                |()| Rejection::InvalidStops("the new stop loss is given twice (sl, sl_pips, sl_points, sl_pct): send one"),
-            )?;
-            new_tp = stop_level(self.tp, self.tp_pips, self.tp_distance).map_err(
-                |()| Rejection::InvalidStops("the new take profit is given twice (tp, tp_pips, tp_points, tp_pct): send one"),
-            )?;
+            new_sl = stop_level(self.sl, self.sl_pips, self.sl_distance).map_err(|()| {
+                Rejection::InvalidStops(
+                    "the new stop loss is given twice (sl, sl_pips, sl_points, sl_pct): send one",
+                )
+            })?;
+            new_tp = stop_level(self.tp, self.tp_pips, self.tp_distance).map_err(|()| {
+                Rejection::InvalidStops(
+                    "the new take profit is given twice (tp, tp_pips, tp_points, tp_pct): send one",
+                )
+            })?;
             if new_sl.is_none() && new_tp.is_none() {
                 return Err(Rejection::InvalidCommand(
                     "modify needs a new stop loss or take profit: sl / tp (prices), sl_pips, sl_points or sl_pct (and the tp_ ones)",

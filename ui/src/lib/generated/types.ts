@@ -78,6 +78,11 @@ risk_override_pct: number | null, is_enabled: boolean,
  */
 magic?: number | null, close_scope?: CloseScope | null, opposite_entry?: OppositeEntry | null, 
 /**
+ * What a PineConnector pending order's `price=` means; `null` = pips on
+ * create, unchanged on update.
+ */
+pc_pending_entry?: PcPendingEntry | null, 
+/**
  * What a PineConnector `risk=` means; `null` = the server's default / unchanged.
  */
 pc_volume_type?: PcVolumeType | null, 
@@ -295,6 +300,32 @@ stop_rule?: StopRuleState | null,
  */
 stop_rule_error?: string | null, };
 
+export type OrderType = "market" | "limit" | "stop";
+
+export type PendingOrder = { ticket: number, symbol: string, side: Side, 
+/**
+ * `limit` or `stop`.
+ */
+order_type: OrderType, volume: number, price: number, sl: number | null, tp: number | null, magic: number, comment: string, 
+/**
+ * Unix seconds; absent: good till cancelled.
+ */
+expiry: number | null, };
+
+export type ModifiedPosition = { ticket: number, symbol: string, side: Side, sl: number | null, tp: number | null, 
+/**
+ * The position's breakeven/trailing rules after the job (absent: none).
+ */
+stop_rule?: StopRuleState | null, };
+
+export type ModifyPositionOutput = { modified: Array<ModifiedPosition>, };
+
+export type CancelOrdersOutput = { 
+/**
+ * The pending orders deleted.
+ */
+cancelled: Array<PendingOrder>, };
+
 export type OppositeEntry = "reverse" | "hedge" | "reject";
 
 export type CloseScope = "strategy" | "all_companion";
@@ -328,6 +359,8 @@ export type AlertDialect = "auto" | "pineconnector";
 export type PcVolumeType = "lots" | "percent_balance_risk" | "dollar_risk" | "percent_balance_lots" | "percent_balance_margin" | "percent_equity_risk";
 
 export type PcTargetType = "pips" | "price" | "points" | "percentage";
+
+export type PcPendingEntry = "pips" | "price" | "percentage";
 
 export type PcAccountFilter = "balance" | "equity" | "free_margin";
 
@@ -401,6 +434,11 @@ pc_volume_type: PcVolumeType,
  */
 pc_target_type: PcTargetType, 
 /**
+ * What a PineConnector pending order's `price=` means (the EA's "Pending
+ * Order Entry"; migration 0014).
+ */
+pc_pending_entry: PcPendingEntry, 
+/**
  * A repeated explicit signal id within this many seconds is a duplicate; 0 = forever.
  */
 dedup_window_secs: number, 
@@ -473,7 +511,7 @@ export type TradingDayTimeZone = { trading_day_tz: string, };
 
 export type SignalStatus = "pending" | "executed" | "failed" | "discarded";
 
-export type SignalAction = "buy" | "sell" | "close" | "unknown";
+export type SignalAction = "buy" | "sell" | "close" | "unknown" | "modify" | "cancel";
 
 export type Signal = { id: string, strategy_id: string, 
 /**
@@ -488,6 +526,12 @@ error_message: string | null, job_id: string | null, received_at: string, resolv
  * For a `duplicate`: the earlier signal it matched.
  */
 duplicate_of?: string, 
+/**
+ * The command as the webhook understood it, in words ("sell limit 0.1 lots
+ * GBPUSD 15 pips above the bid, ..."); absent for unreadable messages and
+ * signals logged before migration 0014.
+ */
+understood?: string, 
 /**
  * The body as received (non-JSON bodies as a JSON string). Only in
  * `GET /signals/{id}`; absent in lists.
