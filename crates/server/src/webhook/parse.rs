@@ -2044,12 +2044,19 @@ mod tests {
                 .code(),
             "invalid_command"
         );
-        // Entries do not take points / percent stops (yet): refused, not ignored.
+        // An entry's points / percent stop is a typed distance (converted at the
+        // terminal), not a modify level.
+        let s = ok(r#"{"action":"buy","symbol":"EURUSD","sl_points":100}"#);
         assert_eq!(
-            err(br#"{"action":"buy","symbol":"EURUSD","sl_points":100}"#)
+            (s.sl_distance.map(|d| (d.value, d.unit)), s.new_sl),
+            (Some((100.0, PriceUnit::Points)), None)
+        );
+        // A modify's level given in two units is refused.
+        assert_eq!(
+            err(br#"{"action":"modify","symbol":"EURUSD","sl_pips":10,"sl_pct":0.5}"#)
                 .reason
                 .code(),
-            "invalid_stops"
+            "conflicting_fields"
         );
     }
 
