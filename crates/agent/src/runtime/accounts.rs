@@ -17,8 +17,11 @@ use crate::toolchain::Toolchain;
 
 /// How often each terminal is looked at.
 pub(super) const EVERY: Duration = Duration::from_secs(1);
-/// Balance and equity are read every this many ticks (the EA serves one request at a time).
-const ACCOUNT_EVERY: u32 = 5;
+/// Balance and equity are read every this many ticks, and only for an agent serving
+/// several terminals (the dashboard's accounts table; with one terminal the app reads
+/// the account through its own jobs). The EA serves one request at a time: a slow
+/// terminal must not be kept busy with readings nobody shows.
+const ACCOUNT_EVERY: u32 = 15;
 /// A connected account is reported again every this many ticks (keeps `last_seen`).
 const REPORT_EVERY: u32 = 60;
 
@@ -63,7 +66,7 @@ where
                     ..Default::default()
                 })
             };
-            let account = if info.connected && ticks.is_multiple_of(ACCOUNT_EVERY) {
+            let account = if n > 1 && info.connected && ticks.is_multiple_of(ACCOUNT_EVERY) {
                 terminal.account().await.ok()
             } else {
                 None
