@@ -166,6 +166,26 @@ impl Engine {
         let p = self.book.positions.remove(idx);
         let profit = self.profit(&p, price, now_ms);
         self.book.balance = round_to(self.book.balance + profit, 2);
+        self.record_out(&p, p.volume, price, profit, comment, magic, now_ms)
+    }
+
+    /// Books the closing order and `out` deal of `volume` lots of position `p` at
+    /// `price` (the whole position, or a partial close), and answers as the EA does
+    /// (`--late-deals`: as when the deal is not in the history yet).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one closing fill, field by field"
+    )]
+    pub(super) fn record_out(
+        &mut self,
+        p: &PaperPosition,
+        volume: f64,
+        price: f64,
+        profit: f64,
+        comment: &str,
+        magic: i64,
+        now_ms: i64,
+    ) -> wire::PositionCloseResult {
         let order = self.book.next_order;
         self.book.next_order += 1;
         let deal = self.book.next_deal;
@@ -177,7 +197,7 @@ impl Engine {
             position: p.ticket,
             symbol: p.symbol.clone(),
             side: side.clone(),
-            volume: p.volume,
+            volume,
             price,
             state: "filled".into(),
             comment: comment.to_string(),
@@ -190,7 +210,7 @@ impl Engine {
             symbol: p.symbol.clone(),
             side,
             entry: "out".into(),
-            volume: p.volume,
+            volume,
             price,
             profit,
             commission: 0.0,
@@ -199,7 +219,6 @@ impl Engine {
             magic,
             time,
         });
-        // `--late-deals`: answer as the EA does when the deal is not in the history yet.
         let late = self.cfg.late_deals;
         wire::PositionCloseResult {
             ticket: p.ticket,

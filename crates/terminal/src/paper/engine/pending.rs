@@ -187,50 +187,9 @@ impl Engine {
         let profit = self.profit_for(&p, volume, price, now_ms);
         self.book.balance = round_to(self.book.balance + profit, 2);
         self.book.positions[idx].volume = round_to(p.volume - volume, 8);
-        let order = self.book.next_order;
-        self.book.next_order += 1;
-        let deal = self.book.next_deal;
-        self.book.next_deal += 1;
-        let time = self.server_secs(now_ms);
-        let side = if p.buy { "sell" } else { "buy" }.to_string();
-        self.book.orders.push(wire::OrderWire {
-            order,
-            position: p.ticket,
-            symbol: p.symbol.clone(),
-            side: side.clone(),
-            volume,
-            price,
-            state: "filled".into(),
-            comment: comment.to_string(),
-            time,
-        });
-        self.book.deals.push(wire::DealWire {
-            deal,
-            order,
-            position: p.ticket,
-            symbol: p.symbol.clone(),
-            side,
-            entry: "out".into(),
-            volume,
-            price,
-            profit,
-            commission: 0.0,
-            swap: 0.0,
-            comment: comment.to_string(),
-            magic: p.magic,
-            time,
-        });
+        let r = self.record_out(&p, volume, price, profit, comment, p.magic, now_ms);
         self.save();
-        // `--late-deals`: answer as the EA does when the deal is not in the history yet.
-        let late = self.cfg.late_deals;
-        Ok(json!(wire::PositionCloseResult {
-            ticket: p.ticket,
-            deal,
-            deal_known: !late,
-            price: (!late).then_some(price),
-            profit: (!late).then_some(profit),
-            commission: (!late).then_some(0.0),
-        }))
+        Ok(json!(r))
     }
 
     /// Removes expired pending orders and fills those the price has crossed (a buy
