@@ -93,6 +93,13 @@ pub fn stops_at(input: &TradeInput, si: &SymbolInfo, entry: f64) -> (Option<f64>
     (sl, tp)
 }
 
+/// Whether a stop or target is a distance from the entry (not a price): it then
+/// depends on the quote at the moment of sending.
+pub fn has_distance_stops(input: &TradeInput) -> bool {
+    (input.sl.is_none() && (input.sl_pips.is_some() || input.sl_distance.is_some()))
+        || (input.tp.is_none() && (input.tp_pips.is_some() || input.tp_distance.is_some()))
+}
+
 /// [`stops_at`] the market entry (ask for buys, bid for sells).
 pub fn stops(input: &TradeInput, si: &SymbolInfo) -> (Option<f64>, Option<f64>) {
     stops_at(input, si, entry_price(si, input.side))
@@ -263,6 +270,26 @@ mod tests {
 
     fn input(side: Side) -> TradeInput {
         TradeInput::new("EURUSD", side)
+    }
+
+    #[test]
+    fn only_distance_stops_depend_on_the_quote_at_sending() {
+        let mut i = input(Side::Buy);
+        assert!(!has_distance_stops(&i), "no stops");
+        i.sl = Some(1.09);
+        i.tp = Some(1.11);
+        assert!(!has_distance_stops(&i), "prices");
+        i.sl_pips = Some(5.0);
+        assert!(!has_distance_stops(&i), "a price wins over pips");
+        i.sl = None;
+        assert!(has_distance_stops(&i), "sl in pips");
+        i.sl_pips = None;
+        i.tp = None;
+        i.tp_distance = Some(PriceDistance {
+            value: 0.5,
+            unit: PriceUnit::Percent,
+        });
+        assert!(has_distance_stops(&i), "tp in percent");
     }
 
     #[test]

@@ -447,7 +447,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
             }
             _ => None,
         };
-        let order = OrderRequest {
+        let mut order = OrderRequest {
             symbol: symbol.clone(),
             side: input.side,
             volume,
@@ -499,7 +499,7 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
                 return self.after_terminal_reply(job, &r).await;
             }
         }
-        let reply = self.terminal.send_order(&order).await;
+        let reply = self.send_entry(job, &input, &mut order).await;
         self.crash_hook_after_reply(job);
         let result = match reply {
             Ok(OrderFill {
@@ -553,6 +553,46 @@ impl<T: Terminal + 'static, C: Toolchain + 'static> Executor<T, C> {
         // result is journaled (a resumed job sets them again: idempotent).
         let result = self.attach_stop_rules(rules.0, rules.1, result).await;
         self.after_terminal_reply(job, &result).await
+    }
+
+    /// Sends a market entry. Stops given as distances (pips, points, percent) are
+    /// placed from the quote read right before the send: the one read for sizing
+    /// may be several round trips old (positions listed, opposite positions closed)
+    /// and a tight stop could already be on the wrong side. A definite
+    /// `invalid stops` rejection (nothing was opened) of such an order is retried
+    /// once with a fresh quote, unless the job's deadline passed meanwhile.
+    async fn send_entry(
+        &self,
+        job: &ClaimedJob,
+        input: &TradeInput,
+        order: &mut OrderRequest,
+    ) -> Result<OrderFill, TerminalError> {
+        if !sizing::has_distance_stops(input) {
+            return self.terminal.send_order(order).await;
+        }
+        self.restop(input, order).await;
+        let reply = self.terminal.send_order(order).await;
+        match reply {
+            Err(TerminalError::Rejected { retcode, .. })
+                if retcode == companion_terminal::retcode::INVALID_STOPS
+                    && !expired(job, Utc::now()) =>
+            {
+                tracing::info!(job_id = %job.job_id, "invalid stops: the price moved past a stop given as a distance; sending once more from a fresh quote");
+                self.restop(input, order).await;
+                self.terminal.send_order(order).await
+            }
+            r => r,
+        }
+    }
+
+    /// Recomputes `order`'s distance stops from a fresh quote (kept as they are
+    /// when the quote cannot be read: the terminal then judges them).
+    async fn restop(&self, input: &TradeInput, order: &mut OrderRequest) {
+        if let Ok(si) = self.terminal.symbol_info(&order.symbol).await {
+            let (sl, tp) = sizing::stops(input, &si);
+            order.sl = sl;
+            order.tp = tp;
+        }
     }
 
     /// The `terminal_replied` crash hook: the terminal has the order, the journal
