@@ -38,6 +38,15 @@ pub async fn connect(cfg: &DbConfig) -> Result<PgPool, sqlx::Error> {
         .await
 }
 
+/// The publisher's own one-connection pool (`crate::publish`), opened on first use:
+/// a query pool busy with a burst must not delay other replicas' wake-ups.
+pub fn connect_notices(cfg: &DbConfig) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(cfg.database_url.expose())
+}
+
 /// Applies pending migrations.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await

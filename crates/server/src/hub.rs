@@ -1,6 +1,8 @@
-//! The notification hub: ONE dedicated `LISTEN` connection on `companion_jobs` and
-//! `companion_events`, fanned out in memory. Long-polls wait on [`JobWake`]; the
-//! event stream subscribes to [`EventHub`]. No request ever opens its own LISTEN.
+//! The notification hub: ONE dedicated `LISTEN` connection on `companion_jobs`,
+//! `companion_events` and `companion_resync`, fanned out in memory. Long-polls wait on
+//! [`JobWake`]; the event stream subscribes to [`EventHub`]. No request ever opens its
+//! own LISTEN. Notices this replica sent itself ([`crate::publish`]) carry its origin
+//! and were delivered in memory already: the listener skips them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +19,9 @@ use uuid::Uuid;
 pub const JOBS_CHANNEL: &str = "companion_jobs";
 /// Channel the row-change triggers notify (jobs, signals, agents).
 pub const EVENTS_CHANNEL: &str = "companion_events";
+/// Channel a replica notifies (payload: its origin) when other replicas may have
+/// missed its notices: it just started, or a batch of notices could not be sent.
+pub const RESYNC_CHANNEL: &str = "companion_resync";
 
 /// Payload of `companion_jobs`: `{job_id, user_id, agent_id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +30,9 @@ pub struct JobNotice {
     pub user_id: Uuid,
     #[serde(default)]
     pub agent_id: Option<Uuid>,
+    /// The replica that sent it (`None`: a database trigger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Uuid>,
 }
 
 /// Payload of `companion_events`: `{kind, id, user_id, op}`.
@@ -34,8 +42,11 @@ pub struct ChangeEvent {
     pub kind: String,
     pub id: Uuid,
     pub user_id: Uuid,
-    /// `INSERT`, `UPDATE` or `DELETE` (as the trigger reports it).
+    /// `insert` or `update` (as the trigger reports it).
     pub op: String,
+    /// The replica that sent it (`None`: a database trigger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Uuid>,
 }
 
 /// Latest quotes an agent pushed for its owner.
@@ -199,6 +210,13 @@ impl JobWake {
         self.wake_all();
     }
 
+    /// Another replica's notices may have been lost: every mark taken so far is void
+    /// (a new epoch) and every waiter re-claims.
+    pub fn resync(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        self.wake_all();
+    }
+
     /// Wakes every waiting long-poll.
     pub fn wake_all(&self) {
         let all: Vec<Arc<UserWake>> = {
@@ -217,20 +235,29 @@ impl JobWake {
 pub async fn connect_listener(url: &str) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;
     listener.eager_reconnect(true);
-    listener.listen_all([JOBS_CHANNEL, EVENTS_CHANNEL]).await?;
+    listener
+        .listen_all([JOBS_CHANNEL, EVENTS_CHANNEL, RESYNC_CHANNEL])
+        .await?;
     Ok(listener)
 }
 
 /// Runs the fan-out loop forever: each notification is parsed and dispatched. On a
 /// lost connection every waiter is woken and marks are void until LISTEN is
 /// re-established on a new connection (to `url`), after which every waiter is woken
-/// again (a notification may have been missed in between).
-pub async fn run_listener(mut listener: PgListener, url: String, jobs: JobWake, events: EventHub) {
+/// again (a notification may have been missed in between). `own` is this replica's
+/// origin: its own notices are skipped.
+pub async fn run_listener(
+    mut listener: PgListener,
+    url: String,
+    jobs: JobWake,
+    events: EventHub,
+    own: Uuid,
+) {
     jobs.listening_again();
     loop {
         match listener.try_recv().await {
             Ok(Some(n)) => {
-                dispatch(n.channel(), n.payload(), &jobs, &events);
+                dispatch(n.channel(), n.payload(), &jobs, &events, own);
                 continue;
             }
             Ok(None) => tracing::warn!("notification listener lost its connection; reconnecting"),
@@ -266,16 +293,30 @@ async fn reconnect(url: &str) -> PgListener {
     }
 }
 
-fn dispatch(channel: &str, payload: &str, jobs: &JobWake, events: &EventHub) {
+fn dispatch(channel: &str, payload: &str, jobs: &JobWake, events: &EventHub, own: Uuid) {
     match channel {
         JOBS_CHANNEL => match serde_json::from_str::<JobNotice>(payload) {
+            Ok(notice) if notice.origin == Some(own) => {}
             Ok(notice) => jobs.wake_user(notice.user_id),
             Err(err) => tracing::warn!(error = %err, "unparseable {JOBS_CHANNEL} payload"),
         },
         EVENTS_CHANNEL => match serde_json::from_str::<ChangeEvent>(payload) {
-            Ok(change) => events.publish(HubEvent::Change(change)),
+            Ok(change) if change.origin == Some(own) => {}
+            Ok(mut change) => {
+                change.origin = None;
+                events.publish(HubEvent::Change(change))
+            }
             Err(err) => tracing::warn!(error = %err, "unparseable {EVENTS_CHANNEL} payload"),
         },
+        RESYNC_CHANNEL if payload == own.to_string() => {}
+        RESYNC_CHANNEL => {
+            tracing::info!(
+                origin = payload,
+                "another replica may have lost notices; every long-poll re-claims"
+            );
+            jobs.resync();
+            events.publish(HubEvent::Resync);
+        }
         other => tracing::debug!(channel = other, "notification on an unexpected channel"),
     }
 }
@@ -283,6 +324,73 @@ fn dispatch(channel: &str, payload: &str, jobs: &JobWake, events: &EventHub) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// This replica's origin in the tests.
+    const OWN: Uuid = Uuid::from_u128(0x0123);
+
+    #[tokio::test]
+    async fn own_notices_are_skipped_and_another_replicas_resync_voids_every_mark() {
+        let jobs = JobWake::default();
+        let events = EventHub::new(8);
+        let mut rx = events.subscribe();
+        jobs.listening_again();
+        let a = Uuid::new_v4();
+        let ua = jobs.for_user(a);
+        let before = jobs.mark(&ua).unwrap();
+        let own = serde_json::to_string(&JobNotice {
+            job_id: Uuid::new_v4(),
+            user_id: a,
+            agent_id: None,
+            origin: Some(OWN),
+        })
+        .unwrap();
+        dispatch(JOBS_CHANNEL, &own, &jobs, &events, OWN);
+        assert_eq!(
+            jobs.mark(&ua).unwrap(),
+            before,
+            "delivered in memory already"
+        );
+        let change = ChangeEvent {
+            kind: "job".into(),
+            id: Uuid::new_v4(),
+            user_id: a,
+            op: "update".into(),
+            origin: Some(OWN),
+        };
+        let own_change = serde_json::to_string(&change).unwrap();
+        dispatch(EVENTS_CHANNEL, &own_change, &jobs, &events, OWN);
+        assert!(rx.try_recv().is_err(), "own change not published twice");
+        // Another replica's change reaches subscribers, without its origin.
+        let other = serde_json::to_string(&ChangeEvent {
+            origin: Some(Uuid::new_v4()),
+            ..change.clone()
+        })
+        .unwrap();
+        dispatch(EVENTS_CHANNEL, &other, &jobs, &events, OWN);
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            HubEvent::Change(ChangeEvent {
+                origin: None,
+                ..change
+            })
+        );
+        // Our own resync is ignored; another replica's voids every mark.
+        dispatch(RESYNC_CHANNEL, &OWN.to_string(), &jobs, &events, OWN);
+        assert_eq!(jobs.mark(&ua).unwrap(), before);
+        let waiter = ua.notify.notified();
+        tokio::pin!(waiter);
+        waiter.as_mut().enable();
+        dispatch(
+            RESYNC_CHANNEL,
+            &Uuid::new_v4().to_string(),
+            &jobs,
+            &events,
+            OWN,
+        );
+        assert_ne!(jobs.mark(&ua).unwrap(), before);
+        assert!(futures::poll!(waiter).is_ready());
+        assert_eq!(rx.try_recv().unwrap(), HubEvent::Resync);
+    }
 
     #[tokio::test]
     async fn a_job_notice_wakes_only_its_user() {
@@ -301,7 +409,7 @@ mod tests {
             Uuid::new_v4(),
             a
         );
-        dispatch(JOBS_CHANNEL, &payload, &jobs, &events);
+        dispatch(JOBS_CHANNEL, &payload, &jobs, &events, OWN);
         assert!(futures::poll!(fa).is_ready());
         assert!(futures::poll!(fb).is_pending());
     }
@@ -320,7 +428,7 @@ mod tests {
             Uuid::new_v4(),
             a
         );
-        dispatch(JOBS_CHANNEL, &payload, &jobs, &events);
+        dispatch(JOBS_CHANNEL, &payload, &jobs, &events, OWN);
         assert_ne!(
             jobs.mark(&ua).unwrap(),
             ma,
@@ -356,7 +464,7 @@ mod tests {
         let (id, user) = (Uuid::new_v4(), Uuid::new_v4());
         let payload =
             format!(r#"{{"kind":"signal","id":"{id}","user_id":"{user}","op":"INSERT"}}"#);
-        dispatch(EVENTS_CHANNEL, &payload, &jobs, &events);
+        dispatch(EVENTS_CHANNEL, &payload, &jobs, &events, OWN);
         let got = rx.try_recv().unwrap();
         assert_eq!(got.user_id(), Some(user));
         assert!(matches!(got, HubEvent::Change(c) if c.kind == "signal" && c.id == id));

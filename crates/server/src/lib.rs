@@ -16,6 +16,7 @@ pub mod hub;
 pub mod jobs_api;
 pub mod openapi;
 pub mod prices;
+pub mod publish;
 pub mod queue;
 pub mod state;
 pub mod updates;

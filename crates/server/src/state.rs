@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::events::StreamSlots;
 use crate::hub::{self, EventHub, JobWake};
 use crate::prices::PriceBook;
+use crate::publish::Publisher;
 use crate::queue::idle::EmptyClaims;
 
 /// A verified key unused this long is verified with bcrypt again (while in use, the
@@ -32,6 +33,9 @@ pub struct AppState {
     pub events: EventHub,
     /// Wakes job long-polls (`jobs_notify.for_user(id)`).
     pub jobs_notify: JobWake,
+    /// The notices of the paths that do not NOTIFY in their transaction (ingest,
+    /// claim, fast results): in memory here, to the other replicas in batches.
+    pub publisher: Publisher,
     pub prices: PriceBook,
     /// Admission control in front of agent-key checks and job claims.
     pub agent_gate: AgentGate,
@@ -54,6 +58,13 @@ impl AppState {
             .to_string();
         let listener = hub::connect_listener(&listen_url).await?;
         let agent_gate = AgentGate::for_pool(config.db.database_max_connections);
+        let events = EventHub::new(1024);
+        let jobs_notify = JobWake::default();
+        let publisher = Publisher::start(
+            crate::db::connect_notices(&config.db)?,
+            jobs_notify.clone(),
+            events.clone(),
+        );
         let bcrypt_cost = config.bcrypt_cost;
         let state = AppState {
             db,
@@ -64,8 +75,9 @@ impl AppState {
             )
             .with_gate(agent_gate.clone())
             .with_max_cost(bcrypt_cost),
-            events: EventHub::new(1024),
-            jobs_notify: JobWake::default(),
+            events,
+            jobs_notify,
+            publisher,
             prices: PriceBook::default(),
             agent_gate: agent_gate.clone(),
             empty_claims: EmptyClaims::default(),
@@ -84,6 +96,7 @@ impl AppState {
             listen_url,
             state.jobs_notify.clone(),
             state.events.clone(),
+            state.publisher.origin(),
         ));
         Ok(state)
     }

@@ -129,13 +129,13 @@ async fn an_alert_is_one_context_read_and_one_write_call() {
 
     // Warm-up: the first use of each statement also prepares it.
     let body = |i: u32| format!(r#"{{"action":"buy","symbol":"EURUSD","qty":0.1,"id":"rt-{i}"}}"#);
-    let r = ingest::ingest(&pool, &st, body(0).as_bytes(), 60)
+    let r = ingest::ingest(&pool, &srv.state.publisher, &st, body(0).as_bytes(), 60)
         .await
         .unwrap();
     assert_eq!(r.status, SignalStatus::Pending);
 
     proxy.take();
-    let r = ingest::ingest(&pool, &st, body(1).as_bytes(), 60)
+    let r = ingest::ingest(&pool, &srv.state.publisher, &st, body(1).as_bytes(), 60)
         .await
         .unwrap();
     assert_eq!(r.status, SignalStatus::Pending, "{r:?}");
@@ -158,7 +158,7 @@ async fn an_alert_is_one_context_read_and_one_write_call() {
     assert_eq!(entity, r.signal_id);
 
     // The same id again: a duplicate, same two round trips, no second job.
-    let d = ingest::ingest(&pool, &st, body(1).as_bytes(), 60)
+    let d = ingest::ingest(&pool, &srv.state.publisher, &st, body(1).as_bytes(), 60)
         .await
         .unwrap();
     assert_eq!(
@@ -209,14 +209,16 @@ async fn a_get_account_result_is_one_fenced_update() {
     .unwrap();
     assert_eq!(req.status, ResultStatus::Completed);
     // Warm-up (statement preparation), then the counted one.
-    let ack = companion_server::queue::result::submit(&pool, agent, jobs[0], &req)
-        .await
-        .unwrap();
+    let ack =
+        companion_server::queue::result::submit(&pool, &srv.state.publisher, agent, jobs[0], &req)
+            .await
+            .unwrap();
     assert!(!ack.duplicate);
     proxy.take();
-    let ack = companion_server::queue::result::submit(&pool, agent, jobs[1], &req)
-        .await
-        .unwrap();
+    let ack =
+        companion_server::queue::result::submit(&pool, &srv.state.publisher, agent, jobs[1], &req)
+            .await
+            .unwrap();
     assert!(!ack.duplicate);
     assert_eq!(proxy.take(), 1, "a get_account result: one fenced update");
     let (status, out): (String, serde_json::Value) =
@@ -229,8 +231,9 @@ async fn a_get_account_result_is_one_fenced_update() {
     assert_eq!(out["balance"], json!(1000.0));
 
     // The same result again takes the full path and is acknowledged as a duplicate.
-    let again = companion_server::queue::result::submit(&pool, agent, jobs[1], &req)
-        .await
-        .unwrap();
+    let again =
+        companion_server::queue::result::submit(&pool, &srv.state.publisher, agent, jobs[1], &req)
+            .await
+            .unwrap();
     assert!(again.duplicate);
 }

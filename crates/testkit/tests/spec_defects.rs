@@ -184,7 +184,14 @@ async fn defect3_claim_next_job_pins_its_search_path() {
     .fetch_one(&ours.pool)
     .await
     .unwrap();
-    assert_eq!(config, Some(vec!["search_path=\"\"".to_string()]));
+    // 0019 adds `companion.notify=off` (its claims are notified by the server).
+    assert_eq!(
+        config,
+        Some(vec![
+            "search_path=\"\"".to_string(),
+            "companion.notify=off".to_string()
+        ])
+    );
 }
 
 // ---------------------------------------------------------------------------

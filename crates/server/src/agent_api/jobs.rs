@@ -63,7 +63,7 @@ pub async fn next_job(
             mark.is_some_and(|m| state.empty_claims.still_empty(id, agent.user_id, m));
         if !known_empty {
             let permit = state.agent_gate.enter().await?;
-            let claimed = claim::claim_next(&state.db, id).await;
+            let claimed = claim::claim_next(&state.db, &state.publisher, id).await;
             drop(permit);
             if claimed.is_err() {
                 // It may have held a job locked while another poll's claim came back empty.
@@ -121,7 +121,7 @@ pub async fn post_result(
     ApiJson(req): ApiJson<JobResultRequest>,
 ) -> Result<ApiJson<ResultAck>, ApiError> {
     agent.require(id)?;
-    let ack = result::submit(&state.db, agent, job_id, &req).await?;
+    let ack = result::submit(&state.db, &state.publisher, agent, job_id, &req).await?;
     tracing::info!(agent = %id, job = %job_id, status = ack.status.as_str(), duplicate = ack.duplicate, "job result");
     Ok(ApiJson(ack))
 }

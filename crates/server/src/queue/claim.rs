@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::propagate::{propagate, Outcome};
 use super::{JobRow, EXPIRED_REASON, JOB_COLUMNS};
 use crate::error::ApiError;
+use crate::publish::{Kind, Op, Publisher};
 
 #[derive(sqlx::FromRow)]
 struct Claimed {
@@ -24,8 +25,13 @@ struct Claimed {
     broker_connection_id: Option<Uuid>,
 }
 
-/// Claims the next job for `agent_id`, if any.
-pub async fn claim_next(db: &PgPool, agent_id: Uuid) -> Result<Option<ClaimedJob>, ApiError> {
+/// Claims the next job for `agent_id`, if any. `claim_next_job` does not NOTIFY
+/// (migration 0019): `publisher` tells the event streams the job changed.
+pub async fn claim_next(
+    db: &PgPool,
+    publisher: &Publisher,
+    agent_id: Uuid,
+) -> Result<Option<ClaimedJob>, ApiError> {
     loop {
         let claimed: Option<Claimed> = sqlx::query_as(
             "select id, user_id, job_type, input_data, attempts, expires_at, entity_type, entity_id, \
@@ -35,6 +41,7 @@ pub async fn claim_next(db: &PgPool, agent_id: Uuid) -> Result<Option<ClaimedJob
         .fetch_optional(db)
         .await?;
         let Some(c) = claimed else { return Ok(None) };
+        publisher.changed(Kind::Job, c.id, c.user_id, Op::Update);
         let job_type: JobType = c
             .job_type
             .parse()

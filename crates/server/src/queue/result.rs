@@ -20,15 +20,17 @@ use super::result_fast as fast;
 use super::{JobRow, JOB_COLUMNS, LOST_CLAIM_REASON};
 use crate::auth::AgentAuth;
 use crate::error::ApiError;
+use crate::publish::Publisher;
 
 /// Records `req` as the result of `job_id` reported by `agent`.
 pub async fn submit(
     db: &PgPool,
+    publisher: &Publisher,
     agent: AgentAuth,
     job_id: Uuid,
     req: &JobResultRequest,
 ) -> Result<ResultAck, ApiError> {
-    if let Some(ack) = fast::submit(db, agent, job_id, req).await? {
+    if let Some(ack) = fast::submit(db, publisher, agent, job_id, req).await? {
         return Ok(ack);
     }
     let mut tx = db.begin().await?;

@@ -4,6 +4,9 @@
 //! `get_positions`, ...) the update is the whole transaction (one round trip), else it
 //! runs with the propagation in one transaction. `None` = no row matched: the caller's
 //! full path decides (repeat, conflict, lost claim, invalid output, not found).
+//! The one-statement form runs with `companion.notify = off` (migration 0019: no
+//! NOTIFY in its commit) and the job's change is published after it; the form with
+//! propagation keeps its triggers (it changes signals, events, versions...).
 
 use companion_protocol::{
     JobOutput, JobResultRequest, JobStatus, JobType, ResultAck, ResultStatus,
@@ -15,10 +18,12 @@ use super::propagate::{propagate, propagates, Outcome};
 use super::{JobRow, JOB_COLUMNS};
 use crate::auth::AgentAuth;
 use crate::error::ApiError;
+use crate::publish::{Kind, Op, Publisher};
 
 /// Records `req` for a running job of `agent` in one fenced update, or `None`.
 pub(super) async fn submit(
     db: &PgPool,
+    publisher: &Publisher,
     agent: AgentAuth,
     job_id: Uuid,
     req: &JobResultRequest,
@@ -52,12 +57,20 @@ pub(super) async fn submit(
         return Ok(None);
     }
     let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+    let alone = !types.iter().any(|t| propagates(*t));
+    // Alone, the statement is its own transaction: `companion.notify` is set for it
+    // (the sub-select runs once, before the row is updated and its triggers fire).
     let sql = format!(
         "update jobs set status = $3, output_data = $4, error_message = $5, completed_at = now(), \
-         heartbeat_at = null, updated_at = now() \
+         heartbeat_at = null, updated_at = now() {} \
          where id = $1 and agent_id = $2 and user_id = $6 and status = 'running' \
            and job_type = any($7) \
-         returning {JOB_COLUMNS}"
+         returning {JOB_COLUMNS}",
+        if alone {
+            "from (select set_config('companion.notify', 'off', true)) as quiet"
+        } else {
+            ""
+        }
     );
     let update = || {
         sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(sql.clone()))
@@ -74,8 +87,11 @@ pub(super) async fn submit(
         status: new_status,
         duplicate: false,
     };
-    if !types.iter().any(|t| propagates(*t)) {
+    if alone {
         let row = update().fetch_optional(db).await?;
+        if row.is_some() {
+            publisher.changed(Kind::Job, job_id, agent.user_id, Op::Update);
+        }
         return Ok(row.map(|_| ack));
     }
     let mut tx = db.begin().await?;

@@ -23,6 +23,7 @@ use super::parse::{self, normalize_symbol, CloseTarget, ParsedSignal, Rejected};
 use super::pineconnector::{self, PineOutcome, PineSettings};
 use super::store;
 use super::understood;
+use crate::publish::{Kind, Op, Publisher};
 
 /// The strategy a secret names, with the owner's settings.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -260,8 +261,11 @@ fn read_body(st: &StrategyRow, body: &[u8]) -> Reading {
 }
 
 /// Logs one request and, when it is a new actionable signal, queues its job.
+/// `ingest_signal` does not NOTIFY (migration 0019): `publisher` sends the signal's
+/// and the job's notices after the commit.
 pub async fn ingest(
     db: &PgPool,
+    publisher: &Publisher,
     st: &StrategyRow,
     body: &[u8],
     trade_ttl_secs: u64,
@@ -330,6 +334,12 @@ pub async fn ingest(
         },
     )
     .await?;
+    drop(conn);
+    publisher.changed(Kind::Signal, stored.signal_id, st.user_id, Op::Insert);
+    if let (Some(job), Ok((agent_id, _))) = (stored.job_id, &decided) {
+        publisher.job_pending(job, st.user_id, Some(*agent_id));
+        publisher.changed(Kind::Job, job, st.user_id, Op::Insert);
+    }
     match (stored.job_id, stored.duplicate_of, &decided) {
         (Some(job), _, _) => {
             tracing::info!(signal_id = %stored.signal_id, strategy_id = %st.id, %job, "signal queued");

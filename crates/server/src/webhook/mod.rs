@@ -94,6 +94,13 @@ pub async fn receive(
             retry_after_secs: wait.as_secs().max(1),
         });
     }
-    let response = ingest::ingest(&state.db, &strategy, &body, state.config.trade_ttl_secs).await?;
+    let response = ingest::ingest(
+        &state.db,
+        &state.publisher,
+        &strategy,
+        &body,
+        state.config.trade_ttl_secs,
+    )
+    .await?;
     Ok(Json(response))
 }

@@ -73,6 +73,25 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// Another replica of the server on the same database (its own pool, LISTEN
+    /// connection and notice publisher), served on its own port: its base URL.
+    pub async fn replica(&self) -> (String, AppState) {
+        let mut config = Config::for_database(self.db_url.clone());
+        config.supabase_jwt_secret = Some(companion_server::config::Secret::new(JWT_SECRET));
+        config.bcrypt_cost = 4;
+        let pool = companion_server::db::connect(&config.db)
+            .await
+            .expect("replica pool");
+        let state = AppState::new(config, pool).await.expect("replica state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(companion_server::serve(
+            listener,
+            companion_server::router(state.clone()),
+        ));
+        (format!("http://{addr}"), state)
+    }
+
     pub async fn user(&self, email: &str) -> Uuid {
         admin::create_user(&self.pool, email, None).await.unwrap()
     }
