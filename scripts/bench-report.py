@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 SECTION = re.compile(r"<!-- bench:([a-z0-9_-]+) -->\n(.*?)<!-- /bench:\1 -->\n?", re.S)
-ORDER = ["header", "targets", "profiles", "ceiling", "server", "webhook", "burst", "agent", "proof", "app"]
+ORDER = ["header", "targets", "profiles", "ceiling", "server", "webhook", "burst", "burst2", "agent", "proof", "app"]
 
 
 def sh(*cmd):
@@ -152,7 +152,17 @@ and its result are two commits, so no job rate can exceed **half** of it.
 | pgbench average latency per transaction | {c['latency_avg_ms']:.2f} ms |
 | transactions / rows in the scratch table | {c['transactions']:,} / {c['rows']:,} |
 | 1-minute load average at the end | {c['load1']} (2 cores, shared with the other benches' machine load) |
-"""
+{notify_row(c)}"""
+
+
+def notify_row(c):
+    n = c.get("tps_with_notify")
+    if not n:
+        return ""
+    return (f"\nThe same INSERT with a `pg_notify` in its transaction (a shorter pgbench run, same clients): "
+            f"**{n:.0f}/s**, {n / c['tps'] * 100:.0f} % of the ceiling. PostgreSQL serialises the commits of "
+            f"notifying transactions, which is why the webhook ingest, the claim and the fast result no longer "
+            f"NOTIFY inside their transactions (migration 0019, docs/architecture.md).\n")
 
 
 def main():
@@ -250,6 +260,7 @@ Sections between `<!-- bench:NAME -->` markers are rewritten by the bench that o
         ratio_row("claim + complete over HTTP vs half the ceiling (two commits per job)",
                   "≥ 80 % of half the ceiling", claim_ratio, 0.8, "server"),
         burst_row(load("burst.json", "burst"), ceil),
+        burst_row(load("burst2.json", "burst2"), ceil, replicas=2),
         target_row("webhook ingest (absolute)", "(issue #7: ≥ 3,000 signals/s)", ingest, None, "webhook"),
         target_row("claim + complete (absolute)", "(reported)", claim, None, "server"),
         idle_row,
@@ -291,6 +302,9 @@ Sections between `<!-- bench:NAME -->` markers are rewritten by the bench that o
     burst = load("burst.json", "burst")
     if burst:
         new["burst"] = burst_section(burst, ceil)
+    burst2 = load("burst2.json", "burst2")
+    if burst2:
+        new["burst2"] = burst_section(burst2, ceil, burst)
     if auth and idle:
         new["proof"] = proof_section(auth, idle, load("floor.json", "proof"))
     for k, v in secs.items():
@@ -300,26 +314,47 @@ Sections between `<!-- bench:NAME -->` markers are rewritten by the bench that o
     open(path, "w").write(out)
 
 
-def burst_row(b, ceil):
+def burst_row(b, ceil, replicas=1):
     goal = "last alert accepted ≤ 3 s (TradingView's timeout)"
+    where = "burst" if replicas == 1 else "burst2"
+    what = "candle-close burst" if replicas == 1 else f"candle-close burst on {replicas} server replicas"
     if not b:
-        return f"| candle-close burst, 3,000 alerts in 1 s | {goal} | not measured in this run | — | burst |"
+        return f"| {what}, 3,000 alerts in 1 s | {goal} | not measured in this run | — | {where} |"
     ratio = f", accept rate {b['accept_rate_per_sec']:.0f}/s = {b['accept_rate_per_sec'] / ceil['tps'] * 100:.0f} % of the ceiling" if ceil else ""
     ok = b["accept_last_secs"] <= 3.0 and b["failed"] == 0
-    return (f"| candle-close burst, {b['alerts']:,} alerts in {b['spread_secs']:.0f} s | {goal} | "
-            f"last accepted after {b['accept_last_secs']:.2f} s{ratio} | {'met' if ok else '**missed**'} | burst |")
+    return (f"| {what}, {b['alerts']:,} alerts in {b['spread_secs']:.0f} s | {goal} | "
+            f"last accepted after {b['accept_last_secs']:.2f} s{ratio} | {'met' if ok else '**missed**'} | {where} |")
 
 
-def burst_section(b, ceil):
+def burst_section(b, ceil, single=None):
+    """The burst's section; with `single` (the one-replica run of the same bench run),
+    the two-replica section comparing with it."""
     lat = b["latency"]
     ratio = (f"{b['accept_rate_per_sec'] / ceil['tps'] * 100:.0f} % of the database ceiling "
              f"({ceil['tps']:.0f} commits/s, same run)") if ceil else "no ceiling measured in this run"
-    return f"""## Candle-close burst (`companion-bench burst`, scripts/bench)
+    replicas = b.get("servers", 1)
+    if replicas > 1:
+        title = f"## Candle-close burst on {replicas} server replicas (`companion-bench burst --also-server`, scripts/bench)"
+        servers = (f"alternately to {replicas} release `companion-server` processes on one fresh database "
+                   f"(each with `DATABASE_MAX_CONNECTIONS=20`, its own LISTEN connection and notice publisher)")
+        compare = ""
+        if single:
+            compare = (f"\nSame bench on one replica in this run: last accepted after "
+                       f"{single['accept_last_secs']:.2f} s, {single['accept_rate_per_sec']:.0f}/s; "
+                       f"{replicas} replicas / one: **{b['accept_rate_per_sec'] / single['accept_rate_per_sec']:.2f}×** "
+                       f"the accept rate. Both replicas, PostgreSQL and the sender share the same "
+                       f"{os.cpu_count()} cores, so a second replica adds no CPU here: the figure shows "
+                       f"that ingest through two replicas loses nothing (no cross-replica locking), not "
+                       f"the scaling a second machine would bring.\n")
+    else:
+        title = "## Candle-close burst (`companion-bench burst`, scripts/bench)"
+        servers = "the release `companion-server`\n(`DATABASE_MAX_CONNECTIONS=20`)"
+        compare = ""
+    return f"""{title}
 
 Many strategies' alerts fire at the same bar close: {b['alerts']:,} alerts, one for each of
 {b['alerts']:,} strategies of {b['agents']:,} agents ({b['users']:,} users and the agents made by the
-server's admin functions, the strategies by one SQL statement, before the burst), each sent by its own task over real HTTP to the release `companion-server`
-(`DATABASE_MAX_CONNECTIONS=20`), the sends spread evenly over {b['spread_secs']:.0f} s (they
+server's admin functions, the strategies by one SQL statement, before the burst), each sent by its own task over real HTTP to {servers}, the sends spread evenly over {b['spread_secs']:.0f} s (they
 spanned {b['sends_spanned_secs']:.2f} s). TradingView gives up on a webhook after 3 s.
 "Accepted" is the webhook's 200 `pending`: the signal row and its `trade` job are
 committed, so the job is claimable from that moment (alert → job claimable; no agent
@@ -333,7 +368,7 @@ claims during the burst).
 | accepted / failed | {b['accepted']:,} / {b['failed']:,} |
 | `tv_signals` rows / `trade` jobs | {b['signals']:,} / {b['trade_jobs']:,} |
 | 1-minute load average at the end | {b['load1']} (2 cores, shared) |
-"""
+{compare}"""
 
 
 def floor_text(idle, floor):

@@ -5,7 +5,8 @@
 //! sends spread evenly over `spread`, each from its own task (many concurrent senders),
 //! and reports when the last alert was accepted (TradingView gives up on a webhook
 //! after 3 s) and each alert's send → accepted time: a 200 from the webhook means its
-//! signal row and `trade` job are committed, i.e. the job is claimable.
+//! signal row and `trade` job are committed, i.e. the job is claimable. With several
+//! servers (replicas on one database) the alerts go to them in turn.
 
 use std::time::{Duration, Instant};
 
@@ -84,10 +85,11 @@ pub async fn provision(
     })
 }
 
-/// Sends one alert per secret to `server`, spread over `spread`; returns the report.
+/// Sends one alert per secret to `servers` (in turn), spread over `spread`; returns
+/// the report.
 pub async fn run(
     db: &PgPool,
-    server: &str,
+    servers: &[String],
     fleet: &Fleet,
     spread: Duration,
 ) -> anyhow::Result<serde_json::Value> {
@@ -104,6 +106,7 @@ pub async fn run(
         .enumerate()
         .map(|(i, secret)| {
             let client = client.clone();
+            let server = &servers[i % servers.len().max(1)];
             let url = format!("{server}/api/v1/webhooks/tv/{secret}");
             let at = start + spread.mul_f64(i as f64 / n.max(1) as f64);
             tokio::spawn(async move {
@@ -153,6 +156,7 @@ pub async fn run(
     .await?;
     Ok(json!({
         "alerts": n,
+        "servers": servers.len(),
         "users": fleet.users,
         "agents": fleet.agents,
         "spread_secs": spread.as_secs_f64(),

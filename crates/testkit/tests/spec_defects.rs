@@ -307,6 +307,9 @@ async fn defect5_the_claim_uses_a_partial_index_on_pending_jobs() {
     .unwrap();
     let plan = plan.join("\n");
     assert!(plan.contains("jobs_pending_claim_idx"), "{plan}");
+    // 0020: the index covers the whole ORDER BY, so the claim reads rows in claim
+    // order and stops at the first it can lock; no sort of all pending jobs.
+    assert!(!plan.contains("Sort"), "{plan}");
 }
 
 // ---------------------------------------------------------------------------

@@ -78,6 +78,10 @@ enum Command {
         agents_per_user: usize,
         #[arg(long, default_value_t = 1000)]
         spread_ms: u64,
+        /// Another replica's base URL (repeatable): the alerts go to `--server` and
+        /// these in turn.
+        #[arg(long = "also-server")]
+        also_servers: Vec<String>,
     },
     /// Serve the bare long-poll floor on BIND until killed.
     FloorServer {
@@ -121,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
             agents,
             agents_per_user,
             spread_ms,
+            also_servers,
         } => {
             let db = pool(&target.database_url).await?;
             let t0 = Instant::now();
@@ -131,13 +136,11 @@ async fn main() -> anyhow::Result<()> {
                 "burst: {strategies} strategies of {agents} agents provisioned in {:.1}s",
                 t0.elapsed().as_secs_f64()
             );
-            companion_chaos::burst::run(
-                &db,
-                &target.server,
-                &fleet,
-                Duration::from_millis(spread_ms),
-            )
-            .await?
+            let servers: Vec<String> = std::iter::once(target.server.clone())
+                .chain(also_servers)
+                .collect();
+            companion_chaos::burst::run(&db, &servers, &fleet, Duration::from_millis(spread_ms))
+                .await?
         }
         Command::FloorServer { bind } => {
             floor_server(&bind).await?;
