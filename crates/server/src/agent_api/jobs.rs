@@ -62,8 +62,10 @@ pub async fn next_job(
         let known_empty =
             mark.is_some_and(|m| state.empty_claims.still_empty(id, agent.user_id, m));
         if !known_empty {
-            let permit = state.agent_gate.enter().await?;
-            let claimed = claim::claim_next(&state.db, &state.publisher, id).await;
+            // Boxed (as the key check is): the waiting request's future stays small,
+            // the claim's state lives only while it runs (memory per idle long-poll).
+            let permit = Box::pin(state.agent_gate.enter()).await?;
+            let claimed = Box::pin(claim::claim_next(&state.db, &state.publisher, id)).await;
             drop(permit);
             if claimed.is_err() {
                 // It may have held a job locked while another poll's claim came back empty.

@@ -297,7 +297,10 @@ impl FromRequestParts<AppState> for AgentAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state)
+        // Boxed: axum keeps the extractors' future inside the request's future, which a
+        // long-poll holds for up to 30 s; the check's state (the key cache, a database
+        // read, bcrypt) is freed when the check is done instead of being held that long.
+        Box::pin(authenticate(parts, state))
             .await?
             .ok_or_else(|| ApiError::Unauthorized(format!("missing {AGENT_KEY_HEADER} header")))
     }
