@@ -13,7 +13,24 @@
 #   free_port
 #       a free port on 127.0.0.1.
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A random port below the kernel's ephemeral range (32768-60999, where outgoing
+# connections take their source ports) that can be bound now; else one the kernel picks.
+free_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(64):
+    p = random.randrange(20000, 32768)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+else:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
 
 STACK_PID=""
 stack_up() {

@@ -14,8 +14,23 @@ use serde::Serialize;
 
 use crate::error::TestkitError;
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// Ports handed out by [`free_port`]: below Linux's default ephemeral range
+/// (32768–60999), from which the kernel picks the source port of every outgoing
+/// connection — a port chosen there can be taken by a test's own client connection
+/// before the server it was meant for binds it ("address already in use").
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_768;
+
+/// A port on 127.0.0.1 that was free a moment ago: a random one below the ephemeral
+/// range that can be bound now, else one the kernel picks.
 pub fn free_port() -> Result<u16, TestkitError> {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    for _ in 0..64 {
+        let port = rng.random_range(TEST_PORTS);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|e| TestkitError::Stack(format!("no free loopback port: {e}")))?;
     listener
@@ -364,4 +379,22 @@ pub fn terminate(child: &mut std::process::Child, grace: Duration) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_avoid_the_ephemeral_range_and_can_be_bound() {
+        for _ in 0..20 {
+            let port = free_port().unwrap();
+            assert!(
+                TEST_PORTS.contains(&port),
+                "{port} is in the ephemeral range"
+            );
+            let held = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+            drop(held);
+        }
+    }
 }

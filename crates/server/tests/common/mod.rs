@@ -34,6 +34,24 @@ pub async fn fresh_db() -> TestDb {
     TestDb::new().await
 }
 
+/// A server over the database at `url` (its own pool, as in production), with the
+/// test configuration adjusted by `configure`, served on a free port: its base URL.
+async fn serve_on(url: &str, configure: impl FnOnce(&mut Config)) -> (String, AppState) {
+    let mut config = Config::for_database(url.to_string());
+    config.supabase_jwt_secret = Some(companion_server::config::Secret::new(JWT_SECRET));
+    config.bcrypt_cost = 4;
+    configure(&mut config);
+    let server_pool = companion_server::db::connect(&config.db)
+        .await
+        .expect("server pool");
+    let state = AppState::new(config, server_pool).await.expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = companion_server::router(state.clone());
+    tokio::spawn(companion_server::serve(listener, app));
+    (format!("http://{addr}"), state)
+}
+
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
@@ -43,21 +61,9 @@ impl TestServer {
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
         let db = fresh_db().await;
         let (url, pool) = (db.url.clone(), db.pool.clone());
-        let mut config = Config::for_database(url.clone());
-        config.supabase_jwt_secret = Some(companion_server::config::Secret::new(JWT_SECRET));
-        config.bcrypt_cost = 4;
-        configure(&mut config);
-        // The server gets its own pool, as in production.
-        let server_pool = companion_server::db::connect(&config.db)
-            .await
-            .expect("server pool");
-        let state = AppState::new(config, server_pool).await.expect("state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = companion_server::router(state.clone());
-        tokio::spawn(companion_server::serve(listener, app));
+        let (base, state) = serve_on(&url, configure).await;
         TestServer {
-            base: format!("http://{addr}"),
+            base,
             state,
             pool,
             http: reqwest::Client::builder()
@@ -76,20 +82,7 @@ impl TestServer {
     /// Another replica of the server on the same database (its own pool, LISTEN
     /// connection and notice publisher), served on its own port: its base URL.
     pub async fn replica(&self) -> (String, AppState) {
-        let mut config = Config::for_database(self.db_url.clone());
-        config.supabase_jwt_secret = Some(companion_server::config::Secret::new(JWT_SECRET));
-        config.bcrypt_cost = 4;
-        let pool = companion_server::db::connect(&config.db)
-            .await
-            .expect("replica pool");
-        let state = AppState::new(config, pool).await.expect("replica state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(companion_server::serve(
-            listener,
-            companion_server::router(state.clone()),
-        ));
-        (format!("http://{addr}"), state)
+        serve_on(&self.db_url, |_| {}).await
     }
 
     pub async fn user(&self, email: &str) -> Uuid {
