@@ -65,16 +65,7 @@ async fn signal(s: &Stack, url: &str, body: Value) -> (String, Option<String>, O
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["status"], "pending", "{v}");
     let id: Uuid = v["signal_id"].as_str().unwrap().parse().unwrap();
-    eventually(Duration::from_secs(90), "signal resolved", || async {
-        let row: (String, Option<String>, Option<Uuid>) =
-            sqlx::query_as("SELECT status, error_message, job_id FROM tv_signals WHERE id = $1")
-                .bind(id)
-                .fetch_one(&s.db.pool)
-                .await
-                .unwrap();
-        (row.0 != "pending").then_some(row)
-    })
-    .await
+    s.wait_signal(id).await
 }
 
 /// A job for `connection`, queued the way the platform does (no agent named: the

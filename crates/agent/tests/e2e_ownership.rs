@@ -50,18 +50,7 @@ async fn signal(s: &Stack, url: &str, body: &str) -> (String, Option<String>, Op
             None,
         );
     }
-    let (status, error, job): (String, Option<String>, Option<Uuid>) =
-        eventually(Duration::from_secs(90), "signal resolved", || async {
-            let row: (String, Option<String>, Option<Uuid>) = sqlx::query_as(
-                "SELECT status, error_message, job_id FROM tv_signals WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_one(&s.db.pool)
-            .await
-            .unwrap();
-            (row.0 != "pending").then_some(row)
-        })
-        .await;
+    let (status, error, job) = s.wait_signal(id).await;
     let out = match job {
         Some(j) => s.job_row(j).await.1,
         None => None,

@@ -12,9 +12,8 @@
 mod common;
 
 use chrono::Timelike;
-use common::{eventually, Stack};
+use common::Stack;
 use serde_json::{json, Value};
-use std::time::Duration;
 use uuid::Uuid;
 
 /// The broker's symbols: AUDUSD and GBPJPY as PineConnector's samples trade them,
@@ -71,18 +70,7 @@ async fn alert(s: &Stack, url: &str, body: &str) -> (String, Option<String>, Opt
     let v: Value = resp.json().await.unwrap();
     let id: Uuid = v["signal_id"].as_str().unwrap().parse().unwrap();
     assert_ne!(v["status"], "discarded", "{body}: {v}");
-    let (status, error, job): (String, Option<String>, Option<Uuid>) =
-        eventually(Duration::from_secs(90), "signal resolved", || async {
-            let row: (String, Option<String>, Option<Uuid>) = sqlx::query_as(
-                "SELECT status, error_message, job_id FROM tv_signals WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_one(&s.db.pool)
-            .await
-            .unwrap();
-            (row.0 != "pending").then_some(row)
-        })
-        .await;
+    let (status, error, job) = s.wait_signal(id).await;
     let out = match job {
         Some(j) => s.job_row(j).await.1,
         None => None,

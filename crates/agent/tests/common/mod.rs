@@ -403,6 +403,21 @@ impl Stack {
             .unwrap()
     }
 
+    /// Waits until signal `id` leaves `pending`; returns (status, error_message, job_id).
+    pub async fn wait_signal(&self, id: Uuid) -> (String, Option<String>, Option<Uuid>) {
+        eventually(Duration::from_secs(90), "signal resolved", || async {
+            let row: (String, Option<String>, Option<Uuid>) = sqlx::query_as(
+                "SELECT status, error_message, job_id FROM tv_signals WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap();
+            (row.0 != "pending").then_some(row)
+        })
+        .await
+    }
+
     /// Waits for a job to reach completed/failed; returns (status, output_data, error_message).
     pub async fn wait_job(&self, id: Uuid) -> (String, Option<Value>, Option<String>) {
         eventually(
